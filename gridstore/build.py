@@ -1,0 +1,299 @@
+"""Build versions: create, resume or grow one, from a plan, with any engine.
+
+The flow: claim a name and create the staged arrays; run the plan's tasks
+(each writes one chunk of every array and then a record); merge the records
+into the metadata; commit. Re-running an interrupted version runs only the
+tasks without a record, which rewrite exactly the bytes they would have.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import time
+from functools import lru_cache, partial
+from typing import Any
+
+import numpy as np
+
+from gridstore._faults import crash_point
+from gridstore._version import __version__
+from gridstore.engines import EngineName, default_workers, run_tasks
+from gridstore.errors import ConfigError
+from gridstore.generate.batch import Annotations, generate_block
+from gridstore.generate.rng import RNG_SCHEME
+from gridstore.plan import SPLITS, Plan, estimate_memory
+from gridstore.stats import count_duplicates, merge_counts, split_counts, summarize
+from gridstore.store import ARRAY_CODECS, Store
+
+__all__ = ["create_version", "grow_version", "resume_version"]
+
+
+def _array_shapes(plan: Plan) -> dict[str, dict[str, tuple]]:
+    g, k = plan.config.grid_size, plan.config.max_objects
+    out = {}
+    for split in SPLITS:
+        n, c = plan.split_counts[split], plan.chunk_images[split]
+        out[split] = {
+            "images": ((n, g, g), (c, g, g), "uint8"),
+            "instance_map": ((n, g, g), (c, g, g), "uint8"),
+            "num_objects": ((n,), (c,), "uint8"),
+            "object_type": ((n, k), (c, k), "uint8"),
+            "object_subtype": ((n, k), (c, k), "uint8"),
+            "object_colour": ((n, k), (c, k), "uint8"),
+            "object_size": ((n, k), (c, k), "uint16"),
+            "object_bbox": ((n, k, 4), (c, k, 4), "uint8"),
+        }
+    return out
+
+
+@lru_cache(maxsize=4)
+def _plan(plan_json: str) -> Plan:
+    return Plan.from_dict(json.loads(plan_json))
+
+
+def _record(store: Store, name: str, plan: Plan, index: int, images: list[np.ndarray],
+            anns: list[Annotations], hashes: list[np.ndarray], draws: int) -> int:  # fmt: skip
+    counts = {s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(SPLITS)}
+    store.record_task(name, index, {"counts": counts, "draws": draws}, dict(zip(SPLITS, hashes, strict=True)))
+    return sum(len(i) for i in images)
+
+
+def _run_task(store_path: str, name: str, plan_json: str, index: int) -> int:
+    """Generate task ``index`` and write its chunks; returns images written."""
+    plan = _plan(plan_json)
+    store = Store(store_path)
+    task = plan.tasks[index]
+    blocks = [
+        generate_block(plan.config, plan.seed, b, plan.block_quotas(b), plan.fractions,
+                       disjoint=plan.split_mode == "disjoint")  # fmt: skip
+        for b in range(task.first_block, task.stop_block)
+    ]
+    rows = plan.task_rows(task)
+    images, anns, hashes = [], [], []
+    for k, split in enumerate(SPLITS):
+        imgs = np.concatenate([b.images[k] for b in blocks])
+        ann = Annotations(**{
+            f: np.concatenate([getattr(b.annotations[k], f) for b in blocks]) for f in Annotations.names()
+        })  # fmt: skip
+        start, stop = rows[split]
+        if stop > start:
+            store.write_chunk_rows(name, split, "images", start, imgs)
+            for field, arr in ann.as_dict().items():
+                store.write_chunk_rows(name, split, field, start, arr)
+        images.append(imgs)
+        anns.append(ann)
+        hashes.append(np.concatenate([b.hashes[k] for b in blocks]))
+    crash_point(f"task-{index}-written")
+    return _record(store, name, plan, index, images, anns, hashes, sum(b.draws for b in blocks))
+
+
+def _copy_task(store_path: str, name: str, plan_json: str, source: str, index: int) -> int:
+    """Take task ``index`` from ``source`` (same chunk, same bytes) instead of generating it."""
+    plan = _plan(plan_json)
+    store = Store(store_path)
+    rows = plan.task_rows(plan.tasks[index])
+    images, anns, hashes = [], [], []
+    from gridstore.generate.batch import content_hashes
+
+    for split in SPLITS:
+        start, stop = rows[split]
+        store.copy_chunk(source, name, split, index)
+        images.append(store.read_rows(source, split, "images", start, stop))
+        anns.append(Annotations(**{f: store.read_rows(source, split, f, start, stop) for f in Annotations.names()}))
+        hashes.append(content_hashes(images[-1]))
+    source_meta = store.metadata(source)
+    draws = source_meta.get("generation", {}).get("task_draws", {}).get(str(index), 0)
+    return _record(store, name, plan, index, images, anns, hashes, draws)
+
+
+def _progress(total: int, done: int, show: bool, desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, unit="img", unit_scale=True, desc=desc,
+                disable=not show, file=sys.stderr, smoothing=0.1)  # fmt: skip
+
+
+def _run(store: Store, name: str, plan: Plan, *, engine: EngineName, workers: int | None,
+         scheduler: str | None, show_progress: bool, grow_from: str | None = None,
+         created: str | None = None) -> dict[str, Any]:  # fmt: skip
+    started = time.perf_counter()
+    plan_json = json.dumps(plan.to_dict(), sort_keys=True)
+    with store.version_lock(name):
+        done = store.task_results(name)
+        todo = [t.index for t in plan.tasks if t.index not in done]
+        already = sum(sum(c["images"] for c in r["counts"].values()) for r in done.values())
+        with _progress(plan.num_images, already, show_progress, name) as bar:
+            if grow_from is not None:
+                old = Plan.from_dict(store.metadata(grow_from)["generation_params"])
+                per_task = plan.blocks_per_chunk * 5000
+                copyable = [t for t in todo if (t + 1) * per_task <= old.num_images]
+                for t in copyable:
+                    bar.update(_copy_task(str(store.path), name, plan_json, grow_from, t))
+                todo = [t for t in todo if t not in copyable]
+            run_tasks(partial(_run_task, str(store.path), name, plan_json), todo, bar.update,
+                      engine=engine, workers=workers, scheduler=scheduler)  # fmt: skip
+        crash_point("before-commit")
+        metadata = _metadata(store, name, plan, time.perf_counter() - started, engine, workers, grow_from, created)
+        store.commit(name, metadata)
+    return metadata
+
+
+def _metadata(store: Store, name: str, plan: Plan, seconds: float, engine: str, workers: int | None,
+              grow_from: str | None, created: str | None) -> dict[str, Any]:  # fmt: skip
+    results = store.task_results(name)
+    g = plan.config.grid_size
+    per_split = {s: merge_counts(r["counts"][s] for r in results.values()) for s in SPLITS}
+    hashes = list(store.task_hashes(name))
+    duplicates = count_duplicates(hashes, SPLITS, plan.num_images)
+    on_disk = store.staged_bytes(name)
+    images_on_disk = sum(store.array_bytes(name, s, "images") for s in SPLITS)
+    raw = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize
+              for arrays in _array_shapes(plan).values() for shape, _, dtype in arrays.values())  # fmt: skip
+    counts = plan.split_counts
+    return {
+        "version": name,
+        "timestamp": created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "committed": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "gridstore_version": __version__,
+        "generation_params": plan.to_dict(),
+        "dataset_info": {f"{s}_count": counts[s] for s in SPLITS} | {"total_count": plan.num_images},
+        "memory_info": estimate_memory(plan.num_images, g),
+        "file_format": {
+            "format": "zarr",
+            "zarr_format": 3,
+            "dtype": "uint8",
+            "compression": "blosc " + ", ".join(f"{a}: {c['cname']} level {c['clevel']} {c['shuffle']}"
+                                                for a, c in ARRAY_CODECS.items()),  # fmt: skip
+            "checksum": "crc32c",
+            "codecs": ARRAY_CODECS,
+            "chunk_images": plan.chunk_images,
+            "chunks": {s: -(-counts[s] // plan.chunk_images[s]) for s in SPLITS},
+        },
+        "rng": {"scheme": RNG_SCHEME, "routing_block_images": 5000},
+        "storage": {
+            "bytes_on_disk": on_disk,
+            "image_bytes_on_disk": images_on_disk,
+            "raw_bytes": raw,
+            "compression_ratio": raw / on_disk if on_disk else None,
+            "image_bytes_per_image": images_on_disk / plan.num_images,
+        },
+        "statistics": {s: summarize(per_split[s], g) for s in SPLITS},
+        "duplicates": duplicates,
+        "generation": {
+            "wall_seconds": seconds,
+            "images_per_second": plan.num_images / seconds if seconds else None,
+            "engine": engine,
+            "workers": workers or default_workers(),
+            "draws": sum(r["draws"] for r in results.values()),
+            "grown_from": grow_from,
+            "task_draws": {str(i): r["draws"] for i, r in sorted(results.items())},
+        },
+    }
+
+
+def create_version(
+    store: str | os.PathLike[str],
+    plan: Plan,
+    *,
+    name: str | None = None,
+    engine: EngineName = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Generate a new version into a store (created if needed) and commit it.
+
+    Parameters
+    ----------
+    store : path
+        The store directory.
+    plan : Plan
+        What to generate.
+    name : str, optional
+        ``YYYY-MM-DD-vN``; default the next free name of today.
+    engine, workers, scheduler
+        See :func:`gridstore.engines.run_tasks`.
+    show_progress : bool
+        Show a tqdm bar on stderr.
+
+    Returns
+    -------
+    dict
+        The committed version's metadata.
+
+    Raises
+    ------
+    GridstoreError
+        Bad store path or name, a name already taken, a locked version, no space.
+    """
+    s = Store.open(store, create=True)
+    name = s.claim_version(name)
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    s.create_arrays(name, {"plan": plan.to_dict(), "created": created}, _array_shapes(plan))
+    return _run(s, name, plan, engine=engine, workers=workers, scheduler=scheduler,
+                show_progress=show_progress, created=created)  # fmt: skip
+
+
+def resume_version(
+    store: str | os.PathLike[str],
+    name: str,
+    *,
+    engine: EngineName = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Finish an interrupted version: run only its missing tasks, then commit.
+
+    The result is byte-identical to an uninterrupted run.
+
+    Raises
+    ------
+    VersionNotFoundError
+        No unfinished version of that name.
+    StoreLockedError
+        Another process is writing it.
+    """
+    s = Store.open(store)
+    record = s.staged_plan(name)
+    return _run(s, name, Plan.from_dict(record["plan"]), engine=engine, workers=workers,
+                scheduler=scheduler, show_progress=show_progress,
+                grow_from=record.get("grow_from"), created=record.get("created"))  # fmt: skip
+
+
+def grow_version(
+    store: str | os.PathLike[str],
+    source: str,
+    num_images: int,
+    *,
+    name: str | None = None,
+    engine: EngineName = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Make a new version holding ``source``'s images plus more.
+
+    Whole chunks of ``source`` are copied; only the rest is generated. The
+    result is byte-identical to generating ``num_images`` from scratch with
+    the same parameters and seed.
+
+    Raises
+    ------
+    ConfigError
+        ``num_images`` is not larger than the source's.
+    """
+    s = Store.open(store)
+    old = Plan.from_dict(s.metadata(source)["generation_params"])
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images <= old.num_images:
+        msg = f"grow needs num_images > {old.num_images} (the size of '{source}'), got {num_images!r}"
+        raise ConfigError(msg)
+    plan = Plan(old.config, num_images, old.seed, old.fractions, old.split_mode, old.blocks_per_chunk)
+    name = s.claim_version(name)
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    s.create_arrays(name, {"plan": plan.to_dict(), "created": created, "grow_from": source}, _array_shapes(plan))
+    return _run(s, name, plan, engine=engine, workers=workers, scheduler=scheduler,
+                show_progress=show_progress, grow_from=source, created=created)  # fmt: skip

@@ -1,0 +1,301 @@
+"""Batches of images with their annotations: the corpus stream and routed blocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+from numba import njit
+
+from gridstore.config import GeneratorConfig
+from gridstore.errors import ConfigError
+from gridstore.generate.kernel import draw_image, make_scratch
+from gridstore.generate.rng import image_key, seed_state, splitmix64, unit_float
+from gridstore.generate.shapes import build_tables
+
+__all__ = [
+    "ROUTING_BLOCK_IMAGES",
+    "Annotations",
+    "BlockOutput",
+    "content_hashes",
+    "generate_block",
+    "generate_images",
+]
+
+ROUTING_BLOCK_IMAGES = 5000  # slots per routing block; part of the byte layout, never change
+MAX_DRAWS_PER_SLOT = 50  # a block drawing this many times its slots cannot fill its splits
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_ROUTE_SALT = np.uint64(0x5EED5EED5EED5EED)
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """Ground truth of a batch of images (see docs/internals.md)."""
+
+    num_objects: np.ndarray
+    object_type: np.ndarray
+    object_subtype: np.ndarray
+    object_colour: np.ndarray
+    object_size: np.ndarray
+    object_bbox: np.ndarray
+    instance_map: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int, grid_size: int, max_objects: int) -> Annotations:
+        """Zeroed arrays for ``n`` images."""
+        k = max_objects
+        return cls(
+            num_objects=np.zeros(n, np.uint8),
+            object_type=np.zeros((n, k), np.uint8),
+            object_subtype=np.zeros((n, k), np.uint8),
+            object_colour=np.zeros((n, k), np.uint8),
+            object_size=np.zeros((n, k), np.uint16),
+            object_bbox=np.zeros((n, k, 4), np.uint8),
+            instance_map=np.zeros((n, grid_size, grid_size), np.uint8),
+        )
+
+    @staticmethod
+    def names() -> tuple[str, ...]:
+        """Field names, in storage order."""
+        return tuple(f.name for f in fields(Annotations))
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """The arrays by field name."""
+        return {name: getattr(self, name) for name in self.names()}
+
+    def __len__(self) -> int:
+        return len(self.num_objects)
+
+    def __getitem__(self, index: slice | np.ndarray) -> Annotations:
+        return Annotations(**{k: v[index] for k, v in self.as_dict().items()})
+
+
+@dataclass(frozen=True)
+class BlockOutput:
+    """One routing block's images, split by split (views of one buffer)."""
+
+    images: list[np.ndarray]
+    annotations: list[Annotations]
+    hashes: list[np.ndarray]
+    draws: int
+
+
+def _kernel_args(config: GeneratorConfig) -> tuple:
+    c = config
+    return (c.grid_size, c.min_objects, c.max_objects, c.min_size, c.max_size,
+            float(c.blob_compactness), c.max_tries, build_tables(c))  # fmt: skip
+
+
+@njit(cache=True)
+def _content_hash(image: np.ndarray) -> np.uint64:
+    h = _FNV_OFFSET
+    for i in range(image.shape[0]):
+        h = (h ^ np.uint64(image[i])) * _FNV_PRIME
+    return splitmix64(h)
+
+
+@njit(cache=True)
+def _fill_stream(seed, start, stop, block_images, g, nmin, nmax, smin, smax, compact, tries, tb,
+                 img, inst, n_obj, otype, osub, ocol, osize, obbox):  # fmt: skip  # noqa: ANN001, ANN202
+    scratch = make_scratch(g)
+    for i in range(start, stop):
+        seed_state(scratch[3], image_key(np.uint64(seed), np.uint64(i // block_images), np.uint64(i % block_images)))
+        row = i - start
+        n_obj[row] = draw_image(
+            scratch[3], g, nmin, nmax, smin, smax, compact, tries, tb,
+            img[row], inst[row], otype[row], osub[row], ocol[row], osize[row], obbox[row], scratch,
+        )  # fmt: skip
+
+
+@njit(cache=True)
+def _fill_block(seed, block, quotas, disjoint, cum_fracs, max_draws, g, nmin, nmax, smin, smax,
+                compact, tries, tb, img, inst, n_obj, otype, osub, ocol, osize, obbox, hashes):  # fmt: skip  # noqa: ANN001, ANN202
+    """Draw images j = 0, 1, ... of a block, keeping each if its split has room.
+
+    Returns the number of draws, or -1 if max_draws did not fill every quota.
+    """
+    scratch = make_scratch(g)
+    k = otype.shape[1]
+    cells = g * g
+    s_img = np.zeros(cells, np.uint8)
+    s_inst = np.zeros(cells, np.uint8)
+    s_type = np.zeros(k, np.uint8)
+    s_sub = np.zeros(k, np.uint8)
+    s_col = np.zeros(k, np.uint8)
+    s_size = np.zeros(k, np.uint16)
+    s_bbox = np.zeros((k, 4), np.uint8)
+    offsets = np.zeros(3, np.int64)
+    offsets[1] = quotas[0]
+    offsets[2] = quotas[0] + quotas[1]
+    counts = np.zeros(3, np.int64)
+    remaining = quotas[0] + quotas[1] + quotas[2]
+    j = 0
+    while remaining > 0:
+        if j >= max_draws:
+            return -1
+        key = image_key(np.uint64(seed), np.uint64(block), np.uint64(j))
+        seed_state(scratch[3], key)
+        s_img[:] = 0
+        s_inst[:] = 0
+        s_type[:] = 0
+        s_sub[:] = 0
+        s_col[:] = 0
+        s_size[:] = 0
+        s_bbox[:] = 0
+        n = draw_image(scratch[3], g, nmin, nmax, smin, smax, compact, tries, tb,
+                       s_img, s_inst, s_type, s_sub, s_col, s_size, s_bbox, scratch)  # fmt: skip
+        h = _content_hash(s_img)
+        route_key = h if disjoint else splitmix64(key ^ _ROUTE_SALT)
+        u = unit_float(route_key)
+        split = 0
+        while split < 2 and u >= cum_fracs[split]:
+            split += 1
+        j += 1
+        if counts[split] >= quotas[split]:
+            continue
+        row = offsets[split] + counts[split]
+        counts[split] += 1
+        remaining -= 1
+        img[row] = s_img
+        inst[row] = s_inst
+        n_obj[row] = n
+        otype[row] = s_type
+        osub[row] = s_sub
+        ocol[row] = s_col
+        osize[row] = s_size
+        obbox[row] = s_bbox
+        hashes[row] = h
+    return j
+
+
+def _outputs(n: int, config: GeneratorConfig) -> tuple[np.ndarray, Annotations]:
+    g = config.grid_size
+    return np.zeros((n, g, g), np.uint8), Annotations.empty(n, g, config.max_objects)
+
+
+def _flat(images: np.ndarray, ann: Annotations) -> tuple[np.ndarray, ...]:
+    n, g = len(images), ann.instance_map.shape[-1]
+    return (images.reshape(n, g * g), ann.instance_map.reshape(n, g * g), ann.num_objects,
+            ann.object_type, ann.object_subtype, ann.object_colour, ann.object_size, ann.object_bbox)  # fmt: skip
+
+
+def generate_images(
+    config: GeneratorConfig, seed: int, start: int, stop: int
+) -> tuple[np.ndarray, Annotations]:
+    """Generate images ``[start, stop)`` of the corpus stream of ``(config, seed)``.
+
+    The corpus stream is what :func:`gridstore.generate_corpus` returns: any cut
+    of it into ranges gives the same bytes.
+
+    Parameters
+    ----------
+    config : GeneratorConfig
+        The distribution.
+    seed : int
+        Dataset seed, in [0, 2**64).
+    start, stop : int
+        Image range, 0 <= start <= stop.
+
+    Returns
+    -------
+    images : ndarray, shape (stop - start, G, G), uint8
+    annotations : Annotations
+
+    Examples
+    --------
+    >>> images, ann = generate_images(GeneratorConfig(), seed=0, start=0, stop=3)
+    >>> images.shape, int(ann.num_objects.min()) >= 1
+    ((3, 16, 16), True)
+    """
+    _check_seed(seed)
+    if not 0 <= start <= stop:
+        msg = f"image range must satisfy 0 <= start <= stop, got [{start}, {stop})"
+        raise ConfigError(msg)
+    images, ann = _outputs(stop - start, config)
+    _fill_stream(np.uint64(seed), np.int64(start), np.int64(stop), np.int64(ROUTING_BLOCK_IMAGES), *_kernel_args(config), *_flat(images, ann))
+    return images, ann
+
+
+def generate_block(
+    config: GeneratorConfig,
+    seed: int,
+    block: int,
+    quotas: tuple[int, int, int],
+    fractions: tuple[float, float, float],
+    *,
+    disjoint: bool = True,
+) -> BlockOutput:
+    """Generate one routing block: ``quotas[s]`` images for each split ``s``.
+
+    Parameters
+    ----------
+    config : GeneratorConfig
+        The distribution.
+    seed : int
+        Dataset seed.
+    block : int
+        Routing block index.
+    quotas : tuple of 3 int
+        Images this block gives train, val and test.
+    fractions : tuple of 3 float
+        Split fractions (sum 1); route keys in [0, 1) are cut by their cumulative sums.
+    disjoint : bool
+        Route by a hash of the image's bytes (no image in two splits), or by a
+        hash of its stream position (``independent`` iid split).
+
+    Returns
+    -------
+    BlockOutput
+
+    Raises
+    ------
+    ConfigError
+        The distribution has too few distinct images to fill a split disjointly.
+    """
+    _check_seed(seed)
+    total = int(sum(quotas))
+    images, ann = _outputs(total, config)
+    hashes = np.zeros(total, np.uint64)
+    cum = np.cumsum(np.asarray(fractions, np.float64))
+    cum[-1] = 1.0
+    q = np.asarray(quotas, np.int64)
+    max_draws = max(total, 1) * MAX_DRAWS_PER_SLOT
+    draws = _fill_block(np.uint64(seed), np.int64(block), q, bool(disjoint), cum, np.int64(max_draws), *_kernel_args(config),
+                        *_flat(images, ann), hashes)  # fmt: skip
+    if draws < 0:
+        msg = (
+            f"block {block} drew {max_draws} images without filling its splits {tuple(quotas)}: "
+            "the distribution has too few distinct images for disjoint splits; "
+            "use split_mode='independent' or a larger grid"
+        )
+        raise ConfigError(msg)
+    bounds = np.concatenate([[0], np.cumsum(q)])
+    parts = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return BlockOutput(
+        images=[images[p] for p in parts],
+        annotations=[ann[p] for p in parts],
+        hashes=[hashes[p] for p in parts],
+        draws=int(draws),
+    )
+
+
+def content_hashes(images: np.ndarray) -> np.ndarray:
+    """Return the 64-bit content hash of each image (the disjoint-split route key)."""
+    n = len(images)
+    flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(n, -1)
+    out = np.empty(n, np.uint64)
+    _hash_rows(flat, out)
+    return out
+
+
+@njit(cache=True)
+def _hash_rows(flat, out):  # noqa: ANN001, ANN202
+    for i in range(flat.shape[0]):
+        out[i] = _content_hash(flat[i])
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**64:
+        msg = f"seed must be an integer in [0, 2**64), got {seed!r}"
+        raise ConfigError(msg)

@@ -1,0 +1,256 @@
+"""From a request to a plan: split counts, block quotas, tasks and estimates.
+
+Images are made in routing blocks of ``ROUTING_BLOCK_IMAGES`` slots (see
+docs/internals.md); a task is ``blocks_per_chunk`` consecutive blocks and
+writes exactly one chunk of every array of every split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Any, Literal
+
+import numpy as np
+
+from gridstore.config import GeneratorConfig
+from gridstore.errors import ConfigError
+from gridstore.generate.batch import ROUTING_BLOCK_IMAGES
+
+__all__ = [
+    "DEFAULT_FRACTIONS",
+    "SPLITS",
+    "Plan",
+    "Task",
+    "estimate_memory",
+    "format_bytes",
+    "parse_fractions",
+    "split_quotas",
+]
+
+SPLITS = ("train", "val", "test")
+Split = Literal["train", "val", "test"]
+SplitMode = Literal["disjoint", "independent"]
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+MAX_IMAGES = 10**12
+
+
+def format_bytes(n: float) -> str:
+    """Return a readable size: ``format_bytes(262144) == '256.0 KiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError  # unreachable
+
+
+def estimate_memory(num_images: int, grid_size: int = 16, dtype: Any = np.uint8) -> dict[str, Any]:
+    """Return the raw size of ``num_images`` images, as the seed's estimate_memory did.
+
+    Parameters
+    ----------
+    num_images : int
+        Number of images.
+    grid_size : int
+        Side of each square image.
+    dtype : numpy dtype
+        Pixel type (gridstore stores uint8).
+
+    Returns
+    -------
+    dict
+        ``bytes``, ``readable``, ``num_images``, ``bytes_per_image``, ``grid_size``, ``dtype``.
+
+    Examples
+    --------
+    >>> estimate_memory(1000)["bytes"]
+    256000
+    """
+    if isinstance(num_images, bool) or not isinstance(num_images, int | np.integer) or num_images < 0:
+        msg = f"num_images must be an integer >= 0, got {num_images!r}"
+        raise ConfigError(msg)
+    per_image = grid_size * grid_size * np.dtype(dtype).itemsize
+    total = int(num_images) * per_image
+    return {
+        "bytes": total,
+        "readable": format_bytes(total),
+        "num_images": int(num_images),
+        "bytes_per_image": per_image,
+        "grid_size": grid_size,
+        "dtype": np.dtype(dtype).name,
+    }
+
+
+def parse_fractions(value: str | tuple[float, ...] | list[float]) -> tuple[float, float, float]:
+    """Validate split fractions given as ``"0.8,0.1,0.1"`` or three numbers.
+
+    Raises
+    ------
+    ConfigError
+        Not three numbers, a negative one, or a sum other than 1.
+    """
+    text = value if isinstance(value, str) else ",".join(map(str, value))
+    try:
+        parts = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or not all(math.isfinite(p) for p in parts):
+        msg = f"splits must be three numbers train,val,test like 0.8,0.1,0.1, got {text!r}"
+        raise ConfigError(msg)
+    if min(parts) < 0 or abs(sum(parts) - 1) > 1e-6 or parts[0] == 0 and parts[1] == 0 and parts[2] == 0:
+        msg = f"splits must be >= 0 and sum to 1, got {text!r} (sum {sum(parts):g})"
+        raise ConfigError(msg)
+    return parts  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=16)
+def _slot_splits(fractions: tuple[float, float, float]) -> np.ndarray:
+    """Split of each slot of a routing block: always the one furthest below its share."""
+    f = np.asarray(fractions)
+    counts = np.zeros(3)
+    out = np.empty(ROUTING_BLOCK_IMAGES, np.int8)
+    for i in range(ROUTING_BLOCK_IMAGES):
+        s = int(np.argmax(f * (i + 1) - counts))
+        out[i] = s
+        counts[s] += 1
+    return out
+
+
+def split_quotas(fractions: tuple[float, float, float], slots: int = ROUTING_BLOCK_IMAGES) -> tuple[int, int, int]:
+    """Images each split takes from the first ``slots`` slots of a block.
+
+    Monotone in ``slots``, so growing a dataset only appends.
+
+    Examples
+    --------
+    >>> split_quotas((0.8, 0.1, 0.1))
+    (4000, 500, 500)
+    """
+    counts = np.bincount(_slot_splits(tuple(fractions))[:slots], minlength=3)
+    return int(counts[0]), int(counts[1]), int(counts[2])
+
+
+@dataclass(frozen=True)
+class Task:
+    """A unit of work: blocks ``[first_block, stop_block)``, one chunk per split."""
+
+    index: int
+    first_block: int
+    stop_block: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything that fixes a dataset's bytes, and how the work is cut.
+
+    Parameters
+    ----------
+    config : GeneratorConfig
+        The image distribution.
+    num_images : int
+        Total images over all splits.
+    seed : int
+        Dataset seed.
+    fractions : tuple of 3 float
+        Train, val, test fractions.
+    split_mode : {"disjoint", "independent"}
+        Route images by content hash (no image in two splits) or iid.
+    blocks_per_chunk : int
+        Routing blocks per task and per chunk.
+    """
+
+    config: GeneratorConfig = field(default_factory=GeneratorConfig)
+    num_images: int = 1000
+    seed: int = 42
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    split_mode: SplitMode = "disjoint"
+    blocks_per_chunk: int = 4
+
+    def __post_init__(self) -> None:
+        n = self.num_images
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= MAX_IMAGES:
+            msg = f"num_images must be an integer in [1, {MAX_IMAGES:.0e}], got {n!r}"
+            raise ConfigError(msg)
+        s = self.seed
+        if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s < 2**64:
+            msg = f"seed must be an integer in [0, 2**64), got {s!r}"
+            raise ConfigError(msg)
+        object.__setattr__(self, "fractions", parse_fractions(self.fractions))
+        if self.split_mode not in ("disjoint", "independent"):
+            msg = f"split_mode must be 'disjoint' or 'independent', got {self.split_mode!r}"
+            raise ConfigError(msg)
+        if not 1 <= self.blocks_per_chunk <= 64:
+            msg = f"blocks_per_chunk must be in [1, 64], got {self.blocks_per_chunk}"
+            raise ConfigError(msg)
+
+    @cached_property
+    def num_blocks(self) -> int:
+        """Routing blocks, the last one possibly partial."""
+        return -(-self.num_images // ROUTING_BLOCK_IMAGES)
+
+    def block_quotas(self, block: int) -> tuple[int, int, int]:
+        """Images block ``block`` gives each split."""
+        slots = min(ROUTING_BLOCK_IMAGES, self.num_images - block * ROUTING_BLOCK_IMAGES)
+        return split_quotas(self.fractions, slots)
+
+    @cached_property
+    def split_counts(self) -> dict[str, int]:
+        """Images per split (they sum to num_images)."""
+        full = np.array(split_quotas(self.fractions)) * (self.num_blocks - 1)
+        last = np.array(self.block_quotas(self.num_blocks - 1))
+        return {s: int(c) for s, c in zip(SPLITS, full + last, strict=True)}
+
+    @cached_property
+    def chunk_images(self) -> dict[str, int]:
+        """Rows per chunk of each split (at least 1, as Zarr needs)."""
+        q = split_quotas(self.fractions)
+        return {s: max(1, self.blocks_per_chunk * c) for s, c in zip(SPLITS, q, strict=True)}
+
+    @cached_property
+    def tasks(self) -> list[Task]:
+        """The tasks, in order; task t writes chunk t of every split."""
+        m = self.blocks_per_chunk
+        return [
+            Task(t, t * m, min((t + 1) * m, self.num_blocks))
+            for t in range(-(-self.num_blocks // m))
+        ]
+
+    def task_rows(self, task: Task) -> dict[str, tuple[int, int]]:
+        """Rows ``[start, stop)`` that a task writes in each split."""
+        full = split_quotas(self.fractions)
+        out = {}
+        for k, s in enumerate(SPLITS):
+            start = task.first_block * full[k]
+            count = sum(self.block_quotas(b)[k] for b in range(task.first_block, task.stop_block))
+            out[s] = (start, start + count)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (what the metadata records)."""
+        return {
+            "num_images": int(self.num_images),
+            "seed": int(self.seed),
+            "grid_size": self.config.grid_size,
+            "splits": dict(zip(SPLITS, self.fractions, strict=True)),
+            "split_mode": self.split_mode,
+            "preset": self.config.preset,
+            "generator": self.config.to_dict(),
+            "blocks_per_chunk": self.blocks_per_chunk,
+            "routing_block_images": ROUTING_BLOCK_IMAGES,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Plan:
+        """Rebuild a plan from :meth:`to_dict` output."""
+        if d.get("routing_block_images", ROUTING_BLOCK_IMAGES) != ROUTING_BLOCK_IMAGES:
+            msg = f"this gridstore uses routing blocks of {ROUTING_BLOCK_IMAGES}, the data {d['routing_block_images']}"
+            raise ConfigError(msg)
+        return cls(
+            config=GeneratorConfig.from_dict(d["generator"]),
+            num_images=d["num_images"],
+            seed=d["seed"],
+            fractions=tuple(d["splits"][s] for s in SPLITS),  # type: ignore[arg-type]
+            split_mode=d["split_mode"],
+            blocks_per_chunk=d["blocks_per_chunk"],
+        )

@@ -1,0 +1,765 @@
+"""Lazy readers of a gridstore store: versions, splits, chunked arrays, batches, adapters.
+
+Every byte is read through zarr one whole chunk at a time by `_read_chunk`, which
+turns checksum failures and missing chunks into `CorruptChunkError`. Readers hold
+only names and reopen zarr lazily in each process, so they pickle into DataLoader
+workers under both 'fork' and 'spawn'. torch is imported only by the adapters.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gridstore.errors import (
+    ConfigError,
+    CorruptChunkError,
+    GridstoreError,
+    StoreNotFoundError,
+    VersionIncompleteError,
+    VersionNotFoundError,
+)
+
+if TYPE_CHECKING:
+    import zarr
+
+__all__ = ["LazyArray", "SplitReader", "StoreReader", "VersionReader", "open_store"]
+
+Batch = dict[str, np.ndarray] | np.ndarray
+LAYOUT = 1
+SPLITS = ("train", "val", "test")
+_VERSION_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-v(\d+)$")
+_FIELDS = ("images", "num_objects", "object_type", "object_subtype", "object_colour",
+           "object_size", "object_bbox", "instance_map")  # docs/internals.md order
+# Fields whose every row (one image) has a nonzero byte in a valid version.
+_NONZERO_ROWS = frozenset(_FIELDS) - {"object_subtype", "object_bbox"}
+_CACHE_CHUNKS = 2
+_VALIDATE = "run 'gridstore validate --full'"
+
+
+def open_store(path: str | os.PathLike[str]) -> StoreReader:
+    """Open a gridstore store for reading.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Directory of the store (its root zarr group).
+
+    Returns
+    -------
+    StoreReader
+        The store; only its root metadata has been read.
+
+    Raises
+    ------
+    StoreNotFoundError
+        `path` does not exist, is a file, or is not a zarr group whose
+        attributes hold ``{"gridstore": {"layout": 1}}``.
+
+    Examples
+    --------
+    >>> split = open_store("datasets").version()["train"]  # doctest: +SKIP
+    >>> next(split.batches(256)).shape  # doctest: +SKIP
+    (256, 16, 16)
+    """
+    reader = StoreReader(path)
+    reader._root()
+    return reader
+
+
+def _zero_rows(data: np.ndarray) -> np.ndarray:
+    """Return the indices of the rows (axis 0) whose bytes are all zero."""
+    rows = data.reshape(len(data), -1).view(np.uint8)
+    rows = rows.view(np.uint64) if rows.shape[1] % 8 == 0 else rows
+    return np.flatnonzero(np.bitwise_or.reduce(rows, axis=1) == 0)
+
+
+def _chunk_key(arr: zarr.Array, chunk: int) -> str:
+    return f"{arr.path}/{arr.metadata.encode_chunk_key((chunk,) + (0,) * (arr.ndim - 1))}"
+
+
+def _read_chunk(
+    arr: zarr.Array, chunk: int, *, field: str, store: str, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Read chunk `chunk` (axis 0) of `arr` whole through zarr and check its integrity.
+
+    With `out` (C-contiguous, at least the chunk's rows), decode into its first
+    rows. A crc32c or decode failure, a missing chunk (zarr reads it as fill
+    zeros) or an all-zero image raise `CorruptChunkError` naming the chunk key.
+    """
+    from zarr.buffer.cpu import NDBuffer
+
+    size = arr.chunks[0]
+    rows = slice(chunk * size, min((chunk + 1) * size, arr.shape[0]))
+    try:
+        if out is None:
+            data: np.ndarray = arr[rows]
+        else:
+            data = out[: rows.stop - rows.start]
+            arr.get_basic_selection(rows, out=NDBuffer.from_numpy_array(data))
+    except (ValueError, RuntimeError) as err:
+        what = "failed its crc32c check" if "checksum" in str(err) else "could not be decoded"
+        version = arr.path.split("/")[0]
+        msg = (f"chunk '{_chunk_key(arr, chunk)}' of store '{store}' {what}; "
+               f"{_VALIDATE} and regenerate {version}")
+        raise CorruptChunkError(msg) from err
+    zero = _zero_rows(data) if field in _NONZERO_ROWS else ([] if data.any() else [0])
+    if len(zero):
+        from zarr.core.sync import sync
+
+        key = _chunk_key(arr, chunk)
+        if not sync(arr.store.exists(key)):
+            msg = f"chunk '{key}' of store '{store}' is missing (read as zeros); {_VALIDATE}"
+            raise CorruptChunkError(msg)
+        if field in _NONZERO_ROWS:
+            msg = (f"chunk '{key}' of store '{store}' has an all-zero row at offset {zero[0]},"
+                   f" which a valid version never has; {_VALIDATE}")
+            raise CorruptChunkError(msg)
+    return data
+
+
+def _take(data: list[np.ndarray], perm: np.ndarray | None, lo: int, hi: int) -> list[np.ndarray]:
+    """Copy rows ``perm[lo:hi]`` (``lo:hi`` if perm is None) of each array."""
+    if perm is None:
+        return [d[lo:hi].copy() for d in data]
+    idx, out = perm[lo:hi], []
+    for d in data:
+        if d.ndim > 1 and d.strides[0] % 8 == 0 and d.flags.c_contiguous:  # 8-byte words
+            words = np.take(d.reshape(len(d), -1).view(np.uint64), idx, axis=0)
+            out.append(words.view(d.dtype).reshape(len(idx), *d.shape[1:]))
+        else:
+            out.append(np.take(d, idx, axis=0))
+    return out
+
+
+class StoreReader:
+    """A gridstore store opened for reading; picklable (it holds only its path).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Directory of the store; `open_store` checks it at once.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._group: tuple[int, zarr.Group] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_group": None}
+
+    def __repr__(self) -> str:
+        return f"StoreReader({self.path!r})"
+
+    def _root(self) -> zarr.Group:
+        if self._group is None or self._group[0] != os.getpid():
+            self._group = (os.getpid(), self._open_root())
+        return self._group[1]
+
+    def _open_root(self) -> zarr.Group:
+        import zarr
+
+        path = self.path
+        what = ""
+        if not os.path.isdir(path):
+            what = "is a file, not a store" if os.path.exists(path) else "does not exist"
+        else:
+            try:
+                root = zarr.open_group(path, mode="r")
+                attrs = root.attrs.asdict().get("gridstore")
+            except (FileNotFoundError, ValueError, TypeError, KeyError):
+                attrs = None
+            if not isinstance(attrs, dict) or "layout" not in attrs:
+                what = "is not a gridstore store (no zarr.json with gridstore attributes)"
+            elif attrs["layout"] != LAYOUT:
+                msg = (f"store '{path}' has layout {attrs['layout']!r} but this gridstore "
+                       f"reads layout {LAYOUT}; install a gridstore release that reads it")
+                raise StoreNotFoundError(msg)
+        if what:
+            msg = f"'{path}' {what}; create one with 'gridstore generate --store {path}'"
+            raise StoreNotFoundError(msg)
+        return root
+
+    @property
+    def versions(self) -> list[str]:
+        """Names of the complete versions, oldest first (by date, then N)."""
+        names = [name for name, group in self._root().groups()
+                 if _VERSION_RE.match(name) and group.attrs.get("state") == "complete"]
+        return sorted(names, key=lambda v: [int(g) for g in _VERSION_RE.findall(v)[0]])
+
+    def version(self, name: str | None = None) -> VersionReader:
+        """Return a complete version.
+
+        Parameters
+        ----------
+        name : str, optional
+            A name such as ``"2026-11-24-v1"``; None (default) is the latest.
+
+        Returns
+        -------
+        VersionReader
+
+        Raises
+        ------
+        VersionNotFoundError
+            No such version (or, for None, no complete version at all).
+        VersionIncompleteError
+            The version exists but its state is not "complete".
+        """
+        available = self.versions
+        if name is None and available:
+            name = available[-1]
+        if name is None:
+            msg = (f"store '{self.path}' has no complete version; "
+                   f"create one with 'gridstore generate --store {self.path}'")
+            raise VersionNotFoundError(msg)
+        if name in available:
+            return VersionReader(self, name)
+        root = self._root()
+        if _VERSION_RE.match(name) and name in root.group_keys():
+            msg = (f"version '{name}' in store '{self.path}' is incomplete (state "
+                   f"{root[name].attrs.get('state')!r}); wait for its writer to commit it, "
+                   "or resume or remove it with 'gridstore generate'")
+            raise VersionIncompleteError(msg)
+        msg = (f"version '{name}' not found in store '{self.path}'; "
+               f"available: {', '.join(available) or 'none'}")
+        raise VersionNotFoundError(msg)
+
+
+class VersionReader:
+    """One complete version: `name`, `metadata`, `splits`, and ``version[split]``."""
+
+    def __init__(self, store: StoreReader, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"VersionReader({self.store.path!r}, {self.name!r})"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The version's metadata (a copy of its group attributes)."""
+        return dict(self.store._root()[self.name].attrs.asdict())
+
+    @property
+    def splits(self) -> list[str]:
+        """Names of the splits present, in the order train, val, test."""
+        present = set(self.store._root()[self.name].group_keys())
+        return [s for s in SPLITS if s in present]
+
+    def __getitem__(self, split: str) -> SplitReader:
+        """Return split `split`; raise `VersionNotFoundError` naming those available."""
+        if split not in (available := self.splits):
+            msg = (f"split '{split}' not found in version '{self.name}' of store "
+                   f"'{self.store.path}'; available: {', '.join(available) or 'none'}")
+            raise VersionNotFoundError(msg)
+        return SplitReader(self.store, self.name, split)
+
+
+class LazyArray:
+    """One array of a split, read chunk by chunk when indexed.
+
+    ``a[key]`` takes on axis 0 an int, a slice, or an integer or boolean index
+    array (any order, repeats and negative indices allowed), optionally
+    followed by indices of the other axes, and returns a new numpy array. Each
+    needed chunk is decoded once; the last two decoded chunks are cached, so
+    memory stays bounded. Not safe to share between threads.
+    """
+
+    def __init__(self, split: SplitReader, name: str) -> None:
+        self.split = split
+        self.name = name
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"split": self.split, "name": self.name, "_cache": OrderedDict()}
+
+    def __repr__(self) -> str:
+        return f"LazyArray({self.name!r}, shape={self.shape}, dtype={self.dtype})"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the whole array; axis 0 counts images."""
+        return tuple(self.split._arrays()[self.name].shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """Numpy dtype of the array."""
+        return np.dtype(self.split._arrays()[self.name].dtype)
+
+    @property
+    def chunk_images(self) -> int:
+        """Images per chunk (axis 0 of the chunk shape)."""
+        return int(self.split._arrays()[self.name].chunks[0])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def chunk(self, index: int) -> np.ndarray:
+        """Return chunk `index`, decoded and checked (cached: do not modify it)."""
+        if index in self._cache:
+            self._cache.move_to_end(index)
+        else:
+            arr = self.split._arrays()[self.name]
+            self._cache[index] = _read_chunk(arr, index, field=self.name,
+                                             store=self.split.store.path)
+            if len(self._cache) > _CACHE_CHUNKS:
+                self._cache.popitem(last=False)
+        return self._cache[index]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        n, size = len(self), self.chunk_images
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not -n <= key < n:
+                msg = f"index {key} is out of bounds for axis 0 with size {n}"
+                raise IndexError(msg)
+            i = int(key) % n
+            return np.asarray(self.chunk(i // size)[i % size][rest]).copy()
+        if isinstance(key, slice):
+            start, stop, step = key.indices(n)
+            if step == 1 and stop > start:
+                out = self._range(start, stop)
+            else:
+                out = self._gather(np.arange(start, stop, step))
+        else:
+            idx = np.asarray(key)
+            if idx.dtype == np.bool_:
+                if idx.shape != (n,):
+                    msg = f"boolean index has shape {idx.shape}, expected ({n},)"
+                    raise IndexError(msg)
+                idx = np.flatnonzero(idx)
+            elif idx.size and not np.issubdtype(idx.dtype, np.integer):
+                msg = f"index arrays must hold integers, got dtype {idx.dtype}"
+                raise IndexError(msg)
+            idx = idx.astype(np.int64)
+            if (bad := (idx < -n) | (idx >= n)).any():
+                msg = f"index {idx[bad][0]} is out of bounds for axis 0 with size {n}"
+                raise IndexError(msg)
+            out = self._gather(np.where(idx < 0, idx + n, idx).ravel())
+            out = out.reshape(idx.shape + self.shape[1:])
+        return out[(slice(None),) * (out.ndim - len(self.shape) + 1) + rest] if rest else out
+
+    def _range(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (in bounds), copied chunk by chunk."""
+        out = np.empty((stop - start, *self.shape[1:]), self.dtype)
+        size = self.chunk_images
+        for c in range(start // size, -(-stop // size)):
+            lo, hi = max(start, c * size), min(stop, (c + 1) * size)
+            out[lo - start : hi - start] = self.chunk(c)[lo - c * size : hi - c * size]
+        return out
+
+    def _gather(self, idx: np.ndarray) -> np.ndarray:
+        """Rows `idx` (in bounds, non-negative) in order, decoding each chunk once."""
+        out = np.empty((len(idx), *self.shape[1:]), self.dtype)
+        size = self.chunk_images
+        order = np.argsort(idx // size, kind="stable")
+        cids = idx[order] // size
+        cuts = [0, *(np.flatnonzero(np.diff(cids)) + 1), len(idx)] if len(idx) else [0]
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+            pos, c = order[lo:hi], int(cids[lo])
+            out[pos] = np.take(self.chunk(c), idx[pos] - c * size, axis=0)
+        return out
+
+
+class _Fields(Mapping[str, LazyArray]):
+    """Annotation arrays by name: ``fields["num_objects"]`` or ``fields.num_objects``."""
+
+    def __init__(self, split: SplitReader, names: list[str]) -> None:
+        self._split, self._names = split, names
+
+    def __getitem__(self, name: str) -> LazyArray:
+        return self._split.annotation(name)
+
+    def __getattr__(self, name: str) -> LazyArray:
+        if name.startswith("_") or name not in self._names:
+            raise AttributeError(name)
+        return self._split.annotation(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+class SplitReader:
+    """One split of a version: lazy arrays, shuffled batches, torch and JAX adapters.
+
+    Picklable: holds the store path and the version and split names, and
+    reopens zarr lazily in each process (open zarr objects are never pickled).
+    """
+
+    def __init__(self, store: StoreReader, version: str, name: str) -> None:
+        self.store, self.version, self.name = store, version, name
+        self._handles: tuple[int, dict[str, zarr.Array]] | None = None
+        self._lazy: dict[str, LazyArray] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_handles": None, "_lazy": {}}
+
+    def __repr__(self) -> str:
+        return f"SplitReader({self.store.path!r}, {self.version!r}, {self.name!r})"
+
+    def _arrays(self) -> dict[str, zarr.Array]:
+        if self._handles is None or self._handles[0] != os.getpid():
+            group = self.store._root()[f"{self.version}/{self.name}"]
+            self._handles = (os.getpid(), dict(group.arrays()))
+        return self._handles[1]
+
+    @property
+    def fields(self) -> list[str]:
+        """Names of the split's arrays: "images", then annotations in table order."""
+        rank = {f: i for i, f in enumerate(_FIELDS)}
+        return sorted(self._arrays(), key=lambda f: (rank.get(f, len(rank)), f))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def images(self) -> LazyArray:
+        """The images, (n, G, G) uint8."""
+        return self.annotation("images")
+
+    @property
+    def annotations(self) -> _Fields:
+        """Annotation arrays by name: ``split.annotations.num_objects`` or ``[...]``."""
+        return _Fields(self, [f for f in self.fields if f != "images"])
+
+    def annotation(self, name: str) -> LazyArray:
+        """Return array `name`; raise `VersionNotFoundError` (a KeyError) if absent."""
+        if name not in self._lazy:
+            if name not in self._arrays():
+                msg = (f"field '{name}' not found in split '{self.name}' of version "
+                       f"'{self.version}'; available: {', '.join(self.fields)}")
+                raise VersionNotFoundError(msg)
+            self._lazy[name] = LazyArray(self, name)
+        return self._lazy[name]
+
+    def _check(self, fields: Sequence[str], **ints: int) -> None:
+        """Raise `ConfigError` for an out-of-range argument or an unknown field."""
+        for name, value in ints.items():
+            low = 1 if name in ("batch_size", "window_chunks", "world_size") else 0
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                msg = f"{name} must be an integer >= {low}, got {value!r}"
+                raise ConfigError(msg)
+        if ints.get("rank", 0) >= ints.get("world_size", 1):
+            msg = f"rank must be < world_size={ints['world_size']}, got {ints['rank']}"
+            raise ConfigError(msg)
+        for f in [*fields] or ["(none)"]:
+            if f not in self._arrays():
+                msg = f"unknown field '{f}' in split '{self.name}'; available: " + ", ".join(
+                    self.fields)
+                raise ConfigError(msg)
+        if len({self._arrays()[f].chunks[0] for f in fields}) > 1:
+            msg = f"arrays {list(fields)} of split '{self.name}' are chunked differently"
+            raise GridstoreError(msg)
+
+    def _windows(
+        self, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int, window: int
+    ) -> list[np.ndarray]:
+        nchunks = -(-len(self) // self.images.chunk_images)
+        rng = np.random.default_rng([seed, epoch, 0])
+        order = rng.permutation(nchunks) if shuffle else np.arange(nchunks)
+        mine = order[rank::world_size]
+        return [mine[i : i + window] for i in range(0, len(mine), window)]
+
+    def _rows(self, chunks: np.ndarray) -> int:
+        size, n = self.images.chunk_images, len(self)
+        return sum(min(size, n - int(c) * size) for c in chunks)
+
+    def num_batches(self, batch_size: int, *, drop_last: bool = False, **kwargs: Any) -> int:
+        """Return how many batches `batches` yields from step 0 with the same arguments.
+
+        Ranks can differ by up to one chunk's worth of batches; in DDP stop
+        every rank at the minimum over ranks (or use ``drop_last`` and equal
+        shares) so that collective calls stay in step.
+
+        Parameters
+        ----------
+        batch_size : int
+            Rows per batch.
+        drop_last : bool
+            As in `batches`.
+        **kwargs
+            ``shuffle``, ``seed``, ``epoch``, ``rank``, ``world_size`` as in `batches`.
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        ConfigError
+            An argument is out of range.
+        """
+        opts = {"shuffle": True, "seed": 0, "epoch": 0, "rank": 0, "world_size": 1, **kwargs}
+        shuffle = opts.pop("shuffle")
+        self._check(("images",), batch_size=batch_size, **opts)
+        rows = self._rows(np.concatenate([[], *self._windows(shuffle, **opts, window=1)]))
+        return rows // batch_size if drop_last else -(-rows // batch_size)
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        epoch: int = 0,
+        start_step: int = 0,
+        drop_last: bool = False,
+        window_chunks: int = 4,
+        fields: Sequence[str] = ("images",),
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> Iterator[Batch]:
+        """Yield one epoch of batches, shuffled by chunk windows in bounded memory.
+
+        The chunk order is a permutation drawn from ``(seed, epoch)``. Rank `rank`
+        of `world_size` takes chunks ``order[rank::world_size]`` (shares are
+        disjoint and together hold every chunk once; they can differ by one
+        chunk), reads them `window_chunks` at a time and shuffles each window's
+        rows with a generator seeded from ``(seed, epoch, rank, world_size,
+        window)``. Batches are cut from the stream of windows: one may span two
+        windows, never two epochs, and each row of the share appears once.
+
+        Resuming is exact: the batches from `start_step` on equal those of an
+        uninterrupted run with the same arguments; windows wholly before
+        `start_step` are skipped without being read. Memory: one window of the
+        requested fields, plus the batch being built.
+
+        Parameters
+        ----------
+        batch_size : int
+            Rows per batch; the last batch may be short unless `drop_last`.
+        shuffle : bool
+            Shuffle chunks and rows (default); False keeps the stored order.
+        seed, epoch : int
+            Seed the permutations; each epoch has its own order.
+        start_step : int
+            Index of the first batch to yield, to resume an interrupted epoch.
+        drop_last : bool
+            Drop a short last batch.
+        window_chunks : int
+            Chunks shuffled together: more mixes better and costs memory.
+        fields : sequence of str
+            Arrays to read; ``("images",)`` yields arrays, anything else dicts.
+        rank, world_size : int
+            This process's share of the chunks in a distributed job.
+
+        Returns
+        -------
+        iterator of numpy.ndarray or dict of str to numpy.ndarray
+            Batches: new arrays that the caller owns.
+
+        Raises
+        ------
+        ConfigError
+            An argument is out of range or a field is unknown (raised at once).
+        CorruptChunkError
+            A chunk is missing or fails its checksum (raised when it is reached).
+        """
+        fields = tuple(fields)
+        self._check(fields, batch_size=batch_size, seed=seed, epoch=epoch, rank=rank,
+                    world_size=world_size, start_step=start_step, window_chunks=window_chunks)
+        windows = self._windows(shuffle, seed, epoch, rank, world_size, window_chunks)
+        seeds = (seed, epoch, rank, world_size) if shuffle else None
+        return self._stream(windows, fields, batch_size, start_step, drop_last, seeds)
+
+    def numpy_batches(self, batch_size: int, **kwargs: Any) -> Iterator[Batch]:
+        """Yield numpy batches: `batches` under the name JAX users look for.
+
+        Convert on arrival and keep the iterator on the host::
+
+            for batch in split.numpy_batches(256, epoch=epoch):
+                x = jax.numpy.asarray(batch)  # or jax.device_put(batch, sharding)
+
+        In a multi-host job pass ``rank=jax.process_index()`` and
+        ``world_size=jax.process_count()``.
+
+        Parameters
+        ----------
+        batch_size : int
+            Rows per batch.
+        **kwargs
+            Any keyword argument of `batches`.
+
+        Returns
+        -------
+        iterator of numpy.ndarray or dict of str to numpy.ndarray
+
+        Raises
+        ------
+        ConfigError
+            As `batches`.
+        """
+        return self.batches(batch_size, **kwargs)
+
+    def _stream(
+        self,
+        windows: list[np.ndarray],
+        fields: tuple[str, ...],
+        batch_size: int,
+        start_step: int,
+        drop_last: bool,
+        seeds: tuple[int, ...] | None,
+    ) -> Iterator[Batch]:
+        arrays, path = self._arrays(), self.store.path
+        starts = np.cumsum([0, *(self._rows(w) for w in windows)])
+        steps = starts[-1] // batch_size if drop_last else -(-starts[-1] // batch_size)
+        if start_step >= steps:
+            return
+        skip = start_step * batch_size
+        first = int(np.searchsorted(starts, skip, side="right")) - 1
+        cap = len(windows[0]) * self.images.chunk_images  # one buffer per field, reused
+        bufs = [np.empty((cap, *arrays[f].shape[1:]), arrays[f].dtype) for f in fields]
+
+        def pack(parts: list[np.ndarray]) -> Batch:
+            return parts[0] if fields == ("images",) else dict(zip(fields, parts, strict=True))
+
+        pending: list[np.ndarray] | None = None
+        for w in range(first, len(windows)):
+            count, i = int(starts[w + 1] - starts[w]), skip - int(starts[w]) if w == first else 0
+            off = 0
+            for c in windows[w]:
+                for f, buf in zip(fields, bufs, strict=True):
+                    got = _read_chunk(arrays[f], int(c), field=f, store=path, out=buf[off:])
+                off += len(got)
+            data = [buf[:count] for buf in bufs]
+            perm = None if seeds is None else np.random.default_rng([*seeds, 1, w]).permutation(
+                count)
+            if pending is not None:
+                got_rows = _take(data, perm, i, i + batch_size - len(pending[0]))
+                i += len(got_rows[0])
+                pending = [np.concatenate(pair) for pair in zip(pending, got_rows, strict=True)]
+                if len(pending[0]) < batch_size:
+                    continue
+                yield pack(pending)
+                pending = None
+            while count - i >= batch_size:
+                yield pack(_take(data, perm, i, i + batch_size))
+                i += batch_size
+            if i < count:
+                pending = _take(data, perm, i, count)
+        if pending is not None and not drop_last:
+            yield pack(pending)
+
+    def torch_dataset(self, fields: Sequence[str] = ("images",)) -> Any:
+        """Return a map-style ``torch.utils.data.Dataset`` over this split.
+
+        Items are tensors, or dicts of tensors unless `fields` is ``("images",)``.
+        It has ``__getitems__``, so a DataLoader batch decodes each chunk once.
+        Picklable: works with ``num_workers > 0`` under 'fork' and 'spawn'.
+
+        Parameters
+        ----------
+        fields : sequence of str
+            Arrays returned per item.
+
+        Returns
+        -------
+        torch.utils.data.Dataset
+
+        Raises
+        ------
+        ConfigError
+            A field is unknown.
+        """
+        self._check(tuple(fields))
+        return _torch_adapter("map", self, {"fields": tuple(fields)})
+
+    def torch_iterable(
+        self, batch_size: int, shuffle: bool = True, seed: int = 0, epoch: int = 0, **kwargs: Any
+    ) -> Any:
+        """Return a ``torch.utils.data.IterableDataset`` that yields whole batches.
+
+        Use ``DataLoader(ds, batch_size=None, num_workers=k)``. Worker ``w`` of
+        ``k`` on rank ``r`` reads chunks ``order[r * k + w :: world_size * k]``:
+        workers and ranks never share a chunk and together read each row once
+        per epoch. Call ``ds.set_epoch(e)`` before each epoch.
+
+        Parameters
+        ----------
+        batch_size, shuffle, seed, epoch
+            As in `batches`.
+        **kwargs
+            ``drop_last``, ``window_chunks``, ``fields``, ``rank``, ``world_size``
+            as in `batches` (resume mid-epoch with `batches` itself).
+
+        Returns
+        -------
+        torch.utils.data.IterableDataset
+
+        Raises
+        ------
+        ConfigError
+            An argument is out of range or a field is unknown.
+        """
+        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
+        self.batches(batch_size, **opts)  # validates now; reads nothing until iterated
+        return _torch_adapter("iterable", self, {"batch_size": batch_size, **opts})
+
+
+_TORCH: list[type] = []
+
+
+def _torch_adapter(kind: str, split: SplitReader, options: dict[str, Any]) -> Any:
+    """Build (or unpickle) a torch adapter; the classes are made on first use."""
+    if not _TORCH:
+        _TORCH.extend(_torch_classes())
+    return _TORCH[kind == "iterable"](split, options)
+
+
+def _torch_classes() -> tuple[type, type]:
+    import torch
+    from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+    class SplitDataset(Dataset):  # type: ignore[type-arg]
+        def __init__(self, split: SplitReader, options: dict[str, Any]) -> None:
+            self.split, self.fields = split, options["fields"]
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (_torch_adapter, ("map", self.split, {"fields": self.fields}))
+
+        def __len__(self) -> int:
+            return len(self.split)
+
+        def __getitem__(self, index: int) -> Any:
+            return self.__getitems__([index])[0]
+
+        def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+            idx = np.asarray(indices, dtype=np.int64)
+            cols = [torch.from_numpy(self.split.annotation(f)[idx]).unbind(0)
+                    for f in self.fields]
+            if self.fields == ("images",):
+                return list(cols[0])
+            return [dict(zip(self.fields, row, strict=True)) for row in zip(*cols, strict=True)]
+
+    class SplitIterable(IterableDataset):  # type: ignore[type-arg]
+        def __init__(self, split: SplitReader, options: dict[str, Any]) -> None:
+            self.split, self.options = split, dict(options)
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (_torch_adapter, ("iterable", self.split, self.options))
+
+        def set_epoch(self, epoch: int) -> None:
+            self.options["epoch"] = epoch
+
+        def __iter__(self) -> Iterator[Any]:
+            info = get_worker_info()
+            workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
+            opts = dict(self.options)
+            opts["rank"] = opts.get("rank", 0) * workers + worker
+            opts["world_size"] = opts.get("world_size", 1) * workers
+            for batch in self.split.batches(opts.pop("batch_size"), **opts):
+                if isinstance(batch, dict):
+                    yield {k: torch.from_numpy(v) for k, v in batch.items()}
+                else:
+                    yield torch.from_numpy(batch)
+
+    return SplitDataset, SplitIterable
