@@ -8,6 +8,7 @@ writes exactly one chunk of every array of every split.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any, Literal
@@ -82,7 +83,7 @@ def estimate_memory(num_images: int, grid_size: int = 16, dtype: Any = np.uint8)
     }
 
 
-def parse_fractions(value: str | tuple[float, ...] | list[float]) -> tuple[float, float, float]:
+def parse_fractions(value: str | Sequence[float] | Mapping[str, float]) -> tuple[float, float, float]:
     """Validate split fractions given as ``"0.8,0.1,0.1"`` or three numbers.
 
     Raises
@@ -90,6 +91,8 @@ def parse_fractions(value: str | tuple[float, ...] | list[float]) -> tuple[float
     ConfigError
         Not three numbers, a negative one, or a sum other than 1.
     """
+    if isinstance(value, Mapping):  # {"train": 0.8, "val": 0.1, "test": 0.1}
+        value = [value.get(s, "?") for s in SPLITS]
     text = value if isinstance(value, str) else ",".join(map(str, value))
     try:
         parts = tuple(float(p) for p in text.split(","))

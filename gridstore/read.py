@@ -9,10 +9,9 @@ workers under both 'fork' and 'spawn'. torch is imported only by the adapters.
 from __future__ import annotations
 
 import os
-import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from gridstore.errors import (
     VersionIncompleteError,
     VersionNotFoundError,
 )
+from gridstore.store import LAYOUT, Store, parse_version_name
 
 if TYPE_CHECKING:
     import zarr
@@ -31,9 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["LazyArray", "SplitReader", "StoreReader", "VersionReader", "open_store"]
 
 Batch = dict[str, np.ndarray] | np.ndarray
-LAYOUT = 1
 SPLITS = ("train", "val", "test")
-_VERSION_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-v(\d+)$")
 _FIELDS = ("images", "num_objects", "object_type", "object_subtype", "object_colour",
            "object_size", "object_bbox", "instance_map")  # docs/internals.md order
 # Fields whose every row (one image) has a nonzero byte in a valid version.
@@ -72,6 +70,14 @@ def open_store(path: str | os.PathLike[str]) -> StoreReader:
     return reader
 
 
+def _version_key(name: str) -> tuple[Any, int] | None:
+    """(date, N) of a version name, or None if `name` is not one."""
+    try:
+        return parse_version_name(name)
+    except ConfigError:
+        return None
+
+
 def _zero_rows(data: np.ndarray) -> np.ndarray:
     """Return the indices of the rows (axis 0) whose bytes are all zero."""
     rows = data.reshape(len(data), -1).view(np.uint8)
@@ -79,12 +85,12 @@ def _zero_rows(data: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.bitwise_or.reduce(rows, axis=1) == 0)
 
 
-def _chunk_key(arr: zarr.Array, chunk: int) -> str:
+def _chunk_key(arr: zarr.Array[Any], chunk: int) -> str:
     return f"{arr.path}/{arr.metadata.encode_chunk_key((chunk,) + (0,) * (arr.ndim - 1))}"
 
 
 def _read_chunk(
-    arr: zarr.Array, chunk: int, *, field: str, store: str, out: np.ndarray | None = None
+    arr: zarr.Array[Any], chunk: int, *, field: str, store: str, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Read chunk `chunk` (axis 0) of `arr` whole through zarr and check its integrity.
 
@@ -98,7 +104,7 @@ def _read_chunk(
     rows = slice(chunk * size, min((chunk + 1) * size, arr.shape[0]))
     try:
         if out is None:
-            data: np.ndarray = arr[rows]
+            data = np.asarray(arr[rows])
         else:
             data = out[: rows.stop - rows.start]
             arr.get_basic_selection(rows, out=NDBuffer.from_numpy_array(data))
@@ -148,18 +154,21 @@ class StoreReader:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self._group: tuple[int, zarr.Group] | None = None
+        self._opened: tuple[int, zarr.Group] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "_group": None}
+        return {"path": self.path, "_opened": None}
 
     def __repr__(self) -> str:
         return f"StoreReader({self.path!r})"
 
     def _root(self) -> zarr.Group:
-        if self._group is None or self._group[0] != os.getpid():
-            self._group = (os.getpid(), self._open_root())
-        return self._group[1]
+        if self._opened is None or self._opened[0] != os.getpid():
+            self._opened = (os.getpid(), self._open_root())
+        return self._opened[1]
+
+    def _group(self, path: str) -> zarr.Group:
+        return cast("zarr.Group", self._root()[path])
 
     def _open_root(self) -> zarr.Group:
         import zarr
@@ -189,8 +198,8 @@ class StoreReader:
     def versions(self) -> list[str]:
         """Names of the complete versions, oldest first (by date, then N)."""
         names = [name for name, group in self._root().groups()
-                 if _VERSION_RE.match(name) and group.attrs.get("state") == "complete"]
-        return sorted(names, key=lambda v: [int(g) for g in _VERSION_RE.findall(v)[0]])
+                 if _version_key(name) and group.attrs.get("state") == "complete"]
+        return sorted(names, key=_version_key)  # type: ignore[arg-type]
 
     def version(self, name: str | None = None) -> VersionReader:
         """Return a complete version.
@@ -221,10 +230,16 @@ class StoreReader:
         if name in available:
             return VersionReader(self, name)
         root = self._root()
-        if _VERSION_RE.match(name) and name in root.group_keys():
-            msg = (f"version '{name}' in store '{self.path}' is incomplete (state "
-                   f"{root[name].attrs.get('state')!r}); wait for its writer to commit it, "
-                   "or resume or remove it with 'gridstore generate'")
+        if _version_key(name) and name in root.group_keys():
+            why = f"its state is {root[name].attrs.get('state')!r}"
+        elif _version_key(name) and (Store(self.path).staging_dir / name).is_dir():
+            why = "it is being written or was interrupted"
+        else:
+            why = ""
+        if why:
+            msg = (f"version '{name}' in store '{self.path}' is unfinished ({why}); resume it with "
+                   f"'gridstore generate --store {self.path} --version {name} --resume' or "
+                   f"delete it with 'gridstore delete {name} --store {self.path}'")
             raise VersionIncompleteError(msg)
         msg = (f"version '{name}' not found in store '{self.path}'; "
                f"available: {', '.join(available) or 'none'}")
@@ -244,12 +259,12 @@ class VersionReader:
     @property
     def metadata(self) -> dict[str, Any]:
         """The version's metadata (a copy of its group attributes)."""
-        return dict(self.store._root()[self.name].attrs.asdict())
+        return dict(self.store._group(self.name).attrs.asdict())
 
     @property
     def splits(self) -> list[str]:
         """Names of the splits present, in the order train, val, test."""
-        present = set(self.store._root()[self.name].group_keys())
+        present = set(self.store._group(self.name).group_keys())
         return [s for s in SPLITS if s in present]
 
     def __getitem__(self, split: str) -> SplitReader:
@@ -397,7 +412,7 @@ class SplitReader:
 
     def __init__(self, store: StoreReader, version: str, name: str) -> None:
         self.store, self.version, self.name = store, version, name
-        self._handles: tuple[int, dict[str, zarr.Array]] | None = None
+        self._handles: tuple[int, dict[str, zarr.Array[Any]]] | None = None
         self._lazy: dict[str, LazyArray] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -406,9 +421,9 @@ class SplitReader:
     def __repr__(self) -> str:
         return f"SplitReader({self.store.path!r}, {self.version!r}, {self.name!r})"
 
-    def _arrays(self) -> dict[str, zarr.Array]:
+    def _arrays(self) -> dict[str, zarr.Array[Any]]:
         if self._handles is None or self._handles[0] != os.getpid():
-            group = self.store._root()[f"{self.version}/{self.name}"]
+            group = self.store._group(f"{self.version}/{self.name}")
             self._handles = (os.getpid(), dict(group.arrays()))
         return self._handles[1]
 

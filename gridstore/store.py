@@ -127,8 +127,10 @@ class Store:
         try:
             attrs = json.loads(root.read_text())["attributes"]["gridstore"]
         except FileNotFoundError:
-            what = "does not exist" if not p.exists() else "is not a gridstore store (no zarr.json)"
-            msg = f"'{p}' {what}; create one with 'gridstore generate --store {p}'"
+            if p.exists():
+                msg = f"'{p}' is not a gridstore store (no zarr.json) and not empty; use a new or empty directory"
+            else:
+                msg = f"store '{p}' does not exist; create one with 'gridstore generate --store {p}'"
             raise StoreNotFoundError(msg) from None
         except (KeyError, TypeError, ValueError):
             msg = f"'{root}' is not a gridstore store's root (unreadable or no gridstore attributes)"

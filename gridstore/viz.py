@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from gridstore._fsio import atomic_write_bytes
 from gridstore.config import OBJECT_TYPES
 from gridstore.errors import ConfigError
 
@@ -27,8 +29,8 @@ ARC_PALETTE: tuple[str, ...] = (
 )  # fmt: skip
 _RGB = np.frombuffer(bytes.fromhex("".join(c[1:] for c in ARC_PALETTE)), np.uint8).reshape(10, 3)
 _TYPE_COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#8172B3")  # blob, rectangle, line, pattern
-_EXPECT, _INK = "#D62728", "#333333"
-_BAR: dict[str, Any] = {"edgecolor": _INK, "linewidth": 0.6}
+_EXPECT = "#D62728"  # expectation lines
+_BAR: dict[str, Any] = {"edgecolor": "#333333", "linewidth": 0.6}
 _BOX = {"boxstyle": "round,pad=0.3", "fc": "white", "ec": "none", "alpha": 0.85}
 _TAGS: dict[str, Any] = {"label_type": "center", "fontsize": 9, "bbox": _BOX}
 _IMG, _GAP, _LABEL, _MARGIN, _HEAD, _PANEL = 1.0, 0.16, 0.24, 0.35, 0.95, 3.3  # preview, inches
@@ -113,7 +115,7 @@ def render_preview(
     g, cols = arr.shape[1], min(cols, n)
     mosaic_w, mosaic_h = cols * (_IMG + _GAP) - _GAP, math.ceil(n / cols) * (_IMG + _LABEL)
     width, height = 3 * _MARGIN + mosaic_w + _PANEL, max(_HEAD + mosaic_h + _MARGIN, 8.6)
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), dpi=110 if g <= 20 else 150)
     fig.text(_MARGIN / width, 1 - 0.3 / height, title, fontsize=16, weight="bold", va="top")
     fig.text(_MARGIN / width, 1 - 0.62 / height, subtitle, fontsize=11, color="#444", va="top")
     bottom = 1 - (_HEAD + mosaic_h) / height
@@ -131,7 +133,7 @@ def render_preview(
     if line_pt >= 0.15:  # at very large G, lines would hide the cells
         ax.add_collection(LineCollection(segments, colors="#5A5A5A", linewidths=line_pt))
     _preview_panel(fig, arr, left=2 * _MARGIN + mosaic_w)
-    return _save(fig, path, dpi=110 if g <= 20 else 150, title=title)
+    return _save(fig, path, title=title)
 
 
 def _preview_panel(fig: Figure, arr: npt.NDArray[Any], *, left: float) -> None:
@@ -143,17 +145,16 @@ def _preview_panel(fig: Figure, arr: npt.NDArray[Any], *, left: float) -> None:
         f"images       {arr.shape[0]}  ({arr.shape[1]} x {arr.shape[2]})\n"
         f"mean         {arr.mean():.3f}\nstd          {arr.std():.3f}\n"
         f"min / max    {arr.min()} / {arr.max()}\nbackground   {share[0]:.1%} of cells\n"
-        f"coloured     {per_image.mean():.1f} cells/image\n"
-        f"             ({per_image.min()} .. {per_image.max()})"
+        f"coloured     {per_image.mean():.1f} cells/image ({per_image.min()}..{per_image.max()})"
     )
     x, y = left / width, 1 - _HEAD / height
     fig.text(x, y, "Shown samples", fontsize=12.5, weight="bold", va="top")
     fig.text(x, y - 0.4 / height, text, family="monospace", fontsize=10, va="top", linespacing=1.5)
-    strip = fig.add_axes((x, y - 2.9 / height, _PANEL / width, 0.3 / height))
+    strip = fig.add_axes((x, y - 2.6 / height, _PANEL / width, 0.3 / height))
     strip.barh(0, share, left=np.cumsum(share) - share, height=1, color=ARC_PALETTE, linewidth=0)
     strip.set_title(f"All cells by value (0 = background: {share[0]:.1%})", fontsize=10.5)
     strip.set(xlim=(0, 1), xticks=[], yticks=[], frame_on=False)
-    hist = fig.add_axes((x + 0.3 / width, y - 6.75 / height, (_PANEL - 0.3) / width, 3.2 / height))
+    hist = fig.add_axes((x + 0.3 / width, y - 6.45 / height, (_PANEL - 0.3) / width, 3.2 / height))
     _colour_bars(hist, counts[1:], "Colours 1..9 ({:,} coloured cells)", "cell value", 10.5)
 
 
@@ -208,7 +209,7 @@ def render_stats(
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(13, 9), layout="constrained")
+    fig = Figure(figsize=(13, 9), dpi=100, layout="constrained")
     fig.suptitle(title, fontsize=15, weight="bold")
     ax_n, ax_t, ax_s, ax_c = fig.subplots(2, 2).ravel()
     k_max = max(int(num.max()), max_objects or 0, 1)
@@ -220,7 +221,7 @@ def render_stats(
         ax_n.hlines(1 / max_objects, 0.5, max_objects + 0.5, _EXPECT, "--", label="uniform draw")
     ax_n.xaxis.set_major_locator(MaxNLocator(integer=True))
     title_n = f"Objects per image ({num.size:,} images, mean {num.mean():.2f})"
-    _finish(ax_n, title_n, "objects placed", share)
+    _finish(ax_n, title_n, "objects placed", np.append(share, 1 / (max_objects or k_max)))
     n_obj = int(np.count_nonzero(otype))
     t_share = np.bincount(otype[otype > 0], minlength=5)[1:5] / max(n_obj, 1)
     exp = [""] * 4 if expected is None else [f"\nexp. {e:.0%}" for e in expected]
@@ -245,7 +246,7 @@ def render_stats(
     _finish(ax_s, f"Object sizes ({sizes.size:,} objects{mean})", "cells per object", stack)
     c_counts = np.bincount(colour[colour > 0], minlength=10)[1:10]
     _colour_bars(ax_c, c_counts, "Object colours ({:,} objects)", "colour value")
-    return _save(fig, path, dpi=100, title=title)
+    return _save(fig, path, title=title)
 
 
 def _colour_bars(ax: Axes, counts: Any, title: str, xlabel: str, size: float = 11) -> None:
@@ -254,7 +255,7 @@ def _colour_bars(ax: Axes, counts: Any, title: str, xlabel: str, size: float = 1
     ax.bar(range(1, 10), share, color=ARC_PALETTE[1:], **_BAR)
     ax.axhline(1 / 9, color=_EXPECT, linestyle="--", linewidth=1, label="uniform 1/9")
     ax.set_xticks(range(1, 10))
-    _finish(ax, title.format(int(counts.sum())), xlabel, share, size)
+    _finish(ax, title.format(int(counts.sum())), xlabel, np.append(share, 1 / 9), size)
 
 
 def _finish(ax: Axes, title: str, xlabel: str, shares: Any, size: float = 11) -> None:
@@ -287,12 +288,12 @@ def _field(annotations: Any, name: str, hi: int) -> npt.NDArray[np.int64]:
     return arr.astype(np.int64)
 
 
-def _save(fig: Figure, path: str | os.PathLike[str], *, dpi: int, title: str) -> Path:
-    """Render ``fig`` with the Agg canvas into a PNG at ``path`` (parents created)."""
+def _save(fig: Figure, path: str | os.PathLike[str], *, title: str) -> Path:
+    """Render ``fig`` to PNG with the Agg canvas; write it atomically (parents created)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    out = Path(path)
+    out, buf = Path(path), io.BytesIO()
     out.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(out, dpi=dpi, format="png", facecolor="white", metadata={"Title": title})
+    FigureCanvasAgg(fig).print_figure(buf, fig.dpi, format="png", metadata={"Title": title})
+    atomic_write_bytes(out, buf.getvalue())
     return out

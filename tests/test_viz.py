@@ -17,8 +17,6 @@ from gridstore.viz import ARC_PALETTE, colorize, render_preview, render_stats
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PNG_BYTES = 1_000_000
-FIELDS = ("num_objects", "object_type", "object_subtype", "object_colour", "object_size",
-          "object_bbox", "instance_map")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,6 +69,7 @@ def png_rgb(path: Path) -> np.ndarray:
 
 
 def has_colour(rgb: np.ndarray, hex_colour: str) -> bool:
+    """Whether any pixel of ``rgb`` is exactly ``hex_colour``."""
     target = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)], np.uint8)
     return bool((rgb == target).all(axis=-1).any())
 
@@ -85,8 +84,8 @@ def preview(tmp_path_factory: pytest.TempPathFactory, corpus: tuple[np.ndarray, 
     images, _ = corpus
     idx = np.sort(np.random.default_rng(1).choice(len(images), 100, replace=False))
     path = tmp_path_factory.mktemp("viz") / "nested" / "dir" / "preview.png"
-    out = render_preview(images[idx], idx, path, title="2025-10-22-v1 12:00Z",
-                         subtitle="preset atomic, seed 42, split train")  # fmt: skip
+    subtitle = "preset atomic, seed 42, split train"
+    out = render_preview(images[idx], idx, path, title="2025-10-22-v1 12:00Z", subtitle=subtitle)
     assert out == path
     return out
 
@@ -103,12 +102,20 @@ def test_palette_is_the_ten_arc_colours() -> None:
 
 @pytest.mark.parametrize(
     ("value", "rgb"),
-    [(0, (0, 0, 0)), (1, (0, 116, 217)), (2, (255, 65, 54)), (3, (46, 204, 64)),
-     (4, (255, 220, 0)), (5, (170, 170, 170)), (6, (240, 18, 190)), (7, (255, 133, 27)),
-     (8, (127, 219, 255)), (9, (135, 12, 37))],
-    ids=["black", "blue", "red", "green", "yellow", "grey", "magenta", "orange", "light-blue",
-         "maroon"],
-)  # fmt: skip
+    [
+        (0, (0, 0, 0)),
+        (1, (0, 116, 217)),
+        (2, (255, 65, 54)),
+        (3, (46, 204, 64)),
+        (4, (255, 220, 0)),
+        (5, (170, 170, 170)),
+        (6, (240, 18, 190)),
+        (7, (255, 133, 27)),
+        (8, (127, 219, 255)),
+        (9, (135, 12, 37)),
+    ],
+    ids=["black", "blue", "red", "green", "yellow", "grey", "magenta", "orange", "sky", "maroon"],
+)
 def test_colorize_maps_each_value_to_its_palette_colour(value: int, rgb: tuple) -> None:
     out = colorize(np.full((2, 2), value, np.uint8))
     assert out.dtype == np.uint8
@@ -128,14 +135,18 @@ def test_colorize_is_an_exact_vectorised_lookup(corpus: tuple[np.ndarray, dict])
 @pytest.mark.parametrize(
     ("images", "message"),
     [
-        (np.zeros((2, 2)), "images must be an integer array (G, G) or (n, G, G), got float64 (2, 2)"),
-        (np.zeros(3, np.int64), "images must be an integer array (G, G) or (n, G, G), got int64 (3,)"),
+        (np.zeros((2, 2)), "images must be an integer array {}, got float64 (2, 2)"),
+        (np.zeros(3, np.int64), "images must be an integer array {}, got int64 (3,)"),
         (np.array([[0, 10]]), "cell values must be in 0..9, got 0..10; pass generator output"),
-        (np.array([[-1, 0]], np.int8), "cell values must be in 0..9, got -1..0; pass generator output"),
+        (
+            np.array([[-1, 0]], np.int8),
+            "cell values must be in 0..9, got -1..0; pass generator output",
+        ),
     ],
     ids=["float", "1-d", "too-large", "negative"],
-)  # fmt: skip
+)
 def test_colorize_rejects_bad_input(images: np.ndarray, message: str) -> None:
+    message = message.format("(G, G) or (n, G, G)")
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         colorize(images)
 
@@ -171,21 +182,22 @@ def test_preview_handles_few_images_and_other_grid_sizes(tmp_path: Path, n: int,
 @pytest.mark.parametrize(
     ("shape", "n_indices", "grid", "message"),
     [
-        ((101, 16, 16), 101, (10, 10), "need 1..100 images (n, G, G) and n indices, got (101, 16, 16), 101"),
-        ((5, 16, 16), 5, (2, 2), "need 1..4 images (n, G, G) and n indices, got (5, 16, 16), 5"),
-        ((3, 16, 16), 2, (10, 10), "need 1..100 images (n, G, G) and n indices, got (3, 16, 16), 2"),
-        ((2, 4, 5), 2, (10, 10), "need 1..100 images (n, G, G) and n indices, got (2, 4, 5), 2"),
-        ((0, 16, 16), 0, (10, 10), "need 1..100 images (n, G, G) and n indices, got (0, 16, 16), 0"),
+        ((101, 16, 16), 101, (10, 10), "need 1..100 images {}, got (101, 16, 16), 101"),
+        ((5, 16, 16), 5, (2, 2), "need 1..4 images {}, got (5, 16, 16), 5"),
+        ((3, 16, 16), 2, (10, 10), "need 1..100 images {}, got (3, 16, 16), 2"),
+        ((2, 4, 5), 2, (10, 10), "need 1..100 images {}, got (2, 4, 5), 2"),
+        ((0, 16, 16), 0, (10, 10), "need 1..100 images {}, got (0, 16, 16), 0"),
     ],
     ids=["too-many", "small-grid", "indices-mismatch", "not-square", "empty"],
-)  # fmt: skip
+)
 def test_preview_rejects_bad_input(
     tmp_path: Path, shape: tuple, n_indices: int, grid: tuple, message: str
 ) -> None:
+    message = message.format("(n, G, G) and n indices")
+    images, path = np.zeros(shape, np.uint8), tmp_path / "p.png"
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
-        render_preview(np.zeros(shape, np.uint8), range(n_indices), tmp_path / "p.png", title="t",
-                       grid=grid)  # fmt: skip
-    assert not (tmp_path / "p.png").exists()
+        render_preview(images, range(n_indices), path, title="t", grid=grid)
+    assert not path.exists()
 
 
 # --- stats sheet ------------------------------------------------------------------------
@@ -219,35 +231,49 @@ def test_stats_sheet_without_expectations_and_with_missing_types(
 
 
 def _bad(corpus: tuple[np.ndarray, dict], **changes: object) -> dict:
-    ann = {k: v for k, v in corpus[1].items() if k in FIELDS}
-    ann.update(changes)
+    ann = {**corpus[1], **changes}
     return {k: v for k, v in ann.items() if v is not None}
 
 
 @pytest.mark.parametrize(
     ("changes", "weights", "message"),
     [
-        ({"object_size": None}, None,
-         "annotations have no field 'object_size'; pass the fields of docs/internals.md"),
-        ({"object_colour": np.full((400, 4), 10, np.uint8)}, None,
-         "annotation 'object_colour' must hold integers in 0..9; pass generator output"),
-        ({"object_size": np.zeros((400, 4))}, None,
-         "annotation 'object_size' must hold integers in 0..65535; pass generator output"),
-        ({"object_type": np.zeros((400, 5), np.uint8)}, None,
-         "annotations need n >= 1 and (n, K) object fields, got (400,) and [(400, 4), (400, 5)]"),
-        ({}, {"circle": 1.0},
-         "unknown object type 'circle'; use blob, rectangle, line, pattern"),
+        (
+            {"object_size": None},
+            None,
+            "annotations have no field 'object_size'; pass the fields of docs/internals.md",
+        ),
+        (
+            {"object_colour": np.full((400, 4), 10, np.uint8)},
+            None,
+            "annotation 'object_colour' must hold integers in 0..9; pass generator output",
+        ),
+        (
+            {"object_size": np.zeros((400, 4))},
+            None,
+            "annotation 'object_size' must hold integers in 0..65535; pass generator output",
+        ),
+        (
+            {"object_type": np.zeros((400, 5), np.uint8)},
+            None,
+            "annotations need n >= 1 and (n, K) object fields, got (400,) and [(400, 4), (400, 5)]",
+        ),
+        (
+            {"num_objects": np.zeros(0, np.uint8)},
+            None,
+            "annotations need n >= 1 and (n, K) object fields, got (0,) and [(400, 4)]",
+        ),
+        ({}, {"circle": 1.0}, "unknown object type 'circle'; use blob, rectangle, line, pattern"),
     ],
-    ids=["missing-field", "colour-range", "float-size", "shape-mismatch", "unknown-type"],
-)  # fmt: skip
+    ids=["missing-field", "colour-range", "float-size", "shape-mismatch", "no-images", "unknown"],
+)
 def test_stats_rejects_bad_input(
-    tmp_path: Path, corpus: tuple[np.ndarray, dict], changes: dict, weights: dict | None,
-    message: str,
-) -> None:  # fmt: skip
+    tmp_path: Path, corpus: tuple[np.ndarray, dict], changes: dict, weights: dict, message: str
+) -> None:
+    ann, path = _bad(corpus, **changes), tmp_path / "s.png"
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
-        render_stats(_bad(corpus, **changes), tmp_path / "s.png", title="t",
-                     expected_type_weights=weights)  # fmt: skip
-    assert not (tmp_path / "s.png").exists()
+        render_stats(ann, path, title="t", expected_type_weights=weights)
+    assert not path.exists()
 
 
 # --- import hygiene ---------------------------------------------------------------------
@@ -261,6 +287,7 @@ def test_import_is_lazy_and_rendering_never_touches_pyplot(tmp_path: Path) -> No
         "title='t')\n"
         "print('matplotlib.pyplot' in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert result.stdout.split() == ["False", "False"]

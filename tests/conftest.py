@@ -1,0 +1,53 @@
+"""Shared fixtures: real stores on disk, built with the real writer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gridstore.build import create_version
+from gridstore.plan import Plan
+
+TINY = Plan(num_images=23_456, seed=7)  # 2 tasks: the second with a partial block
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (and its sidecar) by relative path: to compare stores byte for byte."""
+    out = {}
+    for base in (root, root.parent / f".{root.name}.gridstore"):
+        if base.exists():
+            for f in sorted(base.rglob("*")):
+                if f.is_file():
+                    out[str(f.relative_to(root.parent))] = f.read_bytes()
+    return out
+
+
+def version_chunks(store: Path, version: str) -> dict[str, bytes]:
+    """Chunk files of a version by key (metadata excluded): its data, byte for byte."""
+    root = store / version
+    return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("c/**/*")) if f.is_file()}
+
+
+@pytest.fixture
+def tmp_store(tmp_path: Path) -> Path:
+    """A path for a store that does not exist yet."""
+    return tmp_path / "datasets"
+
+
+@pytest.fixture(scope="session")
+def built_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A store holding one complete version of TINY (session-wide; copy before damaging)."""
+    store = tmp_path_factory.mktemp("built") / "datasets"
+    meta = create_version(store, TINY, workers=1, show_progress=False)
+    return store, meta["version"]
+
+
+@pytest.fixture
+def store_copy(built_store: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
+    """A private copy of ``built_store`` that a test may change."""
+    src, version = built_store
+    dst = tmp_path / "datasets"
+    shutil.copytree(src, dst)
+    return dst, version

@@ -1,0 +1,153 @@
+"""Building versions: determinism, resume after kill -9, growth, metadata, plain-Zarr readability."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from gridstore.build import create_version, grow_version, resume_version
+from gridstore.errors import ConfigError, StoreLockedError, VersionNotFoundError
+from gridstore.generate import Annotations, generate_block
+from gridstore.plan import SPLITS, Plan
+from gridstore.store import Store
+from tests.conftest import TINY, version_chunks
+
+SEED_FIELDS = {
+    "version": str,
+    "timestamp": str,
+    "generation_params": dict,
+    "dataset_info": dict,
+    "memory_info": dict,
+    "file_format": dict,
+}
+
+
+def _arrays(store: Path, version: str) -> dict[str, np.ndarray]:
+    root = zarr.open_group(store / version, mode="r")
+    return {f"{s}/{a}": root[s][a][:] for s in SPLITS for a in ["images", *Annotations.names()]}
+
+
+def test_version_has_seed_metadata_and_counts(built_store: tuple[Path, str]) -> None:
+    store, version = built_store
+    meta = Store.open(store).metadata(version)
+    for key, kind in SEED_FIELDS.items():
+        assert isinstance(meta[key], kind), key
+    assert meta["state"] == "complete"
+    params = meta["generation_params"]
+    assert (params["num_images"], params["seed"], params["grid_size"]) == (TINY.num_images, 7, 16)
+    assert params["splits"] == {"train": 0.8, "val": 0.1, "test": 0.1}
+    info = meta["dataset_info"]
+    assert info == {"train_count": 18765, "val_count": 2346, "test_count": 2345, "total_count": 23456}
+    assert meta["memory_info"]["bytes"] == 23456 * 256
+    assert meta["file_format"]["dtype"] == "uint8"
+    assert meta["duplicates"]["cross_split"] == 0
+    stats = meta["statistics"]["train"]
+    assert stats["images"] == 18765 and stats["pixel_min"] == 0 and stats["pixel_max"] <= 9
+    assert sum(stats["objects_per_image"].values()) == 18765
+    assert meta["storage"]["compression_ratio"] > 5
+
+
+def test_stored_data_is_the_generators_output(built_store: tuple[Path, str]) -> None:
+    """Chunk t of every split holds exactly the blocks of task t."""
+    store, version = built_store
+    arrays = _arrays(store, version)
+    plan = TINY
+    for task in plan.tasks:
+        rows = plan.task_rows(task)
+        blocks = [generate_block(plan.config, plan.seed, b, plan.block_quotas(b), plan.fractions)
+                  for b in range(task.first_block, task.stop_block)]  # fmt: skip
+        for k, split in enumerate(SPLITS):
+            start, stop = rows[split]
+            expected = np.concatenate([b.images[k] for b in blocks])
+            np.testing.assert_array_equal(arrays[f"{split}/images"][start:stop], expected)
+            sizes = np.concatenate([b.annotations[k].object_size for b in blocks])
+            np.testing.assert_array_equal(arrays[f"{split}/object_size"][start:stop], sizes)
+
+
+def test_plain_zarr_reader_sees_only_finished_versions(tmp_store: Path) -> None:
+    create_version(tmp_store, Plan(num_images=3000, seed=1), workers=1, show_progress=False)
+    staged = Store.open(tmp_store).claim_version()  # an unfinished version beside it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        root = zarr.open_group(tmp_store, mode="r")
+        names = [name for name, _ in root.groups()]
+        assert staged not in names and len(names) == 1
+        for _, version in root.groups():
+            for _, split in version.groups():
+                for _, arr in split.arrays():
+                    arr[:]
+
+
+def test_same_bytes_with_one_or_two_workers_and_serial(tmp_path: Path) -> None:
+    plan = Plan(num_images=45_000, seed=11)
+    one = create_version(tmp_path / "a", plan, workers=1, show_progress=False)["version"]
+    two = create_version(tmp_path / "b", plan, workers=2, show_progress=False)["version"]
+    assert version_chunks(tmp_path / "a", one) == version_chunks(tmp_path / "b", two)
+
+
+def test_chunking_does_not_change_the_data(tmp_path: Path) -> None:
+    a = create_version(tmp_path / "a", Plan(num_images=12_000, seed=5, blocks_per_chunk=1),
+                       workers=1, show_progress=False)["version"]  # fmt: skip
+    b = create_version(tmp_path / "b", Plan(num_images=12_000, seed=5, blocks_per_chunk=3),
+                       workers=1, show_progress=False)["version"]  # fmt: skip
+    left, right = _arrays(tmp_path / "a", a), _arrays(tmp_path / "b", b)
+    assert left.keys() == right.keys()
+    for key in left:
+        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
+
+
+def test_grow_equals_generating_the_larger_version(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    small = create_version(store, Plan(num_images=43_000, seed=9), workers=1, show_progress=False)
+    grown = grow_version(store, small["version"], 61_000, workers=1, show_progress=False)
+    scratch = create_version(tmp_path / "t", Plan(num_images=61_000, seed=9), workers=1, show_progress=False)
+    assert grown["generation"]["grown_from"] == small["version"]
+    assert version_chunks(store, grown["version"]) == version_chunks(tmp_path / "t", scratch["version"])
+    # the old version is untouched and still its own size
+    assert Store.open(store).metadata(small["version"])["dataset_info"]["total_count"] == 43_000
+    with pytest.raises(ConfigError, match=r"grow needs num_images > 43000"):
+        grow_version(store, small["version"], 43_000, workers=1, show_progress=False)
+
+
+def _run_killed(store: Path, num_images: int, crash_at: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "from gridstore.build import create_version; from gridstore.plan import Plan; "
+        f"create_version({str(store)!r}, Plan(num_images={num_images}, seed=3), workers=1, show_progress=False)"
+    )
+    env = {**os.environ, "GRIDSTORE_CRASH_AT": crash_at}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("crash_at", ["task-1-written", "before-commit"])
+def test_kill_9_then_resume_gives_the_uninterrupted_bytes(tmp_path: Path, crash_at: str) -> None:
+    store = tmp_path / "s"
+    create_version(store, Plan(num_images=2000, seed=1), workers=1, show_progress=False)  # an earlier version
+    before = version_chunks(store, Store.open(store).versions()[0])
+    proc = _run_killed(store, 50_000, crash_at)
+    assert proc.returncode == -9, proc.stderr
+    s = Store.open(store)
+    assert len(s.versions()) == 1  # the killed one is not listed
+    (staged,) = s.staged()
+    assert not staged.writing
+    assert version_chunks(store, s.versions()[0]) == before
+    meta = resume_version(store, staged.name, workers=1, show_progress=False)
+    clean = create_version(tmp_path / "clean", Plan(num_images=50_000, seed=3), workers=1, show_progress=False)
+    assert version_chunks(store, meta["version"]) == version_chunks(tmp_path / "clean", clean["version"])
+    assert s.staged() == []
+
+
+def test_resume_errors(tmp_store: Path) -> None:
+    create_version(tmp_store, Plan(num_images=1000, seed=1), workers=1, show_progress=False)
+    with pytest.raises(VersionNotFoundError, match=r"no unfinished version '2026-01-01-v1'"):
+        resume_version(tmp_store, "2026-01-01-v1", show_progress=False)
+    name = Store.open(tmp_store).claim_version()
+    Store.open(tmp_store).create_arrays(name, {"plan": Plan(num_images=1000).to_dict()}, {})
+    with Store.open(tmp_store).version_lock(name), pytest.raises(StoreLockedError, match=r"locked by pid"):
+        resume_version(tmp_store, name, show_progress=False)
