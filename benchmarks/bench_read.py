@@ -1,10 +1,13 @@
 """Measure gridstore.read: sequential read, shuffled batches, index-array reads, first batch.
 
-Builds its own store (zarr directly, in the layout of docs/internals.md, via
-tests/helpers_layout.py) unless --store points at an existing one.
+Builds its own store unless --store points at an existing one: with the real
+writer (`gridstore generate`, default splits, so train has chunks of 16000 and
+the writer's codecs), or with `--writer zarr` directly in the layout of
+docs/internals.md via tests/helpers_layout.py (random rectangles; codecs from
+--clevel/--shuffle, chunks from --chunk-images).
 
-    python benchmarks/bench_read.py                  # 1M images, chunks of 16000
-    python benchmarks/bench_read.py --num-images 200000 --repeat 3
+    python benchmarks/bench_read.py                  # train split of 1M images
+    python benchmarks/bench_read.py --writer zarr --shuffle noshuffle
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +26,27 @@ import numpy as np
 from gridstore.read import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers_layout import make_split, write_version  # noqa: E402
+from helpers_layout import make_split, write_version
 
 VERSION = "2026-01-01-v1"
 
 
-def build(path: Path, num_images: int, chunk_images: int, clevel: int, shuffle: str) -> None:
-    """Write a one-split version of sparse random-rectangle images (K = 8 objects)."""
+def build(path: Path, args: argparse.Namespace) -> None:
+    """Write a version whose train split has about `args.num_images` images."""
     t0 = time.perf_counter()
+    if args.writer == "gridstore":
+        from gridstore.cli import main
+
+        total = -(-args.num_images * 5 // 4)  # default splits 0.8 / 0.1 / 0.1
+        main(["generate", "--store", str(path), "--num-images", str(total), "--yes", "--quiet"],
+             standalone_mode=False)
+    else:
+        build_zarr(path, args.num_images, args.chunk_images, args.clevel, args.shuffle)
+    print(f"built in {time.perf_counter() - t0:.1f} s at {path} (writer: {args.writer})")
+
+
+def build_zarr(path: Path, num_images: int, chunk_images: int, clevel: int, shuffle: str) -> None:
+    """Write a one-split version of sparse random-rectangle images (K = 8 objects)."""
     parts = [
         make_split(min(chunk_images, num_images - start), seed=start, max_objects=8)
         for start in range(0, num_images, chunk_images)
@@ -37,7 +54,6 @@ def build(path: Path, num_images: int, chunk_images: int, clevel: int, shuffle: 
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     write_version(path, VERSION, {"train": data}, {"train": chunk_images},
                   clevel=clevel, shuffle=shuffle)
-    print(f"built {num_images} images in {time.perf_counter() - t0:.1f} s at {path}")
 
 
 def rate(label: str, images: int, seconds: float) -> None:
@@ -47,23 +63,24 @@ def rate(label: str, images: int, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, help="existing store (default: build one)")
-    parser.add_argument("--num-images", type=int, default=1_000_000)
-    parser.add_argument("--chunk-images", type=int, default=16_000)
-    parser.add_argument("--clevel", type=int, default=3, help="blosc zstd level")
+    has_writer = importlib.util.find_spec("gridstore.build") is not None
+    parser.add_argument("--writer", choices=["gridstore", "zarr"],
+                        default="gridstore" if has_writer else "zarr")
+    parser.add_argument("--num-images", type=int, default=1_000_000, help="train images")
+    parser.add_argument("--chunk-images", type=int, default=16_000, help="--writer zarr")
+    parser.add_argument("--clevel", type=int, default=3, help="blosc zstd level (--writer zarr)")
     parser.add_argument("--shuffle", default="bitshuffle",
                         choices=["noshuffle", "shuffle", "bitshuffle"], help="blosc shuffle")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--window-chunks", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
     args = parser.parse_args()
-    if importlib.util.find_spec("gridstore.store") is None:
-        print("gridstore.store not available: building the store with zarr directly")
     tmp = None
     store = args.store
     if store is None:
         tmp = Path(tempfile.mkdtemp(prefix="gridstore-bench-read-"))
         store = tmp / "store"
-        build(store, args.num_images, args.chunk_images, args.clevel, args.shuffle)
+        build(store, args)
     try:
         run(store, args)
     finally:
@@ -79,7 +96,7 @@ def run(store: Path, args: argparse.Namespace) -> None:
     n, bs = len(split), args.batch_size
     print(f"split: {n} images, chunks of {split.images.chunk_images}, batch {bs}")
 
-    def best(fn):  # noqa: ANN001, ANN202
+    def best(fn: Callable[[], object]) -> float:
         times = []
         for _ in range(args.repeat):
             t = time.perf_counter()

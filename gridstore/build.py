@@ -80,9 +80,9 @@ def _run_task(store_path: str, name: str, plan_json: str, index: int) -> int:
         })  # fmt: skip
         start, stop = rows[split]
         if stop > start:
-            store.write_chunk_rows(name, split, "images", start, imgs)
+            store.write_chunk(name, split, "images", index, imgs)
             for field, arr in ann.as_dict().items():
-                store.write_chunk_rows(name, split, field, start, arr)
+                store.write_chunk(name, split, field, index, arr)
         images.append(imgs)
         anns.append(ann)
         hashes.append(np.concatenate([b.hashes[k] for b in blocks]))
@@ -146,8 +146,7 @@ def _metadata(store: Store, name: str, plan: Plan, seconds: float, engine: str, 
     results = store.task_results(name)
     g = plan.config.grid_size
     per_split = {s: merge_counts(r["counts"][s] for r in results.values()) for s in SPLITS}
-    hashes = list(store.task_hashes(name))
-    duplicates = count_duplicates(hashes, SPLITS, plan.num_images)
+    duplicates = count_duplicates(lambda: store.task_hashes(name), SPLITS, plan.num_images)
     on_disk = store.staged_bytes(name)
     images_on_disk = sum(store.array_bytes(name, s, "images") for s in SPLITS)
     raw = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize

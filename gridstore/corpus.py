@@ -36,7 +36,13 @@ _M2 = np.uint64(0x94D049BB133111EB)
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     ok = not isinstance(value, bool) and isinstance(value, int | np.integer)
     if not ok or value < low or (high is not None and value >= high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high})" if high != 2**64 else "in [0, 2**64)"
+        bound = (
+            f">= {low}"
+            if high is None
+            else f"in [{low}, {high})"
+            if high != 2**64
+            else "in [0, 2**64)"
+        )
         msg = f"{name} must be an integer {bound}, got {value!r}"
         raise ConfigError(msg)
     return int(value)
@@ -136,7 +142,9 @@ def generate_corpus(
     return images, annotations
 
 
-def split_counts(num_images: int, fractions: Sequence[float] | str = DEFAULT_FRACTIONS) -> tuple[int, int, int]:
+def split_counts(
+    num_images: int, fractions: Sequence[float] | str = DEFAULT_FRACTIONS
+) -> tuple[int, int, int]:
     """Return the exact train, val and test counts of ``num_images`` images.
 
     Largest remainder: each split gets ``floor(f * n)``, and the images left
@@ -157,7 +165,9 @@ def split_counts(num_images: int, fractions: Sequence[float] | str = DEFAULT_FRA
     (3, 2, 2)
     """
     n = _check_int("num_images", num_images, 0)
-    f = np.asarray(parse_fractions(fractions if isinstance(fractions, str) else tuple(fractions)), np.float64)
+    f = np.asarray(
+        parse_fractions(fractions if isinstance(fractions, str) else tuple(fractions)), np.float64
+    )
     exact = np.round(f * n, 9)  # 0.1 * 30 -> 3.0000000000000004 is 3
     counts = np.floor(exact).astype(np.int64)
     left = n - int(counts.sum())
@@ -229,7 +239,9 @@ def split_indices(
         n = _check_int("num_images", num_images, 0)
     else:
         if images.ndim < 1:
-            msg = f"images must have at least one axis (one row per image), got shape {images.shape}"
+            msg = (
+                f"images must have at least one axis (one row per image), got shape {images.shape}"
+            )
             raise ConfigError(msg)
         n = len(images)
     counts = split_counts(n, fractions)
@@ -309,9 +321,13 @@ def split_corpus(
     """
     images = np.asarray(images)
     if annotations is not None and len(annotations) != len(images):
-        msg = f"annotations have {len(annotations)} rows but images {len(images)}; pass the annotations of these images"
+        msg = (
+            f"annotations have {len(annotations)} rows but images {len(images)}; "
+            "pass the annotations of these images"
+        )
         raise ConfigError(msg)
     parts = split_indices(images, fractions, seed=seed, mode=mode)
     return {
-        s: (images[idx], None if annotations is None else annotations[idx]) for s, idx in parts.items()
+        s: (images[idx], None if annotations is None else annotations[idx])
+        for s, idx in parts.items()
     }

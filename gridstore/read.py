@@ -8,6 +8,7 @@ workers under both 'fork' and 'spawn'. torch is imported only by the adapters.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -116,10 +117,8 @@ def _read_chunk(
         raise CorruptChunkError(msg) from err
     zero = _zero_rows(data) if field in _NONZERO_ROWS else ([] if data.any() else [0])
     if len(zero):
-        from zarr.core.sync import sync
-
         key = _chunk_key(arr, chunk)
-        if not sync(arr.store.exists(key)):
+        if not Store(store).chunk_path(key).is_file():
             msg = f"chunk '{key}' of store '{store}' is missing (read as zeros); {_VALIDATE}"
             raise CorruptChunkError(msg)
         if field in _NONZERO_ROWS:
@@ -376,7 +375,7 @@ class LazyArray:
         order = np.argsort(idx // size, kind="stable")
         cids = idx[order] // size
         cuts = [0, *(np.flatnonzero(np.diff(cids)) + 1), len(idx)] if len(idx) else [0]
-        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        for lo, hi in itertools.pairwise(cuts):
             pos, c = order[lo:hi], int(cids[lo])
             out[pos] = np.take(self.chunk(c), idx[pos] - c * size, axis=0)
         return out
@@ -406,7 +405,7 @@ class _Fields(Mapping[str, LazyArray]):
 class SplitReader:
     """One split of a version: lazy arrays, shuffled batches, torch and JAX adapters.
 
-    Picklable: holds the store path and the version and split names, and
+    Picklable: it holds the store path and the version and split names and
     reopens zarr lazily in each process (open zarr objects are never pickled).
     """
 
@@ -466,11 +465,14 @@ class SplitReader:
         if ints.get("rank", 0) >= ints.get("world_size", 1):
             msg = f"rank must be < world_size={ints['world_size']}, got {ints['rank']}"
             raise ConfigError(msg)
-        for f in [*fields] or ["(none)"]:
+        for f in fields:
             if f not in self._arrays():
                 msg = f"unknown field '{f}' in split '{self.name}'; available: " + ", ".join(
                     self.fields)
                 raise ConfigError(msg)
+        if not fields:
+            msg = "fields must name at least one array, got none"
+            raise ConfigError(msg)
         if len({self._arrays()[f].chunks[0] for f in fields}) > 1:
             msg = f"arrays {list(fields)} of split '{self.name}' are chunked differently"
             raise GridstoreError(msg)
@@ -480,8 +482,7 @@ class SplitReader:
     ) -> list[np.ndarray]:
         nchunks = -(-len(self) // self.images.chunk_images)
         rng = np.random.default_rng([seed, epoch, 0])
-        order = rng.permutation(nchunks) if shuffle else np.arange(nchunks)
-        mine = order[rank::world_size]
+        mine = (rng.permutation(nchunks) if shuffle else np.arange(nchunks))[rank::world_size]
         return [mine[i : i + window] for i in range(0, len(mine), window)]
 
     def _rows(self, chunks: np.ndarray) -> int:
@@ -489,11 +490,10 @@ class SplitReader:
         return sum(min(size, n - int(c) * size) for c in chunks)
 
     def num_batches(self, batch_size: int, *, drop_last: bool = False, **kwargs: Any) -> int:
-        """Return how many batches `batches` yields from step 0 with the same arguments.
+        """Return how many batches `batches` yields from step 0 with these arguments.
 
-        Ranks can differ by up to one chunk's worth of batches; in DDP stop
-        every rank at the minimum over ranks (or use ``drop_last`` and equal
-        shares) so that collective calls stay in step.
+        Ranks' shares can differ by a chunk: in DDP, stop every rank after the
+        minimum of this over ranks so that collective calls stay in step.
 
         Parameters
         ----------
@@ -513,10 +513,10 @@ class SplitReader:
         ConfigError
             An argument is out of range.
         """
-        opts = {"shuffle": True, "seed": 0, "epoch": 0, "rank": 0, "world_size": 1, **kwargs}
-        shuffle = opts.pop("shuffle")
+        opts = {"seed": 0, "epoch": 0, "rank": 0, "world_size": 1, **kwargs}
+        shuffle = opts.pop("shuffle", True)
         self._check(("images",), batch_size=batch_size, **opts)
-        rows = self._rows(np.concatenate([[], *self._windows(shuffle, **opts, window=1)]))
+        rows = sum(self._rows(w) for w in self._windows(shuffle, **opts, window=1))
         return rows // batch_size if drop_last else -(-rows // batch_size)
 
     def batches(
@@ -535,33 +535,30 @@ class SplitReader:
     ) -> Iterator[Batch]:
         """Yield one epoch of batches, shuffled by chunk windows in bounded memory.
 
-        The chunk order is a permutation drawn from ``(seed, epoch)``. Rank `rank`
-        of `world_size` takes chunks ``order[rank::world_size]`` (shares are
-        disjoint and together hold every chunk once; they can differ by one
-        chunk), reads them `window_chunks` at a time and shuffles each window's
-        rows with a generator seeded from ``(seed, epoch, rank, world_size,
-        window)``. Batches are cut from the stream of windows: one may span two
-        windows, never two epochs, and each row of the share appears once.
-
-        Resuming is exact: the batches from `start_step` on equal those of an
-        uninterrupted run with the same arguments; windows wholly before
-        `start_step` are skipped without being read. Memory: one window of the
-        requested fields, plus the batch being built.
+        The chunks are permuted by a generator seeded from ``(seed, epoch)``; rank
+        `rank` of `world_size` takes ``order[rank::world_size]`` (disjoint shares
+        that together hold every chunk once), reads them `window_chunks` at a time
+        and shuffles each window's rows (generator seeded from ``(seed, epoch,
+        rank, world_size, window)``). Batches are cut from that stream of rows:
+        one may span two windows, never two epochs; each row comes once. Resuming
+        is exact: the batches from `start_step` on equal those of an uninterrupted
+        run with the same arguments, and windows before it are not read. Memory:
+        one window of the requested fields plus the batch being built.
 
         Parameters
         ----------
         batch_size : int
-            Rows per batch; the last batch may be short unless `drop_last`.
+            Rows per batch; the last one may be short unless `drop_last`.
         shuffle : bool
             Shuffle chunks and rows (default); False keeps the stored order.
         seed, epoch : int
             Seed the permutations; each epoch has its own order.
         start_step : int
-            Index of the first batch to yield, to resume an interrupted epoch.
+            Index of the first batch to yield (to resume an interrupted epoch).
         drop_last : bool
             Drop a short last batch.
         window_chunks : int
-            Chunks shuffled together: more mixes better and costs memory.
+            Chunks shuffled together: more mixes better and takes more memory.
         fields : sequence of str
             Arrays to read; ``("images",)`` yields arrays, anything else dicts.
         rank, world_size : int
@@ -570,14 +567,14 @@ class SplitReader:
         Returns
         -------
         iterator of numpy.ndarray or dict of str to numpy.ndarray
-            Batches: new arrays that the caller owns.
+            New arrays that the caller owns.
 
         Raises
         ------
         ConfigError
             An argument is out of range or a field is unknown (raised at once).
         CorruptChunkError
-            A chunk is missing or fails its checksum (raised when it is reached).
+            A chunk is missing or fails its checksum (raised when reached).
         """
         fields = tuple(fields)
         self._check(fields, batch_size=batch_size, seed=seed, epoch=epoch, rank=rank,
@@ -587,15 +584,11 @@ class SplitReader:
         return self._stream(windows, fields, batch_size, start_step, drop_last, seeds)
 
     def numpy_batches(self, batch_size: int, **kwargs: Any) -> Iterator[Batch]:
-        """Yield numpy batches: `batches` under the name JAX users look for.
+        """Yield numpy batches exactly as `batches` does (the name JAX users look for).
 
-        Convert on arrival and keep the iterator on the host::
-
-            for batch in split.numpy_batches(256, epoch=epoch):
-                x = jax.numpy.asarray(batch)  # or jax.device_put(batch, sharding)
-
-        In a multi-host job pass ``rank=jax.process_index()`` and
-        ``world_size=jax.process_count()``.
+        For JAX, convert on arrival: ``x = jax.numpy.asarray(batch)`` (or
+        ``jax.device_put(batch, sharding)``); in a multi-host job pass
+        ``rank=jax.process_index(), world_size=jax.process_count()``.
 
         Parameters
         ----------
@@ -639,37 +632,36 @@ class SplitReader:
 
         pending: list[np.ndarray] | None = None
         for w in range(first, len(windows)):
-            count, i = int(starts[w + 1] - starts[w]), skip - int(starts[w]) if w == first else 0
             off = 0
             for c in windows[w]:
                 for f, buf in zip(fields, bufs, strict=True):
                     got = _read_chunk(arrays[f], int(c), field=f, store=path, out=buf[off:])
                 off += len(got)
-            data = [buf[:count] for buf in bufs]
-            perm = None if seeds is None else np.random.default_rng([*seeds, 1, w]).permutation(
-                count)
-            if pending is not None:
-                got_rows = _take(data, perm, i, i + batch_size - len(pending[0]))
-                i += len(got_rows[0])
-                pending = [np.concatenate(pair) for pair in zip(pending, got_rows, strict=True)]
+            data = [buf[:off] for buf in bufs]
+            perm = None if seeds is None else np.random.default_rng([*seeds, 1, w]).permutation(off)
+            i = skip - int(starts[w]) if w == first else 0
+            if pending is not None:  # complete the batch begun in the previous window
+                more = _take(data, perm, i, i + batch_size - len(pending[0]))
+                i += len(more[0])
+                pending = [np.concatenate(pair) for pair in zip(pending, more, strict=True)]
                 if len(pending[0]) < batch_size:
                     continue
                 yield pack(pending)
                 pending = None
-            while count - i >= batch_size:
+            while off - i >= batch_size:
                 yield pack(_take(data, perm, i, i + batch_size))
                 i += batch_size
-            if i < count:
-                pending = _take(data, perm, i, count)
+            if i < off:
+                pending = _take(data, perm, i, off)
         if pending is not None and not drop_last:
             yield pack(pending)
 
     def torch_dataset(self, fields: Sequence[str] = ("images",)) -> Any:
         """Return a map-style ``torch.utils.data.Dataset`` over this split.
 
-        Items are tensors, or dicts of tensors unless `fields` is ``("images",)``.
-        It has ``__getitems__``, so a DataLoader batch decodes each chunk once.
-        Picklable: works with ``num_workers > 0`` under 'fork' and 'spawn'.
+        Items are tensors (dicts of tensors unless `fields` is ``("images",)``).
+        Its ``__getitems__`` lets a DataLoader batch decode each chunk once. It
+        pickles, so it works with ``num_workers > 0`` under 'fork' and 'spawn'.
 
         Parameters
         ----------
@@ -691,12 +683,13 @@ class SplitReader:
     def torch_iterable(
         self, batch_size: int, shuffle: bool = True, seed: int = 0, epoch: int = 0, **kwargs: Any
     ) -> Any:
-        """Return a ``torch.utils.data.IterableDataset`` that yields whole batches.
+        """Return a ``torch.utils.data.IterableDataset`` yielding whole batches.
 
-        Use ``DataLoader(ds, batch_size=None, num_workers=k)``. Worker ``w`` of
-        ``k`` on rank ``r`` reads chunks ``order[r * k + w :: world_size * k]``:
-        workers and ranks never share a chunk and together read each row once
-        per epoch. Call ``ds.set_epoch(e)`` before each epoch.
+        Load it with ``DataLoader(ds, batch_size=None, num_workers=k)``. Worker
+        ``w`` of ``k`` on rank ``r`` reads chunks ``order[r * k + w :: world_size
+        * k]``, so workers and ranks never share a chunk and together read every
+        row once per epoch. Call ``ds.set_epoch(e)`` before each epoch (workers
+        must not be persistent for it to reach them).
 
         Parameters
         ----------
@@ -704,7 +697,7 @@ class SplitReader:
             As in `batches`.
         **kwargs
             ``drop_last``, ``window_chunks``, ``fields``, ``rank``, ``world_size``
-            as in `batches` (resume mid-epoch with `batches` itself).
+            as in `batches` (to resume mid-epoch, use `batches`).
 
         Returns
         -------
@@ -716,7 +709,7 @@ class SplitReader:
             An argument is out of range or a field is unknown.
         """
         opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
-        self.batches(batch_size, **opts)  # validates now; reads nothing until iterated
+        self.batches(batch_size, **opts)  # checks the arguments; reads nothing
         return _torch_adapter("iterable", self, {"batch_size": batch_size, **opts})
 
 
@@ -724,7 +717,7 @@ _TORCH: list[type] = []
 
 
 def _torch_adapter(kind: str, split: SplitReader, options: dict[str, Any]) -> Any:
-    """Build (or unpickle) a torch adapter; the classes are made on first use."""
+    """Build (or unpickle) a torch adapter; its classes are made on first use."""
     if not _TORCH:
         _TORCH.extend(_torch_classes())
     return _TORCH[kind == "iterable"](split, options)

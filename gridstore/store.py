@@ -9,6 +9,7 @@ A version appears in the store by one atomic rename, already complete.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import numpy as np
 from gridstore._fsio import atomic_write_bytes, atomic_write_json, exclusive_lock, fsync_dir, read_json
 from gridstore.errors import (
     ConfigError,
+    InsufficientSpaceError,
     StoreNotFoundError,
     VersionExistsError,
     VersionIncompleteError,
@@ -82,11 +84,11 @@ class StagedVersion:
     plan: dict[str, Any] | None
 
 
-def _codecs(name: str) -> list[Any]:
+def _codecs(name: str, itemsize: int) -> list[Any]:
     from zarr.codecs import BloscCodec, Crc32cCodec
 
     spec = ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
-    return [BloscCodec(typesize=1, **spec), Crc32cCodec()]
+    return [BloscCodec(typesize=itemsize, **spec), Crc32cCodec()]
 
 
 class Store:
@@ -253,6 +255,7 @@ class Store:
         import zarr
 
         _open_array.cache_clear()  # a discarded version of this name may be cached
+        _chunk_encoder.cache_clear()
         root = zarr.open_group(self.staging_dir / name, mode="w", zarr_format=3)
         root.attrs.update({"state": "in_progress", "version": name})
         for split, arrays in shapes.items():
@@ -264,7 +267,7 @@ class Store:
                     chunks=chunks,
                     dtype=dtype,
                     fill_value=0,
-                    compressors=_codecs(array),
+                    compressors=_codecs(array, np.dtype(dtype).itemsize),
                     dimension_names=("image", *(f"{array}_dim{i}" for i in range(1, len(shape)))),
                     config={"write_empty_chunks": True},
                 )
@@ -285,9 +288,29 @@ class Store:
             raise VersionNotFoundError(msg)
         return read_json(path)
 
-    def write_chunk_rows(self, name: str, split: str, array: str, start: int, data: np.ndarray) -> None:
-        """Write rows ``[start, start + len(data))`` of a staged array (whole chunks)."""
-        _open_array(str(self.staging_dir / name), f"{split}/{array}")[start : start + len(data)] = data
+    def write_chunk(self, name: str, split: str, array: str, chunk: int, data: np.ndarray) -> None:
+        """Encode and write chunk ``chunk`` (along images) of a staged array.
+
+        The bytes are exactly what zarr would write (the codecs are read from
+        the array's own zarr.json; a test holds the two equal), written to a
+        temporary file and renamed, so a killed writer leaves no partial chunk.
+        Encoding here instead of through zarr's async write path saves about
+        two thirds of a task's write time.
+        """
+        array_dir = self.staging_dir / name / split / array
+        encode, ndim = _chunk_encoder(str(array_dir))
+        path = array_dir.joinpath("c", str(chunk), *["0"] * (ndim - 1))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(encode(data))
+            os.replace(tmp, path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                msg = f"no space left to write chunk '{path}'; free disk space and resume"
+                raise InsufficientSpaceError(msg) from err
+            raise
 
     def read_rows(self, name: str, split: str, array: str, start: int, stop: int) -> np.ndarray:
         """Read rows of a complete version's array."""
@@ -391,6 +414,34 @@ class Store:
 
 def _tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+@lru_cache(maxsize=64)
+def _chunk_encoder(array_dir: str) -> tuple[Any, int]:
+    """An encoder for whole chunks of the array at ``array_dir``, from its zarr.json."""
+    import google_crc32c
+    from numcodecs import Blosc
+
+    meta = json.loads((Path(array_dir) / "zarr.json").read_text())
+    chunk_shape = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
+    dtype = np.dtype(meta["data_type"]).newbyteorder("<")
+    names = [c["name"] for c in meta["codecs"]]
+    if names != ["bytes", "blosc", "crc32c"] or meta["fill_value"] != 0:
+        msg = f"array '{array_dir}' has codecs {names}; gridstore writes bytes, blosc, crc32c"
+        raise ConfigError(msg)
+    conf = meta["codecs"][1]["configuration"]
+    shuffle = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
+    blosc = Blosc(conf["cname"], conf["clevel"], shuffle[conf["shuffle"]], conf["blocksize"], conf["typesize"])
+
+    def encode(data: np.ndarray) -> bytes:
+        if data.shape != chunk_shape:  # the last chunk: zarr pads it with the fill value
+            padded = np.zeros(chunk_shape, dtype)
+            padded[: len(data)] = data
+            data = padded
+        compressed = blosc.encode(np.ascontiguousarray(data, dtype=dtype))
+        return compressed + np.uint32(google_crc32c.value(compressed)).tobytes()
+
+    return encode, len(chunk_shape)
 
 
 @lru_cache(maxsize=256)

@@ -1,13 +1,11 @@
-"""Check a committed version: structure, integrity, constraints and regeneration, sampled lazily.
+"""Check a committed version: structure, integrity, generator rules and regeneration.
 
-Cheap checks (metadata, array structure, split counts, which chunk files exist)
-always cover the whole version: they read metadata and list directories only.
-Data checks read a sample of chunk indices, one task at a time: chunk ``c`` of
-every split is written by task ``c`` of the plan, so one regeneration checks
-the same index in all three splits. Memory is one task's data (about 20 000
-images with their annotations, twice: stored and regenerated), plus, with
-``full=True``, one 8-byte content hash per image for the cross-split duplicate
-count (100 M images: 800 MB, plus sort temporaries of the largest split).
+Metadata, structure, counts and the presence of every chunk file are checked in
+full (metadata and directory listings only). Data checks read sampled chunk indices
+(all with ``full``) one task at a time: task ``c`` wrote chunk ``c`` of every split,
+so one regeneration checks that index in all splits. Memory: one task's data twice
+(stored, regenerated; ~11 MB each by default) plus 8 bytes of content hash per image
+read (``full``: 800 MB per 100 M images, counted by gridstore.stats in <= 256 MB buckets).
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,7 +22,7 @@ from gridstore.errors import ConfigError, GridstoreError, VersionNotFoundError
 from gridstore.plan import SPLITS, Plan
 from gridstore.store import Store
 
-__all__ = ["CHECKS", "CheckResult", "ValidationReport", "choose_chunks", "validate_version"]
+__all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate_version"]
 
 CHECKS = ("metadata", "structure", "split_counts", "chunks_present", "checksums", "values",
           "constraints", "instance_maps", "regeneration", "duplicates")  # fmt: skip
@@ -36,13 +33,13 @@ _REQUIRED = ("version", "timestamp", "generation_params.num_images", "generation
              "generation_params.grid_size", "generation_params.splits", "dataset_info.total_count",
              *(f"dataset_info.{s}_count" for s in SPLITS), "memory_info", "file_format.dtype",
              "file_format.compression", "file_format.chunk_images", "state")  # fmt: skip
-_MAX_WHERE = 100  # locations kept per check; the detail gives the total
-_MIN_CHUNK_BYTES = 21  # blosc header (16) + one byte + crc32c (4): anything shorter is truncated
+_MAX_WHERE = 100  # failing locations kept per check
+_MIN_CHUNK_BYTES = 21  # blosc header (16) + 1 byte + crc32c (4): a shorter file is truncated
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """Outcome of one named check; ``where`` lists failing chunk keys or ``split:index`` images."""
+    """One named check: passed or not, why, and where (chunk keys or ``split:index``)."""
 
     name: str
     ok: bool
@@ -52,14 +49,14 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """Result of :func:`validate_version`: one :class:`CheckResult` per entry of ``CHECKS``."""
+    """What `validate_version` found: one `CheckResult` per name in ``CHECKS``, in order."""
 
     version: str
     store: str
     checks: list[CheckResult]
     full: bool
     seed: int
-    chunks: dict[str, list[int]]  # chunk indices whose data was checked, per split
+    chunks: dict[str, list[int]]  # chunk indices whose data was read, per split
     seconds: float
 
     @property
@@ -68,165 +65,335 @@ class ValidationReport:
         return all(c.ok for c in self.checks)
 
     def check(self, name: str) -> CheckResult:
-        """Return the result of check ``name``."""
+        """Return the result of check `name`."""
         return next(c for c in self.checks if c.name == name)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (what ``gridstore validate --json`` prints)."""
-        return {"version": self.version, "store": self.store, "ok": self.ok,
-                "mode": "full" if self.full else "sampled", "seed": self.seed,
-                "chunks": self.chunks, "seconds": round(self.seconds, 3),
-                "checks": [asdict(c) for c in self.checks]}  # fmt: skip
+        return {**asdict(self), "ok": self.ok, "seconds": round(self.seconds, 3)}
 
     def summary_lines(self, *, header: bool = True, limit: int = 5) -> list[str]:
-        """Return a human report: a header, then ``PASS|FAIL name: detail [at ...]`` per check."""
-        lines = []
-        if header:
-            n = sum(map(len, self.chunks.values()))
-            mode = "every chunk" if self.full else f"{n} sampled chunks (seed {self.seed})"
-            bad = sum(not c.ok for c in self.checks)
-            verdict = "OK" if self.ok else f"FAILED ({bad} of {len(self.checks)} checks)"
-            lines.append(f"version {self.version}: {verdict}; data checks on {mode}, {self.seconds:.1f} s")
+        """Return a header, then ``PASS|FAIL name: detail [at locations]`` for each check."""
+        n, bad = sum(map(len, self.chunks.values())), sum(not c.ok for c in self.checks)
+        mode = "every chunk" if self.full else f"{n} sampled chunks (seed {self.seed})"
+        verdict = "OK" if self.ok else f"FAILED ({bad} of {len(self.checks)} checks)"
+        lines = [f"version {self.version}: {verdict}; data read from {mode}; {self.seconds:.1f} s"]
         for c in self.checks:
-            at = ""
-            if not c.ok and c.where:
-                more = f" (+{len(c.where) - limit} more)" if len(c.where) > limit else ""
-                at = f" [at {', '.join(c.where[:limit])}{more}]"
+            more = f" (+{len(c.where) - limit} more)" if len(c.where) > limit else ""
+            at = f" [at {', '.join(c.where[:limit])}{more}]" if c.where and not c.ok else ""
             lines.append(f"{'PASS' if c.ok else 'FAIL'} {c.name}: {c.detail}{at}")
-        return lines
+        return lines if header else lines[1:]
 
 
-def choose_chunks(num_chunks: int, sample: int | None, seed: int, last: tuple[int, ...] = ()) -> list[int]:
-    """Pick ``sample`` of ``num_chunks`` chunk indices: the last one plus uniform others.
+def _file_sizes(root: str | os.PathLike[str]) -> dict[str, int]:
+    """Size of every file under `root` by relative ``/`` path (a listing: nothing is read)."""
+    paths = (os.path.join(d, f) for d, _, files in os.walk(root) for f in files)
+    return {os.path.relpath(p, root).replace(os.sep, "/"): os.stat(p).st_size for p in paths}
+
+
+def _regenerate(plan: Plan, c: int) -> dict[str, dict[str, np.ndarray]]:
+    """Regenerate task `c` as gridstore.build._run_task does: split -> array -> rows."""
+    from gridstore.generate.batch import Annotations, generate_block
+
+    task = plan.tasks[c]
+    blocks = [generate_block(plan.config, plan.seed, b, plan.block_quotas(b), plan.fractions,
+                             disjoint=plan.split_mode == "disjoint")
+              for b in range(task.first_block, task.stop_block)]  # fmt: skip
+    return {s: {f: np.concatenate([b.images[k] if f == "images" else getattr(b.annotations[k], f)
+                                   for b in blocks]) for f in ("images", *Annotations.names())}
+            for k, s in enumerate(SPLITS)}  # fmt: skip
+
+
+class _Run:
+    """One validation: the version's metadata, plan and arrays, and what each check found."""
+
+    def __init__(self, store: Store, name: str, meta: dict[str, Any]) -> None:
+        self.store, self.name, self.meta = store, name, meta
+        self.notes: dict[str, list[str]] = {c: [] for c in CHECKS}
+        self.where: dict[str, list[str]] = {c: [] for c in CHECKS}
+        self.passed: dict[str, str] = {}
+        self.arrays: dict[str, dict[str, Any]] = {s: {} for s in SPLITS}
+        self.good: list[str] = []  # splits whose every array has the expected structure
+        self.bad_files: set[str] = set()  # chunk keys missing or truncated on disk
+        self.plan: Plan | None = None
+        try:
+            self.plan = Plan.from_dict(meta["generation_params"])
+        except (GridstoreError, KeyError, TypeError, ValueError) as err:
+            self.plan_error = f"cannot rebuild the plan from generation_params ({err!r})"
+
+    def fail(self, check: str, note: str, where: list[str] | tuple[str, ...] = ()) -> None:
+        self.notes[check].append(note)
+        self.where[check].extend(where[: max(0, _MAX_WHERE - len(self.where[check]))])
+
+    def results(self) -> list[CheckResult]:
+        more = {c: f"; +{len(n) - 4} more" if len(n) > 4 else "" for c, n in self.notes.items()}
+        return [CheckResult(c, not n, "; ".join(n[:4]) + more[c] if n else self.passed.get(c, ""),
+                            self.where[c]) for c, n in self.notes.items()]  # fmt: skip
+
+    def key(self, split: str, f: str, c: int) -> str:
+        arr = self.arrays[split][f]
+        rel = arr.metadata.encode_chunk_key((c,) + (0,) * (arr.ndim - 1))
+        return f"{self.name}/{split}/{f}/{rel}"
+
+    def check_metadata(self) -> None:
+        for dotted in _REQUIRED:
+            try:
+                value: Any = self.meta
+                for part in dotted.split("."):
+                    value = value[part]
+            except (KeyError, TypeError):
+                self.fail("metadata", f"missing {dotted}", [dotted])
+        if self.meta.get("state", "complete") != "complete":
+            self.fail("metadata", f"state is {self.meta['state']!r}, expected 'complete'")
+        if self.meta.get("version", self.name) != self.name:
+            self.fail("metadata", f"field version {self.meta['version']!r} is not {self.name!r}")
+        self.passed["metadata"] = f"all {len(_REQUIRED)} required fields present; state complete"
+
+    def check_structure(self) -> None:
+        import zarr
+        from zarr.codecs import Crc32cCodec
+
+        fmt, root = self.meta.get("file_format") or {}, str(self.store.chunk_path(self.name))
+        if self.plan is None:
+            self.fail("structure", self.plan_error)
+        elif fmt.get("chunk_images") != self.plan.chunk_images:
+            self.fail("structure", f"file_format.chunk_images is not {self.plan.chunk_images}")
+        for split in SPLITS:
+            try:
+                n = int(self.meta["dataset_info"][f"{split}_count"])
+                chunk = int(fmt["chunk_images"][split])
+                g = self.meta["generation_params"]["grid_size"]
+                k = self.plan.config.max_objects  # type: ignore[union-attr]
+            except (AttributeError, KeyError, TypeError, ValueError):
+                self.fail("structure", f"{split}: metadata lacks what its arrays should be")
+                n = -1
+            ok = n >= 0
+            for f in _FIELDS:
+                where = f"{self.name}/{split}/{f}"
+                try:
+                    arr = zarr.open_array(store=root, path=f"{split}/{f}", mode="r")
+                except (OSError, ValueError, TypeError, KeyError) as err:
+                    self.fail("structure", f"{where} unreadable ({type(err).__name__})", [where])
+                    ok = False
+                    continue
+                self.arrays[split][f] = arr
+                if n < 0:
+                    continue
+                shape = {"images": (n, g, g), "instance_map": (n, g, g), "num_objects": (n,),
+                         "object_bbox": (n, k, 4)}.get(f, (n, k))  # fmt: skip
+                want = {"shape": shape, "dtype": "uint16" if f == "object_size" else "uint8",
+                        "chunks": (chunk, *shape[1:])}  # fmt: skip
+                got = {"shape": arr.shape, "dtype": str(arr.dtype), "chunks": tuple(arr.chunks)}
+                bad = [f"{w} {got[w]} != {want[w]}" for w in want if got[w] != want[w]]
+                if not any(isinstance(c, Crc32cCodec) for c in arr.metadata.codecs):
+                    bad.append("no crc32c codec")
+                if bad:
+                    self.fail("structure", f"{where}: {', '.join(bad)}", [where])
+                    ok = False
+            if ok:
+                self.good.append(split)
+        self.passed["structure"] = (f"{len(SPLITS) * len(_FIELDS)} arrays have the expected "
+                                    "shape, dtype, chunks and a crc32c codec")  # fmt: skip
+
+    def check_split_counts(self) -> None:
+        info, gp = self.meta.get("dataset_info") or {}, self.meta.get("generation_params") or {}
+        counts = [info.get(f"{s}_count") for s in SPLITS]
+        planned = [self.plan.split_counts[s] for s in SPLITS] if self.plan else counts
+        if counts != planned:
+            self.fail("split_counts", f"dataset_info counts {counts} != the plan's {planned}")
+        for split, want in zip(SPLITS, counts, strict=True):
+            wrong = [f"{self.name}/{split}/{f}" for f, a in self.arrays[split].items()
+                     if a.shape[0] != want]  # fmt: skip
+            if wrong:
+                self.fail("split_counts", f"{split}: {len(wrong)} arrays lack {want} rows", wrong)
+        total, num = info.get("total_count"), gp.get("num_images")
+        if None in counts or sum(counts) != total or total != num:  # type: ignore[arg-type]
+            self.fail("split_counts", f"split counts {counts}, total_count {total} and "
+                                      f"generation_params.num_images {num} disagree")
+        self.passed["split_counts"] = f"{' + '.join(map(str, counts))} = {total}, as stored"
+
+    def check_chunks_present(self) -> None:
+        total = missing = 0
+        for split, arrays in self.arrays.items():
+            for f, arr in arrays.items():
+                sizes = _file_sizes(self.store.chunk_path(f"{self.name}/{split}/{f}"))
+                for c in range(arr.cdata_shape[0]):
+                    key = self.key(split, f, c)
+                    size = sizes.get(key.split("/", 3)[3], -1)
+                    total, missing = total + 1, missing + (size < 0)
+                    if size < _MIN_CHUNK_BYTES:
+                        self.bad_files.add(key)
+        if self.bad_files:
+            self.fail("chunks_present", f"{missing} of {total} chunk files missing, "
+                      f"{len(self.bad_files) - missing} truncated below {_MIN_CHUNK_BYTES} bytes",
+                      sorted(self.bad_files))  # fmt: skip
+        self.passed["chunks_present"] = f"all {total} chunk files present"
+
+    def read(self, split: str, f: str, c: int, rows: slice) -> np.ndarray | None:
+        """Read chunk `c` of an array through zarr; None (and a failure) if it cannot be."""
+        key = self.key(split, f, c)
+        if key in self.bad_files:  # never let zarr read a missing chunk as zeros
+            self.fail("checksums", f"{key} not read: missing or truncated", [key])
+            return None
+        try:
+            return np.asarray(self.arrays[split][f][rows])
+        except (ValueError, RuntimeError) as err:  # crc32c: ValueError; blosc: RuntimeError
+            why = "fails its crc32c check" if "checksum" in str(err) else f"is undecodable ({err})"
+            self.fail("checksums", f"{key} {why}", [key])
+            return None
+
+    def check_data(self, chosen: list[int], full: bool, progress: bool) -> None:
+        from tqdm import tqdm
+
+        from gridstore.constraints import check_constraints
+        from gridstore.generate.batch import content_hashes
+        from gridstore.stats import count_duplicates
+
+        size = {s: self.arrays[s]["images"].chunks[0] for s in self.good}
+        n = {s: self.arrays[s]["images"].shape[0] for s in self.good}
+        units = [(c, s, slice(c * size[s], min(n[s], (c + 1) * size[s])))
+                 for c in chosen for s in self.good if c * size[s] < n[s]]  # fmt: skip
+        hashes = {c: {s: np.zeros(0, np.uint64) for s in self.good} for c in chosen}
+        regen: tuple[int, dict[str, dict[str, np.ndarray]]] = (-1, {})
+        cuts = np.cumsum(self.plan.fractions)[:2] if self.plan else None
+        read, bar = 0, tqdm(total=sum(r.stop - r.start for *_, r in units), unit="img",
+                            unit_scale=True, desc=f"validate {self.name}", disable=not progress,
+                            file=sys.stderr)  # fmt: skip
+        for c, split, rows in units:
+            bar.update(rows.stop - rows.start)
+            unit = {f: self.read(split, f, c, rows) for f in _FIELDS}
+            if any(v is None for v in unit.values()):
+                continue
+            read, img = read + 1, unit["images"]
+
+            def at(idx: np.ndarray, split: str = split, start: int = rows.start) -> list[str]:
+                return [f"{split}:{start + int(i)}" for i in idx[:_MAX_WHERE]]
+
+            bad = np.flatnonzero(img.reshape(len(img), -1).max(axis=1) > 9)
+            if img.dtype != np.uint8 or len(bad):
+                self.fail("values", f"{split} chunk {c}: {len(bad)} images not in 0..9", at(bad))
+            hashes[c][split] = h = content_hashes(img)
+            if self.plan is None:
+                continue
+            for rule, idx in check_constraints(img, unit, self.plan.config).violations.items():
+                for check in ("constraints", "instance_maps")[: 1 + (rule in _INSTANCE_RULES)]:
+                    self.fail(check, f"{split} chunk {c}: {rule} fails {len(idx)} images", at(idx))
+            if regen[0] != c:
+                regen = (c, _regenerate(self.plan, c) if c < len(self.plan.tasks) else {})
+            want = regen[1].get(split, {})
+            diff = [f for f in _FIELDS if f not in want or not np.array_equal(unit[f], want[f])]
+            if diff:
+                what = "shape"
+                if all(f in want and unit[f].shape == want[f].shape for f in diff):
+                    bad = np.flatnonzero(np.logical_or.reduce([(unit[f] != want[f]).reshape(
+                        len(img), -1).any(axis=1) for f in diff]))
+                    what = f"{len(bad)} images ({', '.join(at(bad[:3]))}{', ...' * (len(bad) > 3)})"
+                self.fail("regeneration", f"{split} chunk {c}: {', '.join(diff)} differ in {what}",
+                          [self.key(split, f, c) for f in diff])  # fmt: skip
+            u = (h >> np.uint64(11)) * 2.0**-53  # the kernel's route key in [0, 1)
+            off = np.flatnonzero(cuts.searchsorted(u, side="right") != SPLITS.index(split))
+            if self.plan.split_mode == "disjoint" and len(off):
+                self.fail("duplicates", f"{split} chunk {c}: {len(off)} images in a split their "
+                          "content hash does not route to", at(off))  # fmt: skip
+        bar.close()
+        images = sum(len(h) for part in hashes.values() for h in part.values())
+        scope = f"{read} chunks ({images} images)"
+        self.passed.update(checksums=f"{read * len(_FIELDS)} chunks decoded, crc32c valid",
+                           values=f"images of {scope} are uint8 in 0..9",
+                           constraints=f"every generator rule holds for {scope}",
+                           instance_maps=f"every image of {scope} matches its instance map",
+                           regeneration=f"{scope} byte-identical to their regeneration")
+        if self.plan is None:
+            for check in ("constraints", "instance_maps", "regeneration", "duplicates"):
+                self.fail(check, f"not checked: {self.plan_error}")
+            return
+        whole = full and read == len(units) and len(self.good) == len(SPLITS)
+        counts = count_duplicates(list(hashes.values()), tuple(self.good), images)
+        recorded, cross = self.meta.get("duplicates") or {}, counts["cross_split"]
+        scope = f"all {images} images" if whole else scope
+        if self.plan.split_mode == "independent":
+            self.passed["duplicates"] = (f"independent splits: {cross} contents in two splits "
+                                         f"among {scope} (metadata: {recorded.get('cross_split')})")
+        elif cross:
+            self.fail("duplicates", f"{cross} contents are in two splits among {scope}")
+        if self.plan.split_mode == "disjoint" and recorded.get("cross_split") != 0:
+            self.fail("duplicates", f"metadata duplicates.cross_split is "
+                                    f"{recorded.get('cross_split')!r}, expected 0")  # fmt: skip
+        if whole and any(recorded.get(k) != v for k, v in counts.items()):
+            self.fail("duplicates", f"recomputed {counts} differ from the metadata's {recorded}")
+        self.passed.setdefault("duplicates", f"no content in two splits among {scope}, each in "
+                                             "the split its hash routes to; metadata agrees")
+
+
+def validate_version(
+    store_path: str | os.PathLike[str],
+    version: str | None = None,
+    *,
+    sample: int | None = 8,
+    full: bool = False,
+    seed: int = 0,
+    progress: bool = False,
+) -> ValidationReport:
+    """Check a version: metadata, structure, chunk files, checksums, rules, bytes, duplicates.
 
     Parameters
     ----------
-    num_chunks : int
-        Chunks to pick from.
+    store_path : str or os.PathLike
+        The store directory.
+    version : str, optional
+        ``YYYY-MM-DD-vN``; default the newest complete version.
     sample : int or None
-        How many; None (or more than there are) picks all.
+        Chunk indices whose data is read in every split, the last one always
+        among them; None reads all (as `full`).
+    full : bool
+        Read every chunk and compare the content hashes of all images.
     seed : int
-        Seeds ``numpy.random.default_rng``: the same seed picks the same chunks.
-    last : tuple of int
-        Further indices always included (the last chunk of a shorter split).
+        Seeds the choice of chunks: a seed always checks the same chunks.
+    progress : bool
+        Show a tqdm bar on stderr.
 
     Returns
     -------
-    list of int
-        Sorted chunk indices.
+    ValidationReport
+        A result per name in ``CHECKS``: damage is reported there, not raised.
+
+    Raises
+    ------
+    StoreNotFoundError
+        `store_path` is not a gridstore store.
+    VersionNotFoundError, VersionIncompleteError
+        No such complete version.
+    ConfigError
+        `sample` < 1 or `seed` < 0.
 
     Examples
     --------
-    >>> choose_chunks(10, 3, seed=0)[-1]
-    9
+    >>> report = validate_version("datasets", sample=4)  # doctest: +SKIP
+    >>> print("\\n".join(report.summary_lines()))  # doctest: +SKIP
     """
-    if num_chunks <= 0:
-        return []
-    if sample is None or sample >= num_chunks:
-        return list(range(num_chunks))
-    rng = np.random.default_rng(seed)
-    picked = rng.choice(num_chunks - 1, size=sample - 1, replace=False) if sample > 1 else []
-    return sorted({num_chunks - 1, *map(int, picked), *(c for c in last if 0 <= c < num_chunks)})
-
-
-class _Findings:
-    """Failure locations and notes gathered per check during the data pass."""
-
-    def __init__(self) -> None:
-        self.where: dict[str, list[str]] = {c: [] for c in CHECKS}
-        self.count: dict[str, int] = dict.fromkeys(CHECKS, 0)
-        self.notes: dict[str, list[str]] = {c: [] for c in CHECKS}
-
-    def add(self, check: str, locations: list[str], note: str = "") -> None:
-        self.count[check] += len(locations)
-        room = _MAX_WHERE - len(self.where[check])
-        self.where[check].extend(locations[: max(room, 0)])
-        if note:
-            self.notes[check].append(note)
-
-    def result(self, check: str, passed: str, failed: str = "") -> CheckResult:
-        notes = self.notes[check]
-        if self.count[check] == 0 and not notes:
-            return CheckResult(check, True, passed)
-        more = "; ".join(notes[:5]) + (f"; +{len(notes) - 5} more" if len(notes) > 5 else "")
-        return CheckResult(check, False, f"{failed}{more}" if failed else more, self.where[check])
-
-
-def _get(meta: dict[str, Any], dotted: str) -> Any:
-    value: Any = meta
-    for part in dotted.split("."):
-        value = value[part]
-    return value
-
-
-def _check_metadata(name: str, meta: dict[str, Any]) -> CheckResult:
-    missing = []
-    for dotted in _REQUIRED:
-        try:
-            _get(meta, dotted)
-        except (KeyError, TypeError):
-            missing.append(dotted)
-    problems = [f"missing {', '.join(missing)}"] if missing else []
-    if meta.get("state") != "complete" and "state" not in missing:
-        problems.append(f"state is {meta['state']!r}, expected 'complete'")
-    if meta.get("version", name) != name:
-        problems.append(f"version field {meta['version']!r} differs from the group name {name!r}")
-    if not problems:
-        return CheckResult("metadata", True, f"all {len(_REQUIRED)} required fields present; state complete")
-    return CheckResult("metadata", False, "; ".join(problems), missing)
-
-
-def _expected_arrays(meta: dict[str, Any], split: str, plan: Plan) -> dict[str, tuple[tuple[int, ...], str]]:
-    n, g, k = int(meta["dataset_info"][f"{split}_count"]), int(meta["generation_params"]["grid_size"]), plan.config.max_objects
-    shapes = {"images": (n, g, g), "instance_map": (n, g, g), "num_objects": (n,), "object_bbox": (n, k, 4)}
-    return {f: (shapes.get(f, (n, k)), "uint16" if f == "object_size" else "uint8") for f in _FIELDS}
-
-
-def _check_structure(store: Store, name: str, meta: dict[str, Any], plan: Plan | None,
-                     plan_error: str) -> tuple[dict[str, dict[str, Any]], set[str], CheckResult]:  # fmt: skip
-    """Open every array; return them, the splits whose arrays all match the metadata, the result."""
-    import zarr
-    from zarr.codecs import Crc32cCodec
-
-    arrays: dict[str, dict[str, Any]] = {s: {} for s in SPLITS}
-    good, where, problems = set(), [], []
-    for split in SPLITS:
-        try:
-            expected = _expected_arrays(meta, split, plan) if plan is not None else None
-            chunk = int(meta["file_format"]["chunk_images"][split])
-        except (KeyError, TypeError, ValueError) as err:
-            expected, plan_error = None, plan_error or f"metadata lacks {err}"
-        split_ok = expected is not None
-        for f in _FIELDS:
-            key = f"{name}/{split}/{f}"
-            try:
-                arr = zarr.open_array(store=str(store.chunk_path(name)), path=f"{split}/{f}", mode="r")
-            except (OSError, ValueError, TypeError, KeyError) as err:
-                where.append(key)
-                problems.append(f"{key} cannot be opened ({type(err).__name__})")
-                split_ok = False
-                continue
-            arrays[split][f] = arr
-            if expected is None:
-                continue
-            shape, dtype = expected[f]
-            want = {"shape": shape, "dtype": dtype, "chunks": (chunk, *shape[1:])}
-            got = {"shape": tuple(arr.shape), "dtype": str(arr.dtype), "chunks": tuple(arr.chunks)}
-            bad = [f"{w} {got[w]} != {want[w]}" for w in want if got[w] != want[w]]
-            if not any(isinstance(c, Crc32cCodec) for c in arr.metadata.codecs):
-                bad.append("no crc32c codec")
-            if bad:
-                where.append(key)
-                problems.append(f"{key}: {', '.join(bad)}")
-                split_ok = False
-        if split_ok:
-            good.add(split)
-    if plan is None:
-        problems.insert(0, f"cannot rebuild the plan from generation_params: {plan_error}")
-    elif plan_error:
-        problems.insert(0, plan_error)
-    if plan is not None and meta.get("file_format", {}).get("chunk_images") != plan.chunk_images:
-        problems.append(f"file_format.chunk_images differs from the plan's {plan.chunk_images}")
-    if not problems:
-        return arrays, good, CheckResult("structure", True, f"{len(SPLITS) * len(_FIELDS)} arrays have the expected shape, dtype, chunks and crc32c")
-    return arrays, good, CheckResult("structure", False, "; ".join(problems[:8]), where)
+    for arg, value, low in (("sample", 1 if sample is None else sample, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            msg = f"{arg} must be an integer >= {low}, got {value!r}"
+            raise ConfigError(msg)
+    started = time.perf_counter()
+    store = Store.open(store_path)
+    if version is None:
+        if not store.versions():
+            msg = f"store '{store.path}' has no complete version; make one with gridstore generate"
+            raise VersionNotFoundError(msg)
+        version = store.versions()[-1]
+    run = _Run(store, version, store.metadata(version))
+    run.check_metadata()
+    run.check_structure()
+    run.check_split_counts()
+    run.check_chunks_present()
+    full = full or sample is None
+    nchunks = {s: run.arrays[s]["images"].cdata_shape[0] for s in run.good}
+    n = max(nchunks.values(), default=0)
+    rng = np.random.default_rng(seed)  # uniform without replacement, plus each split's last
+    picked = range(n) if full or sample >= n else rng.choice(n - 1, size=sample - 1, replace=False)
+    chosen = sorted({*map(int, picked), *(m - 1 for m in nchunks.values() if m)})
+    run.check_data(chosen, full, progress)
+    return ValidationReport(version, str(store.path), run.results(), full, int(seed),
+                            {s: [c for c in chosen if c < nchunks[s]] for s in run.good},
+                            time.perf_counter() - started)  # fmt: skip

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from helpers_layout import make_split, write_version
 from torch.utils.data import DataLoader
 
 from gridstore.errors import (
@@ -22,8 +23,6 @@ from gridstore.errors import (
 )
 from gridstore.read import open_store
 from gridstore.store import Store
-
-from helpers_layout import make_split, write_version
 
 LATEST = "2026-01-02-v10"
 CHUNKS = {"train": 96, "val": 48, "test": 30}  # none divides its split's size
@@ -86,7 +85,8 @@ def test_split_exposes_lazy_arrays(store_path: Path, source: dict) -> None:
     assert split.fields == ["images", *split.annotations]
     assert split.annotations.num_objects is split.annotation("num_objects")
     assert split.annotations["object_size"].dtype == np.uint16
-    np.testing.assert_array_equal(split.annotations.object_bbox[-3:], source["train"]["object_bbox"][-3:])
+    bbox = source["train"]["object_bbox"]
+    np.testing.assert_array_equal(split.annotations.object_bbox[-3:], bbox[-3:])
 
 
 def _errors(path: Path) -> list[tuple[object, type[Exception], str]]:
@@ -133,12 +133,14 @@ def _errors(path: Path) -> list[tuple[object, type[Exception], str]]:
          "object_type, object_subtype, object_colour, object_size, object_bbox, instance_map"),
         (lambda: open_store(path).version()["val"].torch_iterable(8, seed=-1), ConfigError,
          "seed must be an integer >= 0, got -1"),
+        (lambda: open_store(path).version()["val"].batches(8, fields=[]), ConfigError,
+         "fields must name at least one array, got none"),
     ]
 
 
-@pytest.mark.parametrize("case", range(14), ids=[
+@pytest.mark.parametrize("case", range(15), ids=[
     "missing", "file", "not-gridstore", "plain-dir", "unknown-version", "not-a-version-name",
-    "incomplete", "staged", "unknown-split", "unknown-field", "batch-size", "rank", "field", "seed",
+    "incomplete", "staged", "unknown-split", "unknown-field", "batch-size", "rank", "field", "seed", "no-fields",
 ])
 def test_errors_are_one_exact_line(store_path: Path, case: int) -> None:
     call, kind, message = _errors(store_path)[case]
@@ -325,6 +327,53 @@ def test_flipped_byte_raises_corrupt_chunk_error(copy_path: Path, offset: int) -
             read()
         assert str(info.value) == message
         assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_all_zero_image_in_a_present_chunk_is_an_error(tmp_path: Path) -> None:
+    data = make_split(20, seed=3)
+    data["images"][13] = 0
+    write_version(tmp_path / "s", "2026-02-01-v1", {"train": data}, {"train": 8})
+    split = open_store(tmp_path / "s").version()["train"]
+    np.testing.assert_array_equal(split.images[:8], data["images"][:8])
+    with pytest.raises(CorruptChunkError) as info:
+        split.images[12]
+    assert str(info.value) == (
+        f"chunk '2026-02-01-v1/train/images/c/1/0/0' of store '{tmp_path / 's'}' has an "
+        "all-zero row at offset 5, which a valid version never has; run 'gridstore validate "
+        "--full'")
+
+
+def test_reads_a_version_written_by_gridstore_generate(tmp_path: Path) -> None:
+    from gridstore.cli import main
+
+    path = tmp_path / "datasets"
+    main(["generate", "--store", str(path), "--num-images", "3000", "--engine", "serial",
+          "--yes", "--quiet"], standalone_mode=False)
+    version = open_store(path).version()
+    assert version.metadata["state"] == "complete"
+    for name in version.splits:
+        split = version[name]
+        group = zarr.open_group(os.fspath(path / version.name / name), mode="r")
+        want = {f: group[f][:] for f in split.fields}
+        got = list(split.batches(128, seed=2, fields=split.fields, window_chunks=1))
+
+        def rows(arrays: dict[str, np.ndarray]) -> list[bytes]:
+            n = len(arrays["images"])
+            flat = [arrays[f].reshape(n, -1).view(np.uint8) for f in split.fields]
+            return sorted(r.tobytes() for r in np.concatenate(flat, axis=1))
+
+        merged = {f: np.concatenate([b[f] for b in got]) for f in split.fields}
+        assert rows(merged) == rows(want), name
+        np.testing.assert_array_equal(split.images[::-3], want["images"][::-3])
+
+
+def test_torch_iterable_set_epoch_changes_the_order(store_path: Path) -> None:
+    dataset = open_store(store_path).version()["test"].torch_iterable(10, seed=1)
+    first = torch.cat(list(dataset))
+    dataset.set_epoch(1)
+    second = torch.cat(list(dataset))
+    assert not torch.equal(first, second)
+    assert sorted(first.reshape(77, -1).tolist()) == sorted(second.reshape(77, -1).tolist())
 
 
 def test_readers_pickle_without_open_zarr_objects(store_path: Path, source: dict) -> None:
