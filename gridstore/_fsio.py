@@ -13,7 +13,7 @@ from typing import Any
 
 from gridstore.errors import InsufficientSpaceError, StoreLockedError
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "exclusive_lock", "fsync_dir", "read_json"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "exclusive_lock", "fsync_dir", "is_locked", "read_json"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -87,3 +87,18 @@ def exclusive_lock(path: Path, what: str, *, wait: bool = False) -> Iterator[Non
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def is_locked(path: Path) -> bool:
+    """True if a live process holds the flock on ``path`` (works on read-only file systems)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

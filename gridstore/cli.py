@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +29,14 @@ _STORE_OPTION = click.option(
 )  # fmt: skip
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: unwind, release locks, leave a resumable version."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def _errors(fn: F) -> F:
     """Turn a GridstoreError into one 'Error: ...' line and exit 1, unless --debug."""
 
@@ -38,9 +48,11 @@ def _errors(fn: F) -> F:
             if click.get_current_context().find_root().params.get("debug"):
                 raise
             raise click.ClickException(str(err).splitlines()[0] if str(err) else type(err).__name__) from err
-        except KeyboardInterrupt:
-            click.echo("Interrupted; the unfinished version can be resumed with --resume.", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as err:
+            signame = "SIGTERM" if isinstance(err, _Terminated) else "SIGINT"
+            click.echo(f"Error: interrupted by {signame}; an unfinished version can be resumed with "
+                       "'gridstore generate --resume' or removed with 'gridstore delete'", err=True)  # fmt: skip
+            sys.exit(143 if isinstance(err, _Terminated) else 130)
 
     return wrapper  # type: ignore[return-value]
 
@@ -48,7 +60,7 @@ def _errors(fn: F) -> F:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="gridstore")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def main(debug: bool) -> None:
+def main(debug: bool) -> None:  # noqa: ARG001 - read back through the context
     """Generate, version, check and look at synthetic ARC-like grid image corpora.
 
     \b
@@ -58,6 +70,8 @@ def main(debug: bool) -> None:
       gridstore validate --full
       gridstore preview 2026-11-25-v1 -o preview.png
     """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _parse_weights(text: str | None) -> dict[str, float] | None:
@@ -468,3 +482,7 @@ def estimate(num_images: int, grid_size: int) -> None:
     from gridstore.plan import estimate_memory
 
     click.echo(json.dumps(estimate_memory(num_images, grid_size), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gridstore.errors import ConfigError
 
 __all__ = [
@@ -152,9 +154,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         msg = f"cannot read config file '{path}': {err.strerror}"
         raise ConfigError(msg) from err
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        is_json = path.suffix.lower() == ".json"
+        data = json.loads(text) if is_json else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
-        msg = f"config file '{path}' is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {err}"
+        msg = f"config file '{path}' is not valid {'JSON' if is_json else 'TOML'}: {err}"
         raise ConfigError(msg.replace("\n", " ")) from err
     if not isinstance(data, dict):
         msg = f"config file '{path}' must hold a table of parameters, got {type(data).__name__}"
@@ -163,14 +166,15 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def _integer(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    ok = isinstance(value, int | float | np.integer) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value != int(value):
         msg = f"{name} must be an integer, got {value!r}"
         raise ConfigError(msg)
     return int(value)
 
 
 def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer) or not math.isfinite(value):
         msg = f"{name} must be a finite number, got {value!r}"
         raise ConfigError(msg)
     return float(value)

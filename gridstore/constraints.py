@@ -19,7 +19,7 @@ __all__ = ["RULES", "ConstraintReport", "check_constraints"]
 
 RULES = (
     "value_range",  # pixels in 0..9
-    "object_count",  # num_objects in [min_objects, max_objects]
+    "object_count",  # num_objects in [1, max_objects] (crowded grids may place fewer than drawn)
     "instance_labels",  # instance map labels are exactly 1..num_objects
     "image_matches_instances",  # a pixel is its object's colour, background is 0
     "object_size",  # recorded size = cells, within [min_size, max_size]
@@ -139,7 +139,7 @@ def _check(img, inst, nobj, otype, osub, ocol, osize, obbox, g, nmin, nmax, smin
     stack = np.zeros(g * g, np.int64)
     for i in range(img.shape[0]):
         n = int(nobj[i])
-        if n < nmin or n > nmax or n > k_max:
+        if n < 1 or n > nmax or n > k_max:
             bad[i, 1] = True
             n = min(n, k_max)
         count[:] = 0

@@ -8,11 +8,17 @@ a lost Dask worker, leaves the same bytes.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+import signal
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Literal, Protocol
+from contextlib import ExitStack, contextmanager, suppress
+from typing import Any, Literal, Protocol
 
 from gridstore.errors import ConfigError
 
@@ -63,26 +69,119 @@ def _pool(workers: int) -> Engine:
     return run
 
 
+# Tasks that raise are run again this many times (a transient I/O error); a task
+# whose worker *died* is rescheduled by the scheduler itself, up to its
+# ``distributed.scheduler.allowed-failures`` (default 3) deaths, then KilledWorker.
+DASK_RETRIES = 2
+
+
+@contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """Keep ``distributed``'s INFO chatter (scheduler/worker start, client connect) off stderr."""
+    logger = logging.getLogger("distributed")
+    old = logger.level
+    if logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+@contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """Hold a Ctrl-C back until the block ends, so a half-started cluster never leaks.
+
+    ``LocalCluster(...)`` interrupted part-way leaves worker processes that nothing
+    can close (its own close asserts on workers still starting). A second Ctrl-C
+    is not held back, in case start-up hangs.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):  # fmt: skip
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        if held:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        held.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    except Exception as err:
+        if held:  # e.g. workers that got the terminal's Ctrl-C too and failed to start
+            raise KeyboardInterrupt from err
+        raise
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
+
+
 def _dask(scheduler: str | None, workers: int) -> Engine:
     def run(fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[int], None]) -> None:
+        if not tasks:  # nothing to do: do not start a cluster
+            return
         try:
             from distributed import Client, LocalCluster, as_completed
         except ImportError as err:
             msg = "the dask engine needs the dask extra: pip install 'gridstore[dask]'"
             raise ConfigError(msg) from err
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
-        client = Client(scheduler or cluster)
-        try:
-            # pure=False: a retried task is a new run, not a cached result
-            futures = client.map(fn, list(tasks), pure=False, retries=3)
-            for future in as_completed(futures):
-                on_done(future.result())
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        with _quiet_distributed(), ExitStack() as stack:  # unwinds client first, then cluster
+            with _deferred_interrupt():
+                if scheduler is None:
+                    # Workers are spawned processes (distributed's default), one thread
+                    # each: a task is CPU-bound numba code. The HTTP server binds a free
+                    # loopback port: two runs (or a user's dashboard on :8787) never clash.
+                    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                           dashboard_address="127.0.0.1:0")  # fmt: skip
+                    stack.callback(cluster.close)
+                    address: Any = cluster
+                else:
+                    address = scheduler
+                try:
+                    # set_as_default=False: not the scheduler of the caller's own dask code.
+                    client = Client(address, set_as_default=False)
+                except OSError as err:  # nothing there: OSError after the connect timeout
+                    msg = f"cannot connect to the Dask scheduler at {scheduler!r}: {err}"
+                    raise ConfigError(msg) from err
+                stack.callback(client.close)
+            threads = sum(client.nthreads().values())
+            # Submit a bounded window, not every task: the scheduler's memory stays
+            # flat for huge plans, and an interrupted run has little to cancel.
+            window = max(64, 4 * threads)
+            token = uuid.uuid4().hex[:8]
+            queue = iter(tasks)
+            running: set[Any] = set()
+            finished = as_completed(loop=client.loop)
+
+            def submit(n: int) -> None:
+                for t in itertools.islice(queue, n):
+                    # a key of this run's own: never a result cached from another run
+                    key = f"gridstore-{token}-task-{t}"
+                    f = client.submit(fn, t, key=key, retries=DASK_RETRIES)
+                    running.add(f)
+                    finished.add(f)
+
+            try:
+                submit(window)
+                for future in finished:
+                    images = future.result()  # re-raises a task's error or KilledWorker
+                    running.discard(future)
+                    future.release()
+                    submit(1)
+                    on_done(images)
+            except BaseException:
+                # On an error or Ctrl-C, an external cluster drops what has not run
+                # (tasks already running finish, rewriting their identical chunks);
+                # our own cluster is simply closed.
+                if scheduler is not None:
+                    with suppress(Exception):
+                        client.cancel(list(running))
+                raise
 
     return run
 

@@ -143,6 +143,22 @@ class Task:
     stop_block: int
 
 
+class _Tasks(Sequence[Task]):
+    """Tasks computed on demand: a plan of 10**12 images has 5 * 10**7 of them."""
+
+    def __init__(self, num_blocks: int, blocks_per_task: int) -> None:
+        self._blocks, self._per = num_blocks, blocks_per_task
+
+    def __len__(self) -> int:
+        return -(-self._blocks // self._per)
+
+    def __getitem__(self, t: int) -> Task:  # type: ignore[override]
+        t = t + len(self) if t < 0 else t
+        if not 0 <= t < len(self):
+            raise IndexError(t)
+        return Task(t, t * self._per, min((t + 1) * self._per, self._blocks))
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything that fixes a dataset's bytes, and how the work is cut.
@@ -210,14 +226,10 @@ class Plan:
         q = split_quotas(self.fractions)
         return {s: max(1, self.blocks_per_chunk * c) for s, c in zip(SPLITS, q, strict=True)}
 
-    @cached_property
-    def tasks(self) -> list[Task]:
-        """The tasks, in order; task t writes chunk t of every split."""
-        m = self.blocks_per_chunk
-        return [
-            Task(t, t * m, min((t + 1) * m, self.num_blocks))
-            for t in range(-(-self.num_blocks // m))
-        ]
+    @property
+    def tasks(self) -> _Tasks:
+        """The tasks, in order (a lazy sequence); task t writes chunk t of every split."""
+        return _Tasks(self.num_blocks, self.blocks_per_chunk)
 
     def task_rows(self, task: Task) -> dict[str, tuple[int, int]]:
         """Rows ``[start, stop)`` that a task writes in each split."""

@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from gridstore._fsio import atomic_write_bytes, atomic_write_json, exclusive_lock, fsync_dir, read_json
+from gridstore._fsio import (
+    atomic_write_bytes,
+    atomic_write_json,
+    exclusive_lock,
+    fsync_dir,
+    is_locked,
+    read_json,
+)
 from gridstore.errors import (
     ConfigError,
     InsufficientSpaceError,
@@ -217,11 +224,7 @@ class Store:
         return exclusive_lock(self.work_dir(name) / "lock", f"version '{name}'")
 
     def _is_locked(self, name: str) -> bool:
-        try:
-            with self.version_lock(name):
-                return False
-        except Exception:  # noqa: BLE001 - StoreLockedError: someone holds it
-            return True
+        return is_locked(self.work_dir(name) / "lock")
 
     def claim_version(self, name: str | None = None, today: dt.date | None = None) -> str:
         """Reserve a version name: ``name``, or the next ``YYYY-MM-DD-vN`` of today.
@@ -231,21 +234,30 @@ class Store:
         VersionExistsError
             ``name`` is already a version (complete or staged).
         """
-        with self._store_lock():
-            self.staging_dir.mkdir(parents=True, exist_ok=True)
-            taken = set(self.versions()) | {s.name for s in self.staging_dir.iterdir()}
-            if name is None:
-                day = today or dt.date.today()
-                used = [parse_version_name(t)[1] for t in taken if t.startswith(day.isoformat() + "-v")]
-                name = format_version_name(day, max(used, default=0) + 1)
-            else:
-                parse_version_name(name)
-                if name in taken:
-                    msg = f"version '{name}' already exists in store '{self.path}'; choose another --version or omit it"
-                    raise VersionExistsError(msg)
-            (self.staging_dir / name).mkdir()
-            self.work_dir(name).mkdir(parents=True, exist_ok=True)
-            return name
+        try:
+            with self._store_lock():
+                return self._claim(name, today)
+        except OSError as err:
+            if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            msg = f"store '{self.path}' is not writable ({err.strerror}: '{err.filename}'); it can only be read"
+            raise StoreNotFoundError(msg) from err
+
+    def _claim(self, name: str | None, today: dt.date | None) -> str:
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        taken = set(self.versions()) | {s.name for s in self.staging_dir.iterdir()}
+        if name is None:
+            day = today or dt.date.today()
+            used = [parse_version_name(t)[1] for t in taken if t.startswith(day.isoformat() + "-v")]
+            name = format_version_name(day, max(used, default=0) + 1)
+        else:
+            parse_version_name(name)
+            if name in taken:
+                msg = f"version '{name}' already exists in store '{self.path}'; choose another --version or omit it"
+                raise VersionExistsError(msg)
+        (self.staging_dir / name).mkdir()
+        self.work_dir(name).mkdir(parents=True, exist_ok=True)
+        return name
 
     def create_arrays(self, name: str, plan_dict: dict[str, Any], shapes: dict[str, dict[str, tuple]]) -> None:
         """Create the staged version's groups and empty arrays; record its plan.

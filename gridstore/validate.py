@@ -5,7 +5,7 @@ full (metadata and directory listings only). Data checks read sampled chunk indi
 (all with ``full``) one task at a time: task ``c`` wrote chunk ``c`` of every split,
 so one regeneration checks that index in all splits. Memory: one task's data twice
 (stored, regenerated; ~11 MB each by default) plus 8 bytes of content hash per image
-read (``full``: 800 MB per 100 M images, counted by gridstore.stats in <= 256 MB buckets).
+read (``full``: 800 MB per 100 M images, counted by gridstore.stats in buckets of ~32 MB).
 """
 
 from __future__ import annotations
@@ -95,10 +95,9 @@ def _regenerate(plan: Plan, c: int) -> dict[str, dict[str, np.ndarray]]:
     """Regenerate task `c` as gridstore.build._run_task does: split -> array -> rows."""
     from gridstore.generate.batch import Annotations, generate_block
 
-    task = plan.tasks[c]
     blocks = [generate_block(plan.config, plan.seed, b, plan.block_quotas(b), plan.fractions,
                              disjoint=plan.split_mode == "disjoint")
-              for b in range(task.first_block, task.stop_block)]  # fmt: skip
+              for b in range(plan.tasks[c].first_block, plan.tasks[c].stop_block)]  # fmt: skip
     return {s: {f: np.concatenate([b.images[k] if f == "images" else getattr(b.annotations[k], f)
                                    for b in blocks]) for f in ("images", *Annotations.names())}
             for k, s in enumerate(SPLITS)}  # fmt: skip
@@ -185,7 +184,7 @@ class _Run:
                         "chunks": (chunk, *shape[1:])}  # fmt: skip
                 got = {"shape": arr.shape, "dtype": str(arr.dtype), "chunks": tuple(arr.chunks)}
                 bad = [f"{w} {got[w]} != {want[w]}" for w in want if got[w] != want[w]]
-                if not any(isinstance(c, Crc32cCodec) for c in arr.metadata.codecs):
+                if not any(isinstance(c, Crc32cCodec) for c in getattr(arr.metadata, "codecs", ())):
                     bad.append("no crc32c codec")
                 if bad:
                     self.fail("structure", f"{where}: {', '.join(bad)}", [where])
@@ -255,29 +254,29 @@ class _Run:
                  for c in chosen for s in self.good if c * size[s] < n[s]]  # fmt: skip
         hashes = {c: {s: np.zeros(0, np.uint64) for s in self.good} for c in chosen}
         regen: tuple[int, dict[str, dict[str, np.ndarray]]] = (-1, {})
-        cuts = np.cumsum(self.plan.fractions)[:2] if self.plan else None
         read, bar = 0, tqdm(total=sum(r.stop - r.start for *_, r in units), unit="img",
                             unit_scale=True, desc=f"validate {self.name}", disable=not progress,
                             file=sys.stderr)  # fmt: skip
         for c, split, rows in units:
             bar.update(rows.stop - rows.start)
-            unit = {f: self.read(split, f, c, rows) for f in _FIELDS}
-            if any(v is None for v in unit.values()):
+            got = {f: self.read(split, f, c, rows) for f in _FIELDS}
+            unit = {f: v for f, v in got.items() if v is not None}
+            if len(unit) < len(_FIELDS):
                 continue
-            read, img = read + 1, unit["images"]
+            read, img, here = read + 1, unit["images"], f"{split} chunk {c}"
 
             def at(idx: np.ndarray, split: str = split, start: int = rows.start) -> list[str]:
                 return [f"{split}:{start + int(i)}" for i in idx[:_MAX_WHERE]]
 
             bad = np.flatnonzero(img.reshape(len(img), -1).max(axis=1) > 9)
             if img.dtype != np.uint8 or len(bad):
-                self.fail("values", f"{split} chunk {c}: {len(bad)} images not in 0..9", at(bad))
+                self.fail("values", f"{here}: {len(bad)} of {len(img)} images not in 0..9", at(bad))
             hashes[c][split] = h = content_hashes(img)
             if self.plan is None:
                 continue
             for rule, idx in check_constraints(img, unit, self.plan.config).violations.items():
                 for check in ("constraints", "instance_maps")[: 1 + (rule in _INSTANCE_RULES)]:
-                    self.fail(check, f"{split} chunk {c}: {rule} fails {len(idx)} images", at(idx))
+                    self.fail(check, f"{here}: {rule} broken in {len(idx)} images", at(idx))
             if regen[0] != c:
                 regen = (c, _regenerate(self.plan, c) if c < len(self.plan.tasks) else {})
             want = regen[1].get(split, {})
@@ -285,19 +284,20 @@ class _Run:
             if diff:
                 what = "shape"
                 if all(f in want and unit[f].shape == want[f].shape for f in diff):
-                    bad = np.flatnonzero(np.logical_or.reduce([(unit[f] != want[f]).reshape(
-                        len(img), -1).any(axis=1) for f in diff]))
-                    what = f"{len(bad)} images ({', '.join(at(bad[:3]))}{', ...' * (len(bad) > 3)})"
-                self.fail("regeneration", f"{split} chunk {c}: {', '.join(diff)} differ in {what}",
+                    bad = np.flatnonzero(np.logical_or.reduce([np.not_equal(
+                        unit[f], want[f]).reshape(len(img), -1).any(axis=1) for f in diff]))
+                    what = f"{len(bad)} of {len(img)} images, first {at(bad[:1])[0]}"
+                self.fail("regeneration", f"{here}: {', '.join(diff)} differ in {what}",
                           [self.key(split, f, c) for f in diff])  # fmt: skip
             u = (h >> np.uint64(11)) * 2.0**-53  # the kernel's route key in [0, 1)
-            off = np.flatnonzero(cuts.searchsorted(u, side="right") != SPLITS.index(split))
+            route = np.cumsum(self.plan.fractions)[:2].searchsorted(u, side="right")
+            off = np.flatnonzero(route != SPLITS.index(split))
             if self.plan.split_mode == "disjoint" and len(off):
-                self.fail("duplicates", f"{split} chunk {c}: {len(off)} images in a split their "
+                self.fail("duplicates", f"{here}: {len(off)} images in a split their "
                           "content hash does not route to", at(off))  # fmt: skip
         bar.close()
         images = sum(len(h) for part in hashes.values() for h in part.values())
-        scope = f"{read} chunks ({images} images)"
+        scope = f"{read} chunks of {'/'.join(self.good) or 'no split'} ({images} images)"
         self.passed.update(checksums=f"{read * len(_FIELDS)} chunks decoded, crc32c valid",
                            values=f"images of {scope} are uint8 in 0..9",
                            constraints=f"every generator rule holds for {scope}",
@@ -308,7 +308,7 @@ class _Run:
                 self.fail(check, f"not checked: {self.plan_error}")
             return
         whole = full and read == len(units) and len(self.good) == len(SPLITS)
-        counts = count_duplicates(list(hashes.values()), tuple(self.good), images)
+        counts = count_duplicates(hashes.values, tuple(self.good), images)
         recorded, cross = self.meta.get("duplicates") or {}, counts["cross_split"]
         scope = f"all {images} images" if whole else scope
         if self.plan.split_mode == "independent":
@@ -343,8 +343,8 @@ def validate_version(
     version : str, optional
         ``YYYY-MM-DD-vN``; default the newest complete version.
     sample : int or None
-        Chunk indices whose data is read in every split, the last one always
-        among them; None reads all (as `full`).
+        Chunk indices read in every split, uniformly without replacement, the
+        last (partial) one always among them; None or >= the chunk count: all.
     full : bool
         Read every chunk and compare the content hashes of all images.
     seed : int
@@ -383,15 +383,15 @@ def validate_version(
             raise VersionNotFoundError(msg)
         version = store.versions()[-1]
     run = _Run(store, version, store.metadata(version))
-    run.check_metadata()
-    run.check_structure()
-    run.check_split_counts()
-    run.check_chunks_present()
-    full = full or sample is None
+    for check in (run.check_metadata, run.check_structure, run.check_split_counts,
+                  run.check_chunks_present):  # fmt: skip
+        check()
     nchunks = {s: run.arrays[s]["images"].cdata_shape[0] for s in run.good}
     n = max(nchunks.values(), default=0)
+    full = full or sample is None or sample >= n
     rng = np.random.default_rng(seed)  # uniform without replacement, plus each split's last
-    picked = range(n) if full or sample >= n else rng.choice(n - 1, size=sample - 1, replace=False)
+    take = n if full or sample is None else sample  # (sample is None implies full)
+    picked = range(n) if full else rng.choice(n - 1, size=take - 1, replace=False)
     chosen = sorted({*map(int, picked), *(m - 1 for m in nchunks.values() if m)})
     run.check_data(chosen, full, progress)
     return ValidationReport(version, str(store.path), run.results(), full, int(seed),

@@ -179,11 +179,6 @@ def test_make_config_rejects_names(preset: str, overrides: dict[str, Any], messa
     assert str(info.value) == message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OverflowError, ValueError),
-    reason="BUG config._integer: int(inf) raises OverflowError, int(nan) a bare ValueError",
-)
 @pytest.mark.parametrize("value", [float("inf"), float("nan")], ids=["inf", "nan"])
 def test_non_finite_integers_raise_config_error(value: float) -> None:
     with pytest.raises(ConfigError) as info:
@@ -406,9 +401,6 @@ def test_malformed_toml_names_the_file(tmp_path: Path, text: str) -> None:
     assert "\n" not in message
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG load_config_file: a '.JSON' file is parsed as JSON but called TOML"
-)
 def test_malformed_upper_case_json_is_called_json(tmp_path: Path) -> None:
     path = tmp_path / "GEN.JSON"
     path.write_text("{", encoding="utf-8")

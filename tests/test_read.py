@@ -140,7 +140,8 @@ def _errors(path: Path) -> list[tuple[object, type[Exception], str]]:
 
 @pytest.mark.parametrize("case", range(15), ids=[
     "missing", "file", "not-gridstore", "plain-dir", "unknown-version", "not-a-version-name",
-    "incomplete", "staged", "unknown-split", "unknown-field", "batch-size", "rank", "field", "seed", "no-fields",
+    "incomplete", "staged", "unknown-split", "unknown-field", "batch-size", "rank", "field",
+    "seed", "no-fields",
 ])
 def test_errors_are_one_exact_line(store_path: Path, case: int) -> None:
     call, kind, message = _errors(store_path)[case]
@@ -343,6 +344,13 @@ def test_all_zero_image_in_a_present_chunk_is_an_error(tmp_path: Path) -> None:
         "--full'")
 
 
+def sorted_rows(arrays: dict[str, np.ndarray]) -> list[bytes]:
+    """Each row's bytes over all arrays, sorted: equal lists mean equal multisets of rows."""
+    n = len(arrays["images"])
+    flat = [a.reshape(n, -1).view(np.uint8) for a in arrays.values()]
+    return sorted(r.tobytes() for r in np.concatenate(flat, axis=1))
+
+
 def test_reads_a_version_written_by_gridstore_generate(tmp_path: Path) -> None:
     from gridstore.cli import main
 
@@ -357,13 +365,8 @@ def test_reads_a_version_written_by_gridstore_generate(tmp_path: Path) -> None:
         want = {f: group[f][:] for f in split.fields}
         got = list(split.batches(128, seed=2, fields=split.fields, window_chunks=1))
 
-        def rows(arrays: dict[str, np.ndarray]) -> list[bytes]:
-            n = len(arrays["images"])
-            flat = [arrays[f].reshape(n, -1).view(np.uint8) for f in split.fields]
-            return sorted(r.tobytes() for r in np.concatenate(flat, axis=1))
-
         merged = {f: np.concatenate([b[f] for b in got]) for f in split.fields}
-        assert rows(merged) == rows(want), name
+        assert sorted_rows(merged) == sorted_rows(want), name
         np.testing.assert_array_equal(split.images[::-3], want["images"][::-3])
 
 

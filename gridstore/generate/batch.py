@@ -283,7 +283,7 @@ def generate_block(
 def content_hashes(images: np.ndarray) -> np.ndarray:
     """Return the 64-bit content hash of each image (the disjoint-split route key)."""
     n = len(images)
-    flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(n, -1)
+    flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(n, int(np.prod(images.shape[1:])))
     out = np.empty(n, np.uint64)
     _hash_rows(flat, out)
     return out

@@ -249,6 +249,8 @@ def draw_image(  # noqa: PLR0913 (numba kernels take flat arguments)
         sub = 0
         for _try in range(max_tries):
             if t == BLOB:
+                if occupied == g * g:
+                    break  # no free cell to start from: skip the object, drawing nothing
                 size = _grow_blob(s, g, inst, occ, occupied, label, min_size, max_size, compact, offs, pos, nb)
                 if size > 0:
                     for i in range(size):

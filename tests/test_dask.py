@@ -1,0 +1,118 @@
+"""The dask engine on real LocalClusters (spawned worker processes): same bytes as serial,
+a worker killed mid-run, an external scheduler."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+import dask  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+import gridstore.build  # noqa: E402
+from gridstore.build import create_version  # noqa: E402
+from gridstore.engines import run_tasks  # noqa: E402
+from gridstore.errors import ConfigError  # noqa: E402
+from gridstore.plan import Plan  # noqa: E402
+from tests.conftest import version_chunks  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+# 20 tasks of one routing block each, the last one partial: enough to kill a worker mid-run.
+PLAN = Plan(num_images=98_765, seed=13, blocks_per_chunk=1)
+VICTIM = 7  # the task whose worker dies
+_REAL_RUN_TASK = gridstore.build._run_task
+
+
+def _run_task_dying_once(store_path: str, name: str, plan_json: str, index: int) -> int:
+    """``_run_task``, but the first run of task VICTIM SIGKILLs its own worker process
+    after writing its chunks and before writing its record (``crash_point``).
+
+    Runs in the Dask workers (pickled by reference). A marker file beside the store
+    makes the kill happen exactly once; every run of VICTIM logs its pid.
+    """
+    if index == VICTIM:
+        base = Path(store_path).parent
+        with open(base / "victim-runs", "a") as f:
+            f.write(f"{os.getpid()}\n")
+        try:
+            fd = os.open(base / "killed", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)
+            os.environ["GRIDSTORE_CRASH_AT"] = f"task-{index}-written"  # only this process dies
+    return _REAL_RUN_TASK(store_path, name, plan_json, index)
+
+
+@pytest.fixture(scope="module")
+def serial_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, bytes], dict]:
+    store = tmp_path_factory.mktemp("serial") / "s"
+    meta = create_version(store, PLAN, engine="serial", show_progress=False)
+    return version_chunks(store, meta["version"]), meta
+
+
+def _same_data(meta: dict, reference: dict) -> None:
+    for key in ("statistics", "duplicates", "dataset_info"):
+        assert meta[key] == reference[key], key
+    assert meta["generation"]["task_draws"] == reference["generation"]["task_draws"]
+
+
+def test_dask_gives_the_serial_bytes(tmp_path: Path, serial_reference: tuple[dict, dict]) -> None:
+    chunks, reference = serial_reference
+    meta = create_version(tmp_path / "s", PLAN, engine="dask", workers=2, show_progress=False)
+    assert meta["generation"]["engine"] == "dask"
+    assert version_chunks(tmp_path / "s", meta["version"]) == chunks
+    _same_data(meta, reference)
+
+
+def test_a_killed_worker_is_replaced_and_its_task_rerun(
+    tmp_path: Path, serial_reference: tuple[dict, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunks, reference = serial_reference
+    monkeypatch.setattr(gridstore.build, "_run_task", _run_task_dying_once)
+    meta = create_version(tmp_path / "s", PLAN, engine="dask", workers=2, show_progress=False)
+    assert (tmp_path / "killed").exists()
+    runs = (tmp_path / "victim-runs").read_text().split()
+    assert len(runs) == 2  # killed once ...
+    assert runs[0] != runs[1]  # ... then run again by another process
+    assert version_chunks(tmp_path / "s", meta["version"]) == chunks
+    _same_data(meta, reference)
+
+
+def test_an_external_scheduler_is_used_and_left_running(
+    tmp_path: Path, serial_reference: tuple[dict, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunks, _ = serial_reference
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address="127.0.0.1:0") as cluster:  # fmt: skip
+
+        def no_local_cluster(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the engine started a LocalCluster despite scheduler=")
+
+        monkeypatch.setattr(distributed, "LocalCluster", no_local_cluster)
+        address = cluster.scheduler_address
+        meta = create_version(tmp_path / "s", PLAN, engine="dask", scheduler=address,
+                              show_progress=False)  # fmt: skip
+        assert "gridstore" in cluster.scheduler.task_prefixes  # the tasks ran on this cluster
+        with Client(cluster.scheduler_address, set_as_default=False) as client:
+            assert len(client.nthreads()) == 2  # not closed by the engine
+    assert version_chunks(tmp_path / "s", meta["version"]) == chunks
+
+
+def test_no_tasks_start_no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(distributed, "LocalCluster", None)  # calling it would fail
+    run_tasks(abs, [], lambda n: None, engine="dask", workers=2)
+
+
+def test_an_unreachable_scheduler_is_a_config_error() -> None:
+    address = "tcp://127.0.0.1:9"  # nothing listens there
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}),
+        pytest.raises(ConfigError, match=rf"cannot connect to the Dask scheduler at '{address}'"),
+    ):
+        run_tasks(abs, [1], lambda n: None, engine="dask", scheduler=address)

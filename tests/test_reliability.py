@@ -1,0 +1,173 @@
+"""Faults injected for real: signals, kill -9, a full disk, concurrent writers and readers, read-only stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gridstore.build import create_version, resume_version
+from gridstore.plan import Plan
+from gridstore.store import Store
+from tests.conftest import version_chunks
+
+CLI = [sys.executable, "-m", "gridstore.cli"]
+
+
+def _generate(store: Path, num_images: int, *extra: str, **popen: object) -> subprocess.Popen[str]:
+    cmd = [*CLI, "generate", "--num-images", str(num_images), "--store", str(store), "--yes", "--quiet",
+           "--seed", "5", *extra]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)  # type: ignore[call-overload]
+
+
+def _wait_for_tasks(store: Path, count: int, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    sidecar = store.parent / f".{store.name}.gridstore" / "work"
+    deadline = time.monotonic() + timeout
+    while len(list(sidecar.glob("*/tasks/*.json"))) < count:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no task finished in time"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_signal_is_one_line_releases_the_lock_and_resumes_to_the_same_bytes(
+    tmp_path: Path, sig: signal.Signals, code: int, name: str, workers: str
+) -> None:
+    store = tmp_path / "s"
+    proc = _generate(store, 100_000, "--workers", workers)
+    _wait_for_tasks(store, 2, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("Error")]
+    assert lines == [f"Error: interrupted by {name}; an unfinished version can be resumed with "
+                     "'gridstore generate --resume' or removed with 'gridstore delete'"]  # fmt: skip
+    (staged,) = Store.open(store).staged()
+    assert not staged.writing  # the lock died with the process
+    resumed = resume_version(store, staged.name, workers=1, show_progress=False)
+    clean = create_version(tmp_path / "c", Plan(num_images=100_000, seed=5), workers=1, show_progress=False)
+    assert version_chunks(store, resumed["version"]) == version_chunks(tmp_path / "c", clean["version"])
+
+
+def _limit_file_size() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+    resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+
+
+def test_disk_full_is_one_line_and_nothing_half_visible(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    first = create_version(store, Plan(num_images=2000, seed=1), workers=1, show_progress=False)["version"]
+    before = version_chunks(store, first)
+    proc = _generate(store, 100_000, "--workers", "1", preexec_fn=_limit_file_size)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    (line,) = [x for x in err.splitlines() if x.startswith("Error")]
+    assert line.startswith("Error: no space left to write chunk '") and line.endswith("; free disk space and resume")
+    s = Store.open(store)
+    assert s.versions() == [first]
+    assert version_chunks(store, first) == before
+    assert not list(store.rglob("*.tmp"))
+
+
+def test_preflight_refuses_runs_larger_than_the_free_space(tmp_path: Path) -> None:
+    proc = _generate(tmp_path / "s", 10**12, "--workers", "1")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert err.splitlines()[-1].startswith(f"Error: not enough disk space at '{tmp_path}': the run needs about")
+    assert not (tmp_path / "s").exists()
+
+
+def test_two_writers_at_once_make_two_valid_versions(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    procs = [_generate(store, 45_000, "--workers", "1") for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+    s = Store.open(store)
+    names = s.versions()
+    assert len(names) == 2
+    assert version_chunks(store, names[0]) == version_chunks(store, names[1])  # same plan, same bytes
+
+
+def test_corrupt_metadata_is_one_line_naming_the_file(store_copy: tuple[Path, str]) -> None:
+    store, version = store_copy
+    (store / version / "zarr.json").write_text("{ truncated")
+    out = subprocess.run([*CLI, "info", version, "--store", str(store)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        f"Error: metadata file '{store / version / 'zarr.json'}' is corrupt (JSONDecodeError); "
+        "the version cannot be trusted"
+    ]
+    (store / "zarr.json").write_text("[]")
+    out = subprocess.run([*CLI, "versions", "--store", str(store)], capture_output=True, text=True, timeout=60)
+    assert out.stderr.strip().splitlines() == [
+        f"Error: '{store / 'zarr.json'}' is not a gridstore store's root (unreadable or no gridstore attributes)"
+    ]
+
+
+@pytest.fixture
+def read_only_copy(built_store: tuple[Path, str], tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A copy of the built store on a read-only bind mount (needs root, as CI runs)."""
+    store, version = built_store
+    shutil.copytree(store, tmp_path / "src" / "datasets")
+    (tmp_path / "ro").mkdir()
+    subprocess.run(["mount", "--bind", str(tmp_path / "src"), str(tmp_path / "ro")], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(tmp_path / "ro")], check=True)
+        yield tmp_path / "ro" / "datasets", version
+    finally:
+        subprocess.run(["umount", str(tmp_path / "ro")], check=True)
+
+
+def test_read_only_store_reads_and_refuses_writes_in_one_line(read_only_copy: tuple[Path, str]) -> None:
+    ro, version = read_only_copy
+    read = subprocess.run([*CLI, "info", version, "--store", str(ro), "--json"], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout)["version"] == version
+    listing = subprocess.run([*CLI, "versions", "--store", str(ro)], capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0 and version in listing.stdout
+    write = subprocess.run([*CLI, "generate", "--num-images", "100", "--store", str(ro), "--yes", "--quiet",
+                            "--workers", "1"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert write.returncode == 1
+    assert write.stderr.strip().splitlines()[-1] == (
+        f"Error: store '{ro}' is not writable (Read-only file system: '{ro.parent / '.datasets.gridstore'}'); "
+        "it can only be read"
+    )
+
+
+@pytest.mark.stress
+def test_kill_9_at_random_times_never_leaves_a_version_that_passes_for_finished(tmp_path: Path) -> None:
+    rounds = int(os.environ.get("GRIDSTORE_STRESS_ROUNDS", "10"))
+    clean = create_version(tmp_path / "c", Plan(num_images=120_000, seed=5), workers=1, show_progress=False)
+    expected = version_chunks(tmp_path / "c", clean["version"])
+    rng = random.Random(0)
+    survived = 0
+    for i in range(rounds):
+        store = tmp_path / f"s{i}"
+        proc = _generate(store, 120_000, "--workers", rng.choice(["1", "2"]))
+        time.sleep(rng.uniform(0.5, 4.0))
+        proc.kill()
+        proc.communicate()
+        s = Store.open(store) if (store / "zarr.json").exists() else None
+        if s is None:
+            continue
+        for name in s.versions():  # finished before the kill: must be whole
+            assert version_chunks(store, name) == expected
+        for staged in s.staged():
+            meta = resume_version(store, staged.name, workers=1, show_progress=False)
+            assert version_chunks(store, meta["version"]) == expected
+        survived += 1
+    print(f"kill -9 rounds: {rounds}, stores checked: {survived}")

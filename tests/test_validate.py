@@ -1,0 +1,240 @@
+"""gridstore.validate against real versions on disk, intact and damaged in known places."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from gridstore.build import create_version
+from gridstore.errors import (
+    ConfigError,
+    StoreNotFoundError,
+    VersionIncompleteError,
+    VersionNotFoundError,
+)
+from gridstore.plan import Plan
+from gridstore.store import Store
+from gridstore.validate import CHECKS, ValidationReport, validate_version
+
+# One block per chunk: 3 tasks, so chunks 0 and 1 are full and chunk 2 is partial
+# (train 4000 + 4000 + 1600 images, val and test 500 + 500 + 200).
+PLAN = Plan(num_images=12_000, seed=3, blocks_per_chunk=1)
+
+
+@pytest.fixture(scope="module")
+def version_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A store with one complete version of PLAN (module-wide: copy it before damaging)."""
+    store = tmp_path_factory.mktemp("validate") / "datasets"
+    meta = create_version(store, PLAN, workers=1, show_progress=False)
+    return store, meta["version"]
+
+
+@pytest.fixture
+def damaged(version_store: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
+    """A private copy of the version store that the test may damage."""
+    src, version = version_store
+    shutil.copytree(src, tmp_path / "datasets")
+    return tmp_path / "datasets", version
+
+
+def failing(report: ValidationReport) -> dict[str, list[str]]:
+    """The failed checks, each with its locations."""
+    return {c.name: c.where for c in report.checks if not c.ok}
+
+
+def flip_bit(path: Path, offset: int = 40) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["sampled", "full"])
+def test_fresh_version_passes_every_check(version_store: tuple[Path, str], full: bool) -> None:
+    store, version = version_store
+    report = validate_version(store, version, sample=2, full=full)
+    assert report.ok, "\n".join(report.summary_lines())
+    assert [c.name for c in report.checks] == list(CHECKS)
+    assert report.version == version
+    expected = [0, 1, 2] if full else report.chunks["train"]
+    assert report.chunks == {"train": expected, "val": expected, "test": expected}
+    assert len(expected) == (3 if full else 2)
+    assert expected[-1] == 2  # the partial chunk is always checked
+    lines = report.summary_lines()
+    assert len(lines) == 1 + len(CHECKS)
+    assert all(line.startswith("PASS") for line in lines[1:])
+    assert json.loads(json.dumps(report.to_dict()))["ok"] is True
+
+
+def test_default_layout_version_passes(built_store: tuple[Path, str]) -> None:
+    """The shared conftest version (default 4 blocks per chunk, a partial block) passes in full."""
+    store, version = built_store
+    report = validate_version(store, full=True)
+    assert report.version == version
+    assert report.ok, "\n".join(report.summary_lines())
+
+
+def test_flipped_bit_fails_checksums_naming_the_chunk(damaged: tuple[Path, str]) -> None:
+    store, version = damaged
+    key = f"{version}/train/images/c/1/0/0"
+    flip_bit(store / key)
+    report = validate_version(store, version, full=True)
+    assert failing(report) == {"checksums": [key]}
+    assert "crc32c" in report.check("checksums").detail
+    assert any(line.startswith("FAIL checksums") and key in line for line in report.summary_lines())
+
+
+def test_deleted_chunk_is_reported_missing_never_read_as_zeros(damaged: tuple[Path, str]) -> None:
+    store, version = damaged
+    key = f"{version}/val/object_bbox/c/0/0/0"
+    (store / key).unlink()
+    assert failing(validate_version(store, version, sample=1)) == {"chunks_present": [key]}
+    report = validate_version(store, version, full=True)
+    # Zeros in place of the boxes would fail constraints and regeneration: the chunk is skipped.
+    assert failing(report) == {"chunks_present": [key], "checksums": [key]}
+    assert "missing" in report.check("checksums").detail
+
+
+@pytest.mark.parametrize(
+    ("keep", "checks"),
+    [
+        (0.5, {"checksums"}),
+        (0, {"chunks_present", "checksums"}),
+        (3, {"chunks_present", "checksums"}),
+    ],
+    ids=["half", "empty", "3-bytes"],
+)
+def test_truncated_chunk_fails_naming_it(
+    damaged: tuple[Path, str], keep: float, checks: set[str]
+) -> None:
+    store, version = damaged
+    key = f"{version}/test/instance_map/c/2/0/0"
+    data = (store / key).read_bytes()
+    (store / key).write_bytes(data[: int(len(data) * keep) if keep < 1 else int(keep)])
+    report = validate_version(store, version, sample=1)  # the last chunk is always sampled
+    assert failing(report) == {check: [key] for check in checks}
+
+
+def test_consistent_pixel_edit_fails_regeneration_and_constraints(
+    damaged: tuple[Path, str],
+) -> None:
+    """A re-encoded chunk passes its checksum; the rules and the regeneration catch the edit."""
+    store, version = damaged
+    images = zarr.open_array(store=store / version, path="train/images", mode="r+")
+    chunk = images[4000:8000]
+    row, col = np.argwhere(chunk[7] > 0)[0]
+    chunk[7, row, col] = chunk[7, row, col] % 9 + 1  # another colour than its object's
+    images[4000:8000] = chunk
+    report = validate_version(store, version, full=True)
+    bad = failing(report)
+    assert set(bad) == {"constraints", "instance_maps", "regeneration"}
+    assert bad["regeneration"] == [f"{version}/train/images/c/1/0/0"]
+    assert bad["constraints"] == bad["instance_maps"] == ["train:4007"]
+    assert "image_matches_instances" in report.check("constraints").detail
+    assert "train:4007" in report.check("regeneration").detail
+
+
+def test_image_moved_across_splits_fails_duplicates(damaged: tuple[Path, str]) -> None:
+    """Val image 3, copied with its annotations over train image 5, breaks disjointness."""
+    store, version = damaged
+    group = zarr.open_group(store / version, mode="r+")
+    for name, array in group["train"].arrays():
+        rows = array[0:4000]
+        rows[5] = group["val"][name][3]
+        array[0:4000] = rows
+    report = validate_version(store, version, full=True)
+    assert set(failing(report)) == {"regeneration", "duplicates"}
+    assert report.check("duplicates").where == ["train:5"]
+    assert "1 contents are in two splits" in report.check("duplicates").detail
+
+
+def test_tampered_count_fails_split_counts(damaged: tuple[Path, str]) -> None:
+    store, version = damaged
+    doc_path = store / version / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    doc["attributes"]["dataset_info"]["train_count"] += 1
+    doc_path.write_text(json.dumps(doc))
+    report = validate_version(store, version)
+    bad = failing(report)
+    assert set(bad) == {"structure", "split_counts"}
+    assert f"{version}/train/images" in bad["split_counts"]
+    assert "9601" in report.check("split_counts").detail
+    assert report.chunks.keys() == {"val", "test"}  # train's data is not trusted to a wrong shape
+
+
+def test_missing_metadata_field_fails_metadata(damaged: tuple[Path, str]) -> None:
+    store, version = damaged
+    doc_path = store / version / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    del doc["attributes"]["memory_info"], doc["attributes"]["file_format"]["compression"]
+    doc_path.write_text(json.dumps(doc))
+    assert failing(validate_version(store, version)) == {
+        "metadata": ["memory_info", "file_format.compression"]
+    }
+
+
+def test_sample_is_deterministic_and_includes_the_last_chunk(
+    version_store: tuple[Path, str],
+) -> None:
+    store, version = version_store
+    picks = {
+        s: validate_version(store, version, sample=2, seed=s).chunks["train"] for s in range(8)
+    }
+    assert picks[5] == validate_version(store, version, sample=2, seed=5).chunks["train"]
+    assert all(len(p) == 2 and p[-1] == 2 for p in picks.values())
+    assert {tuple(p) for p in picks.values()} == {(0, 2), (1, 2)}  # seeds do choose
+
+
+def test_sampled_mode_reads_only_the_sampled_chunks(damaged: tuple[Path, str]) -> None:
+    """Every chunk file of chunks 0 and 1 fails its crc; sampling chunk 2 reads none of them."""
+    store, version = damaged
+    corrupted = sorted(p for p in (store / version).glob("*/*/c/[01]*") if p.is_file())
+    corrupted += sorted(p for p in (store / version).glob("*/*/c/[01]/**/*") if p.is_file())
+    assert len(corrupted) == 2 * 3 * 8
+    for path in corrupted:
+        flip_bit(path, offset=len(path.read_bytes()) // 2)
+    sampled = validate_version(store, version, sample=1)
+    assert sampled.ok
+    assert sampled.chunks == {"train": [2], "val": [2], "test": [2]}
+    full = validate_version(store, version, full=True)
+    assert len(failing(full)["checksums"]) == len(corrupted)
+
+
+def test_independent_mode_reports_shared_contents_without_failing(tmp_path: Path) -> None:
+    plan = Plan(num_images=6000, seed=1, blocks_per_chunk=1, split_mode="independent")
+    create_version(tmp_path / "ds", plan, workers=1, show_progress=False)
+    report = validate_version(tmp_path / "ds", full=True)
+    assert report.ok, "\n".join(report.summary_lines())
+    assert report.check("duplicates").detail.startswith("independent splits: ")
+
+
+def test_user_errors_raise_one_line_gridstore_errors(
+    version_store: tuple[Path, str], tmp_path: Path
+) -> None:
+    store, version = version_store
+    with pytest.raises(StoreNotFoundError, match="does not exist") as err:
+        validate_version(tmp_path / "nowhere")
+    assert "\n" not in str(err.value)
+    with pytest.raises(VersionNotFoundError, match=f"available: {version}"):
+        validate_version(store, "2020-01-01-v1")
+    with pytest.raises(ConfigError, match="sample must be an integer >= 1, got 0"):
+        validate_version(store, sample=0)
+    fresh = tmp_path / "fresh"
+    Store.open(fresh, create=True).claim_version("2026-01-01-v1")
+    with pytest.raises(VersionIncompleteError, match="unfinished"):
+        validate_version(fresh, "2026-01-01-v1")
+    with pytest.raises(VersionNotFoundError, match="no complete version"):
+        validate_version(fresh)
+
+
+def test_progress_bar_goes_to_stderr(
+    version_store: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    validate_version(version_store[0], sample=1, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "validate" in err
