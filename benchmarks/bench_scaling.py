@@ -56,8 +56,8 @@ def machine_info() -> str:
     """Describe the CPU, memory and software versions."""
     model = platform.machine()
     try:
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]  # fmt: skip
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        names = [x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")]
         model = names[0] if names else model
     except OSError:
         pass
@@ -112,10 +112,9 @@ def run_one(engine: str, workers: int, num_images: int, tmp: Path) -> dict[str, 
     work = Path(tempfile.mkdtemp(prefix="bench_scaling_", dir=tmp))
     try:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", engine, str(workers), str(num_images), str(work / "store")],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        cmd = [sys.executable, __file__, "--child", engine, str(workers), str(num_images),
+               str(work / "store")]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             sys.exit(f"{engine} x{workers} failed:\n{proc.stderr}")
@@ -135,12 +134,13 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--num-images", type=int, default=10_000_000)
-    parser.add_argument("--repeats", type=int, default=1, help="runs of each engine; the best is kept")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each; the best is kept")
     parser.add_argument("--tmp", type=Path, default=None, help="where the temporary stores go")
     args = parser.parse_args()
 
     print(machine_info())
-    print(f"num_images: {args.num_images:,}; each run: a fresh process and a fresh store; best of {args.repeats}")
+    print(f"num_images: {args.num_images:,}; each run: a fresh process and a fresh store; "
+          f"best of {args.repeats}")  # fmt: skip
     results: dict[tuple[str, int], dict[str, Any]] = {}
     for _ in range(args.repeats):
         for engine, workers in RUNS:
@@ -153,17 +153,20 @@ def main() -> None:
 
     n = args.num_images
     print()
-    print(f"{'engine':<10} {'workers':>7} {'tasks':>5} {'recorded img/s':>15} {'total img/s':>12} "
-          f"{'recorded s':>10} {'total s':>8} {'engine s':>8} {'first s':>7} {'cpu/wall':>8}  load before")  # fmt: skip
+    print(f"{'engine':<10} {'workers':>7} {'tasks':>5} {'recorded img/s':>15} "
+          f"{'total img/s':>12} {'recorded s':>10} {'total s':>8} {'engine s':>8} {'first s':>7} "
+          f"{'cpu/wall':>8}  load before")  # fmt: skip
     for (engine, workers), r in results.items():
-        print(f"{engine:<10} {workers:>7} {r['tasks']:>5} {n / r['recorded']:>15,.0f} {n / r['total']:>12,.0f} "
-              f"{r['recorded']:>10.2f} {r['total']:>8.2f} {r['engine']:>8.2f} {r['first']:>7.2f} "
-              f"{r['cpu'] / r['total']:>8.2f}  {r['load']}")  # fmt: skip
+        print(f"{engine:<10} {workers:>7} {r['tasks']:>5} {n / r['recorded']:>15,.0f} "
+              f"{n / r['total']:>12,.0f} {r['recorded']:>10.2f} {r['total']:>8.2f} "
+              f"{r['engine']:>8.2f} {r['first']:>7.2f} {r['cpu'] / r['total']:>8.2f}  "
+              f"{r['load']}")  # fmt: skip
     one, two, dask = results[("processes", 1)], results[("processes", 2)], results[("dask", 2)]
     print()
     for key, label in (("recorded", "recorded"), ("total", "total   ")):
+        overhead = 100 * (dask[key] / two[key] - 1)
         print(f"{label}: processes 1 -> 2 workers speed-up x{one[key] / two[key]:.2f}; "
-              f"dask (2-worker LocalCluster) vs 2-worker process pool: {100 * (dask[key] / two[key] - 1):+.1f}% time")  # fmt: skip
+              f"dask (2-worker LocalCluster) vs 2-worker pool: {overhead:+.1f}% time")  # fmt: skip
     print(f"load average after: {load()}")
 
 

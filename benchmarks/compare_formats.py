@@ -58,11 +58,9 @@ ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ign
 
 # --------------------------------------------------------------------------- in the subprocesses
 def _gen_batch(job: tuple[int, int, int]) -> np.ndarray:
-    from gridstore.config import make_config
-    from gridstore.generate import generate_images
+    import gridstore
 
-    seed, start, stop = job
-    return generate_images(make_config("atomic"), seed, start, stop)[0]
+    return gridstore.generate_images(gridstore.make_config("atomic"), *job)[0]
 
 
 def op_generate(src: str, n: int, seed: int) -> dict[str, Any]:
@@ -70,12 +68,11 @@ def op_generate(src: str, n: int, seed: int) -> dict[str, Any]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from gridstore.build import create_version
-    from gridstore.plan import Plan
+    import gridstore
 
     # Load (or compile) numba's cached kernels once, untimed, so no measurement pays a compile.
-    warm = Plan(num_images=10, seed=seed)
-    create_version(Path(src).with_suffix(".warm"), warm, engine="serial", show_progress=False)
+    warm, plan = Path(src).with_suffix(".warm"), gridstore.Plan(num_images=10, seed=seed)
+    gridstore.create_version(warm, plan, engine="serial", show_progress=False)
     out = np.lib.format.open_memmap(src, mode="w+", dtype=np.uint8, shape=(n, G, G))
     jobs = [(seed, lo, min(lo + GEN_BATCH, n)) for lo in range(0, n, GEN_BATCH)]
     t = time.perf_counter()  # includes starting the pool, as gridstore's time does
@@ -109,11 +106,10 @@ def op_write(fmt: str, src: str, out: str, n: int, seed: int) -> dict[str, Any]:
     t = time.perf_counter()
     extra: dict[str, Any] = {}
     if fmt == "gridstore":
-        from gridstore.build import create_version
-        from gridstore.plan import Plan
+        import gridstore
 
-        plan = Plan(num_images=n, seed=seed, fractions=(1.0, 0.0, 0.0))
-        meta = create_version(out, plan, workers=2, show_progress=False)
+        plan = gridstore.Plan(num_images=n, seed=seed, fractions=(1.0, 0.0, 0.0))
+        meta = gridstore.create_version(out, plan, workers=2, show_progress=False)
         extra = {"images_bytes": meta["storage"]["image_bytes_on_disk"]}
     elif fmt == "npz":
         np.savez_compressed(out, images=np.load(src))  # the seed's layout: whole array in memory
@@ -192,7 +188,6 @@ def op_read(fmt: str, path: str, kind: str, seed: int) -> dict[str, Any]:
     r = open_reader(fmt, path)
     if kind == "first":
         batch = next(shuffled(fmt, r, seed))
-        assert batch.shape == (min(BATCH, r.n), G, G), batch.shape
         return {"first_s": time.perf_counter() - t}
     if kind == "shuffled":
         t = time.perf_counter()  # steady state: opening is in 'first'
@@ -248,11 +243,8 @@ def machine_info() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     cores = len(os.sched_getaffinity(0))
     versions = ", ".join(f"{k} {v}" for k, v in vers.items())
-    return f"{cores} cores ({cpu}), {mem:.0f} GiB RAM, load avg before: {_load()}\n{versions}"
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{cores} cores ({cpu}), {mem:.0f} GiB RAM, load avg before: {load}\n{versions}"
 
 
 COLUMNS = [  # header, key, width, format
@@ -261,7 +253,9 @@ COLUMNS = [  # header, key, width, format
     ("disk MiB", "disk_bytes", 8, "{:.1f}"), ("B/img", "bpi", 6, "{:.1f}"),
     ("wr RSS MiB", "write_rss", 10, "{:.0f}"), ("seq img/s", "seq_ips", 11, "{:,.0f}"),
     ("shuf img/s", "shuffled_ips", 10, "{:,.0f}"), ("(batches)", "shuffled_batches", 9, "{}"),
-    ("1st batch s", "first_s", 11, "{:.2f}"), ("rd RSS MiB", "read_rss", 10, "{:.0f}"), ("ok", "ok", 4, "{}")]  # fmt: skip
+    ("1st batch s", "first_s", 11, "{:.2f}"), ("rd RSS MiB", "read_rss", 10, "{:.0f}"),
+    ("ok", "ok", 4, "{}"),
+]  # fmt: skip
 
 
 def _value(row: dict[str, Any], key: str) -> Any:
@@ -282,14 +276,13 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 NOTES = """\
-gen s: generating the images (pool of 2 processes), once per size. gridstore generates while
-  it writes: its write s = generate + write of the images AND annotations, stats, checksums;
-  its disk = the images array only{}.
-write s: writing pre-generated images streamed from a page-cached source file; total = gen + write.
+gen s: generating the images (2 processes), once per size; gridstore generates while it writes:
+  write s = generate + write of images AND annotations, stats, checksums; disk = images only{}.
+write s: pre-generated images streamed from a page-cached source file; total = gen + write.
 wr/rd RSS: peak resident memory of the process tree writing / reading (max of the 3 read runs).
-seq: every image in blocks of {:,}, summed. shuf: batches of {} (gridstore: batches(shuffle=True);
+seq: all images in blocks of {:,}, summed. shuf: batches of {} (gridstore: batches(shuffle=True);
   others: sorted random indices), up to {} batches or {:.0f} s.
-1st batch s: a fresh process: import + open + first shuffled batch.
+1st batch s: a fresh process: import the format's library + open + first shuffled batch.
 ok: the pixel sum read back equals the generated corpus's. Reads hit a warm page cache."""
 
 
@@ -298,11 +291,11 @@ def plot(rows: list[dict[str, Any]], path: Path, header: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fmts = list(dict.fromkeys(r["format"] for r in rows))
     sizes = sorted({r["n"] for r in rows})
-    panels = [("generate + write, s  (hatched: generation)", "total_s"),
+    panels = [("generate + write, s  (hatched part: generation)", "total_s"),
               ("bytes per image on disk", "bpi"), ("peak RSS while writing, MiB", "write_rss"),
               ("sequential read, images/s  (higher is better)", "seq_ips"),
               ("shuffled batches of 256, images/s  (higher is better)", "shuffled_ips"),
@@ -312,7 +305,11 @@ def plot(rows: list[dict[str, Any]], path: Path, header: str) -> None:
     for ax, (title, key) in zip(axes.flat, panels, strict=True):
         for j, n in enumerate(sizes):
             got = {r["format"]: r for r in rows if r["n"] == n}
-            xs = [i + (j - (len(sizes) - 1) / 2) * width for i, f in enumerate(fmts) if f in got]
+            off = (j - (len(sizes) - 1) / 2) * width
+            xs = [i + off for i, f in enumerate(fmts) if f in got]
+            for i in (i for i, f in enumerate(fmts) if f not in got):
+                ax.text(i + off, 0.03, "not run", rotation=90, ha="center", fontsize=8,
+                        transform=ax.get_xaxis_transform())  # fmt: skip
             vals = [_value(got[f], key) for f in fmts if f in got]
             bars = ax.bar(xs, vals, width, color=f"C{j}", label=f"{n:,} images")
             if key == "total_s":
@@ -322,6 +319,7 @@ def plot(rows: list[dict[str, Any]], path: Path, header: str) -> None:
         ax.set_title(title, fontsize=11)
         ax.set_xticks(range(len(fmts)), fmts, fontsize=9)
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.margins(y=0.15)
@@ -366,8 +364,7 @@ def main() -> None:
         if f in NEEDS and importlib.util.find_spec(NEEDS[f]) is None:
             print(f"NOTE: skipping {f}: '{NEEDS[f]}' is not installed (pip install {NEEDS[f]})")
             formats.remove(f)
-    header = machine_info()
-    print(header, flush=True)
+    print(header := machine_info(), flush=True)
     work = Path(tempfile.mkdtemp(prefix="gridstore-compare-", dir=args.workdir))
     rows: list[dict[str, Any]] = []
     try:
@@ -390,7 +387,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     gs = [f"{r['bytes'] / r['n']:.1f}" for r in rows if r["format"] == "gridstore"]
     whole = f" (with annotations: {', '.join(gs)} B/img)" if gs else ""
-    header += f"\nload avg after: {_load()}"
+    header += f"\nload avg after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     print(f"\n{header}\n{table(rows)}\n"
           + NOTES.format(whole, CHUNK, BATCH, MAX_BATCHES, BUDGET_S))  # fmt: skip
     if rows:

@@ -31,7 +31,9 @@ ENGINES = ("serial", "processes", "dask")
 class Engine(Protocol):
     """Anything that can run task indices through ``fn``."""
 
-    def __call__(self, fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[int], None]) -> None: ...
+    def __call__(
+        self, fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[int], None]
+    ) -> None: ...
 
 
 def default_workers() -> int:
@@ -207,16 +209,24 @@ def run_tasks(
         Called in this process with each finished task's image count.
     engine : {"serial", "processes", "dask"}
         Where tasks run. ``processes`` with one worker (or one task) runs in
-        this process, which saves starting a pool.
+        this process, which saves starting a pool. ``dask`` submits one Dask
+        task per task, to the scheduler at ``scheduler`` or else to a
+        LocalCluster of ``workers`` spawned processes with one thread each,
+        started and closed (also on Ctrl-C) by this call. Workers write the
+        chunks themselves; a task whose worker dies is rerun on another one,
+        a task that raises is retried ``DASK_RETRIES`` times.
     workers : int, optional
-        Worker processes (default: all cores).
+        Worker processes (default: all cores); ignored with ``scheduler``.
     scheduler : str, optional
-        Address of a running Dask scheduler; without it ``dask`` starts a LocalCluster.
+        Address of a running Dask scheduler (``tcp://host:port``) whose workers
+        see the store at the same path; it is left running.
 
     Raises
     ------
     ConfigError
-        Unknown engine or workers < 1.
+        Unknown engine, workers < 1, no dask installed, or no scheduler at ``scheduler``.
+    distributed.KilledWorker
+        A task's workers died ``distributed.scheduler.allowed-failures`` + 1 times.
     """
     workers = default_workers() if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -226,7 +236,7 @@ def run_tasks(
         msg = f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}"
         raise ConfigError(msg)
     if engine == "dask":
-        runner = _dask(scheduler, workers)
+        runner = _dask(scheduler, min(workers, max(len(tasks), 1)))
     elif engine == "serial" or workers == 1 or len(tasks) <= 1:
         runner = _serial
     else:

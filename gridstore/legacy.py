@@ -14,30 +14,25 @@ version of a store, streaming it chunk by chunk.
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import json
 import os
 import shutil
 import sys
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from functools import partial
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from gridstore._fsio import atomic_write_bytes, fsync_dir
+from gridstore._npz import Member, write_npz
 from gridstore._version import __version__
 from gridstore.errors import (
     ConfigError,
-    CorruptChunkError,
     GridstoreError,
-    InsufficientSpaceError,
     StoreNotFoundError,
-    VersionIncompleteError,
-    VersionNotFoundError,
 )
 from gridstore.generate.batch import Annotations
 from gridstore.plan import DEFAULT_FRACTIONS, SPLITS, estimate_memory, parse_fractions
@@ -209,25 +204,6 @@ def _npz_path(path: str | os.PathLike[str]) -> Path:
     return p if p.suffix == ".npz" else p.with_name(p.name + ".npz")
 
 
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` through ``write(fh)`` into a temp file beside it, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            msg = f"no space left to write '{path}'; free disk space and try again"
-            raise InsufficientSpaceError(msg) from err
-        raise
-    fsync_dir(path.parent)
-
-
 def _check_images(images: np.ndarray, where: str) -> None:
     """Raise ConfigError unless ``images`` is (n, G, G) uint8 with values 0..9."""
     if images.ndim != 3 or images.shape[1] != images.shape[2]:
@@ -302,11 +278,7 @@ def save_corpus(
             msg = f"{where}: annotations have {len(annotations)} rows but images {len(images)}"
             raise ConfigError(msg)
         arrays |= annotations.as_dict()
-
-    def write(fh: IO[bytes]) -> None:
-        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
-
-    _write_atomic(path, write)
+    write_npz(path, [(k, a.shape, a.dtype, [a]) for k, a in arrays.items()])
     return path
 
 
@@ -397,204 +369,6 @@ def _annotations(
 # -- export of a version ---------------------------------------------------------
 
 
-_Member = tuple[str, tuple[int, ...], np.dtype[Any], Iterable[np.ndarray]]
-
-
-def _write_npz_stream(
-    fh: IO[bytes], members: Iterable[_Member], on_rows: Callable[[str, int], None]
-) -> None:
-    """Write an npz (as np.savez_compressed would) whose members arrive in row blocks.
-
-    Each member is ``(name, shape, dtype, blocks)``; the blocks' rows must add
-    up to ``shape[0]``. Only one block is in memory at a time.
-    """
-    with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        for name, shape, dtype, blocks in members:
-            header = {
-                "descr": np.lib.format.dtype_to_descr(dtype),
-                "fortran_order": False,
-                "shape": shape,
-            }
-            rows = 0
-            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array_header_1_0(member, header)
-                for block in blocks:
-                    block = np.ascontiguousarray(block, dtype=dtype)
-                    if block.shape[1:] != shape[1:]:
-                        msg = (
-                            f"array '{name}' block has shape {block.shape}, "
-                            f"expected rows of {shape[1:]}"
-                        )
-                        raise CorruptChunkError(msg)
-                    member.write(block.reshape(-1).view(np.uint8).data)
-                    rows += len(block)
-                    on_rows(name, len(block))
-            if rows != shape[0]:
-                msg = f"array '{name}' gave {rows} rows, expected {shape[0]}"
-                raise CorruptChunkError(msg)
-
-
-class _SplitSource(Protocol):
-    """One split of a version, read array by array in row blocks."""
-
-    def __len__(self) -> int: ...
-    def fields(self) -> list[str]: ...
-    def layout(self, field: str) -> tuple[tuple[int, ...], np.dtype[Any]]: ...
-    def blocks(self, field: str) -> Iterator[np.ndarray]: ...
-
-
-class _Source:
-    """One complete version, read through gridstore.read (or zarr via gridstore.store)."""
-
-    def __init__(self, store_path: str | os.PathLike[str], version: str | None) -> None:
-        self.store_path = os.fspath(Path(store_path).absolute())
-        try:
-            from gridstore.read import open_store
-        except ImportError:  # the lazy reader is optional here: fall back to plain zarr
-            self._init_zarr(version)
-        else:
-            reader = open_store(self.store_path).version(version)
-            self.name, self.metadata = reader.name, reader.metadata
-            self.splits: dict[str, _SplitSource] = {
-                s: _ReaderSplit(reader[s]) for s in reader.splits
-            }
-        if self.metadata.get("state", "complete") != "complete":
-            msg = (
-                f"version '{self.name}' of store '{self.store_path}' is not complete; "
-                "resume or remove it"
-            )
-            raise VersionIncompleteError(msg)
-
-    def _init_zarr(self, version: str | None) -> None:
-        from gridstore.store import Store
-
-        store = Store.open(self.store_path)
-        if version is None:
-            names = store.versions()
-            if not names:
-                msg = (
-                    f"store '{self.store_path}' has no complete version; "
-                    "create one with 'gridstore generate'"
-                )
-                raise VersionNotFoundError(msg)
-            version = names[-1]
-        self.name, self.metadata = version, store.metadata(version)
-        counts = self.metadata.get("dataset_info", {})
-        chunk_rows = self.metadata.get("file_format", {}).get("chunk_images", {})
-        self.splits = {
-            s: _ZarrSplit(
-                store, version, s, int(counts.get(f"{s}_count", 0)), int(chunk_rows.get(s, 16000))
-            )
-            for s in SPLITS
-        }
-
-
-class _ReaderSplit:
-    def __init__(self, split: Any) -> None:
-        self._split = split
-
-    def __len__(self) -> int:
-        return len(self._split)
-
-    def fields(self) -> list[str]:
-        return list(self._split.fields)
-
-    def layout(self, field: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
-        arr = self._split.annotation(field)
-        return tuple(arr.shape), np.dtype(arr.dtype)
-
-    def blocks(self, field: str) -> Iterator[np.ndarray]:
-        arr = self._split.annotation(field)
-        n, step = len(arr), max(1, arr.chunk_images)
-        for lo in range(0, n, step):
-            yield arr[lo : min(lo + step, n)]
-
-
-class _ZarrSplit:
-    def __init__(self, store: Any, version: str, split: str, n: int, chunk_rows: int) -> None:
-        self._store, self._version, self._split = store, version, split
-        self._n, self._step = n, max(1, chunk_rows)
-
-    def __len__(self) -> int:
-        return self._n
-
-    def fields(self) -> list[str]:
-        return ["images", *Annotations.names()]
-
-    def layout(self, field: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
-        first = self._store.read_rows(self._version, self._split, field, 0, 0)
-        return (self._n, *first.shape[1:]), np.dtype(first.dtype)
-
-    def blocks(self, field: str) -> Iterator[np.ndarray]:
-        for lo in range(0, self._n, self._step):
-            try:
-                yield self._store.read_rows(
-                    self._version, self._split, field, lo, min(lo + self._step, self._n)
-                )
-            except (ValueError, RuntimeError) as err:
-                msg = (
-                    f"rows {lo}.. of '{self._version}/{self._split}/{field}' in store "
-                    f"'{self._store.path}' could not be read ({type(err).__name__}); "
-                    "run 'gridstore validate --full'"
-                )
-                raise CorruptChunkError(msg) from err
-
-
-def _export_metadata(source: _Source, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The seed's fields, from the version's metadata, then ``source``, then the rest."""
-    meta = dict(source.metadata)
-    counts = {s: len(source.splits[s]) if s in source.splits else 0 for s in SPLITS}
-    params = dict(meta.get("generation_params", {}))
-    grid = int(params.get("grid_size", 16))
-    seed_part = {
-        "version": meta.get("version", source.name),
-        "timestamp": meta.get("timestamp"),
-        "generation_params": params,
-        "dataset_info": {f"{s}_count": counts[s] for s in SPLITS}
-        | {"total_count": sum(counts.values())},
-        "memory_info": meta.get("memory_info") or estimate_memory(sum(counts.values()), grid),
-        "file_format": {
-            "dtype": "uint8",
-            "compression": NPZ_COMPRESSION,
-            "format": "npz",
-            "files": files,
-        },
-    }
-    src = {
-        "store": source.store_path,
-        "version": source.name,
-        "gridstore_version": meta.get("gridstore_version"),
-        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "exported_by": f"gridstore {__version__}",
-        "file_format": meta.get("file_format"),
-        "storage": meta.get("storage"),
-    }
-    rest = {k: v for k, v in meta.items() if k not in (*SEED_KEYS, "state", "storage", "source")}
-    return seed_part | {"source": src} | rest
-
-
-def _check_out_dir(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        msg = f"export directory '{out}' is a file; choose a directory"
-        raise GridstoreError(msg)
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    if not overwrite:
-        msg = (
-            f"export directory '{out}' is not empty; "
-            "choose another, or pass overwrite=True (--overwrite) to replace it"
-        )
-        raise GridstoreError(msg)
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in _EXPORT_FILES)
-    if foreign or not (out / METADATA_FILE).is_file():
-        what = f"'{foreign[0]}'" if foreign else f"no {METADATA_FILE}"
-        msg = (
-            f"export directory '{out}' is not a gridstore export ({what}); "
-            "not replacing it, choose another directory"
-        )
-        raise GridstoreError(msg)
-
-
 def export_version(
     store_path: str | os.PathLike[str],
     version: str | None,
@@ -609,18 +383,12 @@ def export_version(
     every annotation array of the split, the same bytes as in the store) and
     ``metadata.json``: the seed's fields filled from the version's metadata
     (``file_format`` describes the npz files), then ``source`` {store,
-    version, gridstore_version, ...}, then the rest of the version's metadata
-    (statistics, duplicates, rng, generation).
+    version, gridstore_version, ...}, then the rest of the version's metadata.
 
-    Memory: the arrays are streamed chunk by chunk into the npz files (each
-    member is written as np.savez_compressed writes it), so memory stays at
-    about one chunk of one array (16000 images, 4 MiB, by default), whatever
-    the version's size. Reading the files back with ``np.load`` then needs
-    the whole array: ``memory_info`` in metadata.json gives the images' size
-    (the annotations take about as much again).
-
-    The export is written to a temp directory beside ``out_dir`` and renamed
-    into place, so a crash never leaves a half export under ``out_dir``.
+    The arrays are streamed chunk by chunk, so memory stays at about one chunk
+    of one array whatever the version's size (``np.load`` of a file then needs
+    the whole array). The export is written to a temp directory beside
+    ``out_dir`` and renamed into place, so a crash never leaves a half export.
 
     Parameters
     ----------
@@ -655,65 +423,105 @@ def export_version(
     >>> export_version("datasets", None, "exports/latest")  # doctest: +SKIP
     PosixPath('exports/latest')
     """
-    out = Path(out_dir)
-    _check_out_dir(out, overwrite)
-    source = _Source(store_path, version)
-    tmp = out.parent / f".{out.name}.export-{os.getpid()}.tmp"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(tmp, ignore_errors=True)
     from tqdm import tqdm
 
-    total = sum(len(split) for split in source.splits.values())
-    grid = int(source.metadata.get("generation_params", {}).get("grid_size", 16))
+    from gridstore.read import open_store
+
+    out = Path(out_dir)
+    _check_out_dir(out, overwrite)
+    store_path = Path(store_path).absolute()
+    reader = open_store(store_path).version(version)
+    splits = {s: reader[s] for s in reader.splits}
+    grid = int(reader.metadata.get("generation_params", {}).get("grid_size", 16))
+    tmp = out.parent / f".{out.name}.export-{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    bar = tqdm(total=sum(map(len, splits.values())), unit="img", unit_scale=True,
+               desc=f"export {reader.name}", file=sys.stderr, disable=not show_progress)
     try:
-        tmp.mkdir()
-        files: dict[str, dict[str, Any]] = {}
-        with tqdm(total=total, unit="img", unit_scale=True, desc=f"export {source.name}",
-                  file=sys.stderr, disable=not show_progress) as bar:  # fmt: skip
-
-            def on_rows(field: str, rows: int) -> None:
-                if field == "images":
-                    bar.update(rows)
-
-            for s in SPLITS:
-                # A version without this split still gets its (empty) file.
-                split = source.splits[s] if s in source.splits else _EmptySplit(grid)
-                fields = split.fields()
-                members = [(f, *split.layout(f), split.blocks(f)) for f in fields]
-                path = tmp / f"{s}.npz"
-                _write_atomic(path, partial(_write_npz_stream, members=members, on_rows=on_rows))
-                files[path.name] = {
-                    "images": len(split),
-                    "arrays": fields,
-                    "bytes": path.stat().st_size,
-                }
-        save_metadata(_export_metadata(source, files), tmp)
+        files = {}
+        for s in SPLITS:
+            members: list[Member] = [("images", (0, grid, grid), np.dtype(np.uint8), [])]
+            if s in splits:  # a version without this split still gets its (empty) file
+                arrays = [splits[s].annotation(f) for f in splits[s].fields]
+                members = [(a.name, a.shape, a.dtype, _blocks(a, bar)) for a in arrays]
+            write_npz(tmp / f"{s}.npz", members)
+            files[f"{s}.npz"] = {
+                "images": len(splits[s]) if s in splits else 0,
+                "arrays": [m[0] for m in members],
+                "bytes": (tmp / f"{s}.npz").stat().st_size,
+            }
+        save_metadata(_export_metadata(reader.metadata, reader.name, store_path, files), tmp)
         _check_out_dir(out, overwrite)  # again: it may have changed while we wrote
         _move_into_place(tmp, out)
-    except BaseException as err:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            msg = f"no space left to export to '{out}'; free disk space and try again"
-            raise InsufficientSpaceError(msg) from err
         raise
+    finally:
+        bar.close()
     return out
 
 
-class _EmptySplit:
-    def __init__(self, grid_size: int) -> None:
-        self._g = grid_size
+def _blocks(arr: Any, bar: Any) -> Iterator[np.ndarray]:
+    """Rows of the lazy array ``arr`` one chunk at a time; images count on ``bar``."""
+    step = max(1, arr.chunk_images)
+    for lo in range(0, len(arr), step):
+        block = arr[lo : lo + step]
+        yield block
+        if arr.name == "images":
+            bar.update(len(block))
 
-    def __len__(self) -> int:
-        return 0
 
-    def fields(self) -> list[str]:
-        return ["images"]
+def _export_metadata(
+    meta: dict[str, Any], name: str, store_path: Path, files: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The seed's fields from the version's metadata, then ``source``, then the rest."""
+    counts = {f"{Path(f).stem}_count": info["images"] for f, info in files.items()}
+    total = sum(counts.values())
+    params = dict(meta.get("generation_params", {}))
+    seed_part = {
+        "version": meta.get("version", name),
+        "timestamp": meta.get("timestamp"),
+        "generation_params": params,
+        "dataset_info": counts | {"total_count": total},
+        "memory_info": meta.get("memory_info")
+        or estimate_memory(total, int(params.get("grid_size", 16))),
+        "file_format": {"dtype": "uint8", "compression": NPZ_COMPRESSION, "format": "npz",
+                        "files": files},
+    }
+    source = {
+        "store": str(store_path),
+        "version": name,
+        "gridstore_version": meta.get("gridstore_version"),
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "exported_by": f"gridstore {__version__}",
+        "file_format": meta.get("file_format"),
+        "storage": meta.get("storage"),
+    }
+    rest = {k: v for k, v in meta.items() if k not in (*SEED_KEYS, "state", "storage", "source")}
+    return seed_part | {"source": source} | rest
 
-    def layout(self, field: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
-        return (0, self._g, self._g), np.dtype(np.uint8)
 
-    def blocks(self, field: str) -> Iterator[np.ndarray]:
-        return iter(())
+def _check_out_dir(out: Path, overwrite: bool) -> None:
+    """Raise GridstoreError unless ``out`` is missing, empty, or (``overwrite``) an export."""
+    if out.exists() and not out.is_dir():
+        msg = f"export directory '{out}' is a file; choose a directory"
+        raise GridstoreError(msg)
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        msg = (
+            f"export directory '{out}' is not empty; "
+            "choose another, or pass overwrite=True (--overwrite) to replace it"
+        )
+        raise GridstoreError(msg)
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in _EXPORT_FILES)
+    if foreign or not (out / METADATA_FILE).is_file():
+        what = f"'{foreign[0]}'" if foreign else f"no {METADATA_FILE}"
+        msg = (
+            f"export directory '{out}' is not a gridstore export ({what}); "
+            "not replacing it, choose another directory"
+        )
+        raise GridstoreError(msg)
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
