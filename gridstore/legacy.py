@@ -21,7 +21,7 @@ import sys
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,32 +29,20 @@ import numpy.typing as npt
 from gridstore._fsio import atomic_write_bytes, fsync_dir
 from gridstore._npz import Member, write_npz
 from gridstore._version import __version__
-from gridstore.errors import (
-    ConfigError,
-    GridstoreError,
-    StoreNotFoundError,
-)
+from gridstore.errors import ConfigError, GridstoreError, StoreNotFoundError
 from gridstore.generate.batch import Annotations
 from gridstore.plan import DEFAULT_FRACTIONS, SPLITS, estimate_memory, parse_fractions
 
-__all__ = [
-    "NPZ_COMPRESSION",
-    "SEED_KEYS",
-    "create_metadata",
-    "export_version",
-    "load_corpus",
-    "save_corpus",
-    "save_metadata",
-]
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
-SEED_KEYS = (
-    "version",
-    "timestamp",
-    "generation_params",
-    "dataset_info",
-    "memory_info",
-    "file_format",
-)
+    from gridstore.read import LazyArray
+
+__all__ = ["NPZ_COMPRESSION", "SEED_KEYS", "create_metadata", "export_version", "load_corpus",
+           "save_corpus", "save_metadata"]  # fmt: skip
+
+SEED_KEYS = ("version", "timestamp", "generation_params", "dataset_info", "memory_info",
+             "file_format")  # fmt: skip
 NPZ_COMPRESSION = "npz (zlib)"  # np.savez_compressed: a zip of .npy members, deflated
 METADATA_FILE = "metadata.json"
 _EXPORT_FILES = {f"{s}.npz" for s in SPLITS} | {METADATA_FILE}
@@ -155,11 +143,8 @@ def _count(split: str, value: int | np.ndarray) -> int:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
+    """Numpy scalars and arrays as Python values; ConfigError for anything else."""
+    if isinstance(value, np.generic | np.ndarray):
         return value.tolist()
     msg = f"metadata value of type {type(value).__name__} is not JSON serialisable"
     raise ConfigError(msg)
@@ -197,11 +182,6 @@ def save_metadata(metadata: Mapping[str, Any], directory: str | os.PathLike[str]
 
 
 # -- one npz file --------------------------------------------------------------
-
-
-def _npz_path(path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    return p if p.suffix == ".npz" else p.with_name(p.name + ".npz")
 
 
 def _check_images(images: np.ndarray, where: str) -> None:
@@ -260,15 +240,15 @@ def save_corpus(
     >>> out.name, bool((load_corpus(out)[0] == images).all())
     ('train.npz', True)
     """
-    path = _npz_path(path)
+    path = Path(path)
+    path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
     where = f"cannot save '{path}'"
     images = np.asarray(images)
     if images.dtype != np.uint8 and images.dtype.kind in "uif":
         bad = (images < 0) | (images > 9) | (images != np.round(images))  # NaN is bad too
         if bad.any():
-            msg = (
-                f"{where}: pixel values must be whole numbers 0..9, found {images[bad][0].item()!r}"
-            )
+            found = images[bad][0].item()
+            msg = f"{where}: pixel values must be whole numbers 0..9, found {found!r}"
             raise ConfigError(msg)
         images = images.astype(np.uint8)
     _check_images(images, where)
@@ -321,14 +301,11 @@ def load_corpus(path: str | os.PathLike[str]) -> tuple[np.ndarray, Annotations |
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         msg = f"corpus file '{path}' is not a readable .npz file ({reason}); re-create it"
         raise ConfigError(msg) from err
-    if "images" in arrays:
-        images = arrays.pop("images")
-    elif len(arrays) == 1:
-        images = arrays.pop(next(iter(arrays)))
-    else:
+    if "images" not in arrays and len(arrays) != 1:
         found = ", ".join(sorted(arrays)) or "none"
         msg = f"corpus file '{path}' has no 'images' array (arrays: {found})"
         raise ConfigError(msg)
+    images = arrays.pop("images" if "images" in arrays else next(iter(arrays)))
     _check_images(images, f"corpus file '{path}'")
     return images, _annotations(arrays, images, path)
 
@@ -336,31 +313,24 @@ def load_corpus(path: str | os.PathLike[str]) -> tuple[np.ndarray, Annotations |
 def _annotations(
     arrays: dict[str, np.ndarray], images: np.ndarray, path: Path
 ) -> Annotations | None:
+    """The file's annotations (None if it has none); ConfigError if incomplete or inconsistent."""
     names = Annotations.names()
-    present = [k for k in names if k in arrays]
-    if not present:
+    if not any(k in arrays for k in names):
         return None
-    missing = [k for k in names if k not in arrays]
-    if missing:
-        msg = (
-            f"corpus file '{path}' has annotations but not {', '.join(missing)}; "
-            "re-create it with save_corpus"
-        )
+    if missing := [k for k in names if k not in arrays]:
+        msg = (f"corpus file '{path}' has annotations but not {', '.join(missing)}; "
+               "re-create it with save_corpus")
         raise ConfigError(msg)
     n = images.shape[0]
     for k in names:
         a = arrays[k]
         if a.ndim == 0 or a.shape[0] != n or (k == "instance_map" and a.shape != images.shape):
-            msg = (
-                f"corpus file '{path}': annotation '{k}' has shape {a.shape}, "
-                f"expected {n} rows like images {images.shape}"
-            )
+            msg = (f"corpus file '{path}': annotation '{k}' has shape {a.shape}, "
+                   f"expected {n} rows like images {images.shape}")
             raise ConfigError(msg)
-    k_obj = arrays["object_type"].shape[1:]
-    if any(
-        arrays[k].shape[1:2] != k_obj
-        for k in ("object_subtype", "object_colour", "object_size", "object_bbox")
-    ):
+    slots = arrays["object_type"].shape[1:]
+    others = ("object_subtype", "object_colour", "object_size", "object_bbox")
+    if any(arrays[k].shape[1:2] != slots for k in others):
         msg = f"corpus file '{path}': annotation arrays disagree on the number of object slots"
         raise ConfigError(msg)
     return Annotations(**{k: arrays[k] for k in names})
@@ -440,16 +410,16 @@ def export_version(
     try:
         files = {}
         for s in SPLITS:
-            members: list[Member] = [("images", (0, grid, grid), np.dtype(np.uint8), [])]
-            if s in splits:  # a version without this split still gets its (empty) file
-                arrays = [splits[s].annotation(f) for f in splits[s].fields]
+            split = splits.get(s)
+            if split is None:  # a version without this split still gets its (empty) file
+                members: list[Member] = [("images", (0, grid, grid), np.dtype(np.uint8), [])]
+            else:
+                arrays = [split.annotation(f) for f in split.fields]
                 members = [(a.name, a.shape, a.dtype, _blocks(a, bar)) for a in arrays]
-            write_npz(tmp / f"{s}.npz", members)
-            files[f"{s}.npz"] = {
-                "images": len(splits[s]) if s in splits else 0,
-                "arrays": [m[0] for m in members],
-                "bytes": (tmp / f"{s}.npz").stat().st_size,
-            }
+            path = tmp / f"{s}.npz"
+            write_npz(path, members)
+            files[path.name] = {"images": 0 if split is None else len(split),
+                                "arrays": [m[0] for m in members], "bytes": path.stat().st_size}
         save_metadata(_export_metadata(reader.metadata, reader.name, store_path, files), tmp)
         _check_out_dir(out, overwrite)  # again: it may have changed while we wrote
         _move_into_place(tmp, out)
@@ -461,7 +431,7 @@ def export_version(
     return out
 
 
-def _blocks(arr: Any, bar: Any) -> Iterator[np.ndarray]:
+def _blocks(arr: LazyArray, bar: tqdm[Any]) -> Iterator[np.ndarray]:
     """Rows of the lazy array ``arr`` one chunk at a time; images count on ``bar``."""
     step = max(1, arr.chunk_images)
     for lo in range(0, len(arr), step):
@@ -509,18 +479,14 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not overwrite:
-        msg = (
-            f"export directory '{out}' is not empty; "
-            "choose another, or pass overwrite=True (--overwrite) to replace it"
-        )
+        msg = (f"export directory '{out}' is not empty; "
+               "choose another, or pass overwrite=True (--overwrite) to replace it")
         raise GridstoreError(msg)
     foreign = sorted(p.name for p in out.iterdir() if p.name not in _EXPORT_FILES)
     if foreign or not (out / METADATA_FILE).is_file():
         what = f"'{foreign[0]}'" if foreign else f"no {METADATA_FILE}"
-        msg = (
-            f"export directory '{out}' is not a gridstore export ({what}); "
-            "not replacing it, choose another directory"
-        )
+        msg = (f"export directory '{out}' is not a gridstore export ({what}); "
+               "not replacing it, choose another directory")
         raise GridstoreError(msg)
 
 

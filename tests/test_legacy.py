@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -315,23 +314,6 @@ def test_export_metadata_has_the_seed_fields(store: tuple[Path, str], tmp_path: 
     assert meta["source"]["file_format"]["format"] == "zarr"
     assert "state" not in meta
     assert meta["statistics"] == stored["statistics"]
-
-
-def test_export_through_zarr_when_the_reader_is_missing(
-    store: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path, name = store
-    via_reader = export_version(path, name, tmp_path / "reader")
-    monkeypatch.setitem(sys.modules, "gridstore.read", None)  # import now raises ImportError
-    via_zarr = export_version(path, name, tmp_path / "zarr")
-    for s in SPLITS:
-        with np.load(via_reader / f"{s}.npz") as a, np.load(via_zarr / f"{s}.npz") as b:
-            assert a.files == b.files
-            for key in a.files:
-                assert a[key].dtype == b[key].dtype
-                assert a[key].tobytes() == b[key].tobytes(), (s, key)
-    meta = json.loads((via_zarr / "metadata.json").read_text())
-    assert meta["dataset_info"]["total_count"] == 3000
 
 
 def test_export_refuses_a_non_empty_directory(store: tuple[Path, str], tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from numba import njit
 from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
 from gridstore.generate.kernel import draw_image, make_scratch
-from gridstore.generate.rng import image_key, seed_state, splitmix64, unit_float
+from gridstore.generate.rng import _rotl, image_key, seed_state, splitmix64, unit_float
 from gridstore.generate.shapes import build_tables
 
 __all__ = [
@@ -24,8 +24,8 @@ __all__ = [
 
 ROUTING_BLOCK_IMAGES = 5000  # slots per routing block; part of the byte layout, never change
 MAX_DRAWS_PER_SLOT = 50  # a block drawing this many times its slots cannot fill its splits
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
+_K1 = np.uint64(0x9E3779B185EBCA87)  # multiply-rotate constants of xxHash64
+_K2 = np.uint64(0xC2B2AE3D27D4EB4F)
 _ROUTE_SALT = np.uint64(0x5EED5EED5EED5EED)
 
 
@@ -89,10 +89,17 @@ def _kernel_args(config: GeneratorConfig) -> tuple:
 
 @njit(cache=True)
 def _content_hash(image: np.ndarray) -> np.uint64:
-    h = _FNV_OFFSET
-    for i in range(image.shape[0]):
-        h = (h ^ np.uint64(image[i])) * _FNV_PRIME
-    return splitmix64(h)
+    """64-bit hash of an image's bytes, eight at a time (little-endian words)."""
+    n = image.shape[0]
+    words = n // 8
+    packed = image[: words * 8].view(np.uint64)
+    h = np.uint64(n) * _K1
+    for i in range(words):
+        h = _rotl(h ^ (packed[i] * _K2), 31) * _K1
+    tail = np.uint64(0)
+    for i in range(words * 8, n):
+        tail = (tail << np.uint64(8)) | np.uint64(image[i])
+    return splitmix64(_rotl(h ^ (tail * _K2), 31) * _K1)
 
 
 @njit(cache=True)
