@@ -349,8 +349,10 @@ def info(version: str | None, store: Path, as_json: bool) -> None:
 @click.option("--full", is_flag=True, help="Check every chunk.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Sampling seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_errors
-def validate(version: str | None, store: Path, sample: int, full: bool, seed: int, as_json: bool) -> None:
+def validate(version: str | None, store: Path, sample: int, full: bool, seed: int, as_json: bool,
+             quiet: bool) -> None:  # fmt: skip
     """Check a version: structure, values, generator rules, checksums, regeneration.
 
     Exits 0 only when every check passes.
@@ -358,7 +360,7 @@ def validate(version: str | None, store: Path, sample: int, full: bool, seed: in
     from gridstore.validate import validate_version
 
     s, version = _resolve(store, version)
-    report = validate_version(s.path, version, sample=sample, full=full, seed=seed)
+    report = validate_version(s.path, version, sample=sample, full=full, seed=seed, progress=not quiet)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -171,3 +171,25 @@ def test_kill_9_at_random_times_never_leaves_a_version_that_passes_for_finished(
             assert version_chunks(store, meta["version"]) == expected
         survived += 1
     print(f"kill -9 rounds: {rounds}, stores checked: {survived}")
+
+
+def test_readers_during_a_write_never_see_it_unfinished(built_store: tuple[Path, str], tmp_path: Path) -> None:
+    from gridstore.read import open_store
+
+    store = tmp_path / "datasets"
+    shutil.copytree(built_store[0], store)
+    proc = _generate(store, 150_000, "--workers", "2")
+    reads = 0
+    while proc.poll() is None or not reads:
+        reader = open_store(store)  # a fresh reader each time, as a new training job would
+        for name in reader.versions:
+            version = reader.version(name)
+            for split in version.splits:
+                data = version[split]
+                last = data.images[len(data) - 64 :]  # the end of the version: written last
+                assert last.reshape(len(last), -1).max(axis=1).min() > 0  # no zero-filled rows
+            reads += 1
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert len(open_store(store).versions) == 2
+    assert reads > 2
