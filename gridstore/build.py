@@ -24,6 +24,7 @@ from gridstore.engines import EngineName, default_workers, run_tasks
 from gridstore.errors import ConfigError
 from gridstore.generate.batch import Annotations, generate_block
 from gridstore.generate.rng import RNG_SCHEME
+from gridstore.objstore import backend, open_backend
 from gridstore.plan import SPLITS, Plan, estimate_memory
 from gridstore.stats import count_duplicates, merge_counts, split_counts, summarize
 from gridstore.store import ARRAY_CODECS, Store
@@ -64,7 +65,7 @@ def _record(store: Store, name: str, plan: Plan, index: int, images: list[np.nda
 def _run_task(store_path: str, name: str, plan_json: str, index: int) -> int:
     """Generate task ``index`` and write its chunks; returns images written."""
     plan = _plan(plan_json)
-    store = Store(store_path)
+    store = backend(store_path)
     task = plan.tasks[index]
     blocks = [
         generate_block(plan.config, plan.seed, b, plan.block_quotas(b), plan.fractions,
@@ -93,7 +94,7 @@ def _run_task(store_path: str, name: str, plan_json: str, index: int) -> int:
 def _copy_task(store_path: str, name: str, plan_json: str, source: str, index: int) -> int:
     """Take task ``index`` from ``source`` (same chunk, same bytes) instead of generating it."""
     plan = _plan(plan_json)
-    store = Store(store_path)
+    store = backend(store_path)
     rows = plan.task_rows(plan.tasks[index])
     images, anns, hashes = [], [], []
     from gridstore.generate.batch import content_hashes
@@ -228,7 +229,7 @@ def create_version(
     GridstoreError
         Bad store path or name, a name already taken, a locked version, no space.
     """
-    s = Store.open(store, create=True)
+    s = open_backend(store, create=True)
     name = s.claim_version(name)
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     s.create_arrays(name, {"plan": plan.to_dict(), "created": created}, _array_shapes(plan))
@@ -256,7 +257,7 @@ def resume_version(
     StoreLockedError
         Another process is writing it.
     """
-    s = Store.open(store)
+    s = open_backend(store)
     record = s.staged_plan(name)
     return _run(s, name, Plan.from_dict(record["plan"]), engine=engine, workers=workers,
                 scheduler=scheduler, show_progress=show_progress,
@@ -285,7 +286,7 @@ def grow_version(
     ConfigError
         ``num_images`` is not larger than the source's.
     """
-    s = Store.open(store)
+    s = open_backend(store)
     old = Plan.from_dict(s.metadata(source)["generation_params"])
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images <= old.num_images:
         msg = f"grow needs num_images > {old.num_images} (the size of '{source}'), got {num_images!r}"

@@ -107,15 +107,13 @@ def create_metadata(
     >>> meta["dataset_info"]["total_count"], meta["memory_info"]["readable"]
     (1000, '250.0 KiB')
     """
-    unknown = sorted(set(split_sizes) - set(SPLITS))
-    if unknown:
+    if unknown := sorted(set(split_sizes) - set(SPLITS)):
         msg = f"unknown split {unknown[0]!r} in split_sizes; expected train, val and test"
         raise ConfigError(msg)
     counts = {s: _count(s, split_sizes.get(s, 0)) for s in SPLITS}
     total = sum(counts.values())
     fractions = parse_fractions(splits if isinstance(splits, str) else tuple(splits))
-    clash = sorted(set(extra or {}) & set(SEED_KEYS))
-    if clash:
+    if clash := sorted(set(extra or {}) & set(SEED_KEYS)):
         msg = f"extra key {clash[0]!r} would replace a seed field; pass it as an argument instead"
         raise ConfigError(msg)
     meta: dict[str, Any] = {

@@ -125,13 +125,22 @@ class Store:
         StoreNotFoundError
             The path is a file, not a gridstore store, or cannot be created.
         """
+        if "://" in os.fspath(path):  # an object-storage URL reaching local-only code
+            msg = f"'{os.fspath(path)}' is a URL; this operation works on local stores only"
+            raise StoreNotFoundError(msg)
         store = cls(path)
         p = store.path
         if p.exists() and not p.is_dir():
             msg = f"store path '{p}' is a file, not a directory; choose another --store"
             raise StoreNotFoundError(msg)
-        if create and (not p.exists() or (p.is_dir() and not any(p.iterdir()))):
-            store._create()
+        if create and not (p / "zarr.json").exists():
+            try:
+                with store._store_lock():  # two creators must not see each other's half-made root
+                    if not p.exists() or (p.is_dir() and not any(p.iterdir())):
+                        store._create()
+            except OSError as err:
+                msg = f"cannot create store '{p}': {err.strerror} ('{err.filename}')"
+                raise StoreNotFoundError(msg) from err
         root = p / "zarr.json"
         try:
             attrs = json.loads(root.read_text())["attributes"]["gridstore"]
@@ -150,17 +159,9 @@ class Store:
         return store
 
     def _create(self) -> None:
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            root = {
-                "zarr_format": 3,
-                "node_type": "group",
-                "attributes": {"gridstore": {"layout": LAYOUT}},
-            }
-            atomic_write_bytes(self.path / "zarr.json", json.dumps(root, indent=2).encode())
-        except PermissionError as err:
-            msg = f"cannot create store '{self.path}': permission denied"
-            raise StoreNotFoundError(msg) from err
+        self.path.mkdir(parents=True, exist_ok=True)
+        root = {"zarr_format": 3, "node_type": "group", "attributes": {"gridstore": {"layout": LAYOUT}}}
+        atomic_write_bytes(self.path / "zarr.json", json.dumps(root, indent=2).encode())
 
     # -- listing ---------------------------------------------------------------
 
@@ -264,25 +265,9 @@ class Store:
 
         ``shapes[split][array] = (shape, chunks, dtype)``.
         """
-        import zarr
-
         _open_array.cache_clear()  # a discarded version of this name may be cached
         _chunk_encoder.cache_clear()
-        root = zarr.open_group(self.staging_dir / name, mode="w", zarr_format=3)
-        root.attrs.update({"state": "in_progress", "version": name})
-        for split, arrays in shapes.items():
-            group = root.create_group(split)
-            for array, (shape, chunks, dtype) in arrays.items():
-                group.create_array(
-                    array,
-                    shape=shape,
-                    chunks=chunks,
-                    dtype=dtype,
-                    fill_value=0,
-                    compressors=_codecs(array, np.dtype(dtype).itemsize),
-                    dimension_names=("image", *(f"{array}_dim{i}" for i in range(1, len(shape)))),
-                    config={"write_empty_chunks": True},
-                )
+        create_hierarchy(self.staging_dir / name, name, shapes)
         atomic_write_json(self.work_dir(name) / "plan.json", plan_dict)
 
     def staged_plan(self, name: str) -> dict[str, Any]:
@@ -424,6 +409,31 @@ class Store:
         return self.path / key
 
 
+def create_hierarchy(target: Any, name: str, shapes: dict[str, dict[str, tuple]]) -> None:
+    """Write a version's empty zarr hierarchy (groups, arrays, state "in_progress") at ``target``.
+
+    ``target`` is anything ``zarr.open_group`` accepts (a path, a zarr Store);
+    whatever was there is removed first. Shared by every backend.
+    """
+    import zarr
+
+    root = zarr.open_group(target, mode="w", zarr_format=3)
+    root.attrs.update({"state": "in_progress", "version": name})
+    for split, arrays in shapes.items():
+        group = root.create_group(split)
+        for array, (shape, chunks, dtype) in arrays.items():
+            group.create_array(
+                array,
+                shape=shape,
+                chunks=chunks,
+                dtype=dtype,
+                fill_value=0,
+                compressors=_codecs(array, np.dtype(dtype).itemsize),
+                dimension_names=("image", *(f"{array}_dim{i}" for i in range(1, len(shape)))),
+                config={"write_empty_chunks": True},
+            )
+
+
 def _tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -431,15 +441,23 @@ def _tree_bytes(path: Path) -> int:
 @lru_cache(maxsize=64)
 def _chunk_encoder(array_dir: str) -> tuple[Any, int]:
     """An encoder for whole chunks of the array at ``array_dir``, from its zarr.json."""
+    return chunk_encoder(json.loads((Path(array_dir) / "zarr.json").read_text()), array_dir)
+
+
+def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, int]:
+    """``(encode, ndim)`` for whole chunks of an array, from its zarr.json document ``meta``.
+
+    Shared by every backend (gridstore.objstore too): ``encode(data)`` returns
+    the bytes zarr would write for that chunk. ``where`` names the array in errors.
+    """
     import google_crc32c
     from numcodecs import Blosc
 
-    meta = json.loads((Path(array_dir) / "zarr.json").read_text())
     chunk_shape = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
     dtype = np.dtype(meta["data_type"]).newbyteorder("<")
     names = [c["name"] for c in meta["codecs"]]
     if names != ["bytes", "blosc", "crc32c"] or meta["fill_value"] != 0:
-        msg = f"array '{array_dir}' has codecs {names}; gridstore writes bytes, blosc, crc32c"
+        msg = f"array '{where}' has codecs {names}; gridstore writes bytes, blosc, crc32c"
         raise ConfigError(msg)
     conf = meta["codecs"][1]["configuration"]
     shuffle = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
