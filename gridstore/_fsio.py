@@ -25,8 +25,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new one, never half.
+
+    ``durable=False`` skips the fsyncs: still atomic for readers and against a
+    killed process, but not against a power cut (for data that a resume or
+    ``validate`` would find missing anyway).
 
     Raises
     ------
@@ -37,8 +41,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
@@ -46,12 +51,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             msg = f"no space left to write '{path}'; free disk space and resume"
             raise InsufficientSpaceError(msg) from err
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
-def atomic_write_json(path: Path, value: Any) -> None:
+def atomic_write_json(path: Path, value: Any, *, durable: bool = True) -> None:
     """Atomically write ``value`` as indented JSON."""
-    atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True).encode())
+    atomic_write_bytes(path, json.dumps(value, indent=2, sort_keys=True).encode(), durable=durable)
 
 
 def read_json(path: Path) -> Any:

@@ -319,7 +319,9 @@ class Store:
         work.mkdir(exist_ok=True)
         np.savez(work / f".{index}.npz.tmp.npz", **hashes)
         os.replace(work / f".{index}.npz.tmp.npz", work / f"{index}.npz")
-        atomic_write_json(work / f"{index}.json", result)  # written last: it marks the task done
+        # Written last: it marks the task done. Not fsynced, like the chunks it
+        # vouches for: a power cut can lose both, and resume or validate notice.
+        atomic_write_json(work / f"{index}.json", result, durable=False)
 
     def task_results(self, name: str) -> dict[int, dict[str, Any]]:
         """Results of the finished tasks of a staged version, by task index."""
