@@ -49,26 +49,38 @@ def measure(arr: np.ndarray, codec: Blosc, chunk: int, repeats: int) -> tuple[fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--num-images", type=int, default=320_000)
     parser.add_argument("--chunk", type=int, default=16_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     images, ann = generate_images(GeneratorConfig(), 0, 0, args.num_images)
-    print(f"{args.num_images:,} atomic images, chunks of {args.chunk:,}; Python {platform.python_version()}, "
-          f"numpy {np.__version__}")  # fmt: skip
+    print(
+        f"{args.num_images:,} atomic images, chunks of {args.chunk:,}; Python {platform.python_version()}, "
+        f"numpy {np.__version__}"
+    )
     buf = io.BytesIO()
     t = time.perf_counter()
     np.savez_compressed(buf, images=images)
     npz = buf.tell() / len(images)
-    print(f"np.savez_compressed (the seed's npz): {npz:.2f} B/image, "
-          f"{(time.perf_counter() - t) / len(images) * 1e6:.2f} us/image to write\n")  # fmt: skip
-    print(f"{'array':<13} {'codec':<32} {'B/image':>8} {'vs npz':>7} {'enc us/img':>11} {'dec us/img':>11}")
+    print(
+        f"np.savez_compressed (the seed's npz): {npz:.2f} B/image, "
+        f"{(time.perf_counter() - t) / len(images) * 1e6:.2f} us/image to write\n"
+    )
+    print(
+        f"{'array':<13} {'codec':<32} {'B/image':>8} {'vs npz':>7} {'enc us/img':>11} {'dec us/img':>11}"
+    )
     for name, arr in (("images", images), ("instance_map", ann.instance_map)):
         for cname, level, shuffle, blocksize in CANDIDATES:
-            size, enc, dec = measure(arr, Blosc(cname, level, shuffle, blocksize), args.chunk, args.repeats)
+            size, enc, dec = measure(
+                arr, Blosc(cname, level, shuffle, blocksize), args.chunk, args.repeats
+            )
             label = f"{cname} {level} {SHUFFLE[shuffle]} block {blocksize >> 10 or 'auto'}{'K' if blocksize else ''}"
-            print(f"{name:<13} {label:<32} {size:>8.2f} {size / npz:>7.3f} {enc:>11.2f} {dec:>11.2f}")
+            print(
+                f"{name:<13} {label:<32} {size:>8.2f} {size / npz:>7.3f} {enc:>11.2f} {dec:>11.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _rss import run_measured  # noqa: E402
+from _rss import run_measured
 
 
 def npz_bytes_per_image(store: Path, version: str, limit: int) -> tuple[float, float]:
@@ -33,47 +33,78 @@ def npz_bytes_per_image(store: Path, version: str, limit: int) -> tuple[float, f
     buf = io.BytesIO()
     np.savez_compressed(buf, images=images)
     chunk = arr.chunks[0]
-    files = sorted((store / version / "train" / "images" / "c").iterdir(), key=lambda p: int(p.name))
+    files = sorted(
+        (store / version / "train" / "images" / "c").iterdir(), key=lambda p: int(p.name)
+    )
     whole = n // chunk
     ours = sum(f.stat().st_size for d in files[:whole] for f in d.rglob("*") if f.is_file())
     return buf.tell() / n, ours / (whole * chunk)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--num-images", type=int, default=10_000_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[2])
     parser.add_argument("--engine", default="processes")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--npz-images", type=int, default=1_000_000, help="images compared with npz")
+    parser.add_argument(
+        "--npz-images", type=int, default=1_000_000, help="images compared with npz"
+    )
     args = parser.parse_args()
 
     import gridstore
 
-    print(f"gridstore {gridstore.__version__}, Python {platform.python_version()}, numpy {np.__version__}, "
-          f"{platform.machine()} x{len(__import__('os').sched_getaffinity(0))} cores")  # fmt: skip
-    print(f"{'engine':<10} {'workers':>7} {'images':>12} {'wall s':>8} {'images/s':>12} "
-          f"{'peak proc MiB':>14} {'peak tree MiB':>14} {'B/img (all)':>12}")  # fmt: skip
+    print(
+        f"gridstore {gridstore.__version__}, Python {platform.python_version()}, numpy {np.__version__}, "
+        f"{platform.machine()} x{len(__import__('os').sched_getaffinity(0))} cores"
+    )
+    print(
+        f"{'engine':<10} {'workers':>7} {'images':>12} {'wall s':>8} {'images/s':>12} "
+        f"{'peak proc MiB':>14} {'peak tree MiB':>14} {'B/img (all)':>12}"
+    )
     for workers in args.workers:
         tmp = Path(tempfile.mkdtemp(prefix="gridstore-bench-"))
         store = tmp / "datasets"
-        cmd = [sys.executable, "-m", "gridstore.cli", "generate", "--num-images", str(args.num_images),
-               "--store", str(store), "--yes", "--quiet", "--workers", str(workers), "--engine", args.engine,
-               "--seed", str(args.seed)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "gridstore.cli",
+            "generate",
+            "--num-images",
+            str(args.num_images),
+            "--store",
+            str(store),
+            "--yes",
+            "--quiet",
+            "--workers",
+            str(workers),
+            "--engine",
+            args.engine,
+            "--seed",
+            str(args.seed),
+        ]
         res = run_measured(cmd)
         version = sorted(p.name for p in store.iterdir() if p.is_dir())[0]
         meta = json.loads((store / version / "zarr.json").read_text())["attributes"]
         rate = args.num_images / meta["generation"]["wall_seconds"]
-        print(f"{args.engine:<10} {workers:>7} {args.num_images:>12,} {res['seconds']:>8.1f} {rate:>12,.0f} "
-              f"{res['peak_process_mib']:>14.0f} {res['peak_tree_mib']:>14.0f} "
-              f"{meta['storage']['bytes_on_disk'] / args.num_images:>12.2f}")  # fmt: skip
+        print(
+            f"{args.engine:<10} {workers:>7} {args.num_images:>12,} {res['seconds']:>8.1f} {rate:>12,.0f} "
+            f"{res['peak_process_mib']:>14.0f} {res['peak_tree_mib']:>14.0f} "
+            f"{meta['storage']['bytes_on_disk'] / args.num_images:>12.2f}"
+        )
         if workers == args.workers[-1]:
             npz, ours = npz_bytes_per_image(store, version, args.npz_images)
-            print(f"\nimages array, bytes per image on the same {min(args.npz_images, args.num_images):,} "
-                  f"train images: gridstore {ours:.2f}, np.savez_compressed {npz:.2f} "
-                  f"(ratio {ours / npz:.3f})")  # fmt: skip
-            print("images/s is num_images / the version's recorded wall time (generation to commit);"
-                  " wall s includes process start and the pre-run estimate.")  # fmt: skip
+            print(
+                f"\nimages array, bytes per image on the same {min(args.npz_images, args.num_images):,} "
+                f"train images: gridstore {ours:.2f}, np.savez_compressed {npz:.2f} "
+                f"(ratio {ours / npz:.3f})"
+            )
+            print(
+                "images/s is num_images / the version's recorded wall time (generation to commit);"
+                " wall s includes process start and the pre-run estimate."
+            )
         shutil.rmtree(tmp)
 
 

@@ -27,15 +27,20 @@ class AutoEncoder(nn.Module):
     def __init__(self, latent: int = 64) -> None:
         super().__init__()
         self.encode = nn.Sequential(
-            nn.Conv2d(COLOURS, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),  # 8x8
-            nn.Conv2d(64, latent, 3, stride=2, padding=1), nn.ReLU(),  # 4x4
-        )  # fmt: skip
+            nn.Conv2d(COLOURS, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.ReLU(),  # 8x8
+            nn.Conv2d(64, latent, 3, stride=2, padding=1),
+            nn.ReLU(),  # 4x4
+        )
         self.decode = nn.Sequential(
-            nn.ConvTranspose2d(latent, 64, 4, stride=2, padding=1), nn.ReLU(),  # 8x8
-            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),  # 16x16
+            nn.ConvTranspose2d(latent, 64, 4, stride=2, padding=1),
+            nn.ReLU(),  # 8x8
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
+            nn.ReLU(),  # 16x16
             nn.Conv2d(32, COLOURS, 3, padding=1),
-        )  # fmt: skip
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         onehot = nn.functional.one_hot(images.long(), COLOURS).permute(0, 3, 1, 2).float()
@@ -55,12 +60,16 @@ def cell_accuracy(model: nn.Module, loader: DataLoader) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--store", default="datasets")
     parser.add_argument("--version", default=None, help="default: the latest version")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--max-steps", type=int, default=None, help="stop each epoch after this many steps")
+    parser.add_argument(
+        "--max-steps", type=int, default=None, help="stop each epoch after this many steps"
+    )
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
@@ -74,7 +83,9 @@ def main() -> None:
     loss_fn = nn.CrossEntropyLoss()
     for epoch in range(args.epochs):
         # Whole shuffled batches; each DataLoader worker reads its own chunks.
-        batches = train.torch_iterable(args.batch_size, shuffle=True, seed=0, epoch=epoch, drop_last=True)
+        batches = train.torch_iterable(
+            args.batch_size, shuffle=True, seed=0, epoch=epoch, drop_last=True
+        )
         loader = DataLoader(batches, batch_size=None, num_workers=args.workers, timeout=120)
         for step, images in enumerate(loader):
             loss = loss_fn(model(images), images.long())

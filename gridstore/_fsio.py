@@ -13,7 +13,14 @@ from typing import Any
 
 from gridstore.errors import InsufficientSpaceError, StoreLockedError
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "exclusive_lock", "fsync_dir", "is_locked", "read_json"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "exclusive_lock",
+    "fsync_dir",
+    "is_locked",
+    "read_json",
+]
 
 
 def fsync_dir(path: Path) -> None:

@@ -55,10 +55,22 @@ def _plan(plan_json: str) -> Plan:
     return Plan.from_dict(json.loads(plan_json))
 
 
-def _record(store: Store, name: str, plan: Plan, index: int, images: list[np.ndarray],
-            anns: list[Annotations], hashes: list[np.ndarray], draws: int) -> int:  # fmt: skip
-    counts = {s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(SPLITS)}
-    store.record_task(name, index, {"counts": counts, "draws": draws}, dict(zip(SPLITS, hashes, strict=True)))
+def _record(
+    store: Store,
+    name: str,
+    plan: Plan,
+    index: int,
+    images: list[np.ndarray],
+    anns: list[Annotations],
+    hashes: list[np.ndarray],
+    draws: int,
+) -> int:
+    counts = {
+        s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(SPLITS)
+    }
+    store.record_task(
+        name, index, {"counts": counts, "draws": draws}, dict(zip(SPLITS, hashes, strict=True))
+    )
     return sum(len(i) for i in images)
 
 
@@ -68,17 +80,26 @@ def _run_task(store_path: str, name: str, plan_json: str, index: int) -> int:
     store = backend(store_path)
     task = plan.tasks[index]
     blocks = [
-        generate_block(plan.config, plan.seed, b, plan.block_quotas(b), plan.fractions,
-                       disjoint=plan.split_mode == "disjoint")  # fmt: skip
+        generate_block(
+            plan.config,
+            plan.seed,
+            b,
+            plan.block_quotas(b),
+            plan.fractions,
+            disjoint=plan.split_mode == "disjoint",
+        )
         for b in range(task.first_block, task.stop_block)
     ]
     rows = plan.task_rows(task)
     images, anns, hashes = [], [], []
     for k, split in enumerate(SPLITS):
         imgs = np.concatenate([b.images[k] for b in blocks])
-        ann = Annotations(**{
-            f: np.concatenate([getattr(b.annotations[k], f) for b in blocks]) for f in Annotations.names()
-        })  # fmt: skip
+        ann = Annotations(
+            **{
+                f: np.concatenate([getattr(b.annotations[k], f) for b in blocks])
+                for f in Annotations.names()
+            }
+        )
         start, stop = rows[split]
         if stop > start:
             store.write_chunk(name, split, "images", index, imgs)
@@ -103,7 +124,11 @@ def _copy_task(store_path: str, name: str, plan_json: str, source: str, index: i
         start, stop = rows[split]
         store.copy_chunk(source, name, split, index)
         images.append(store.read_rows(source, split, "images", start, stop))
-        anns.append(Annotations(**{f: store.read_rows(source, split, f, start, stop) for f in Annotations.names()}))
+        anns.append(
+            Annotations(
+                **{f: store.read_rows(source, split, f, start, stop) for f in Annotations.names()}
+            )
+        )
         hashes.append(content_hashes(images[-1]))
     source_meta = store.metadata(source)
     draws = source_meta.get("generation", {}).get("task_draws", {}).get(str(index), 0)
@@ -113,13 +138,30 @@ def _copy_task(store_path: str, name: str, plan_json: str, source: str, index: i
 def _progress(total: int, done: int, show: bool, desc: str) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=done, unit="img", unit_scale=True, desc=desc,
-                disable=not show, file=sys.stderr, smoothing=0.1)  # fmt: skip
+    return tqdm(
+        total=total,
+        initial=done,
+        unit="img",
+        unit_scale=True,
+        desc=desc,
+        disable=not show,
+        file=sys.stderr,
+        smoothing=0.1,
+    )
 
 
-def _run(store: Store, name: str, plan: Plan, *, engine: EngineName, workers: int | None,
-         scheduler: str | None, show_progress: bool, grow_from: str | None = None,
-         created: str | None = None) -> dict[str, Any]:  # fmt: skip
+def _run(
+    store: Store,
+    name: str,
+    plan: Plan,
+    *,
+    engine: EngineName,
+    workers: int | None,
+    scheduler: str | None,
+    show_progress: bool,
+    grow_from: str | None = None,
+    created: str | None = None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     plan_json = json.dumps(plan.to_dict(), sort_keys=True)
     with store.version_lock(name):
@@ -134,39 +176,62 @@ def _run(store: Store, name: str, plan: Plan, *, engine: EngineName, workers: in
                 for t in copyable:
                     bar.update(_copy_task(str(store.path), name, plan_json, grow_from, t))
                 todo = [t for t in todo if t not in copyable]
-            run_tasks(partial(_run_task, str(store.path), name, plan_json), todo, bar.update,
-                      engine=engine, workers=workers, scheduler=scheduler)  # fmt: skip
+            run_tasks(
+                partial(_run_task, str(store.path), name, plan_json),
+                todo,
+                bar.update,
+                engine=engine,
+                workers=workers,
+                scheduler=scheduler,
+            )
         crash_point("before-commit")
-        metadata = _metadata(store, name, plan, time.perf_counter() - started, engine, workers, grow_from, created)
+        metadata = _metadata(
+            store, name, plan, time.perf_counter() - started, engine, workers, grow_from, created
+        )
         store.commit(name, metadata)
     return metadata
 
 
-def _metadata(store: Store, name: str, plan: Plan, seconds: float, engine: str, workers: int | None,
-              grow_from: str | None, created: str | None) -> dict[str, Any]:  # fmt: skip
+def _metadata(
+    store: Store,
+    name: str,
+    plan: Plan,
+    seconds: float,
+    engine: str,
+    workers: int | None,
+    grow_from: str | None,
+    created: str | None,
+) -> dict[str, Any]:
     results = store.task_results(name)
     g = plan.config.grid_size
     per_split = {s: merge_counts(r["counts"][s] for r in results.values()) for s in SPLITS}
     duplicates = count_duplicates(lambda: store.task_hashes(name), SPLITS, plan.num_images)
     on_disk = store.staged_bytes(name)
     images_on_disk = sum(store.array_bytes(name, s, "images") for s in SPLITS)
-    raw = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize
-              for arrays in _array_shapes(plan).values() for shape, _, dtype in arrays.values())  # fmt: skip
+    raw = sum(
+        int(np.prod(shape)) * np.dtype(dtype).itemsize
+        for arrays in _array_shapes(plan).values()
+        for shape, _, dtype in arrays.values()
+    )
     counts = plan.split_counts
     return {
         "version": name,
-        "timestamp": created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "committed": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "committed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "gridstore_version": __version__,
         "generation_params": plan.to_dict(),
-        "dataset_info": {f"{s}_count": counts[s] for s in SPLITS} | {"total_count": plan.num_images},
+        "dataset_info": {f"{s}_count": counts[s] for s in SPLITS}
+        | {"total_count": plan.num_images},
         "memory_info": estimate_memory(plan.num_images, g),
         "file_format": {
             "format": "zarr",
             "zarr_format": 3,
             "dtype": "uint8",
-            "compression": "blosc " + ", ".join(f"{a}: {c['cname']} level {c['clevel']} {c['shuffle']}"
-                                                for a, c in ARRAY_CODECS.items()),  # fmt: skip
+            "compression": "blosc "
+            + ", ".join(
+                f"{a}: {c['cname']} level {c['clevel']} {c['shuffle']}"
+                for a, c in ARRAY_CODECS.items()
+            ),
             "checksum": "crc32c",
             "codecs": ARRAY_CODECS,
             "chunk_images": plan.chunk_images,
@@ -231,10 +296,18 @@ def create_version(
     """
     s = open_backend(store, create=True)
     name = s.claim_version(name)
-    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     s.create_arrays(name, {"plan": plan.to_dict(), "created": created}, _array_shapes(plan))
-    return _run(s, name, plan, engine=engine, workers=workers, scheduler=scheduler,
-                show_progress=show_progress, created=created)  # fmt: skip
+    return _run(
+        s,
+        name,
+        plan,
+        engine=engine,
+        workers=workers,
+        scheduler=scheduler,
+        show_progress=show_progress,
+        created=created,
+    )
 
 
 def resume_version(
@@ -259,9 +332,17 @@ def resume_version(
     """
     s = open_backend(store)
     record = s.staged_plan(name)
-    return _run(s, name, Plan.from_dict(record["plan"]), engine=engine, workers=workers,
-                scheduler=scheduler, show_progress=show_progress,
-                grow_from=record.get("grow_from"), created=record.get("created"))  # fmt: skip
+    return _run(
+        s,
+        name,
+        Plan.from_dict(record["plan"]),
+        engine=engine,
+        workers=workers,
+        scheduler=scheduler,
+        show_progress=show_progress,
+        grow_from=record.get("grow_from"),
+        created=record.get("created"),
+    )
 
 
 def grow_version(
@@ -288,12 +369,31 @@ def grow_version(
     """
     s = open_backend(store)
     old = Plan.from_dict(s.metadata(source)["generation_params"])
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images <= old.num_images:
-        msg = f"grow needs num_images > {old.num_images} (the size of '{source}'), got {num_images!r}"
+    if (
+        isinstance(num_images, bool)
+        or not isinstance(num_images, int)
+        or num_images <= old.num_images
+    ):
+        msg = (
+            f"grow needs num_images > {old.num_images} (the size of '{source}'), got {num_images!r}"
+        )
         raise ConfigError(msg)
-    plan = Plan(old.config, num_images, old.seed, old.fractions, old.split_mode, old.blocks_per_chunk)
+    plan = Plan(
+        old.config, num_images, old.seed, old.fractions, old.split_mode, old.blocks_per_chunk
+    )
     name = s.claim_version(name)
-    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    s.create_arrays(name, {"plan": plan.to_dict(), "created": created, "grow_from": source}, _array_shapes(plan))
-    return _run(s, name, plan, engine=engine, workers=workers, scheduler=scheduler,
-                show_progress=show_progress, grow_from=source, created=created)  # fmt: skip
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    s.create_arrays(
+        name, {"plan": plan.to_dict(), "created": created, "grow_from": source}, _array_shapes(plan)
+    )
+    return _run(
+        s,
+        name,
+        plan,
+        engine=engine,
+        workers=workers,
+        scheduler=scheduler,
+        show_progress=show_progress,
+        grow_from=source,
+        created=created,
+    )

@@ -174,7 +174,11 @@ def _integer(name: str, value: Any) -> int:
 
 
 def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.integer)
+        or not math.isfinite(value)
+    ):
         msg = f"{name} must be a finite number, got {value!r}"
         raise ConfigError(msg)
     return float(value)
@@ -205,11 +209,23 @@ def _weights(name: str, value: Any, base: tuple[float, ...]) -> tuple[float, ...
 def _validate(c: GeneratorConfig) -> None:
     """Raise ConfigError for the first parameter outside what is allowed."""
     checks = [
-        (c.preset in PRESET_NAMES, f"unknown preset {c.preset!r}; choose one of {', '.join(PRESET_NAMES)}"),
-        (2 <= c.grid_size <= MAX_GRID_SIZE, f"grid_size must be in [2, {MAX_GRID_SIZE}], got {c.grid_size}"),
+        (
+            c.preset in PRESET_NAMES,
+            f"unknown preset {c.preset!r}; choose one of {', '.join(PRESET_NAMES)}",
+        ),
+        (
+            2 <= c.grid_size <= MAX_GRID_SIZE,
+            f"grid_size must be in [2, {MAX_GRID_SIZE}], got {c.grid_size}",
+        ),
         (c.min_objects >= 1, f"min_objects must be >= 1, got {c.min_objects}"),
-        (c.max_objects <= MAX_OBJECTS, f"max_objects must be <= {MAX_OBJECTS}, got {c.max_objects}"),
-        (c.min_objects <= c.max_objects, f"min_objects ({c.min_objects}) must be <= max_objects ({c.max_objects})"),
+        (
+            c.max_objects <= MAX_OBJECTS,
+            f"max_objects must be <= {MAX_OBJECTS}, got {c.max_objects}",
+        ),
+        (
+            c.min_objects <= c.max_objects,
+            f"min_objects ({c.min_objects}) must be <= max_objects ({c.max_objects})",
+        ),
         (c.min_size >= 1, f"min_size must be >= 1, got {c.min_size}"),
         (c.min_size <= c.max_size, f"min_size ({c.min_size}) must be <= max_size ({c.max_size})"),
         (

@@ -96,12 +96,22 @@ def check_constraints(
     inst = np.ascontiguousarray(_get(annotations, "instance_map")).reshape(n, g * g)
     type_on = np.array([0.0, *config.type_weights]) > 0
     _check(
-        images.reshape(n, g * g), inst, _get(annotations, "num_objects"),
-        _get(annotations, "object_type"), _get(annotations, "object_subtype"),
-        _get(annotations, "object_colour"), _get(annotations, "object_size"),
-        _get(annotations, "object_bbox"), g, config.min_objects, config.max_objects,
-        config.min_size, config.max_size, type_on, bad,
-    )  # fmt: skip
+        images.reshape(n, g * g),
+        inst,
+        _get(annotations, "num_objects"),
+        _get(annotations, "object_type"),
+        _get(annotations, "object_subtype"),
+        _get(annotations, "object_colour"),
+        _get(annotations, "object_size"),
+        _get(annotations, "object_bbox"),
+        g,
+        config.min_objects,
+        config.max_objects,
+        config.min_size,
+        config.max_size,
+        type_on,
+        bad,
+    )
     report = ConstraintReport(checked=n)
     for k, rule in enumerate(RULES):
         idx = np.flatnonzero(bad[:, k])
@@ -111,7 +121,7 @@ def check_constraints(
 
 
 @njit(cache=True)
-def _connected(cells, count, g, seen, stack):  # noqa: ANN001, ANN202
+def _connected(cells, count, g, seen, stack):
     """True when the count flat cells (marked in seen) form one 4-connected piece."""
     top, reached = 1, 1
     stack[0] = cells[0]
@@ -131,7 +141,9 @@ def _connected(cells, count, g, seen, stack):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def _check(img, inst, nobj, otype, osub, ocol, osize, obbox, g, nmin, nmax, smin, smax, type_on, bad):  # noqa: ANN001, ANN202, PLR0912, PLR0913, C901
+def _check(
+    img, inst, nobj, otype, osub, ocol, osize, obbox, g, nmin, nmax, smin, smax, type_on, bad
+):
     k_max = otype.shape[1]
     cells = np.zeros((k_max + 1, g * g), np.int64)
     count = np.zeros(k_max + 1, np.int64)
@@ -171,7 +183,12 @@ def _check(img, inst, nobj, otype, osub, ocol, osize, obbox, g, nmin, nmax, smin
             for j in range(m):
                 r, c = cells[k + 1, j] // g, cells[k + 1, j] % g
                 r0, c0, r1, c1 = min(r0, r), min(c0, c), max(r1, r), max(c1, c)
-            if r0 != obbox[i, k, 0] or c0 != obbox[i, k, 1] or r1 != obbox[i, k, 2] or c1 != obbox[i, k, 3]:
+            if (
+                r0 != obbox[i, k, 0]
+                or c0 != obbox[i, k, 1]
+                or r1 != obbox[i, k, 2]
+                or c1 != obbox[i, k, 3]
+            ):
                 bad[i, 6] = True
             t = otype[i, k]
             if t < 1 or t > 4 or not type_on[t]:

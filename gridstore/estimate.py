@@ -74,7 +74,11 @@ def estimate_run(plan: Plan, workers: int) -> RunEstimate:
     encoded = 0
     for name, arr in arrays.items():
         spec = ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
-        shuffle = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
+        shuffle = {
+            "noshuffle": Blosc.NOSHUFFLE,
+            "shuffle": Blosc.SHUFFLE,
+            "bitshuffle": Blosc.BITSHUFFLE,
+        }
         codec = Blosc(spec["cname"], spec["clevel"], shuffle[spec["shuffle"]], spec["blocksize"])
         encoded += len(codec.encode(np.ascontiguousarray(arr)))
     per_image_seconds = (time.perf_counter() - started) / sample
@@ -87,9 +91,13 @@ def estimate_run(plan: Plan, workers: int) -> RunEstimate:
     return RunEstimate(
         raw_image_bytes=estimate_memory(plan.num_images, plan.config.grid_size)["bytes"],
         disk_bytes=int(encoded / sample * plan.num_images * 1.01),  # + metadata and checksums
-        peak_memory_bytes=int(process_bytes + (parallel if parallel > 1 else 0) * process_bytes
-                              + parallel * 3 * task_bytes),  # fmt: skip
-        seconds=plan.num_images * per_image_seconds * 1.1 / parallel + (3.0 if parallel > 1 else 0.0),
+        peak_memory_bytes=int(
+            process_bytes
+            + (parallel if parallel > 1 else 0) * process_bytes
+            + parallel * 3 * task_bytes
+        ),
+        seconds=plan.num_images * per_image_seconds * 1.1 / parallel
+        + (3.0 if parallel > 1 else 0.0),
     )
 
 

@@ -68,7 +68,11 @@ def estimate_memory(num_images: int, grid_size: int = 16, dtype: Any = np.uint8)
     >>> estimate_memory(1000)["bytes"]
     256000
     """
-    if isinstance(num_images, bool) or not isinstance(num_images, int | np.integer) or num_images < 0:
+    if (
+        isinstance(num_images, bool)
+        or not isinstance(num_images, int | np.integer)
+        or num_images < 0
+    ):
         msg = f"num_images must be an integer >= 0, got {num_images!r}"
         raise ConfigError(msg)
     per_image = grid_size * grid_size * np.dtype(dtype).itemsize
@@ -83,7 +87,9 @@ def estimate_memory(num_images: int, grid_size: int = 16, dtype: Any = np.uint8)
     }
 
 
-def parse_fractions(value: str | Sequence[float] | Mapping[str, float]) -> tuple[float, float, float]:
+def parse_fractions(
+    value: str | Sequence[float] | Mapping[str, float],
+) -> tuple[float, float, float]:
     """Validate split fractions given as ``"0.8,0.1,0.1"`` or three numbers.
 
     Raises
@@ -101,7 +107,13 @@ def parse_fractions(value: str | Sequence[float] | Mapping[str, float]) -> tuple
     if len(parts) != 3 or not all(math.isfinite(p) for p in parts):
         msg = f"splits must be three numbers train,val,test like 0.8,0.1,0.1, got {text!r}"
         raise ConfigError(msg)
-    if min(parts) < 0 or abs(sum(parts) - 1) > 1e-6 or parts[0] == 0 and parts[1] == 0 and parts[2] == 0:
+    if (
+        min(parts) < 0
+        or abs(sum(parts) - 1) > 1e-6
+        or (parts[0] == 0
+        and parts[1] == 0
+        and parts[2] == 0)
+    ):
         msg = f"splits must be >= 0 and sum to 1, got {text!r} (sum {sum(parts):g})"
         raise ConfigError(msg)
     return parts  # type: ignore[return-value]
@@ -120,7 +132,9 @@ def _slot_splits(fractions: tuple[float, float, float]) -> np.ndarray:
     return out
 
 
-def split_quotas(fractions: tuple[float, float, float], slots: int = ROUTING_BLOCK_IMAGES) -> tuple[int, int, int]:
+def split_quotas(
+    fractions: tuple[float, float, float], slots: int = ROUTING_BLOCK_IMAGES
+) -> tuple[int, int, int]:
     """Images each split takes from the first ``slots`` slots of a block.
 
     Monotone in ``slots``, so growing a dataset only appends.

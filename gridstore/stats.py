@@ -34,12 +34,18 @@ def split_counts(images: np.ndarray, ann: Annotations, max_size: int) -> dict[st
         "pixel_min": int(used.min()) if n else None,
         "pixel_max": int(used.max()) if n else None,
         "colour_pixels": pixels.tolist(),
-        "objects_per_image": np.bincount(ann.num_objects, minlength=ann.object_type.shape[1] + 1).tolist(),
+        "objects_per_image": np.bincount(
+            ann.num_objects, minlength=ann.object_type.shape[1] + 1
+        ).tolist(),
         "object_types": np.bincount(ann.object_type[present], minlength=5)[1:].tolist(),
         "object_colours": np.bincount(colours, minlength=10)[1:].tolist(),
         "object_sizes": np.bincount(sizes, minlength=max_size + 1).tolist(),
-        "line_orientations": np.bincount(ann.object_subtype[ann.object_type == 3], minlength=4).tolist(),
-        "pattern_families": np.bincount(ann.object_subtype[ann.object_type == 4], minlength=5).tolist(),
+        "line_orientations": np.bincount(
+            ann.object_subtype[ann.object_type == 3], minlength=4
+        ).tolist(),
+        "pattern_families": np.bincount(
+            ann.object_subtype[ann.object_type == 4], minlength=5
+        ).tolist(),
     }
 
 

@@ -149,10 +149,14 @@ class Store:
             if p.exists():
                 msg = f"'{p}' is not a gridstore store (no zarr.json) and not empty; use a new or empty directory"
             else:
-                msg = f"store '{p}' does not exist; create one with 'gridstore generate --store {p}'"
+                msg = (
+                    f"store '{p}' does not exist; create one with 'gridstore generate --store {p}'"
+                )
             raise StoreNotFoundError(msg) from None
         except (KeyError, TypeError, ValueError):
-            msg = f"'{root}' is not a gridstore store's root (unreadable or no gridstore attributes)"
+            msg = (
+                f"'{root}' is not a gridstore store's root (unreadable or no gridstore attributes)"
+            )
             raise StoreNotFoundError(msg) from None
         if attrs.get("layout") != LAYOUT:
             msg = f"store '{p}' has layout {attrs.get('layout')!r}; this gridstore reads layout {LAYOUT}"
@@ -161,7 +165,11 @@ class Store:
 
     def _create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        root = {"zarr_format": 3, "node_type": "group", "attributes": {"gridstore": {"layout": LAYOUT}}}
+        root = {
+            "zarr_format": 3,
+            "node_type": "group",
+            "attributes": {"gridstore": {"layout": LAYOUT}},
+        }
         atomic_write_bytes(self.path / "zarr.json", json.dumps(root, indent=2).encode())
 
     # -- listing ---------------------------------------------------------------
@@ -261,7 +269,9 @@ class Store:
         self.work_dir(name).mkdir(parents=True, exist_ok=True)
         return name
 
-    def create_arrays(self, name: str, plan_dict: dict[str, Any], shapes: dict[str, dict[str, tuple]]) -> None:
+    def create_arrays(
+        self, name: str, plan_dict: dict[str, Any], shapes: dict[str, dict[str, tuple]]
+    ) -> None:
         """Create the staged version's groups and empty arrays; record its plan.
 
         ``shapes[split][array] = (shape, chunks, dtype)``.
@@ -314,7 +324,9 @@ class Store:
         """Read rows of a complete version's array."""
         return _open_array(str(self.path / name), f"{split}/{array}", mode="r")[start:stop]
 
-    def record_task(self, name: str, index: int, result: dict[str, Any], hashes: dict[str, np.ndarray]) -> None:
+    def record_task(
+        self, name: str, index: int, result: dict[str, Any], hashes: dict[str, np.ndarray]
+    ) -> None:
         """Mark a task done, with its statistics and content hashes."""
         work = self.work_dir(name) / "tasks"
         work.mkdir(exist_ok=True)
@@ -463,8 +475,14 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, int]:
         msg = f"array '{where}' has codecs {names}; gridstore writes bytes, blosc, crc32c"
         raise ConfigError(msg)
     conf = meta["codecs"][1]["configuration"]
-    shuffle = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
-    blosc = Blosc(conf["cname"], conf["clevel"], shuffle[conf["shuffle"]], conf["blocksize"], conf["typesize"])
+    shuffle = {
+        "noshuffle": Blosc.NOSHUFFLE,
+        "shuffle": Blosc.SHUFFLE,
+        "bitshuffle": Blosc.BITSHUFFLE,
+    }
+    blosc = Blosc(
+        conf["cname"], conf["clevel"], shuffle[conf["shuffle"]], conf["blocksize"], conf["typesize"]
+    )
 
     def encode(data: np.ndarray) -> bytes:
         if data.shape != chunk_shape:  # the last chunk: zarr pads it with the fill value

@@ -21,7 +21,9 @@ _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}-v\d+$")
 
 def to_cli_args(argv: list[str] | None = None) -> list[str]:
     """Translate the seed's options into ``gridstore generate`` arguments."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--num-images", type=int, required=True)
     parser.add_argument("--output-dir", type=Path, default=Path("datasets"))
     parser.add_argument("--seed", type=int, default=42)
@@ -30,7 +32,15 @@ def to_cli_args(argv: list[str] | None = None) -> list[str]:
     args = parser.parse_args(argv)
     out = args.output_dir
     store, version = (out.parent, out.name) if _VERSION.match(out.name) else (out, None)
-    cli = ["generate", "--num-images", str(args.num_images), "--store", str(store), "--seed", str(args.seed)]
+    cli = [
+        "generate",
+        "--num-images",
+        str(args.num_images),
+        "--store",
+        str(store),
+        "--seed",
+        str(args.seed),
+    ]
     cli += ["--version", version] if version else []
     cli += ["--yes"] if args.yes else []
     cli += ["--workers", str(args.workers)] if args.workers else []

@@ -18,7 +18,9 @@ from gridstore.cli import main as gridstore_main
 
 def to_cli_args(argv: list[str] | None = None) -> list[str]:
     """Translate the seed's arguments into ``gridstore preview`` arguments."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("version_dir", type=Path, help="STORE/VERSION, e.g. datasets/2025-10-22-v2")
     parser.add_argument("-o", "--output", type=Path, default=None)
     parser.add_argument("--split", default="train", choices=["train", "val", "test"])
@@ -26,8 +28,18 @@ def to_cli_args(argv: list[str] | None = None) -> list[str]:
     args = parser.parse_args(argv)
     store, version = args.version_dir.parent, args.version_dir.name
     output = args.output or Path(f"{version}_validation.png")
-    return ["preview", version, "--store", str(store), "--split", args.split, "-o", str(output),
-            "--seed", str(args.seed)]  # fmt: skip
+    return [
+        "preview",
+        version,
+        "--store",
+        str(store),
+        "--split",
+        args.split,
+        "-o",
+        str(output),
+        "--seed",
+        str(args.seed),
+    ]
 
 
 if __name__ == "__main__":

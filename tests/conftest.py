@@ -27,7 +27,11 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 def version_chunks(store: Path, version: str) -> dict[str, bytes]:
     """Chunk files of a version by key (metadata excluded): its data, byte for byte."""
     root = store / version
-    return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("c/**/*")) if f.is_file()}
+    return {
+        str(f.relative_to(root)): f.read_bytes()
+        for f in sorted(root.rglob("c/**/*"))
+        if f.is_file()
+    }
 
 
 @pytest.fixture

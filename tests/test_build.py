@@ -44,7 +44,12 @@ def test_version_has_seed_metadata_and_counts(built_store: tuple[Path, str]) -> 
     assert (params["num_images"], params["seed"], params["grid_size"]) == (TINY.num_images, 7, 16)
     assert params["splits"] == {"train": 0.8, "val": 0.1, "test": 0.1}
     info = meta["dataset_info"]
-    assert info == {"train_count": 18765, "val_count": 2346, "test_count": 2345, "total_count": 23456}
+    assert info == {
+        "train_count": 18765,
+        "val_count": 2346,
+        "test_count": 2345,
+        "total_count": 23456,
+    }
     assert meta["memory_info"]["bytes"] == 23456 * 256
     assert meta["file_format"]["dtype"] == "uint8"
     assert meta["duplicates"]["cross_split"] == 0
@@ -61,8 +66,10 @@ def test_stored_data_is_the_generators_output(built_store: tuple[Path, str]) -> 
     plan = TINY
     for task in plan.tasks:
         rows = plan.task_rows(task)
-        blocks = [generate_block(plan.config, plan.seed, b, plan.block_quotas(b), plan.fractions)
-                  for b in range(task.first_block, task.stop_block)]  # fmt: skip
+        blocks = [
+            generate_block(plan.config, plan.seed, b, plan.block_quotas(b), plan.fractions)
+            for b in range(task.first_block, task.stop_block)
+        ]
         for k, split in enumerate(SPLITS):
             start, stop = rows[split]
             expected = np.concatenate([b.images[k] for b in blocks])
@@ -93,10 +100,18 @@ def test_same_bytes_with_one_or_two_workers_and_serial(tmp_path: Path) -> None:
 
 
 def test_chunking_does_not_change_the_data(tmp_path: Path) -> None:
-    a = create_version(tmp_path / "a", Plan(num_images=12_000, seed=5, blocks_per_chunk=1),
-                       workers=1, show_progress=False)["version"]  # fmt: skip
-    b = create_version(tmp_path / "b", Plan(num_images=12_000, seed=5, blocks_per_chunk=3),
-                       workers=1, show_progress=False)["version"]  # fmt: skip
+    a = create_version(
+        tmp_path / "a",
+        Plan(num_images=12_000, seed=5, blocks_per_chunk=1),
+        workers=1,
+        show_progress=False,
+    )["version"]
+    b = create_version(
+        tmp_path / "b",
+        Plan(num_images=12_000, seed=5, blocks_per_chunk=3),
+        workers=1,
+        show_progress=False,
+    )["version"]
     left, right = _arrays(tmp_path / "a", a), _arrays(tmp_path / "b", b)
     assert left.keys() == right.keys()
     for key in left:
@@ -107,9 +122,13 @@ def test_grow_equals_generating_the_larger_version(tmp_path: Path) -> None:
     store = tmp_path / "s"
     small = create_version(store, Plan(num_images=43_000, seed=9), workers=1, show_progress=False)
     grown = grow_version(store, small["version"], 61_000, workers=1, show_progress=False)
-    scratch = create_version(tmp_path / "t", Plan(num_images=61_000, seed=9), workers=1, show_progress=False)
+    scratch = create_version(
+        tmp_path / "t", Plan(num_images=61_000, seed=9), workers=1, show_progress=False
+    )
     assert grown["generation"]["grown_from"] == small["version"]
-    assert version_chunks(store, grown["version"]) == version_chunks(tmp_path / "t", scratch["version"])
+    assert version_chunks(store, grown["version"]) == version_chunks(
+        tmp_path / "t", scratch["version"]
+    )
     # the old version is untouched and still its own size
     assert Store.open(store).metadata(small["version"])["dataset_info"]["total_count"] == 43_000
     with pytest.raises(ConfigError, match=r"grow needs num_images > 43000"):
@@ -122,13 +141,17 @@ def _run_killed(store: Path, num_images: int, crash_at: str) -> subprocess.Compl
         f"create_version({str(store)!r}, Plan(num_images={num_images}, seed=3), workers=1, show_progress=False)"
     )
     env = {**os.environ, "GRIDSTORE_CRASH_AT": crash_at}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("crash_at", ["task-1-written", "before-commit"])
 def test_kill_9_then_resume_gives_the_uninterrupted_bytes(tmp_path: Path, crash_at: str) -> None:
     store = tmp_path / "s"
-    create_version(store, Plan(num_images=2000, seed=1), workers=1, show_progress=False)  # an earlier version
+    create_version(
+        store, Plan(num_images=2000, seed=1), workers=1, show_progress=False
+    )  # an earlier version
     before = version_chunks(store, Store.open(store).versions()[0])
     proc = _run_killed(store, 50_000, crash_at)
     assert proc.returncode == -9, proc.stderr
@@ -138,8 +161,12 @@ def test_kill_9_then_resume_gives_the_uninterrupted_bytes(tmp_path: Path, crash_
     assert not staged.writing
     assert version_chunks(store, s.versions()[0]) == before
     meta = resume_version(store, staged.name, workers=1, show_progress=False)
-    clean = create_version(tmp_path / "clean", Plan(num_images=50_000, seed=3), workers=1, show_progress=False)
-    assert version_chunks(store, meta["version"]) == version_chunks(tmp_path / "clean", clean["version"])
+    clean = create_version(
+        tmp_path / "clean", Plan(num_images=50_000, seed=3), workers=1, show_progress=False
+    )
+    assert version_chunks(store, meta["version"]) == version_chunks(
+        tmp_path / "clean", clean["version"]
+    )
     assert s.staged() == []
 
 
@@ -149,22 +176,39 @@ def test_resume_errors(tmp_store: Path) -> None:
         resume_version(tmp_store, "2026-01-01-v1", show_progress=False)
     name = Store.open(tmp_store).claim_version()
     Store.open(tmp_store).create_arrays(name, {"plan": Plan(num_images=1000).to_dict()}, {})
-    with Store.open(tmp_store).version_lock(name), pytest.raises(StoreLockedError, match=r"locked by pid"):
+    with (
+        Store.open(tmp_store).version_lock(name),
+        pytest.raises(StoreLockedError, match=r"locked by pid"),
+    ):
         resume_version(tmp_store, name, show_progress=False)
 
 
-def test_chunks_are_byte_identical_to_what_zarr_writes(built_store: tuple[Path, str], tmp_path: Path) -> None:
+def test_chunks_are_byte_identical_to_what_zarr_writes(
+    built_store: tuple[Path, str], tmp_path: Path
+) -> None:
     """gridstore encodes chunks itself; zarr, given the same data and metadata, writes the same files."""
     store, version = built_store
     for split in SPLITS:
         for name in ["images", *Annotations.names()]:
             src = zarr.open_array(store / version / split / name, mode="r")
-            copy = zarr.create_array(tmp_path / split / name, shape=src.shape, chunks=src.chunks,
-                                     dtype=src.dtype, fill_value=0, compressors=src.compressors,
-                                     config={"write_empty_chunks": True})  # fmt: skip
+            copy = zarr.create_array(
+                tmp_path / split / name,
+                shape=src.shape,
+                chunks=src.chunks,
+                dtype=src.dtype,
+                fill_value=0,
+                compressors=src.compressors,
+                config={"write_empty_chunks": True},
+            )
             copy[:] = src[:]
-            ours = {p.relative_to(store / version / split / name): p.read_bytes()
-                    for p in (store / version / split / name / "c").rglob("*") if p.is_file()}  # fmt: skip
-            theirs = {p.relative_to(tmp_path / split / name): p.read_bytes()
-                      for p in (tmp_path / split / name / "c").rglob("*") if p.is_file()}  # fmt: skip
+            ours = {
+                p.relative_to(store / version / split / name): p.read_bytes()
+                for p in (store / version / split / name / "c").rglob("*")
+                if p.is_file()
+            }
+            theirs = {
+                p.relative_to(tmp_path / split / name): p.read_bytes()
+                for p in (tmp_path / split / name / "c").rglob("*")
+                if p.is_file()
+            }
             assert ours == theirs, f"{split}/{name}"

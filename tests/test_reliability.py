@@ -25,12 +25,25 @@ CLI = [sys.executable, "-m", "gridstore.cli"]
 
 
 def _generate(store: Path, num_images: int, *extra: str, **popen: object) -> subprocess.Popen[str]:
-    cmd = [*CLI, "generate", "--num-images", str(num_images), "--store", str(store), "--yes", "--quiet",
-           "--seed", "5", *extra]  # fmt: skip
+    cmd = [
+        *CLI,
+        "generate",
+        "--num-images",
+        str(num_images),
+        "--store",
+        str(store),
+        "--yes",
+        "--quiet",
+        "--seed",
+        "5",
+        *extra,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)  # type: ignore[call-overload]
 
 
-def _wait_for_tasks(store: Path, count: int, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+def _wait_for_tasks(
+    store: Path, count: int, proc: subprocess.Popen[str], timeout: float = 120
+) -> None:
     sidecar = store.parent / f".{store.name}.gridstore" / "work"
     deadline = time.monotonic() + timeout
     while len(list(sidecar.glob("*/tasks/*.json"))) < count:
@@ -39,7 +52,9 @@ def _wait_for_tasks(store: Path, count: int, proc: subprocess.Popen[str], timeou
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
+@pytest.mark.parametrize(
+    ("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")]
+)
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_signal_is_one_line_releases_the_lock_and_resumes_to_the_same_bytes(
     tmp_path: Path, sig: signal.Signals, code: int, name: str, workers: str
@@ -52,13 +67,19 @@ def test_signal_is_one_line_releases_the_lock_and_resumes_to_the_same_bytes(
     assert proc.returncode == code, err
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("Error")]
-    assert lines == [f"Error: interrupted by {name}; an unfinished version can be resumed with "
-                     "'gridstore generate --resume' or removed with 'gridstore delete'"]  # fmt: skip
+    assert lines == [
+        f"Error: interrupted by {name}; an unfinished version can be resumed with "
+        "'gridstore generate --resume' or removed with 'gridstore delete'"
+    ]
     (staged,) = Store.open(store).staged()
     assert not staged.writing  # the lock died with the process
     resumed = resume_version(store, staged.name, workers=1, show_progress=False)
-    clean = create_version(tmp_path / "c", Plan(num_images=100_000, seed=5), workers=1, show_progress=False)
-    assert version_chunks(store, resumed["version"]) == version_chunks(tmp_path / "c", clean["version"])
+    clean = create_version(
+        tmp_path / "c", Plan(num_images=100_000, seed=5), workers=1, show_progress=False
+    )
+    assert version_chunks(store, resumed["version"]) == version_chunks(
+        tmp_path / "c", clean["version"]
+    )
 
 
 def _limit_file_size() -> None:
@@ -68,13 +89,17 @@ def _limit_file_size() -> None:
 
 def test_disk_full_is_one_line_and_nothing_half_visible(tmp_path: Path) -> None:
     store = tmp_path / "s"
-    first = create_version(store, Plan(num_images=2000, seed=1), workers=1, show_progress=False)["version"]
+    first = create_version(store, Plan(num_images=2000, seed=1), workers=1, show_progress=False)[
+        "version"
+    ]
     before = version_chunks(store, first)
     proc = _generate(store, 100_000, "--workers", "1", preexec_fn=_limit_file_size)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     (line,) = [x for x in err.splitlines() if x.startswith("Error")]
-    assert line.startswith("Error: no space left to write chunk '") and line.endswith("; free disk space and resume")
+    assert line.startswith("Error: no space left to write chunk '") and line.endswith(
+        "; free disk space and resume"
+    )
     s = Store.open(store)
     assert s.versions() == [first]
     assert version_chunks(store, first) == before
@@ -85,7 +110,9 @@ def test_preflight_refuses_runs_larger_than_the_free_space(tmp_path: Path) -> No
     proc = _generate(tmp_path / "s", 10**12, "--workers", "1")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
-    assert err.splitlines()[-1].startswith(f"Error: not enough disk space at '{tmp_path}': the run needs about")
+    assert err.splitlines()[-1].startswith(
+        f"Error: not enough disk space at '{tmp_path}': the run needs about"
+    )
     assert not (tmp_path / "s").exists()
 
 
@@ -98,20 +125,26 @@ def test_two_writers_at_once_make_two_valid_versions(tmp_path: Path) -> None:
     s = Store.open(store)
     names = s.versions()
     assert len(names) == 2
-    assert version_chunks(store, names[0]) == version_chunks(store, names[1])  # same plan, same bytes
+    assert version_chunks(store, names[0]) == version_chunks(
+        store, names[1]
+    )  # same plan, same bytes
 
 
 def test_corrupt_metadata_is_one_line_naming_the_file(store_copy: tuple[Path, str]) -> None:
     store, version = store_copy
     (store / version / "zarr.json").write_text("{ truncated")
-    out = subprocess.run([*CLI, "info", version, "--store", str(store)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*CLI, "info", version, "--store", str(store)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
         f"Error: metadata file '{store / version / 'zarr.json'}' is corrupt (JSONDecodeError); "
         "the version cannot be trusted"
     ]
     (store / "zarr.json").write_text("[]")
-    out = subprocess.run([*CLI, "versions", "--store", str(store)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*CLI, "versions", "--store", str(store)], capture_output=True, text=True, timeout=60
+    )
     assert out.stderr.strip().splitlines() == [
         f"Error: '{store / 'zarr.json'}' is not a gridstore store's root (unreadable or no gridstore attributes)"
     ]
@@ -131,16 +164,39 @@ def read_only_copy(built_store: tuple[Path, str], tmp_path: Path) -> Iterator[tu
         subprocess.run(["umount", str(tmp_path / "ro")], check=True)
 
 
-def test_read_only_store_reads_and_refuses_writes_in_one_line(read_only_copy: tuple[Path, str]) -> None:
+def test_read_only_store_reads_and_refuses_writes_in_one_line(
+    read_only_copy: tuple[Path, str],
+) -> None:
     ro, version = read_only_copy
-    read = subprocess.run([*CLI, "info", version, "--store", str(ro), "--json"], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    read = subprocess.run(
+        [*CLI, "info", version, "--store", str(ro), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert read.returncode == 0, read.stderr
     assert json.loads(read.stdout)["version"] == version
-    listing = subprocess.run([*CLI, "versions", "--store", str(ro)], capture_output=True, text=True, timeout=60)
+    listing = subprocess.run(
+        [*CLI, "versions", "--store", str(ro)], capture_output=True, text=True, timeout=60
+    )
     assert listing.returncode == 0 and version in listing.stdout
-    write = subprocess.run([*CLI, "generate", "--num-images", "100", "--store", str(ro), "--yes", "--quiet",
-                            "--workers", "1"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    write = subprocess.run(
+        [
+            *CLI,
+            "generate",
+            "--num-images",
+            "100",
+            "--store",
+            str(ro),
+            "--yes",
+            "--quiet",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert write.returncode == 1
     assert write.stderr.strip().splitlines()[-1] == (
         f"Error: store '{ro}' is not writable (Read-only file system: '{ro.parent / '.datasets.gridstore'}'); "
@@ -149,9 +205,13 @@ def test_read_only_store_reads_and_refuses_writes_in_one_line(read_only_copy: tu
 
 
 @pytest.mark.stress
-def test_kill_9_at_random_times_never_leaves_a_version_that_passes_for_finished(tmp_path: Path) -> None:
+def test_kill_9_at_random_times_never_leaves_a_version_that_passes_for_finished(
+    tmp_path: Path,
+) -> None:
     rounds = int(os.environ.get("GRIDSTORE_STRESS_ROUNDS", "10"))
-    clean = create_version(tmp_path / "c", Plan(num_images=120_000, seed=5), workers=1, show_progress=False)
+    clean = create_version(
+        tmp_path / "c", Plan(num_images=120_000, seed=5), workers=1, show_progress=False
+    )
     expected = version_chunks(tmp_path / "c", clean["version"])
     rng = random.Random(0)
     survived = 0
@@ -173,7 +233,9 @@ def test_kill_9_at_random_times_never_leaves_a_version_that_passes_for_finished(
     print(f"kill -9 rounds: {rounds}, stores checked: {survived}")
 
 
-def test_readers_during_a_write_never_see_it_unfinished(built_store: tuple[Path, str], tmp_path: Path) -> None:
+def test_readers_during_a_write_never_see_it_unfinished(
+    built_store: tuple[Path, str], tmp_path: Path
+) -> None:
     from gridstore.read import open_store
 
     store = tmp_path / "datasets"

@@ -29,7 +29,9 @@ def test_version_names_round_trip(name: str, parsed: tuple[dt.date, int]) -> Non
     assert format_version_name(*parsed) == name
 
 
-@pytest.mark.parametrize("bad", ["v1", "2026-11-25", "2026-11-25-v0", "2026-13-01-v1", "2026-11-25-v1/..", "x-v1"])
+@pytest.mark.parametrize(
+    "bad", ["v1", "2026-11-25", "2026-11-25-v0", "2026-13-01-v1", "2026-11-25-v1/..", "x-v1"]
+)
 def test_malformed_version_names(bad: str) -> None:
     with pytest.raises(ConfigError, match=r"version name must look like YYYY-MM-DD-vN"):
         parse_version_name(bad)
@@ -43,10 +45,14 @@ def test_open_refuses_what_is_not_a_store(tmp_path: Path) -> None:
         Store.open(tmp_path / "missing")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "data.csv").write_text("1,2")
-    with pytest.raises(StoreNotFoundError, match=r"not a gridstore store \(no zarr.json\) and not empty"):
+    with pytest.raises(
+        StoreNotFoundError, match=r"not a gridstore store \(no zarr.json\) and not empty"
+    ):
         Store.open(tmp_path / "other", create=True)
     (tmp_path / "zarr-only").mkdir()
-    (tmp_path / "zarr-only" / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group"}))
+    (tmp_path / "zarr-only" / "zarr.json").write_text(
+        json.dumps({"zarr_format": 3, "node_type": "group"})
+    )
     with pytest.raises(StoreNotFoundError, match=r"zarr.json' is not a gridstore store's root"):
         Store.open(tmp_path / "zarr-only")
     assert not (tmp_path / "missing").exists()
@@ -85,11 +91,15 @@ def test_concurrent_claims_get_distinct_names(tmp_store: Path) -> None:
 def test_missing_and_unfinished_versions_are_clear_errors(built_store: tuple[Path, str]) -> None:
     store, version = built_store
     s = Store.open(store)
-    with pytest.raises(VersionNotFoundError, match=rf"version '2020-01-01-v1' not found .*available: {version}"):
+    with pytest.raises(
+        VersionNotFoundError, match=rf"version '2020-01-01-v1' not found .*available: {version}"
+    ):
         s.metadata("2020-01-01-v1")
 
 
-def test_unfinished_version_is_not_readable_and_can_be_discarded(store_copy: tuple[Path, str]) -> None:
+def test_unfinished_version_is_not_readable_and_can_be_discarded(
+    store_copy: tuple[Path, str],
+) -> None:
     store, _ = store_copy
     s = Store.open(store)
     name = s.claim_version()
@@ -119,7 +129,11 @@ def test_commit_never_overwrites(store_copy: tuple[Path, str]) -> None:
     s = Store.open(store)
     before = (store / version / "zarr.json").read_bytes()
     (s.staging_dir / version).mkdir(parents=True)
-    (s.staging_dir / version / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group"}))
-    with pytest.raises(VersionExistsError, match=rf"version '{version}' already exists .* not overwritten"):
+    (s.staging_dir / version / "zarr.json").write_text(
+        json.dumps({"zarr_format": 3, "node_type": "group"})
+    )
+    with pytest.raises(
+        VersionExistsError, match=rf"version '{version}' already exists .* not overwritten"
+    ):
         s.commit(version, {"version": version})
     assert (store / version / "zarr.json").read_bytes() == before

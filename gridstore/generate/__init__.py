@@ -4,8 +4,8 @@ from gridstore.generate._jitcache import drop_stale_cache
 
 drop_stale_cache()  # before the kernels load: numba cannot see edits across modules
 
-from gridstore.config import GeneratorConfig
-from gridstore.generate.batch import (
+from gridstore.config import GeneratorConfig  # noqa: E402
+from gridstore.generate.batch import (  # noqa: E402
     ROUTING_BLOCK_IMAGES,
     Annotations,
     BlockOutput,
@@ -13,7 +13,7 @@ from gridstore.generate.batch import (
     generate_block,
     generate_images,
 )
-from gridstore.generate.rng import RNG_SCHEME
+from gridstore.generate.rng import RNG_SCHEME  # noqa: E402
 
 __all__ = [
     "RNG_SCHEME",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -83,8 +84,16 @@ class BlockOutput:
 
 def _kernel_args(config: GeneratorConfig) -> tuple:
     c = config
-    return (c.grid_size, c.min_objects, c.max_objects, c.min_size, c.max_size,
-            float(c.blob_compactness), c.max_tries, build_tables(c))  # fmt: skip
+    return (
+        c.grid_size,
+        c.min_objects,
+        c.max_objects,
+        c.min_size,
+        c.max_size,
+        float(c.blob_compactness),
+        c.max_tries,
+        build_tables(c),
+    )
 
 
 @njit(cache=True)
@@ -103,21 +112,82 @@ def _content_hash(image: np.ndarray) -> np.uint64:
 
 
 @njit(cache=True)
-def _fill_stream(seed, start, stop, block_images, g, nmin, nmax, smin, smax, compact, tries, tb,
-                 img, inst, n_obj, otype, osub, ocol, osize, obbox):  # fmt: skip  # noqa: ANN001, ANN202
+def _fill_stream(
+    seed,
+    start,
+    stop,
+    block_images,
+    g,
+    nmin,
+    nmax,
+    smin,
+    smax,
+    compact,
+    tries,
+    tb,
+    img,
+    inst,
+    n_obj,
+    otype,
+    osub,
+    ocol,
+    osize,
+    obbox,
+):
     scratch = make_scratch(g)
     for i in range(start, stop):
-        seed_state(scratch[3], image_key(np.uint64(seed), np.uint64(i // block_images), np.uint64(i % block_images)))
+        seed_state(
+            scratch[3],
+            image_key(np.uint64(seed), np.uint64(i // block_images), np.uint64(i % block_images)),
+        )
         row = i - start
         n_obj[row] = draw_image(
-            scratch[3], g, nmin, nmax, smin, smax, compact, tries, tb,
-            img[row], inst[row], otype[row], osub[row], ocol[row], osize[row], obbox[row], scratch,
-        )  # fmt: skip
+            scratch[3],
+            g,
+            nmin,
+            nmax,
+            smin,
+            smax,
+            compact,
+            tries,
+            tb,
+            img[row],
+            inst[row],
+            otype[row],
+            osub[row],
+            ocol[row],
+            osize[row],
+            obbox[row],
+            scratch,
+        )
 
 
 @njit(cache=True)
-def _fill_block(seed, block, quotas, disjoint, cum_fracs, max_draws, g, nmin, nmax, smin, smax,
-                compact, tries, tb, img, inst, n_obj, otype, osub, ocol, osize, obbox, hashes):  # fmt: skip  # noqa: ANN001, ANN202
+def _fill_block(
+    seed,
+    block,
+    quotas,
+    disjoint,
+    cum_fracs,
+    max_draws,
+    g,
+    nmin,
+    nmax,
+    smin,
+    smax,
+    compact,
+    tries,
+    tb,
+    img,
+    inst,
+    n_obj,
+    otype,
+    osub,
+    ocol,
+    osize,
+    obbox,
+    hashes,
+):
     """Draw images j = 0, 1, ... of a block, keeping each if its split has room.
 
     Returns the number of draws, or -1 if max_draws did not fill every quota.
@@ -150,8 +220,25 @@ def _fill_block(seed, block, quotas, disjoint, cum_fracs, max_draws, g, nmin, nm
         s_col[:] = 0
         s_size[:] = 0
         s_bbox[:] = 0
-        n = draw_image(scratch[3], g, nmin, nmax, smin, smax, compact, tries, tb,
-                       s_img, s_inst, s_type, s_sub, s_col, s_size, s_bbox, scratch)  # fmt: skip
+        n = draw_image(
+            scratch[3],
+            g,
+            nmin,
+            nmax,
+            smin,
+            smax,
+            compact,
+            tries,
+            tb,
+            s_img,
+            s_inst,
+            s_type,
+            s_sub,
+            s_col,
+            s_size,
+            s_bbox,
+            scratch,
+        )
         h = _content_hash(s_img)
         route_key = h if disjoint else splitmix64(key ^ _ROUTE_SALT)
         u = unit_float(route_key)
@@ -183,8 +270,16 @@ def _outputs(n: int, config: GeneratorConfig) -> tuple[np.ndarray, Annotations]:
 
 def _flat(images: np.ndarray, ann: Annotations) -> tuple[np.ndarray, ...]:
     n, g = len(images), ann.instance_map.shape[-1]
-    return (images.reshape(n, g * g), ann.instance_map.reshape(n, g * g), ann.num_objects,
-            ann.object_type, ann.object_subtype, ann.object_colour, ann.object_size, ann.object_bbox)  # fmt: skip
+    return (
+        images.reshape(n, g * g),
+        ann.instance_map.reshape(n, g * g),
+        ann.num_objects,
+        ann.object_type,
+        ann.object_subtype,
+        ann.object_colour,
+        ann.object_size,
+        ann.object_bbox,
+    )
 
 
 def generate_images(
@@ -220,7 +315,14 @@ def generate_images(
         msg = f"image range must satisfy 0 <= start <= stop, got [{start}, {stop})"
         raise ConfigError(msg)
     images, ann = _outputs(stop - start, config)
-    _fill_stream(np.uint64(seed), np.int64(start), np.int64(stop), np.int64(ROUTING_BLOCK_IMAGES), *_kernel_args(config), *_flat(images, ann))
+    _fill_stream(
+        np.uint64(seed),
+        np.int64(start),
+        np.int64(stop),
+        np.int64(ROUTING_BLOCK_IMAGES),
+        *_kernel_args(config),
+        *_flat(images, ann),
+    )
     return images, ann
 
 
@@ -268,8 +370,17 @@ def generate_block(
     cum[-1] = 1.0
     q = np.asarray(quotas, np.int64)
     max_draws = max(total, 1) * MAX_DRAWS_PER_SLOT
-    draws = _fill_block(np.uint64(seed), np.int64(block), q, bool(disjoint), cum, np.int64(max_draws), *_kernel_args(config),
-                        *_flat(images, ann), hashes)  # fmt: skip
+    draws = _fill_block(
+        np.uint64(seed),
+        np.int64(block),
+        q,
+        bool(disjoint),
+        cum,
+        np.int64(max_draws),
+        *_kernel_args(config),
+        *_flat(images, ann),
+        hashes,
+    )
     if draws < 0:
         msg = (
             f"block {block} drew {max_draws} images without filling its splits {tuple(quotas)}: "
@@ -278,7 +389,7 @@ def generate_block(
         )
         raise ConfigError(msg)
     bounds = np.concatenate([[0], np.cumsum(q)])
-    parts = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
     return BlockOutput(
         images=[images[p] for p in parts],
         annotations=[ann[p] for p in parts],
@@ -297,7 +408,7 @@ def content_hashes(images: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _hash_rows(flat, out):  # noqa: ANN001, ANN202
+def _hash_rows(flat, out):
     for i in range(flat.shape[0]):
         out[i] = _content_hash(flat[i])
 

@@ -30,7 +30,7 @@ def _pick(cum: np.ndarray, u: float) -> int:
 
 
 @njit(cache=True)
-def make_scratch(g: int):  # noqa: ANN201
+def make_scratch(g: int):
     """Work buffers for :func:`draw_image`, allocated once per batch."""
     cells = g * g
     return (
@@ -44,7 +44,7 @@ def make_scratch(g: int):  # noqa: ANN201
 
 
 @njit(cache=True)
-def _shape(s, t, g, min_size, max_size, tb, offs):  # noqa: ANN001, ANN202 (numba)
+def _shape(s, t, g, min_size, max_size, tb, offs):
     """Draw a rectangle, line or pattern: its cell offsets (row * g + col) go in offs.
 
     Returns (cells, height, width, subtype).
@@ -52,7 +52,9 @@ def _shape(s, t, g, min_size, max_size, tb, offs):  # noqa: ANN001, ANN202 (numb
     span = max_size - min_size + 1
     if t == RECTANGLE:
         a = randint(s, span)
-        k = tb.rect_start[a] + _pick(tb.rect_cum[tb.rect_start[a] : tb.rect_start[a] + tb.rect_count[a]], uniform(s))
+        k = tb.rect_start[a] + _pick(
+            tb.rect_cum[tb.rect_start[a] : tb.rect_start[a] + tb.rect_count[a]], uniform(s)
+        )
         h, w = tb.rect_h[k], tb.rect_w[k]
         for r in range(h):
             for c in range(w):
@@ -93,7 +95,7 @@ def _popcount(x: np.uint64) -> int:
 
 
 @njit(cache=True)
-def _free_columns(g, occ, rowmask, h, cols, r0):  # noqa: ANN001, ANN202
+def _free_columns(g, occ, rowmask, h, cols, r0):
     """Bit c0 set where the shape's top-left corner at (r0, c0) overlaps nothing."""
     bad = np.uint64(0)
     for i in range(h):
@@ -104,12 +106,16 @@ def _free_columns(g, occ, rowmask, h, cols, r0):  # noqa: ANN001, ANN202
                 bad |= o >> np.uint64(b)
             m >>= np.uint64(1)
             b += 1
-    full = np.uint64(0xFFFFFFFFFFFFFFFF) if cols == 64 else (np.uint64(1) << np.uint64(cols)) - np.uint64(1)
+    full = (
+        np.uint64(0xFFFFFFFFFFFFFFFF)
+        if cols == 64
+        else (np.uint64(1) << np.uint64(cols)) - np.uint64(1)
+    )
     return ~bad & full
 
 
 @njit(cache=True)
-def _place(s, g, inst, occupied, n, h, w, offs, pos, occ, rowmask):  # noqa: ANN001, ANN202
+def _place(s, g, inst, occupied, n, h, w, offs, pos, occ, rowmask):
     """Pick a position uniformly among those where the shape overlaps nothing.
 
     Positions are counted in row-major order of their top-left corner, and the
@@ -159,10 +165,14 @@ def _place(s, g, inst, occupied, n, h, w, offs, pos, occ, rowmask):  # noqa: ANN
 
 
 @njit(cache=True)
-def _kth_free_cell(g, inst, occ, k):  # noqa: ANN001, ANN202
+def _kth_free_cell(g, inst, occ, k):
     """Flat index of the k-th free cell in row-major order."""
     if g <= 64:
-        full = np.uint64(0xFFFFFFFFFFFFFFFF) if g == 64 else (np.uint64(1) << np.uint64(g)) - np.uint64(1)
+        full = (
+            np.uint64(0xFFFFFFFFFFFFFFFF)
+            if g == 64
+            else (np.uint64(1) << np.uint64(g)) - np.uint64(1)
+        )
         for r in range(g):
             free = ~occ[r] & full
             n = _popcount(free)
@@ -182,7 +192,7 @@ def _kth_free_cell(g, inst, occ, k):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True)
-def _grow_blob(s, g, inst, occ, occupied, label, min_size, max_size, compact, cells, front, nb):  # noqa: ANN001, ANN202
+def _grow_blob(s, g, inst, occ, occupied, label, min_size, max_size, compact, cells, front, nb):
     """Grow a blob in place from a random free cell; return its size (0: discarded).
 
     Frontier cells with two or more blob neighbours weigh ``compact``, others 1.
@@ -229,10 +239,25 @@ def _grow_blob(s, g, inst, occ, occupied, label, min_size, max_size, compact, ce
 
 
 @njit(cache=True)
-def draw_image(  # noqa: PLR0913 (numba kernels take flat arguments)
-    s, g, min_objects, max_objects, min_size, max_size, compact, max_tries, tb,
-    image, inst, otype, osub, ocol, osize, obbox, scratch,
-):  # noqa: ANN001, ANN201
+def draw_image(
+    s,
+    g,
+    min_objects,
+    max_objects,
+    min_size,
+    max_size,
+    compact,
+    max_tries,
+    tb,
+    image,
+    inst,
+    otype,
+    osub,
+    ocol,
+    osize,
+    obbox,
+    scratch,
+):
     """Draw one image into zeroed ``image``/``inst`` (flat, g*g) and object rows.
 
     Returns the number of objects placed (>= 1 for a valid config).
@@ -251,7 +276,9 @@ def draw_image(  # noqa: PLR0913 (numba kernels take flat arguments)
             if t == BLOB:
                 if occupied == g * g:
                     break  # no free cell to start from: skip the object, drawing nothing
-                size = _grow_blob(s, g, inst, occ, occupied, label, min_size, max_size, compact, offs, pos, nb)
+                size = _grow_blob(
+                    s, g, inst, occ, occupied, label, min_size, max_size, compact, offs, pos, nb
+                )
                 if size > 0:
                     for i in range(size):
                         image[offs[i]] = colour

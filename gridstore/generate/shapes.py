@@ -75,7 +75,9 @@ def pattern_cells(family: str, grid_size: int) -> list[Cells]:
                 out.append([(0, c) for c in range(2 * h + 1)] + [(r, h) for r in range(1, s + 1)])
     elif family == "plus":  # arms of a cells around a centre
         for a in range(1, (g - 1) // 2 + 1):
-            out.append([(a, c) for c in range(2 * a + 1)] + [(r, a) for r in range(2 * a + 1) if r != a])
+            out.append(
+                [(a, c) for c in range(2 * a + 1)] + [(r, a) for r in range(2 * a + 1) if r != a]
+            )
     elif family == "zigzag":  # a staircase of n cells: right, down, right, down, ...
         out = [[(t // 2, (t + 1) // 2) for t in range(n)] for n in range(3, 2 * g)]
     else:
@@ -124,7 +126,8 @@ def _rectangles(c: GeneratorConfig) -> tuple[np.ndarray, ...]:
             msg = f"no rectangle of about {area} cells fits a {g}x{g} grid; set type_weights rectangle=0"
             raise ConfigError(msg)
         weights = [
-            RECT_FAVOURED_WEIGHT if max(h, w) / min(h, w) < RECT_MAX_ASPECT else 1.0 for h, w in cands
+            RECT_FAVOURED_WEIGHT if max(h, w) / min(h, w) < RECT_MAX_ASPECT else 1.0
+            for h, w in cands
         ]
         starts.append(len(hs))
         counts.append(len(cands))
@@ -168,7 +171,9 @@ def build_tables(c: GeneratorConfig) -> ShapeTables:
     fam_start, fam_count, var_h, var_w, var_start, var_size, cr, cc = ([] for _ in range(8))
     for family, fam_weight in zip(PATTERN_FAMILIES, c.pattern_weights, strict=True):
         fam_start.append(len(var_h))
-        templates = [t for t in pattern_cells(family, c.grid_size) if c.min_size <= len(t) <= c.max_size]
+        templates = [
+            t for t in pattern_cells(family, c.grid_size) if c.min_size <= len(t) <= c.max_size
+        ]
         if weight["pattern"] > 0 and fam_weight > 0 and not templates:
             msg = (
                 f"pattern family {family!r} has no shape with {c.min_size}..{c.max_size} cells "
