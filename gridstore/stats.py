@@ -109,10 +109,12 @@ def count_duplicates(
     """Count repeated images within each split and contents shared across splits.
 
     Hashes are processed in buckets of their top bits, re-reading the parts
-    (``load_parts()``) once per bucket, so memory stays near a few times
-    ``bucket_bytes`` whatever the dataset size.
+    (``load_parts()``) once per bucket: memory stays near a few times
+    ``bucket_bytes`` up to 16 buckets (about 67M images), and beyond that the
+    buckets grow instead of the passes (10**9 images: 16 passes over 8 GB of
+    hashes, about 1.5 GB of memory).
     """
-    bits = max(0, int(np.ceil(np.log2(max(1, total * 8 / bucket_bytes)))))
+    bits = min(4, max(0, int(np.ceil(np.log2(max(1, total * 8 / bucket_bytes))))))
     within = dict.fromkeys(splits, 0)
     cross = 0
     for bucket in range(1 << bits):
