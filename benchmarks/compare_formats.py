@@ -1,23 +1,17 @@
 """Compare gridstore with other on-disk formats on one corpus: time, size, memory, read speed.
 
-The same (n, 16, 16) uint8 corpus (atomic preset, --seed) is written in each
-format and read back; every measurement runs in a fresh subprocess whose
-process tree is sampled for peak RSS (benchmarks/_rss.py).
+The same (n, 16, 16) uint8 corpus (atomic preset, --seed) is written in each format and read
+back; each measurement runs in a fresh subprocess whose process tree is sampled for peak RSS.
+gridstore uses its real writer, ``create_version(..., workers=2)`` with fractions (1, 0, 0), so
+its train split is exactly ``generate_corpus(n, seed)``; it generates while it writes (and writes
+annotations, stats, checksums), so its time is generate + write. The other formats write
+pre-generated images streamed in blocks from a page-cached file (npz loads it whole); their
+"gen" is that generation, timed once with 2 processes like gridstore's 2 workers. Reads hit a
+warm page cache: sequential = all images in blocks, summed (must match the corpus: "ok");
+shuffled = batches of 256 (gridstore: ``batches(256, shuffle=True)`` over chunk windows; others:
+sorted random indices); first batch = a fresh process: import + open + first shuffled batch.
 
-- gridstore: the real writer, ``create_version(..., workers=2)``, fractions
-  (1, 0, 0) so that its train split is exactly ``generate_corpus(n, seed)``. It
-  generates while it writes (annotations, stats and checksums too), so its time
-  is generate + write.
-- other formats: pre-generated images streamed in blocks from a page-cached
-  source file (npz loads it whole, as np.savez_compressed needs). Their "gen"
-  is that generation, timed once with a pool of 2 processes like gridstore's 2
-  workers, so "total" compares like with like.
-- reads (warm page cache): sequential = all images in blocks, summed (the sum
-  must match the corpus: "ok"); shuffled = batches of 256 (gridstore: its
-  chunk-window ``batches(256, shuffle=True)``; others: sorted random indices);
-  first batch = fresh process, import + open + first shuffled batch.
-
-    python benchmarks/compare_formats.py                 # 1M, then 10M for streaming formats
+    python benchmarks/compare_formats.py          # 1M, then 10M for the formats that stream
     python benchmarks/compare_formats.py --num-images 100000 --skip-large --formats gridstore,npy
 """
 
@@ -29,6 +23,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,9 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _rss import run_measured
 
 FORMATS = ("gridstore", "npz", "npy", "h5-gzip", "h5-lzf", "hf-datasets")
 NEEDS = {"h5-gzip": "h5py", "h5-lzf": "h5py", "hf-datasets": "datasets"}  # benchmark-only extras
@@ -56,10 +48,9 @@ BUDGET_S = 30.0  # chunked, compressed formats decode whole chunks for a few ran
 ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
 
 
-# --------------------------------------------------------------------------- in the subprocesses
+# Run in the measured subprocesses: ------------------------------------------------------------
 def _gen_batch(job: tuple[int, int, int]) -> np.ndarray:
     import gridstore
-
     return gridstore.generate_images(gridstore.make_config("atomic"), *job)[0]
 
 
@@ -70,9 +61,8 @@ def op_generate(src: str, n: int, seed: int) -> dict[str, Any]:
 
     import gridstore
 
-    # Load (or compile) numba's cached kernels once, untimed, so no measurement pays a compile.
     warm, plan = Path(src).with_suffix(".warm"), gridstore.Plan(num_images=10, seed=seed)
-    gridstore.create_version(warm, plan, engine="serial", show_progress=False)
+    gridstore.create_version(warm, plan, engine="serial", show_progress=False)  # numba warm-up
     out = np.lib.format.open_memmap(src, mode="w+", dtype=np.uint8, shape=(n, G, G))
     jobs = [(seed, lo, min(lo + GEN_BATCH, n)) for lo in range(0, n, GEN_BATCH)]
     t = time.perf_counter()  # includes starting the pool, as gridstore's time does
@@ -80,25 +70,20 @@ def op_generate(src: str, n: int, seed: int) -> dict[str, Any]:
         for (_, lo, hi), images in zip(jobs, pool.map(_gen_batch, jobs), strict=True):
             out[lo:hi] = images
     seconds = time.perf_counter() - t
-    out.flush()
     total = sum(int(out[lo : lo + CHUNK].sum(dtype=np.uint64)) for lo in range(0, n, CHUNK))
     return {"gen_s": seconds, "sum": total}
 
 
 def source_blocks(src: str, n: int) -> Iterator[np.ndarray]:
     """The source images in blocks of CHUNK, read with plain file reads (bounded RSS, no mmap)."""
-    offset = np.load(src, mmap_mode="r").offset
     with open(src, "rb") as f:
-        f.seek(offset)
+        f.seek(np.load(src, mmap_mode="r").offset)
         for lo in range(0, n, CHUNK):
-            k = min(CHUNK, n - lo)
-            yield np.fromfile(f, np.uint8, k * G * G).reshape(k, G, G)
+            yield np.fromfile(f, np.uint8, min(CHUNK, n - lo) * G * G).reshape(-1, G, G)
 
 
 def _hf_rows(src: str, n: int) -> Iterator[dict[str, np.ndarray]]:
-    for block in source_blocks(src, n):
-        for image in block:
-            yield {"images": image}
+    yield from ({"images": image} for block in source_blocks(src, n) for image in block)
 
 
 def op_write(fmt: str, src: str, out: str, n: int, seed: int) -> dict[str, Any]:
@@ -107,7 +92,6 @@ def op_write(fmt: str, src: str, out: str, n: int, seed: int) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if fmt == "gridstore":
         import gridstore
-
         plan = gridstore.Plan(num_images=n, seed=seed, fractions=(1.0, 0.0, 0.0))
         meta = gridstore.create_version(out, plan, workers=2, show_progress=False)
         extra = {"images_bytes": meta["storage"]["image_bytes_on_disk"]}
@@ -117,11 +101,9 @@ def op_write(fmt: str, src: str, out: str, n: int, seed: int) -> dict[str, Any]:
         with open(out, "wb") as f:
             header = {"descr": "|u1", "fortran_order": False, "shape": (n, G, G)}
             np.lib.format.write_array_header_1_0(f, header)
-            for block in source_blocks(src, n):
-                f.write(block)
+            f.writelines(source_blocks(src, n))
     elif fmt.startswith("h5-"):
         import h5py
-
         gzip = {"compression": "gzip", "compression_opts": 4}
         comp = gzip if fmt == "h5-gzip" else {"compression": "lzf"}
         with h5py.File(out, "w") as f:
@@ -130,7 +112,6 @@ def op_write(fmt: str, src: str, out: str, n: int, seed: int) -> dict[str, Any]:
                 ds[i * CHUNK : i * CHUNK + len(block)] = block
     elif fmt == "hf-datasets":
         import datasets
-
         datasets.disable_progress_bars()
         features = datasets.Features({"images": datasets.Array2D((G, G), "uint8")})
         ds = datasets.Dataset.from_generator(_hf_rows, features=features, cache_dir=out + ".cache",
@@ -150,13 +131,11 @@ def open_reader(fmt: str, path: str) -> Reader:
     """Open ``path`` as a user of ``fmt`` would."""
     if fmt == "gridstore":
         from gridstore import open_store
-
         split = open_store(path).version()["train"]
         a = split.images
         return Reader(len(split), lambda lo, hi: a[lo:hi], a.__getitem__, split)
     if fmt == "hf-datasets":
         import datasets
-
         d = datasets.load_from_disk(path).with_format("numpy", dtype=np.uint8)  # default: int64
         return Reader(len(d), lambda lo, hi: d[lo:hi]["images"], lambda i: d[i]["images"], d)
     if fmt == "npz":
@@ -165,7 +144,6 @@ def open_reader(fmt: str, path: str) -> Reader:
         a = np.load(path, mmap_mode="r")
     else:
         import h5py
-
         a = h5py.File(path, "r")["images"]
     return Reader(len(a), lambda lo, hi: a[lo:hi], lambda idx: a[idx], a)
 
@@ -187,7 +165,7 @@ def op_read(fmt: str, path: str, kind: str, seed: int) -> dict[str, Any]:
     t = t if kind == "first" else time.perf_counter()  # imports count in 'first' only
     r = open_reader(fmt, path)
     if kind == "first":
-        batch = next(shuffled(fmt, r, seed))
+        next(shuffled(fmt, r, seed))
         return {"first_s": time.perf_counter() - t}
     if kind == "shuffled":
         t = time.perf_counter()  # steady state: opening is in 'first'
@@ -205,17 +183,43 @@ def op_read(fmt: str, path: str, kind: str, seed: int) -> dict[str, Any]:
     return {"seq_ips": r.n / (time.perf_counter() - t), "sum": total}
 
 
-# --------------------------------------------------------------------------- in the parent
+# Run in the parent: -----------------------------------------------------------------------------
+def _tree_kib(root: int) -> tuple[int, int]:
+    """VmRSS and RssAnon (KiB) summed over ``root`` and its descendants (as benchmarks/_rss.py)."""
+    rss = anon = 0
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            todo += [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                     for c in (task / "children").read_text().split()]  # fmt: skip
+        except OSError:
+            continue  # exited meanwhile
+        kib = {k: int(v.split()[0]) for k, _, v in (x.partition(":") for x in status)
+               if k in ("VmRSS", "RssAnon")}  # fmt: skip
+        rss, anon = rss + kib.get("VmRSS", 0), anon + kib.get("RssAnon", 0)
+    return rss, anon
+
+
 def measure(op: str, **kw: Any) -> dict[str, Any]:
-    """Run one op in a fresh process: its JSON result plus the tree's peak RSS (MiB)."""
+    """Run one op in a fresh process: its JSON result, the tree's peak RSS and anon RSS (MiB)."""
     cmd = [sys.executable, __file__, "--worker", json.dumps({"op": op, **kw})]
-    res = run_measured(cmd, env=ENV)
-    return {**json.loads(res["stdout"].strip().splitlines()[-1]), "rss": res["peak_tree_mib"]}
+    peak = [0, 0]
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=out, text=True)
+        while proc.poll() is None:
+            peak = list(map(max, peak, _tree_kib(proc.pid)))
+            time.sleep(0.05)
+        out.seek(0)
+        lines = out.read().strip().splitlines()
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{op} {kw.get('fmt', '')}: exit code {proc.returncode} (see stderr)")
+    return {**json.loads(lines[-1]), "rss": peak[0] / 1024, "anon": peak[1] / 1024}
 
 
 def run_format(fmt: str, n: int, seed: int, work: Path, gen: dict[str, Any]) -> dict[str, Any]:
-    d = work / fmt
-    d.mkdir()
+    (d := work / fmt).mkdir()
     out = str(d / OUT_NAMES.get(fmt, "images.h5"))
     w = measure("write", fmt=fmt, src=gen["src"], out=out, n=n, seed=seed)
     kinds = ("first", "shuffled", "sequential")
@@ -223,10 +227,11 @@ def run_format(fmt: str, n: int, seed: int, work: Path, gen: dict[str, Any]) -> 
     shutil.rmtree(d)
     row = {"format": fmt, "n": n, "bytes": w["bytes"],
            "disk_bytes": w.get("images_bytes", w["bytes"]),
-           "write_s": w["write_s"], "write_rss": w["rss"], "read_rss": max(r["rss"] for r in reads),
+           "write_s": w["write_s"], "write_rss": w["rss"], "write_anon": w["anon"],
+           "read_rss": max(r["rss"] for r in reads), "read_anon": max(r["anon"] for r in reads),
            "gen_s": None if fmt == "gridstore" else gen["gen_s"]}  # fmt: skip
     for r in reads:
-        row.update({k: v for k, v in r.items() if k != "rss"})
+        row.update({k: v for k, v in r.items() if k not in ("rss", "anon")})
     row["total_s"] = row["write_s"] + (row["gen_s"] or 0)
     row["ok"] = row.pop("sum") == gen["sum"]
     return row
@@ -241,62 +246,57 @@ def machine_info() -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), "?")
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cores = len(os.sched_getaffinity(0))
-    versions = ", ".join(f"{k} {v}" for k, v in vers.items())
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{cores} cores ({cpu}), {mem:.0f} GiB RAM, load avg before: {load}\n{versions}"
+    cores = f"{len(os.sched_getaffinity(0))} cores ({cpu}), {mem:.0f} GiB RAM"
+    return f"{cores}, load avg before: {load}\n" + ", ".join(f"{k} {v}" for k, v in vers.items())
 
 
-COLUMNS = [  # header, key, width, format
-    ("format", "format", 11, "{}"), ("images", "n", 10, "{:,}"), ("gen s", "gen_s", 6, "{:.1f}"),
-    ("write s", "write_s", 7, "{:.1f}"), ("total s", "total_s", 7, "{:.1f}"),
-    ("disk MiB", "disk_bytes", 8, "{:.1f}"), ("B/img", "bpi", 6, "{:.1f}"),
-    ("wr RSS MiB", "write_rss", 10, "{:.0f}"), ("seq img/s", "seq_ips", 11, "{:,.0f}"),
-    ("shuf img/s", "shuffled_ips", 10, "{:,.0f}"), ("(batches)", "shuffled_batches", 9, "{}"),
-    ("1st batch s", "first_s", 11, "{:.2f}"), ("rd RSS MiB", "read_rss", 10, "{:.0f}"),
-    ("ok", "ok", 4, "{}"),
+COLUMNS = [  # header, key, format
+    ("format", "format", "{}"), ("images", "n", "{:,}"), ("gen s", "gen_s", "{:.1f}"),
+    ("write s", "write_s", "{:.1f}"), ("total s", "total_s", "{:.1f}"), ("B/img", "bpi", "{:.1f}"),
+    ("disk MiB", "disk_bytes", "{:.1f}"), ("wr RSS/anon MiB", "write_mem", "{}"),
+    ("seq img/s", "seq_ips", "{:,.0f}"), ("shuf img/s", "shuffled_ips", "{:,.0f}"),
+    ("(batches)", "shuffled_batches", "{}"), ("1st batch s", "first_s", "{:.2f}"),
+    ("rd RSS/anon MiB", "read_mem", "{}"), ("ok", "ok", "{}"),
 ]  # fmt: skip
 
 
 def _value(row: dict[str, Any], key: str) -> Any:
+    if key in ("write_mem", "read_mem"):
+        return f"{row[key[:-3] + 'rss']:.0f}/{row[key[:-3] + 'anon']:.0f}"
     scale = {"bpi": row["n"], "disk_bytes": 2**20}  # bytes per image, MiB
     return row["disk_bytes"] / scale[key] if key in scale else row.get(key)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    def line(cells: list[str]) -> str:
-        pairs = enumerate(zip(cells, [w for _, _, w, _ in COLUMNS], strict=True))
-        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in pairs)
-
-    out = [line([h for h, *_ in COLUMNS])]
-    for row in rows:
-        vals = [(_value(row, k), f) for _, k, _, f in COLUMNS]
-        out.append(line(["incl." if v is None else f.format(v) for v, f in vals]))  # gen_s
-    return "\n".join(out)
+    cells = [[h for h, _, _ in COLUMNS]]
+    cells += [["incl." if (v := _value(r, k)) is None else f.format(v) for _, k, f in COLUMNS]
+              for r in rows]  # fmt: skip
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(line, widths, strict=True)))
+                      for line in cells)  # fmt: skip
 
 
 NOTES = """\
-gen s: generating the images (2 processes), once per size; gridstore generates while it writes:
-  write s = generate + write of images AND annotations, stats, checksums; disk = images only{}.
-write s: pre-generated images streamed from a page-cached source file; total = gen + write.
-wr/rd RSS: peak resident memory of the process tree writing / reading (max of the 3 read runs).
-seq: all images in blocks of {:,}, summed. shuf: batches of {} (gridstore: batches(shuffle=True);
-  others: sorted random indices), up to {} batches or {:.0f} s.
-1st batch s: a fresh process: import the format's library + open + first shuffled batch.
-ok: the pixel sum read back equals the generated corpus's. Reads hit a warm page cache."""
+gen s: generation alone (2 processes); gridstore's write s includes generating, and writing its
+  annotations, stats and checksums too; its disk is the images array only{}.
+RSS/anon: peak VmRSS / RssAnon (MiB) of the process tree (read: max of the 3 runs); VmRSS counts
+  mmap'd file pages (npy, Arrow) that the kernel can drop. seq: blocks of {:,}, summed.
+shuf: batches of {}, up to {} batches or {:.0f} s. ok: the pixel sum read back equals the corpus's.
+Method: see the docstring of benchmarks/compare_formats.py."""
 
 
 def plot(rows: list[dict[str, Any]], path: Path, header: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+    os.environ["MPLBACKEND"] = "Agg"
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fmts = list(dict.fromkeys(r["format"] for r in rows))
     sizes = sorted({r["n"] for r in rows})
     panels = [("generate + write, s  (hatched part: generation)", "total_s"),
-              ("bytes per image on disk", "bpi"), ("peak RSS while writing, MiB", "write_rss"),
+              ("bytes per image on disk", "bpi"),
+              ("peak RSS while writing, MiB  (hatched part: anon)", "write_rss"),
               ("sequential read, images/s  (higher is better)", "seq_ips"),
               ("shuffled batches of 256, images/s  (higher is better)", "shuffled_ips"),
               ("time to first batch, s  (fresh process)", "first_s")]  # fmt: skip
@@ -312,9 +312,9 @@ def plot(rows: list[dict[str, Any]], path: Path, header: str) -> None:
                         transform=ax.get_xaxis_transform())  # fmt: skip
             vals = [_value(got[f], key) for f in fmts if f in got]
             bars = ax.bar(xs, vals, width, color=f"C{j}", label=f"{n:,} images")
-            if key == "total_s":
-                gens = [got[f]["gen_s"] or 0 for f in fmts if f in got]
-                ax.bar(xs, gens, width, color="none", edgecolor="white", hatch="//", linewidth=0)
+            if part := {"total_s": "gen_s", "write_rss": "write_anon"}.get(key):
+                inner = [got[f][part] or 0 for f in fmts if f in got]
+                ax.bar(xs, inner, width, color="none", edgecolor="white", hatch="//", linewidth=0)
             ax.bar_label(bars, labels=[_short(v) for v in vals], fontsize=8, padding=1)
         ax.set_title(title, fontsize=11)
         ax.set_xticks(range(len(fmts)), fmts, fontsize=9)
