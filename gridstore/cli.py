@@ -23,9 +23,16 @@ from gridstore.errors import ConfigError, GridstoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_STORE = "datasets"
+
+
+def _store_arg(ctx: click.Context, param: click.Parameter, value: str) -> Path | str:
+    """A local path, or an s3:// URL kept as written (a Path would collapse its '//')."""
+    return value if "://" in value else Path(value)
+
+
 _STORE_OPTION = click.option(
-    "--store", default=DEFAULT_STORE, show_default=True, type=click.Path(path_type=Path),
-    help="Store directory (a Zarr v3 group).",
+    "--store", default=DEFAULT_STORE, show_default=True, callback=_store_arg,
+    help="Store directory (a Zarr v3 group), or s3://bucket/prefix.",
 )  # fmt: skip
 
 
@@ -208,8 +215,9 @@ def generate(**opts: Any) -> None:
     from gridstore.build import create_version, grow_version, resume_version
     from gridstore.engines import default_workers
     from gridstore.estimate import check_free_space
+    from gridstore.objstore import check_store_target, is_url, open_backend
     from gridstore.plan import Plan
-    from gridstore.store import Store, parse_version_name
+    from gridstore.store import parse_version_name
 
     store_path: Path = opts.pop("store")
     name, yes, quiet, dry_run = opts.pop("version"), opts.pop("yes"), opts.pop("quiet"), opts.pop("dry_run")
@@ -220,7 +228,7 @@ def generate(**opts: Any) -> None:
     if name is not None:
         parse_version_name(name)
     if resume:
-        store = Store.open(store_path)
+        store = open_backend(store_path)
         if name is None:
             staged = [s.name for s in store.staged() if not s.writing]
             if len(staged) != 1:
@@ -229,7 +237,7 @@ def generate(**opts: Any) -> None:
             name = staged[0]
         plan = Plan.from_dict(store.staged_plan(name)["plan"])
     elif grow_from is not None:
-        source = Plan.from_dict(Store.open(store_path).metadata(grow_from)["generation_params"])
+        source = Plan.from_dict(open_backend(store_path).metadata(grow_from)["generation_params"])
         if opts["num_images"] is None:
             msg = "--grow-from needs --num-images (the new total)"
             raise ConfigError(msg)
@@ -237,12 +245,12 @@ def generate(**opts: Any) -> None:
                     source.split_mode, source.blocks_per_chunk)  # fmt: skip
     else:
         plan = _plan_from_options(opts)
-        if Path(store_path).exists():
-            Store.open(store_path)  # refuse a path that is not a store before any work
+        check_store_target(store_path)  # refuse a path that is not a store before any work
     est = _print_plan(plan, store_path, name or "the next version", workers, engine)
     if dry_run:
         return
-    check_free_space(store_path, est.disk_bytes)
+    if not is_url(store_path):  # object storage has no free-space figure to check
+        check_free_space(store_path, est.disk_bytes)
     _confirm("Proceed?", yes)
     if resume:
         meta = resume_version(store_path, name, **run)
@@ -272,10 +280,10 @@ def _print_summary(meta: dict[str, Any]) -> None:
 @_errors
 def versions(store: Path, as_json: bool) -> None:
     """List versions with state, counts, size and creation time."""
+    from gridstore.objstore import open_backend
     from gridstore.plan import format_bytes
-    from gridstore.store import Store
 
-    s = Store.open(store)
+    s = open_backend(store)
     rows = []
     for name in s.versions():
         m = s.metadata(name)
@@ -302,9 +310,9 @@ def versions(store: Path, as_json: bool) -> None:
 
 
 def _resolve(store: Path, version: str | None) -> tuple[Any, str]:
-    from gridstore.store import Store
+    from gridstore.objstore import open_backend
 
-    s = Store.open(store)
+    s = open_backend(store)
     if version is None:
         names = s.versions()
         if not names:
@@ -459,10 +467,10 @@ def export(version: str | None, store: Path, fmt: str, output: Path, overwrite: 
 @_errors
 def delete(version: str, store: Path, yes: bool) -> None:
     """Delete a version (or discard an unfinished one); asks first."""
+    from gridstore.objstore import open_backend
     from gridstore.plan import format_bytes
-    from gridstore.store import Store
 
-    s = Store.open(store)
+    s = open_backend(store)
     if version in {st.name for st in s.staged()}:
         _confirm(f"Discard unfinished version {version}?", yes)
         s.discard(version)

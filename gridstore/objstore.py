@@ -17,6 +17,8 @@ worker processes and local Dask workers inherit them.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import io
 import json
@@ -26,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -104,7 +106,8 @@ def zarr_store(path: str | os.PathLike[str], *, read_only: bool = True) -> Any:
         return os.fspath(path)
     from zarr.storage import FsspecStore
 
-    return FsspecStore.from_url(path, storage_options=dict(_STORAGE_OPTIONS), read_only=read_only)  # type: ignore[arg-type]
+    options = dict(_STORAGE_OPTIONS)
+    return FsspecStore.from_url(os.fspath(path), storage_options=options, read_only=read_only)
 
 
 def _filesystem() -> Any:
@@ -123,6 +126,8 @@ def _state(doc: Any) -> Any:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -169,6 +174,7 @@ class ObjectStore:
         parent, _, leaf = rest.rpartition("/")
         self.sidecar = f"{parent}/.{leaf}.gridstore"
         self._leases: dict[str, _Lease] = {}
+        self._pending: list[concurrent.futures.Future[Any]] = []
 
     def __repr__(self) -> str:
         return f"ObjectStore('{self.url}')"
@@ -284,16 +290,12 @@ class ObjectStore:
 
     def _rm(self, prefix: str) -> None:
         """Remove every object under ``prefix/`` (never a sibling sharing its stem)."""
-        try:
+        with suppress(FileNotFoundError):
             self.fs.rm(prefix.rstrip("/") + "/", recursive=True)
-        except FileNotFoundError:
-            pass
 
     def _rm_object(self, path: str) -> None:
-        try:
+        with suppress(FileNotFoundError):
             self.fs.rm_file(path)
-        except FileNotFoundError:
-            pass
 
     def _du(self, prefix: str) -> int:
         try:
@@ -342,11 +344,13 @@ class ObjectStore:
         try:
             doc = None if raw is None else json.loads(raw)
         except ValueError as err:
-            msg = f"metadata object '{self.url}/{name}/zarr.json' is corrupt ({type(err).__name__}); the version cannot be trusted"
+            msg = (f"metadata object '{self.url}/{name}/zarr.json' is corrupt ({type(err).__name__}); "
+                   "the version cannot be trusted")  # fmt: skip
             raise StoreNotFoundError(msg) from err
         if _state(doc) != "complete":
             if doc is not None or self._get(f"{self.sidecar}/claims/{name}") is not None:
-                msg = f"version '{name}' is unfinished; resume it with 'gridstore generate --resume {name}' or delete it"
+                msg = (f"version '{name}' is unfinished; resume it with 'gridstore generate --resume {name}' "
+                       "or delete it")  # fmt: skip
                 raise VersionIncompleteError(msg)
             available = ", ".join(self.versions()) or "none"
             msg = f"version '{name}' not found in store '{self.url}'; available: {available}"
@@ -414,7 +418,7 @@ class ObjectStore:
 
     def _claim(self, name: str) -> bool:
         record = {"version": name, "host": socket.gethostname(), "pid": os.getpid(),
-                  "claimed": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+                  "claimed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
         try:
             self._put_json(f"{self.sidecar}/claims/{name}", record, mode="create")
         except FileExistsError:
@@ -423,9 +427,15 @@ class ObjectStore:
 
     def create_arrays(self, name: str, plan_dict: dict[str, Any], shapes: dict[str, dict[str, tuple]]) -> None:
         """Create the staged version's groups and empty arrays; record its plan."""
+        from zarr.storage import MemoryStore
+
         _encoder.cache_clear()  # a discarded version of this name may be cached
         _open_array.cache_clear()
-        create_hierarchy(zarr_store(f"s3://{self._staging(name)}", read_only=False), name, shapes)
+        docs: dict[str, Any] = {}  # zarr writes the metadata here; uploaded in one batch
+        create_hierarchy(MemoryStore(docs), name, shapes)
+        staged = self._staging(name)
+        self._rm(staged)
+        self.fs.pipe({f"{staged}/{key}": buf.to_bytes() for key, buf in docs.items()})
         self._put_json(f"{self._work(name)}/plan.json", plan_dict)
 
     def staged_plan(self, name: str) -> dict[str, Any]:
@@ -444,10 +454,23 @@ class ObjectStore:
         return dict(json.loads(raw))
 
     def write_chunk(self, name: str, split: str, array: str, chunk: int, data: np.ndarray) -> None:
-        """Encode (as zarr would) and PUT chunk ``chunk`` of a staged array; a PUT is all or nothing."""
+        """Encode (as zarr would) and PUT chunk ``chunk`` of a staged array.
+
+        The PUT runs concurrently with the task's next chunks; ``record_task``
+        waits for all of them before it marks the task done. A PUT stores the
+        whole object or nothing, so a killed writer leaves no partial chunk.
+        """
         array_dir = f"{self._staging(name)}/{split}/{array}"
         encode, ndim = _encoder(array_dir)
-        self.fs.pipe_file("/".join([array_dir, "c", str(chunk), *["0"] * (ndim - 1)]), encode(data))
+        path = "/".join([array_dir, "c", str(chunk), *["0"] * (ndim - 1)])
+        fs = self.fs
+        self._pending.append(asyncio.run_coroutine_threadsafe(fs._pipe_file(path, encode(data)), fs.loop))
+
+    def _flush(self) -> None:
+        """Wait for this process's chunk PUTs; raise the first error."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def read_rows(self, name: str, split: str, array: str, start: int, stop: int) -> np.ndarray:
         """Read rows of a complete version's array."""
@@ -455,8 +478,9 @@ class ObjectStore:
 
     def record_task(self, name: str, index: int, result: dict[str, Any], hashes: dict[str, np.ndarray]) -> None:
         """Mark a task done, with its statistics and content hashes (the JSON, written last, marks it)."""
+        self._flush()  # the task's chunks are stored before its record
         buf = io.BytesIO()
-        np.savez(buf, **hashes)
+        np.savez(buf, **hashes)  # type: ignore[arg-type]
         tasks = f"{self._work(name)}/tasks"
         self.fs.pipe_file(f"{tasks}/{index}.npz", buf.getvalue())
         self._put_json(f"{tasks}/{index}.json", result)
@@ -472,9 +496,14 @@ class ObjectStore:
 
     def task_hashes(self, name: str) -> Iterator[dict[str, np.ndarray]]:
         """Content hashes of each finished task (one dict of split -> hashes per task)."""
-        for f in self._task_files(name, ".npz"):
-            with np.load(io.BytesIO(self.fs.cat_file(f"{self._work(name)}/tasks/{f}"))) as data:
-                yield {k: data[k] for k in data.files}
+        paths = [f"{self._work(name)}/tasks/{f}" for f in self._task_files(name, ".npz")]
+        for i in range(0, len(paths), 32):  # fetched 32 at a time: concurrent, bounded memory
+            for raw in self._get_many(paths[i : i + 32]):
+                if raw is None:
+                    msg = f"a task record of version '{name}' vanished while reading it; resume the version"
+                    raise VersionNotFoundError(msg)
+                with np.load(io.BytesIO(raw)) as data:
+                    yield {k: data[k] for k in data.files}
 
     def staged_bytes(self, name: str) -> int:
         """Bytes stored for a staged version."""

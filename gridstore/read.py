@@ -1,14 +1,18 @@
 """Lazy readers of a gridstore store: versions, splits, chunked arrays, batches, adapters.
 
-Every byte is read through zarr one whole chunk at a time by `_read_chunk`, which
-turns checksum failures and missing chunks into `CorruptChunkError`. Readers hold
-only names and reopen zarr lazily in each process, so they pickle into DataLoader
-workers under both 'fork' and 'spawn'. torch is imported only by the adapters.
+A store is a local directory or an ``s3://bucket/prefix`` URL (gridstore.objstore);
+both are read through zarr the same way. Every byte is read one whole chunk at a
+time by `_read_chunk`, which turns checksum failures and missing chunks into
+`CorruptChunkError`. Readers hold only names and reopen zarr lazily in each
+process, so they pickle into DataLoader workers under both 'fork' and 'spawn'.
+torch is imported only by the adapters (gridstore._torch).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,15 +20,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from gridstore._torch import TorchAdapters
 from gridstore.errors import (
     ConfigError,
     CorruptChunkError,
     GridstoreError,
-    StoreNotFoundError,
     VersionIncompleteError,
     VersionNotFoundError,
 )
-from gridstore.store import LAYOUT, Store, parse_version_name
+from gridstore.objstore import backend, open_backend, zarr_store
+from gridstore.store import parse_version_name
 
 if TYPE_CHECKING:
     import zarr
@@ -47,7 +52,8 @@ def open_store(path: str | os.PathLike[str]) -> StoreReader:
     Parameters
     ----------
     path : str or os.PathLike
-        Directory of the store (its root zarr group).
+        Directory of the store (its root zarr group), or an ``s3://bucket/prefix``
+        URL (credentials and endpoint from the environment, see docs/internals.md).
 
     Returns
     -------
@@ -58,7 +64,8 @@ def open_store(path: str | os.PathLike[str]) -> StoreReader:
     ------
     StoreNotFoundError
         `path` does not exist, is a file, or is not a zarr group whose
-        attributes hold ``{"gridstore": {"layout": 1}}``.
+        attributes hold ``{"gridstore": {"layout": 1}}`` (the checks and
+        messages of `gridstore.store.Store.open` / `gridstore.objstore.ObjectStore.open`).
 
     Examples
     --------
@@ -77,6 +84,27 @@ def _version_key(name: str) -> tuple[Any, int] | None:
         return parse_version_name(name)
     except ConfigError:
         return None
+
+
+async def _version_states(store: Any, names: list[str] | None) -> dict[str, Any]:
+    """The state attribute of each version (None: no zarr.json), read concurrently.
+
+    Not through zarr's group listing, which warns about a prefix without
+    zarr.json (an object-storage version mid-commit). None lists all versions.
+    """
+    from zarr.core.buffer import default_buffer_prototype
+
+    names = names or [n async for n in store.list_dir("") if _version_key(n)]
+    proto = default_buffer_prototype()
+    bufs = await asyncio.gather(*(store.get(f"{n}/zarr.json", prototype=proto) for n in names))
+    states = {}
+    for name, buf in zip(names, bufs, strict=True):
+        try:
+            doc = None if buf is None else json.loads(buf.to_bytes())
+            states[name] = None if doc is None else doc["attributes"].get("state")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            states[name] = "unreadable"
+    return states
 
 
 def _zero_rows(data: np.ndarray) -> np.ndarray:
@@ -117,8 +145,10 @@ def _read_chunk(
         raise CorruptChunkError(msg) from err
     zero = _zero_rows(data) if field in _NONZERO_ROWS else ([] if data.any() else [0])
     if len(zero):
+        from zarr.core.sync import sync
+
         key = _chunk_key(arr, chunk)
-        if not Store(store).chunk_path(key).is_file():
+        if not sync(arr.store.exists(key)):  # through the root store: local or object storage
             msg = f"chunk '{key}' of store '{store}' is missing (read as zeros); {_VALIDATE}"
             raise CorruptChunkError(msg)
         if field in _NONZERO_ROWS:
@@ -148,7 +178,7 @@ class StoreReader:
     Parameters
     ----------
     path : str or os.PathLike
-        Directory of the store; `open_store` checks it at once.
+        Directory or ``s3://`` URL of the store; `open_store` checks it at once.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -172,32 +202,16 @@ class StoreReader:
     def _open_root(self) -> zarr.Group:
         import zarr
 
-        path = self.path
-        what = ""
-        if not os.path.isdir(path):
-            what = "is a file, not a store" if os.path.exists(path) else "does not exist"
-        else:
-            try:
-                root = zarr.open_group(path, mode="r")
-                attrs = root.attrs.asdict().get("gridstore")
-            except (FileNotFoundError, ValueError, TypeError, KeyError):
-                attrs = None
-            if not isinstance(attrs, dict) or "layout" not in attrs:
-                what = "is not a gridstore store (no zarr.json with gridstore attributes)"
-            elif attrs["layout"] != LAYOUT:
-                msg = (f"store '{path}' has layout {attrs['layout']!r} but this gridstore "
-                       f"reads layout {LAYOUT}; install a gridstore release that reads it")
-                raise StoreNotFoundError(msg)
-        if what:
-            msg = f"'{path}' {what}; create one with 'gridstore generate --store {path}'"
-            raise StoreNotFoundError(msg)
-        return root
+        open_backend(self.path)  # the store's own checks and messages (local or URL)
+        return zarr.open_group(zarr_store(self.path), mode="r")
 
     @property
     def versions(self) -> list[str]:
         """Names of the complete versions, oldest first (by date, then N)."""
-        names = [name for name, group in self._root().groups()
-                 if _version_key(name) and group.attrs.get("state") == "complete"]
+        from zarr.core.sync import sync
+
+        states = sync(_version_states(self._root().store, None))
+        names = [name for name, state in states.items() if state == "complete"]
         return sorted(names, key=_version_key)  # type: ignore[arg-type]
 
     def version(self, name: str | None = None) -> VersionReader:
@@ -228,10 +242,13 @@ class StoreReader:
             raise VersionNotFoundError(msg)
         if name in available:
             return VersionReader(self, name)
-        root = self._root()
-        if _version_key(name) and name in root.group_keys():
-            why = f"its state is {root[name].attrs.get('state')!r}"
-        elif _version_key(name) and (Store(self.path).staging_dir / name).is_dir():
+        from zarr.core.sync import sync
+
+        key = _version_key(name)
+        state = sync(_version_states(self._root().store, [name]))[name] if key else None
+        if state is not None:
+            why = f"its state is {state!r}"
+        elif key and name in {s.name for s in backend(self.path).staged()}:
             why = "it is being written or was interrupted"
         else:
             why = ""
@@ -402,7 +419,7 @@ class _Fields(Mapping[str, LazyArray]):
         return len(self._names)
 
 
-class SplitReader:
+class SplitReader(TorchAdapters):
     """One split of a version: lazy arrays, shuffled batches, torch and JAX adapters.
 
     Picklable: it holds the store path and the version and split names and
@@ -655,119 +672,3 @@ class SplitReader:
                 pending = _take(data, perm, i, off)
         if pending is not None and not drop_last:
             yield pack(pending)
-
-    def torch_dataset(self, fields: Sequence[str] = ("images",)) -> Any:
-        """Return a map-style ``torch.utils.data.Dataset`` over this split.
-
-        Items are tensors (dicts of tensors unless `fields` is ``("images",)``).
-        Its ``__getitems__`` lets a DataLoader batch decode each chunk once. It
-        pickles, so it works with ``num_workers > 0`` under 'fork' and 'spawn'.
-
-        Parameters
-        ----------
-        fields : sequence of str
-            Arrays returned per item.
-
-        Returns
-        -------
-        torch.utils.data.Dataset
-
-        Raises
-        ------
-        ConfigError
-            A field is unknown.
-        """
-        self._check(tuple(fields))
-        return _torch_adapter("map", self, {"fields": tuple(fields)})
-
-    def torch_iterable(
-        self, batch_size: int, shuffle: bool = True, seed: int = 0, epoch: int = 0, **kwargs: Any
-    ) -> Any:
-        """Return a ``torch.utils.data.IterableDataset`` yielding whole batches.
-
-        Load it with ``DataLoader(ds, batch_size=None, num_workers=k)``. Worker
-        ``w`` of ``k`` on rank ``r`` reads chunks ``order[r * k + w :: world_size
-        * k]``, so workers and ranks never share a chunk and together read every
-        row once per epoch. Call ``ds.set_epoch(e)`` before each epoch (workers
-        must not be persistent for it to reach them).
-
-        Parameters
-        ----------
-        batch_size, shuffle, seed, epoch
-            As in `batches`.
-        **kwargs
-            ``drop_last``, ``window_chunks``, ``fields``, ``rank``, ``world_size``
-            as in `batches` (to resume mid-epoch, use `batches`).
-
-        Returns
-        -------
-        torch.utils.data.IterableDataset
-
-        Raises
-        ------
-        ConfigError
-            An argument is out of range or a field is unknown.
-        """
-        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
-        self.batches(batch_size, **opts)  # checks the arguments; reads nothing
-        return _torch_adapter("iterable", self, {"batch_size": batch_size, **opts})
-
-
-_TORCH: list[type] = []
-
-
-def _torch_adapter(kind: str, split: SplitReader, options: dict[str, Any]) -> Any:
-    """Build (or unpickle) a torch adapter; its classes are made on first use."""
-    if not _TORCH:
-        _TORCH.extend(_torch_classes())
-    return _TORCH[kind == "iterable"](split, options)
-
-
-def _torch_classes() -> tuple[type, type]:
-    import torch
-    from torch.utils.data import Dataset, IterableDataset, get_worker_info
-
-    class SplitDataset(Dataset):  # type: ignore[type-arg]
-        def __init__(self, split: SplitReader, options: dict[str, Any]) -> None:
-            self.split, self.fields = split, options["fields"]
-
-        def __reduce__(self) -> tuple[Any, ...]:
-            return (_torch_adapter, ("map", self.split, {"fields": self.fields}))
-
-        def __len__(self) -> int:
-            return len(self.split)
-
-        def __getitem__(self, index: int) -> Any:
-            return self.__getitems__([index])[0]
-
-        def __getitems__(self, indices: Sequence[int]) -> list[Any]:
-            idx = np.asarray(indices, dtype=np.int64)
-            cols = [torch.from_numpy(self.split.annotation(f)[idx]).unbind(0)
-                    for f in self.fields]
-            if self.fields == ("images",):
-                return list(cols[0])
-            return [dict(zip(self.fields, row, strict=True)) for row in zip(*cols, strict=True)]
-
-    class SplitIterable(IterableDataset):  # type: ignore[type-arg]
-        def __init__(self, split: SplitReader, options: dict[str, Any]) -> None:
-            self.split, self.options = split, dict(options)
-
-        def __reduce__(self) -> tuple[Any, ...]:
-            return (_torch_adapter, ("iterable", self.split, self.options))
-
-        def set_epoch(self, epoch: int) -> None:
-            self.options["epoch"] = epoch
-
-        def __iter__(self) -> Iterator[Any]:
-            info = get_worker_info()
-            workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
-            opts = dict(self.options)
-            opts["rank"] = opts.get("rank", 0) * workers + worker
-            opts["world_size"] = opts.get("world_size", 1) * workers
-            for batch in self.split.batches(opts.pop("batch_size"), **opts):
-                if isinstance(batch, dict):
-                    yield {k: torch.from_numpy(v) for k, v in batch.items()}
-                else:
-                    yield torch.from_numpy(batch)
-
-    return SplitDataset, SplitIterable

@@ -93,17 +93,18 @@ def _errors(path: Path) -> list[tuple[object, type[Exception], str]]:
     s = str(path)
     create = "create one with 'gridstore generate --store {}'"
     return [
+        # the messages of Store.open, which open_store reuses for local paths
         (lambda: open_store(path / "nope"), StoreNotFoundError,
-         f"'{s}/nope' does not exist; " + create.format(f"{s}/nope")),
+         f"store '{s}/nope' does not exist; " + create.format(f"{s}/nope")),
         (lambda: open_store(path / "zarr.json"), StoreNotFoundError,
-         f"'{s}/zarr.json' is a file, not a store; " + create.format(f"{s}/zarr.json")),
+         f"store path '{s}/zarr.json' is a file, not a directory; choose another --store"),
         (lambda: open_store(path / "2026-01-02-v2"), StoreNotFoundError,
-         f"'{s}/2026-01-02-v2' is not a gridstore store (no zarr.json with gridstore "
-         "attributes); " + create.format(f"{s}/2026-01-02-v2")),
+         f"'{s}/2026-01-02-v2/zarr.json' is not a gridstore store's root (unreadable or no "
+         "gridstore attributes)"),
         (lambda: open_store(path / "2026-01-02-v2" / "train" / "images" / "c"),
          StoreNotFoundError,
-         f"'{s}/2026-01-02-v2/train/images/c' is not a gridstore store (no zarr.json with "
-         "gridstore attributes); " + create.format(f"{s}/2026-01-02-v2/train/images/c")),
+         f"'{s}/2026-01-02-v2/train/images/c' is not a gridstore store (no zarr.json) and not "
+         "empty; use a new or empty directory"),
         (lambda: open_store(path).version("2026-01-01-v9"), VersionNotFoundError,
          f"version '2026-01-01-v9' not found in store '{s}'; available: "
          "2026-01-01-v1, 2026-01-02-v2, 2026-01-02-v10"),
@@ -159,7 +160,7 @@ def test_store_without_versions_and_unknown_layout(tmp_path: Path) -> None:
     assert str(info.value) == (f"store '{tmp_path}/empty' has no complete version; create one "
                                f"with 'gridstore generate --store {tmp_path}/empty'")
     root.attrs["gridstore"] = {"layout": 2}
-    with pytest.raises(StoreNotFoundError, match="has layout 2 but this gridstore reads"):
+    with pytest.raises(StoreNotFoundError, match="has layout 2; this gridstore reads layout 1"):
         open_store(tmp_path / "empty")
 
 
