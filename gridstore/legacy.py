@@ -31,6 +31,7 @@ from gridstore._npz import Member, write_npz
 from gridstore._version import __version__
 from gridstore.errors import ConfigError, GridstoreError, StoreNotFoundError
 from gridstore.generate.batch import Annotations
+from gridstore.objstore import is_url
 from gridstore.plan import DEFAULT_FRACTIONS, SPLITS, estimate_memory, parse_fractions
 
 if TYPE_CHECKING:
@@ -397,7 +398,7 @@ def export_version(
 
     out = Path(out_dir)
     _check_out_dir(out, overwrite)
-    store_path = Path(store_path).absolute()
+    store_path = store_path if is_url(str(store_path)) else Path(store_path).absolute()
     reader = open_store(store_path).version(version)
     splits = {s: reader[s] for s in reader.splits}
     grid = int(reader.metadata.get("generation_params", {}).get("grid_size", 16))

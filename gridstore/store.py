@@ -306,7 +306,8 @@ class Store:
         two thirds of a task's write time.
         """
         array_dir = self.staging_dir / name / split / array
-        encode, ndim = _chunk_encoder(str(array_dir))
+        stat = (array_dir / "zarr.json").stat()  # the key notices a re-created array
+        encode, ndim = _chunk_encoder(str(array_dir), stat.st_mtime_ns, stat.st_ino)
         path = array_dir.joinpath("c", str(chunk), *["0"] * (ndim - 1))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -454,7 +455,7 @@ def _tree_bytes(path: Path) -> int:
 
 
 @lru_cache(maxsize=64)
-def _chunk_encoder(array_dir: str) -> tuple[Any, int]:
+def _chunk_encoder(array_dir: str, mtime_ns: int, inode: int) -> tuple[Any, int]:
     """An encoder for whole chunks of the array at ``array_dir``, from its zarr.json."""
     return chunk_encoder(json.loads((Path(array_dir) / "zarr.json").read_text()), array_dir)
 

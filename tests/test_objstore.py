@@ -22,28 +22,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import moto.server  # noqa: F401 - the server runs as `python -m moto.server` (test extra)
 import numpy as np
 import pytest
+import s3fs  # noqa: F401
 import zarr
 from click.testing import CliRunner
 
-pytest.importorskip("s3fs")
-pytest.importorskip("moto.server")  # the server runs as `python -m moto.server`
-
-from gridstore.build import create_version, grow_version, resume_version  # noqa: E402
-from gridstore.cli import main  # noqa: E402
-from gridstore.errors import (  # noqa: E402
+from gridstore.build import create_version, grow_version, resume_version
+from gridstore.cli import main
+from gridstore.errors import (
     CorruptChunkError,
     StoreLockedError,
     StoreNotFoundError,
     VersionExistsError,
     VersionIncompleteError,
 )
-from gridstore.objstore import ObjectStore, zarr_store  # noqa: E402
-from gridstore.plan import SPLITS, Plan  # noqa: E402
-from gridstore.read import open_store  # noqa: E402
-from gridstore.store import Store  # noqa: E402
-from tests.conftest import TINY, version_chunks  # noqa: E402
+from gridstore.objstore import ObjectStore, zarr_store
+from gridstore.plan import SPLITS, Plan
+from gridstore.read import open_store
+from gridstore.store import Store
+from tests.conftest import TINY, version_chunks
 
 FIELDS = ["images", "num_objects", "object_type", "object_subtype", "object_colour",
           "object_size", "object_bbox", "instance_map"]  # fmt: skip
@@ -154,8 +153,6 @@ def test_one_worker_writes_the_local_bytes(s3_built: tuple, built_store: tuple[P
 @pytest.mark.parametrize("engine", ["processes", "dask"])
 def test_two_workers_write_the_same_bytes(bucket: str, built_store: tuple[Path, str], engine: str) -> None:
     """Spawned processes (a pool, or Dask workers) write straight to S3 with the inherited environment."""
-    if engine == "dask":
-        pytest.importorskip("distributed")
     url = f"s3://{bucket}/datasets"
     meta = create_version(url, TINY, workers=2, engine=engine, show_progress=False)
     assert (meta["generation"]["engine"], meta["generation"]["workers"]) == (engine, 2)
@@ -331,7 +328,7 @@ def test_open_store_reads_the_local_arrays_lazily(s3_built: tuple, built_store: 
 
 
 def test_torch_loader_workers_forked_from_an_s3_reader(s3_built: tuple, built_store: tuple) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     from torch.utils.data import DataLoader
 
     url, _, _ = s3_built

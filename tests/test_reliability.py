@@ -60,8 +60,8 @@ def test_signal_is_one_line_releases_the_lock_and_resumes_to_the_same_bytes(
     tmp_path: Path, sig: signal.Signals, code: int, name: str, workers: str
 ) -> None:
     store = tmp_path / "s"
-    proc = _generate(store, 100_000, "--workers", workers)
-    _wait_for_tasks(store, 2, proc)
+    proc = _generate(store, 300_000, "--workers", workers)  # 15 tasks: still running when signalled
+    _wait_for_tasks(store, 1, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
