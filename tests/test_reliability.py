@@ -75,7 +75,7 @@ def test_signal_is_one_line_releases_the_lock_and_resumes_to_the_same_bytes(
     assert not staged.writing  # the lock died with the process
     resumed = resume_version(store, staged.name, workers=1, show_progress=False)
     clean = create_version(
-        tmp_path / "c", Plan(num_images=100_000, seed=5), workers=1, show_progress=False
+        tmp_path / "c", Plan(num_images=300_000, seed=5), workers=2, show_progress=False
     )
     assert version_chunks(store, resumed["version"]) == version_chunks(
         tmp_path / "c", clean["version"]
