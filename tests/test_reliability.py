@@ -255,3 +255,28 @@ def test_readers_during_a_write_never_see_it_unfinished(
     assert proc.returncode == 0, err
     assert len(open_store(store).versions) == 2
     assert reads > 2
+
+
+def test_finished_versions_are_never_rewritten(
+    store_copy: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Handles opened on v1 stay valid and no later operation touches a byte of it."""
+    import zarr
+
+    from gridstore.build import grow_version
+    from gridstore.read import open_store
+
+    store, v1 = store_copy
+    before = {p: p.read_bytes() for p in sorted((store / v1).rglob("*")) if p.is_file()}
+    zarr_handle = zarr.open_group(store / v1, mode="r")  # a user's plain handle
+    reader = open_store(store).version(v1)["train"]  # and a gridstore reader
+    first = reader.images[:10]
+    v2 = create_version(store, Plan(num_images=3000, seed=2), workers=1, show_progress=False)
+    v3 = grow_version(store, v1, 30_000, workers=1, show_progress=False)
+    Store.open(store).delete(v2["version"])
+    after = {p: p.read_bytes() for p in sorted((store / v1).rglob("*")) if p.is_file()}
+    assert after == before
+    assert (reader.images[:10] == first).all()
+    recorded = json.loads(before[store / v1 / "train" / "images" / "zarr.json"])["shape"]
+    assert zarr_handle["train/images"].shape == tuple(recorded)
+    assert Store.open(store).versions() == [v1, v3["version"]]
