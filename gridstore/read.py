@@ -25,6 +25,7 @@ from gridstore.errors import (
     ConfigError,
     CorruptChunkError,
     GridstoreError,
+    StoreNotFoundError,
     VersionIncompleteError,
     VersionNotFoundError,
 )
@@ -439,8 +440,16 @@ class SplitReader(TorchAdapters):
 
     def _arrays(self) -> dict[str, zarr.Array[Any]]:
         if self._handles is None or self._handles[0] != os.getpid():
-            group = self.store._group(f"{self.version}/{self.name}")
-            self._handles = (os.getpid(), dict(group.arrays()))
+            where = f"{self.version}/{self.name}"
+            try:
+                arrays = dict(self.store._group(where).arrays())
+            except (ValueError, KeyError, TypeError) as err:  # zarr.json that is not JSON / not v3
+                msg = (
+                    f"the metadata of an array in '{where}' of store '{self.store.path}' is corrupt "
+                    f"({type(err).__name__}: {str(err).splitlines()[0]}); run 'gridstore validate'"
+                )
+                raise StoreNotFoundError(msg) from err
+            self._handles = (os.getpid(), arrays)
         return self._handles[1]
 
     @property

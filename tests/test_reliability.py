@@ -280,3 +280,20 @@ def test_finished_versions_are_never_rewritten(
     recorded = json.loads(before[store / v1 / "train" / "images" / "zarr.json"])["shape"]
     assert zarr_handle["train/images"].shape == tuple(recorded)
     assert Store.open(store).versions() == [v1, v3["version"]]
+
+
+def test_corrupt_array_metadata_is_one_line(store_copy: tuple[Path, str], tmp_path: Path) -> None:
+    store, version = store_copy
+    (store / version / "train" / "images" / "zarr.json").write_text("{ truncated")
+    out = subprocess.run(
+        [*CLI, "preview", version, "--store", str(store), "-o", str(tmp_path / "p.png")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(
+        f"Error: the metadata of an array in '{version}/train' of store '{store}' is corrupt "
+        "(JSONDecodeError: "
+    )
