@@ -130,9 +130,7 @@ def _copy_task(store_path: str, name: str, plan_json: str, source: str, index: i
             )
         )
         hashes.append(content_hashes(images[-1]))
-    source_meta = store.metadata(source)
-    draws = source_meta.get("generation", {}).get("task_draws", {}).get(str(index), 0)
-    return _record(store, name, plan, index, images, anns, hashes, draws)
+    return _record(store, name, plan, index, images, anns, hashes, draws=0)  # nothing drawn
 
 
 def _progress(total: int, done: int, show: bool, desc: str) -> Any:
@@ -252,9 +250,9 @@ def _metadata(
             "images_per_second": plan.num_images / seconds if seconds else None,
             "engine": engine,
             "workers": workers or default_workers(),
+            # images drawn to fill the routed quotas (copied tasks count 0)
             "draws": sum(r["draws"] for r in results.values()),
             "grown_from": grow_from,
-            "task_draws": {str(i): r["draws"] for i, r in sorted(results.items())},
         },
     }
 

@@ -33,7 +33,6 @@ from gridstore._fsio import (
 )
 from gridstore.errors import (
     ConfigError,
-    InsufficientSpaceError,
     StoreNotFoundError,
     VersionExistsError,
     VersionIncompleteError,
@@ -310,16 +309,7 @@ class Store:
         encode, ndim = _chunk_encoder(str(array_dir), stat.st_mtime_ns, stat.st_ino)
         path = array_dir.joinpath("c", str(chunk), *["0"] * (ndim - 1))
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_bytes(encode(data))
-            os.replace(tmp, path)
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
-            if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                msg = f"no space left to write chunk '{path}'; free disk space and resume"
-                raise InsufficientSpaceError(msg) from err
-            raise
+        atomic_write_bytes(path, encode(data), durable=False)
 
     def read_rows(self, name: str, split: str, array: str, start: int, stop: int) -> np.ndarray:
         """Read rows of a complete version's array."""

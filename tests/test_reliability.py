@@ -97,7 +97,7 @@ def test_disk_full_is_one_line_and_nothing_half_visible(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     (line,) = [x for x in err.splitlines() if x.startswith("Error")]
-    assert line.startswith("Error: no space left to write chunk '") and line.endswith(
+    assert line.startswith(f"Error: no space left to write '{store.parent}/.s.gridstore/staging/") and line.endswith(
         "; free disk space and resume"
     )
     s = Store.open(store)
