@@ -37,9 +37,7 @@ from typing import Any
 
 from reference_generator import generate_reference
 
-JIT_COMMAND = (
-    "import gridstore.generate as g; g.generate_images(g.GeneratorConfig(), 0, 0, 10)"
-)
+JIT_COMMAND = "import gridstore.generate as g; g.generate_images(g.GeneratorConfig(), 0, 0, 10)"
 IMPORT_COMMAND = "import gridstore.generate"
 
 
@@ -180,22 +178,36 @@ def _row(name: str, procs: int, images: int, seconds: float, ref_rate: float) ->
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print the table (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-images", type=int, default=2_000_000,
-                        help="images per gridstore run (default 2,000,000)")
-    parser.add_argument("--reference-images", type=int, default=20_000,
-                        help="images per reference run (default 20,000)")
+    parser.add_argument(
+        "--num-images",
+        type=int,
+        default=2_000_000,
+        help="images per gridstore run (default 2,000,000)",
+    )
+    parser.add_argument(
+        "--reference-images",
+        type=int,
+        default=20_000,
+        help="images per reference run (default 20,000)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; best is kept")
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
     parser.add_argument("--workers", type=int, default=2, help="processes for the pool row")
-    parser.add_argument("--batch-images", type=int, default=20_000,
-                        help="images per generate_images call (default 20,000)")
+    parser.add_argument(
+        "--batch-images",
+        type=int,
+        default=20_000,
+        help="images per generate_images call (default 20,000)",
+    )
     args = parser.parse_args(argv)
     for name in ("num_images", "reference_images", "repeats", "workers", "batch_images"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
 
-    print("gridstore generate benchmark: atomic preset, with annotations, "
-          f"seed {args.seed}, best of {args.repeats}")
+    print(
+        "gridstore generate benchmark: atomic preset, with annotations, "
+        f"seed {args.seed}, best of {args.repeats}"
+    )
     print(machine_info())
     print()
     header = f"{'implementation':<24}{'procs':>6}{'images':>12}{'best s':>10}"
@@ -230,9 +242,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  python -c {JIT_COMMAND!r}")
     print(f"  cold numba cache {jit['cold']:6.2f} s")
     print(f"  cached           {jit['cached']:6.2f} s")
-    print(f"  import only      {jit['import']:6.2f} s  "
-          f"(so compile ~ {jit['cold'] - jit['import']:.2f} s cold, "
-          f"{jit['cached'] - jit['import']:.2f} s cached)")
+    print(
+        f"  import only      {jit['import']:6.2f} s  "
+        f"(so compile ~ {jit['cold'] - jit['import']:.2f} s cold, "
+        f"{jit['cached'] - jit['import']:.2f} s cached)"
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,10 @@ def build(path: Path, args: argparse.Namespace) -> None:
         from gridstore.cli import main
 
         total = -(-args.num_images * 5 // 4)  # default splits 0.8 / 0.1 / 0.1
-        main(["generate", "--store", str(path), "--num-images", str(total), "--yes", "--quiet"],
-             standalone_mode=False)
+        main(
+            ["generate", "--store", str(path), "--num-images", str(total), "--yes", "--quiet"],
+            standalone_mode=False,
+        )
     else:
         build_zarr(path, args.num_images, args.chunk_images, args.clevel, args.shuffle)
     print(f"built in {time.perf_counter() - t0:.1f} s at {path} (writer: {args.writer})")
@@ -52,8 +54,9 @@ def build_zarr(path: Path, num_images: int, chunk_images: int, clevel: int, shuf
         for start in range(0, num_images, chunk_images)
     ]
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    write_version(path, VERSION, {"train": data}, {"train": chunk_images},
-                  clevel=clevel, shuffle=shuffle)
+    write_version(
+        path, VERSION, {"train": data}, {"train": chunk_images}, clevel=clevel, shuffle=shuffle
+    )
 
 
 def rate(label: str, images: int, seconds: float) -> None:
@@ -64,13 +67,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, help="existing store (default: build one)")
     has_writer = importlib.util.find_spec("gridstore.build") is not None
-    parser.add_argument("--writer", choices=["gridstore", "zarr"],
-                        default="gridstore" if has_writer else "zarr")
+    parser.add_argument(
+        "--writer", choices=["gridstore", "zarr"], default="gridstore" if has_writer else "zarr"
+    )
     parser.add_argument("--num-images", type=int, default=1_000_000, help="train images")
     parser.add_argument("--chunk-images", type=int, default=16_000, help="--writer zarr")
     parser.add_argument("--clevel", type=int, default=3, help="blosc zstd level (--writer zarr)")
-    parser.add_argument("--shuffle", default="bitshuffle",
-                        choices=["noshuffle", "shuffle", "bitshuffle"], help="blosc shuffle")
+    parser.add_argument(
+        "--shuffle",
+        default="bitshuffle",
+        choices=["noshuffle", "shuffle", "bitshuffle"],
+        help="blosc shuffle",
+    )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--window-chunks", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
@@ -110,15 +118,19 @@ def run(store: Path, args: argparse.Namespace) -> None:
 
     def shuffled(fields: tuple[str, ...] = ("images",)) -> None:
         count = 0
-        for batch in split.batches(bs, seed=0, epoch=1, window_chunks=args.window_chunks,
-                                   fields=fields):
+        for batch in split.batches(
+            bs, seed=0, epoch=1, window_chunks=args.window_chunks, fields=fields
+        ):
             count += len(batch if isinstance(batch, np.ndarray) else batch[fields[0]])
         assert count == n
 
     rate("sequential full read (images[:])", n, best(sequential))
     rate("shuffled batches (images)", n, best(shuffled))
-    rate("shuffled batches (images + all annotations)", n,
-         best(lambda: shuffled(tuple(split.fields))))
+    rate(
+        "shuffled batches (images + all annotations)",
+        n,
+        best(lambda: shuffled(tuple(split.fields))),
+    )
     rng = np.random.default_rng(0)
     calls = 3
     t = best(lambda: [split.images[rng.integers(0, n, bs)] for _ in range(calls)])
@@ -132,8 +144,10 @@ def run(store: Path, args: argparse.Namespace) -> None:
             split.images[rng.integers(c * size, (c + 1) * size, bs)]
 
     rate(f"random index-array getitem of {bs} (one chunk)", calls * bs, best(local))
-    print(f"{'time to first batch (open + first batch)':<44} {first_s * 1e3:>14.1f} ms"
-          f"  (shape {first.shape})")
+    print(
+        f"{'time to first batch (open + first batch)':<44} {first_s * 1e3:>14.1f} ms"
+        f"  (shape {first.shape})"
+    )
 
 
 if __name__ == "__main__":

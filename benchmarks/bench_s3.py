@@ -43,8 +43,11 @@ def moto_server() -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -74,9 +77,11 @@ def machine() -> list[str]:
     from gridstore.engines import default_workers
 
     libs = ", ".join(f"{d} {dist_version(d)}" for d in ("zarr", "s3fs", "fsspec", "moto", "numpy"))
-    return [f"machine: {cpu}, {default_workers()} usable cores, {os.cpu_count()} logical; "
-            f"{platform.system()} {platform.release()}; Python {platform.python_version()}",
-            f"libraries: {libs}"]  # fmt: skip
+    return [
+        f"machine: {cpu}, {default_workers()} usable cores, {os.cpu_count()} logical; "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}",
+        f"libraries: {libs}",
+    ]
 
 
 def write(store: str | Path, plan: Any, workers: int) -> tuple[dict[str, Any], float]:
@@ -98,8 +103,10 @@ def read(split: Any, batch_size: int, shuffle: bool) -> tuple[int, float, float]
 
 
 def row(label: str, images: int, seconds: float, nbytes: float, extra: str = "") -> None:
-    print(f"{label:<34} {images / seconds:>12,.0f} images/s {nbytes / seconds / MB:>9.1f} MB/s "
-          f"({seconds:6.2f} s){extra}")  # fmt: skip
+    print(
+        f"{label:<34} {images / seconds:>12,.0f} images/s {nbytes / seconds / MB:>9.1f} MB/s "
+        f"({seconds:6.2f} s){extra}"
+    )
 
 
 def main() -> None:
@@ -107,8 +114,11 @@ def main() -> None:
     parser.add_argument("--num-images", type=int, default=500_000, help="images over all splits")
     parser.add_argument("--workers", type=int, help="writer processes (default: all cores)")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--endpoint", help="an S3-compatible endpoint to use instead of a new moto "
-                        "server (credentials from the environment)")  # fmt: skip
+    parser.add_argument(
+        "--endpoint",
+        help="an S3-compatible endpoint to use instead of a new moto "
+        "server (credentials from the environment)",
+    )
     args = parser.parse_args()
 
     from gridstore.engines import default_workers
@@ -118,13 +128,19 @@ def main() -> None:
     workers = args.workers or default_workers()
     plan = Plan(num_images=args.num_images, seed=1)
     print("\n".join(machine()))
-    print(f"plan: {plan.num_images:,} images, {len(plan.tasks)} tasks of {plan.blocks_per_chunk * 5000:,}, "
-          f"{workers} worker process{'es' if workers > 1 else ''}; batches of {args.batch_size}")
-    print("NOTE: moto is an in-process Python server (one process, objects in memory): "
-          "these rates are a floor for the client, not S3's.")
+    print(
+        f"plan: {plan.num_images:,} images, {len(plan.tasks)} tasks of {plan.blocks_per_chunk * 5000:,}, "
+        f"{workers} worker process{'es' if workers > 1 else ''}; batches of {args.batch_size}"
+    )
+    print(
+        "NOTE: moto is an in-process Python server (one process, objects in memory): "
+        "these rates are a floor for the client, not S3's."
+    )
 
-    with tempfile.TemporaryDirectory() as tmp, (moto_server() if args.endpoint is None
-                                                 else _given(args.endpoint)) as endpoint:  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        moto_server() if args.endpoint is None else _given(args.endpoint) as endpoint,
+    ):
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -142,9 +158,12 @@ def main() -> None:
             meta, seconds = write(store, plan, workers)
             results[label] = meta
             stored = meta["storage"]["bytes_on_disk"]
-            row(f"write {label}", plan.num_images, seconds, stored,
-                f"  {stored / MB:.1f} MB stored")  # fmt: skip
-        print("  (MB/s = stored, compressed bytes per second; s3 includes the commit's server-side copy)")
+            row(
+                f"write {label}", plan.num_images, seconds, stored, f"  {stored / MB:.1f} MB stored"
+            )
+        print(
+            "  (MB/s = stored, compressed bytes per second; s3 includes the commit's server-side copy)"
+        )
         print()
         for label, store in (("local", Path(tmp) / "datasets"), ("s3 (moto)", url)):
             meta = results[label]
@@ -153,9 +172,16 @@ def main() -> None:
             for shuffle in (False, True):
                 n, seconds, first = read(split, args.batch_size, shuffle)
                 kind = "shuffled" if shuffle else "sequential"
-                row(f"read {label} {kind}", n, seconds, image_bytes,
-                    f"  first batch {first * 1000:.0f} ms")  # fmt: skip
-        print("  (read MB/s = stored image bytes per second; one process, default window of 4 chunks)")
+                row(
+                    f"read {label} {kind}",
+                    n,
+                    seconds,
+                    image_bytes,
+                    f"  first batch {first * 1000:.0f} ms",
+                )
+        print(
+            "  (read MB/s = stored image bytes per second; one process, default window of 4 chunks)"
+        )
         shutil.rmtree(tmp, ignore_errors=True)
 
 

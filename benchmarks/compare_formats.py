@@ -51,6 +51,7 @@ ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ign
 # Run in the measured subprocesses: ------------------------------------------------------------
 def _gen_batch(job: tuple[int, int, int]) -> np.ndarray:
     import gridstore
+
     return gridstore.generate_images(gridstore.make_config("atomic"), *job)[0]
 
 
@@ -92,6 +93,7 @@ def op_write(fmt: str, src: str, out: str, n: int, seed: int) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if fmt == "gridstore":
         import gridstore
+
         plan = gridstore.Plan(num_images=n, seed=seed, fractions=(1.0, 0.0, 0.0))
         meta = gridstore.create_version(out, plan, workers=2, show_progress=False)
         extra = {"images_bytes": meta["storage"]["image_bytes_on_disk"]}
@@ -104,6 +106,7 @@ def op_write(fmt: str, src: str, out: str, n: int, seed: int) -> dict[str, Any]:
             f.writelines(source_blocks(src, n))
     elif fmt.startswith("h5-"):
         import h5py
+
         gzip = {"compression": "gzip", "compression_opts": 4}
         comp = gzip if fmt == "h5-gzip" else {"compression": "lzf"}
         with h5py.File(out, "w") as f:
@@ -112,10 +115,12 @@ def op_write(fmt: str, src: str, out: str, n: int, seed: int) -> dict[str, Any]:
                 ds[i * CHUNK : i * CHUNK + len(block)] = block
     elif fmt == "hf-datasets":
         import datasets
+
         datasets.disable_progress_bars()
         features = datasets.Features({"images": datasets.Array2D((G, G), "uint8")})
-        ds = datasets.Dataset.from_generator(_hf_rows, features=features, cache_dir=out + ".cache",
-                                             gen_kwargs={"src": src, "n": n})  # fmt: skip
+        ds = datasets.Dataset.from_generator(
+            _hf_rows, features=features, cache_dir=out + ".cache", gen_kwargs={"src": src, "n": n}
+        )
         ds.save_to_disk(out)
     seconds = time.perf_counter() - t
     shutil.rmtree(out + ".cache", ignore_errors=True)
@@ -131,11 +136,13 @@ def open_reader(fmt: str, path: str) -> Reader:
     """Open ``path`` as a user of ``fmt`` would."""
     if fmt == "gridstore":
         from gridstore import open_store
+
         split = open_store(path).version()["train"]
         a = split.images
         return Reader(len(split), lambda lo, hi: a[lo:hi], a.__getitem__, split)
     if fmt == "hf-datasets":
         import datasets
+
         d = datasets.load_from_disk(path).with_format("numpy", dtype=np.uint8)  # default: int64
         return Reader(len(d), lambda lo, hi: d[lo:hi]["images"], lambda i: d[i]["images"], d)
     if fmt == "npz":
@@ -144,6 +151,7 @@ def open_reader(fmt: str, path: str) -> Reader:
         a = np.load(path, mmap_mode="r")
     else:
         import h5py
+
         a = h5py.File(path, "r")["images"]
     return Reader(len(a), lambda lo, hi: a[lo:hi], lambda idx: a[idx], a)
 
@@ -192,12 +200,18 @@ def _tree_kib(root: int) -> tuple[int, int]:
         pid = todo.pop()
         try:
             status = Path(f"/proc/{pid}/status").read_text().splitlines()
-            todo += [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
-                     for c in (task / "children").read_text().split()]  # fmt: skip
+            todo += [
+                int(c)
+                for task in Path(f"/proc/{pid}/task").iterdir()
+                for c in (task / "children").read_text().split()
+            ]
         except OSError:
             continue  # exited meanwhile
-        kib = {k: int(v.split()[0]) for k, _, v in (x.partition(":") for x in status)
-               if k in ("VmRSS", "RssAnon")}  # fmt: skip
+        kib = {
+            k: int(v.split()[0])
+            for k, _, v in (x.partition(":") for x in status)
+            if k in ("VmRSS", "RssAnon")
+        }
         rss, anon = rss + kib.get("VmRSS", 0), anon + kib.get("RssAnon", 0)
     return rss, anon
 
@@ -225,11 +239,18 @@ def run_format(fmt: str, n: int, seed: int, work: Path, gen: dict[str, Any]) -> 
     kinds = ("first", "shuffled", "sequential")
     reads = [measure("read", fmt=fmt, path=out, kind=k, seed=seed) for k in kinds]
     shutil.rmtree(d)
-    row = {"format": fmt, "n": n, "bytes": w["bytes"],
-           "disk_bytes": w.get("images_bytes", w["bytes"]),
-           "write_s": w["write_s"], "write_rss": w["rss"], "write_anon": w["anon"],
-           "read_rss": max(r["rss"] for r in reads), "read_anon": max(r["anon"] for r in reads),
-           "gen_s": None if fmt == "gridstore" else gen["gen_s"]}  # fmt: skip
+    row = {
+        "format": fmt,
+        "n": n,
+        "bytes": w["bytes"],
+        "disk_bytes": w.get("images_bytes", w["bytes"]),
+        "write_s": w["write_s"],
+        "write_rss": w["rss"],
+        "write_anon": w["anon"],
+        "read_rss": max(r["rss"] for r in reads),
+        "read_anon": max(r["anon"] for r in reads),
+        "gen_s": None if fmt == "gridstore" else gen["gen_s"],
+    }
     for r in reads:
         row.update({k: v for k, v in r.items() if k not in ("rss", "anon")})
     row["total_s"] = row["write_s"] + (row["gen_s"] or 0)
@@ -252,13 +273,21 @@ def machine_info() -> str:
 
 
 COLUMNS = [  # header, key, format
-    ("format", "format", "{}"), ("images", "n", "{:,}"), ("gen s", "gen_s", "{:.1f}"),
-    ("write s", "write_s", "{:.1f}"), ("total s", "total_s", "{:.1f}"), ("B/img", "bpi", "{:.1f}"),
-    ("disk MiB", "disk_bytes", "{:.1f}"), ("wr RSS/anon MiB", "write_mem", "{}"),
-    ("seq img/s", "seq_ips", "{:,.0f}"), ("shuf img/s", "shuffled_ips", "{:,.0f}"),
-    ("(batches)", "shuffled_batches", "{}"), ("1st batch s", "first_s", "{:.2f}"),
-    ("rd RSS/anon MiB", "read_mem", "{}"), ("ok", "ok", "{}"),
-]  # fmt: skip
+    ("format", "format", "{}"),
+    ("images", "n", "{:,}"),
+    ("gen s", "gen_s", "{:.1f}"),
+    ("write s", "write_s", "{:.1f}"),
+    ("total s", "total_s", "{:.1f}"),
+    ("B/img", "bpi", "{:.1f}"),
+    ("disk MiB", "disk_bytes", "{:.1f}"),
+    ("wr RSS/anon MiB", "write_mem", "{}"),
+    ("seq img/s", "seq_ips", "{:,.0f}"),
+    ("shuf img/s", "shuffled_ips", "{:,.0f}"),
+    ("(batches)", "shuffled_batches", "{}"),
+    ("1st batch s", "first_s", "{:.2f}"),
+    ("rd RSS/anon MiB", "read_mem", "{}"),
+    ("ok", "ok", "{}"),
+]
 
 
 def _value(row: dict[str, Any], key: str) -> Any:
@@ -270,12 +299,18 @@ def _value(row: dict[str, Any], key: str) -> Any:
 
 def table(rows: list[dict[str, Any]]) -> str:
     cells = [[h for h, _, _ in COLUMNS]]
-    cells += [["incl." if (v := _value(r, k)) is None else f.format(v) for _, k, f in COLUMNS]
-              for r in rows]  # fmt: skip
+    cells += [
+        ["incl." if (v := _value(r, k)) is None else f.format(v) for _, k, f in COLUMNS]
+        for r in rows
+    ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w)
-                               for i, (c, w) in enumerate(zip(line, widths, strict=True)))
-                      for line in cells)  # fmt: skip
+    return "\n".join(
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in cells
+    )
 
 
 NOTES = """\
@@ -294,12 +329,14 @@ def plot(rows: list[dict[str, Any]], path: Path, header: str) -> None:
 
     fmts = list(dict.fromkeys(r["format"] for r in rows))
     sizes = sorted({r["n"] for r in rows})
-    panels = [("generate + write, s  (hatched part: generation)", "total_s"),
-              ("bytes per image on disk", "bpi"),
-              ("peak RSS while writing, MiB  (hatched part: anon)", "write_rss"),
-              ("sequential read, images/s  (higher is better)", "seq_ips"),
-              ("shuffled batches of 256, images/s  (higher is better)", "shuffled_ips"),
-              ("time to first batch, s  (fresh process)", "first_s")]  # fmt: skip
+    panels = [
+        ("generate + write, s  (hatched part: generation)", "total_s"),
+        ("bytes per image on disk", "bpi"),
+        ("peak RSS while writing, MiB  (hatched part: anon)", "write_rss"),
+        ("sequential read, images/s  (higher is better)", "seq_ips"),
+        ("shuffled batches of 256, images/s  (higher is better)", "shuffled_ips"),
+        ("time to first batch, s  (fresh process)", "first_s"),
+    ]
     fig, axes = plt.subplots(2, 3, figsize=(17, 9.5))
     width = 0.8 / len(sizes)
     for ax, (title, key) in zip(axes.flat, panels, strict=True):
@@ -308,8 +345,15 @@ def plot(rows: list[dict[str, Any]], path: Path, header: str) -> None:
             off = (j - (len(sizes) - 1) / 2) * width
             xs = [i + off for i, f in enumerate(fmts) if f in got]
             for i in (i for i, f in enumerate(fmts) if f not in got):
-                ax.text(i + off, 0.03, "not run", rotation=90, ha="center", fontsize=8,
-                        transform=ax.get_xaxis_transform())  # fmt: skip
+                ax.text(
+                    i + off,
+                    0.03,
+                    "not run",
+                    rotation=90,
+                    ha="center",
+                    fontsize=8,
+                    transform=ax.get_xaxis_transform(),
+                )
             vals = [_value(got[f], key) for f in fmts if f in got]
             bars = ax.bar(xs, vals, width, color=f"C{j}", label=f"{n:,} images")
             if part := {"total_s": "gen_s", "write_rss": "write_anon"}.get(key):
@@ -325,8 +369,10 @@ def plot(rows: list[dict[str, Any]], path: Path, header: str) -> None:
         ax.margins(y=0.15)
         ax.grid(axis="y", alpha=0.3)
     axes.flat[0].legend(fontsize=9)
-    fig.suptitle("gridstore vs other formats on the same (n, 16, 16) uint8 corpus (log scales)\n"
-                 + header, fontsize=10)  # fmt: skip
+    fig.suptitle(
+        "gridstore vs other formats on the same (n, 16, 16) uint8 corpus (log scales)\n" + header,
+        fontsize=10,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -388,8 +434,7 @@ def main() -> None:
     gs = [f"{r['bytes'] / r['n']:.1f}" for r in rows if r["format"] == "gridstore"]
     whole = f" (with annotations: {', '.join(gs)} B/img)" if gs else ""
     header += f"\nload avg after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    print(f"\n{header}\n{table(rows)}\n"
-          + NOTES.format(whole, CHUNK, BATCH, MAX_BATCHES, BUDGET_S))  # fmt: skip
+    print(f"\n{header}\n{table(rows)}\n" + NOTES.format(whole, CHUNK, BATCH, MAX_BATCHES, BUDGET_S))
     if rows:
         plot(rows, args.out_png, header.replace("\n", "; "))
         print(f"chart: {args.out_png}")

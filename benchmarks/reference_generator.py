@@ -74,7 +74,9 @@ def _grow_blob(rng: random.Random, occupied: set[Cell], grid_size: int) -> set[C
     blob = {rng.choice(free)}
     while len(blob) < target:
         frontier = {
-            n for cell in blob for n in _neighbours(cell, grid_size)
+            n
+            for cell in blob
+            for n in _neighbours(cell, grid_size)
             if n not in blob and n not in occupied
         }
         if not frontier:
@@ -124,9 +126,11 @@ def _pattern_template(rng: random.Random, kind: str) -> set[Cell]:
         return {(0, j) for j in range(w)} | {(i, w // 2) for i in range(1, s + 1)}
     if kind == "plus":  # four arms of length a around a centre: 5, 9, 13 cells
         a = rng.randint(1, 3)
-        return {(a, a)} | {(a + d * i, a) for d in (-1, 1) for i in range(1, a + 1)} | {
-            (a, a + d * i) for d in (-1, 1) for i in range(1, a + 1)
-        }
+        return (
+            {(a, a)}
+            | {(a + d * i, a) for d in (-1, 1) for i in range(1, a + 1)}
+            | {(a, a + d * i) for d in (-1, 1) for i in range(1, a + 1)}
+        )
     steps, run = rng.randint(2, 7), rng.randint(2, 4)  # zigzag staircase
     return {(s, s * (run - 1) + j) for s in range(steps) for j in range(run)}
 

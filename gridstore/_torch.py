@@ -110,8 +110,7 @@ def _torch_classes() -> tuple[type, type]:
 
         def __getitems__(self, indices: Sequence[int]) -> list[Any]:
             idx = np.asarray(indices, dtype=np.int64)
-            cols = [torch.from_numpy(self.split.annotation(f)[idx]).unbind(0)
-                    for f in self.fields]
+            cols = [torch.from_numpy(self.split.annotation(f)[idx]).unbind(0) for f in self.fields]
             if self.fields == ("images",):
                 return list(cols[0])
             return [dict(zip(self.fields, row, strict=True)) for row in zip(*cols, strict=True)]

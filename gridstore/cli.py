@@ -31,9 +31,12 @@ def _store_arg(ctx: click.Context, param: click.Parameter, value: str) -> Path |
 
 
 _STORE_OPTION = click.option(
-    "--store", default=DEFAULT_STORE, show_default=True, callback=_store_arg,
+    "--store",
+    default=DEFAULT_STORE,
+    show_default=True,
+    callback=_store_arg,
     help="Store directory (a Zarr v3 group), or s3://bucket/prefix.",
-)  # fmt: skip
+)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -54,11 +57,16 @@ def _errors(fn: F) -> F:
         except GridstoreError as err:
             if click.get_current_context().find_root().params.get("debug"):
                 raise
-            raise click.ClickException(str(err).splitlines()[0] if str(err) else type(err).__name__) from err
+            raise click.ClickException(
+                str(err).splitlines()[0] if str(err) else type(err).__name__
+            ) from err
         except KeyboardInterrupt as err:
             signame = "SIGTERM" if isinstance(err, _Terminated) else "SIGINT"
-            click.echo(f"Error: interrupted by {signame}; an unfinished version can be resumed with "
-                       "'gridstore generate --resume' or removed with 'gridstore delete'", err=True)  # fmt: skip
+            click.echo(
+                f"Error: interrupted by {signame}; an unfinished version can be resumed with "
+                "'gridstore generate --resume' or removed with 'gridstore delete'",
+                err=True,
+            )
             sys.exit(143 if isinstance(err, _Terminated) else 130)
 
     return wrapper  # type: ignore[return-value]
@@ -67,7 +75,7 @@ def _errors(fn: F) -> F:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="gridstore")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def main(debug: bool) -> None:  # noqa: ARG001 - read back through the context
+def main(debug: bool) -> None:  # read back through the context in _errors
     """Generate, version, check and look at synthetic ARC-like grid image corpora.
 
     \b
@@ -170,29 +178,56 @@ def _confirm(question: str, yes: bool) -> None:
 @main.command()
 @click.option("--num-images", type=click.IntRange(1, 10**12), help="Images over all splits.")
 @_STORE_OPTION
-@click.option("--version", "version", metavar="NAME", help="Version name YYYY-MM-DD-vN [default: next of today].")
+@click.option(
+    "--version",
+    "version",
+    metavar="NAME",
+    help="Version name YYYY-MM-DD-vN [default: next of today].",
+)
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), help="Random seed [default: 42].")
-@click.option("--preset", type=click.Choice(["atomic", "shapes"]), help="Generator preset [default: atomic].")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="TOML or JSON file of parameters (command-line options win).")  # fmt: skip
+@click.option(
+    "--preset", type=click.Choice(["atomic", "shapes"]), help="Generator preset [default: atomic]."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML or JSON file of parameters (command-line options win).",
+)
 @click.option("--splits", help="train,val,test fractions [default: 0.8,0.1,0.1].")
-@click.option("--split-mode", type=click.Choice(["disjoint", "independent"]),
-              help="disjoint: no image in two splits (default); independent: plain iid split.")  # fmt: skip
+@click.option(
+    "--split-mode",
+    type=click.Choice(["disjoint", "independent"]),
+    help="disjoint: no image in two splits (default); independent: plain iid split.",
+)
 @click.option("--grid-size", type=int, help="Side of the square grid [16].")
 @click.option("--min-objects", type=int, help="Fewest objects drawn per image [1].")
 @click.option("--max-objects", type=int, help="Most objects drawn per image [4].")
 @click.option("--min-size", type=int, help="Fewest cells per object [2].")
 @click.option("--max-size", type=int, help="Most cells per object [15].")
 @click.option("--type-weights", help="e.g. blob=0.4,rectangle=0.2,line=0.2,pattern=0.2")
-@click.option("--line-weights", help="e.g. horizontal=0.3,vertical=0.3,diagonal=0.2,anti_diagonal=0.2")
+@click.option(
+    "--line-weights", help="e.g. horizontal=0.3,vertical=0.3,diagonal=0.2,anti_diagonal=0.2"
+)
 @click.option("--pattern-weights", help="e.g. checkerboard=1,L=1,T=1,plus=1,zigzag=1")
-@click.option("--blob-compactness", type=float, help="Weight of frontier cells with 2+ blob neighbours [3].")
+@click.option(
+    "--blob-compactness", type=float, help="Weight of frontier cells with 2+ blob neighbours [3]."
+)
 @click.option("--max-tries", type=int, help="Shapes drawn per object before it is skipped [10].")
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores].")
-@click.option("--engine", type=click.Choice(["processes", "serial", "dask"]), default="processes",
-              show_default=True, help="Where tasks run.")  # fmt: skip
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["processes", "serial", "dask"]),
+    default="processes",
+    show_default=True,
+    help="Where tasks run.",
+)
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (engine dask).")
-@click.option("--resume", "resume", is_flag=True, help="Finish an interrupted version (--version names it).")
+@click.option(
+    "--resume", "resume", is_flag=True, help="Finish an interrupted version (--version names it)."
+)
 @click.option("--grow-from", metavar="VERSION", help="New version = VERSION's images plus more.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
@@ -220,7 +255,12 @@ def generate(**opts: Any) -> None:
     from gridstore.store import parse_version_name
 
     store_path: Path = opts.pop("store")
-    name, yes, quiet, dry_run = opts.pop("version"), opts.pop("yes"), opts.pop("quiet"), opts.pop("dry_run")
+    name, yes, quiet, dry_run = (
+        opts.pop("version"),
+        opts.pop("yes"),
+        opts.pop("quiet"),
+        opts.pop("dry_run"),
+    )
     resume, grow_from = opts.pop("resume"), opts.pop("grow_from")
     engine, scheduler = opts.pop("engine"), opts.pop("scheduler")
     workers = opts.pop("workers") or default_workers()
@@ -241,8 +281,14 @@ def generate(**opts: Any) -> None:
         if opts["num_images"] is None:
             msg = "--grow-from needs --num-images (the new total)"
             raise ConfigError(msg)
-        plan = Plan(source.config, opts["num_images"], source.seed, source.fractions,
-                    source.split_mode, source.blocks_per_chunk)  # fmt: skip
+        plan = Plan(
+            source.config,
+            opts["num_images"],
+            source.seed,
+            source.fractions,
+            source.split_mode,
+            source.blocks_per_chunk,
+        )
     else:
         plan = _plan_from_options(opts)
         check_store_target(store_path)  # refuse a path that is not a store before any work
@@ -288,25 +334,41 @@ def versions(store: Path, as_json: bool) -> None:
     for name in s.versions():
         m = s.metadata(name)
         info = m.get("dataset_info", {})
-        rows.append({"version": name, "state": m.get("state"), "created": m.get("timestamp"),
-                     **{k: info.get(f"{k}_count") for k in ("train", "val", "test", "total")},
-                     "bytes_on_disk": m.get("storage", {}).get("bytes_on_disk")})  # fmt: skip
+        rows.append(
+            {
+                "version": name,
+                "state": m.get("state"),
+                "created": m.get("timestamp"),
+                **{k: info.get(f"{k}_count") for k in ("train", "val", "test", "total")},
+                "bytes_on_disk": m.get("storage", {}).get("bytes_on_disk"),
+            }
+        )
     for staged in s.staged():
         plan = (staged.plan or {}).get("plan", {})
-        rows.append({"version": staged.name, "state": "writing" if staged.writing else "interrupted",
-                     "created": (staged.plan or {}).get("created"), "total": plan.get("num_images")})  # fmt: skip
+        rows.append(
+            {
+                "version": staged.name,
+                "state": "writing" if staged.writing else "interrupted",
+                "created": (staged.plan or {}).get("created"),
+                "total": plan.get("num_images"),
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         click.echo(f"no versions in '{s.path}'")
         return
-    click.echo(f"{'version':<16} {'state':<12} {'train':>12} {'val':>10} {'test':>10} {'size':>10}  created")
+    click.echo(
+        f"{'version':<16} {'state':<12} {'train':>12} {'val':>10} {'test':>10} {'size':>10}  created"
+    )
     for r in rows:
         size = format_bytes(r["bytes_on_disk"]) if r.get("bytes_on_disk") else "-"
         counts = [f"{r[k]:,}" if r.get(k) is not None else "-" for k in ("train", "val", "test")]
-        click.echo(f"{r['version']:<16} {r['state']:<12} {counts[0]:>12} {counts[1]:>10} {counts[2]:>10} "
-                   f"{size:>10}  {r.get('created') or '-'}")  # fmt: skip
+        click.echo(
+            f"{r['version']:<16} {r['state']:<12} {counts[0]:>12} {counts[1]:>10} {counts[2]:>10} "
+            f"{size:>10}  {r.get('created') or '-'}"
+        )
 
 
 def _resolve(store: Path, version: str | None) -> tuple[Any, str]:
@@ -338,29 +400,41 @@ def info(version: str | None, store: Path, as_json: bool) -> None:
     params = meta["generation_params"]
     click.echo(f"version:     {version} ({meta['state']}, created {meta['timestamp']})")
     click.echo(f"gridstore:   {meta['gridstore_version']}; rng {meta['rng']['scheme']}")
-    click.echo(f"generator:   preset {params['preset']}, seed {params['seed']}, grid {params['grid_size']}, "
-               f"{params['split_mode']} splits {params['splits']}")  # fmt: skip
+    click.echo(
+        f"generator:   preset {params['preset']}, seed {params['seed']}, grid {params['grid_size']}, "
+        f"{params['split_mode']} splits {params['splits']}"
+    )
     click.echo(f"parameters:  {json.dumps(params['generator'])}")
     _print_summary(meta)
     for split, st in meta["statistics"].items():
         if st["images"]:
-            click.echo(f"{split:<6} pixels mean {st['pixel_mean']:.3f} std {st['pixel_std']:.3f} "
-                       f"min {st['pixel_min']} max {st['pixel_max']}; objects {st['object_types']}")  # fmt: skip
+            click.echo(
+                f"{split:<6} pixels mean {st['pixel_mean']:.3f} std {st['pixel_std']:.3f} "
+                f"min {st['pixel_min']} max {st['pixel_max']}; objects {st['object_types']}"
+            )
     click.echo(f"duplicates:  {meta['duplicates']}")
 
 
 @main.command()
 @click.argument("version", required=False)
 @_STORE_OPTION
-@click.option("--sample", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Chunks checked per split.")  # fmt: skip
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Chunks checked per split.",
+)
 @click.option("--full", is_flag=True, help="Check every chunk.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Sampling seed.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Sampling seed."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_errors
-def validate(version: str | None, store: Path, sample: int, full: bool, seed: int, as_json: bool,
-             quiet: bool) -> None:  # fmt: skip
+def validate(
+    version: str | None, store: Path, sample: int, full: bool, seed: int, as_json: bool, quiet: bool
+) -> None:
     """Check a version: structure, values, generator rules, checksums, regeneration.
 
     Exits 0 only when every check passes.
@@ -368,7 +442,9 @@ def validate(version: str | None, store: Path, sample: int, full: bool, seed: in
     from gridstore.validate import validate_version
 
     s, version = _resolve(store, version)
-    report = validate_version(s.path, version, sample=sample, full=full, seed=seed, progress=not quiet)
+    report = validate_version(
+        s.path, version, sample=sample, full=full, seed=seed, progress=not quiet
+    )
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -380,10 +456,18 @@ def validate(version: str | None, store: Path, sample: int, full: bool, seed: in
 @main.command()
 @click.argument("version", required=False)
 @_STORE_OPTION
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="PNG file [default: preview-VERSION-SPLIT.png].")  # fmt: skip
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Which samples.")
+@click.option(
+    "--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNG file [default: preview-VERSION-SPLIT.png].",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Which samples."
+)
 @_errors
 def preview(version: str | None, store: Path, split: str, output: Path | None, seed: int) -> None:
     """Draw 100 random samples in a 10x10 grid with metadata and pixel statistics."""
@@ -402,23 +486,40 @@ def preview(version: str | None, store: Path, split: str, output: Path | None, s
     meta = s.metadata(version)
     params = meta["generation_params"]
     output = output or Path(f"preview-{version}-{split}.png")
-    render_preview(data.images[indices], indices, output,
-                   title=f"{version} ({split}) - created {meta['timestamp']}",
-                   subtitle=f"preset {params['preset']}, seed {params['seed']}, {len(data):,} images, "
-                            f"samples drawn with seed {seed}")  # fmt: skip
+    render_preview(
+        data.images[indices],
+        indices,
+        output,
+        title=f"{version} ({split}) - created {meta['timestamp']}",
+        subtitle=f"preset {params['preset']}, seed {params['seed']}, {len(data):,} images, "
+        f"samples drawn with seed {seed}",
+    )
     click.echo(str(output))
 
 
 @main.command()
 @click.argument("version", required=False)
 @_STORE_OPTION
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="PNG file [default: stats-VERSION-SPLIT.png].")  # fmt: skip
-@click.option("--max-images", type=click.IntRange(min=1), default=500_000, show_default=True,
-              help="Read annotations of at most this many images (whole chunks, chosen at random).")  # fmt: skip
+@click.option(
+    "--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNG file [default: stats-VERSION-SPLIT.png].",
+)
+@click.option(
+    "--max-images",
+    type=click.IntRange(min=1),
+    default=500_000,
+    show_default=True,
+    help="Read annotations of at most this many images (whole chunks, chosen at random).",
+)
 @_errors
-def stats(version: str | None, store: Path, split: str, output: Path | None, max_images: int) -> None:
+def stats(
+    version: str | None, store: Path, split: str, output: Path | None, max_images: int
+) -> None:
     """Plot objects per image, types against their weights, sizes and colours."""
     import numpy as np
 
@@ -438,9 +539,13 @@ def stats(version: str | None, store: Path, split: str, output: Path | None, max
     output = output or Path(f"stats-{version}-{split}.png")
     weights = gen["type_weights"]
     total = sum(weights.values())
-    render_stats(ann, output, title=f"{version} ({split}): {len(ann['num_objects']):,} images",
-                 expected_type_weights={t: weights[t] / total for t in OBJECT_TYPES},
-                 max_objects=gen["max_objects"])  # fmt: skip
+    render_stats(
+        ann,
+        output,
+        title=f"{version} ({split}): {len(ann['num_objects']):,} images",
+        expected_type_weights={t: weights[t] / total for t in OBJECT_TYPES},
+        max_objects=gen["max_objects"],
+    )
     click.echo(str(output))
 
 
@@ -448,8 +553,13 @@ def stats(version: str | None, store: Path, split: str, output: Path | None, max
 @click.argument("version", required=False)
 @_STORE_OPTION
 @click.option("--format", "fmt", type=click.Choice(["npz"]), default="npz", show_default=True)
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory for train.npz, val.npz, test.npz and metadata.json.")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for train.npz, val.npz, test.npz and metadata.json.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @_errors
 def export(version: str | None, store: Path, fmt: str, output: Path, overwrite: bool) -> None:
@@ -478,7 +588,9 @@ def delete(version: str, store: Path, yes: bool) -> None:
         return
     meta = s.metadata(version)
     size = format_bytes(meta.get("storage", {}).get("bytes_on_disk", 0))
-    _confirm(f"Delete version {version} ({meta['dataset_info']['total_count']:,} images, {size})?", yes)
+    _confirm(
+        f"Delete version {version} ({meta['dataset_info']['total_count']:,} images, {size})?", yes
+    )
     s.delete(version)
     click.echo(f"deleted {version}")
 

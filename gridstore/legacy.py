@@ -39,11 +39,24 @@ if TYPE_CHECKING:
 
     from gridstore.read import LazyArray
 
-__all__ = ["NPZ_COMPRESSION", "SEED_KEYS", "create_metadata", "export_version", "load_corpus",
-           "save_corpus", "save_metadata"]  # fmt: skip
+__all__ = [
+    "NPZ_COMPRESSION",
+    "SEED_KEYS",
+    "create_metadata",
+    "export_version",
+    "load_corpus",
+    "save_corpus",
+    "save_metadata",
+]
 
-SEED_KEYS = ("version", "timestamp", "generation_params", "dataset_info", "memory_info",
-             "file_format")  # fmt: skip
+SEED_KEYS = (
+    "version",
+    "timestamp",
+    "generation_params",
+    "dataset_info",
+    "memory_info",
+    "file_format",
+)
 NPZ_COMPRESSION = "npz (zlib)"  # np.savez_compressed: a zip of .npy members, deflated
 METADATA_FILE = "metadata.json"
 _EXPORT_FILES = {f"{s}.npz" for s in SPLITS} | {METADATA_FILE}
@@ -317,15 +330,19 @@ def _annotations(
     if not any(k in arrays for k in names):
         return None
     if missing := [k for k in names if k not in arrays]:
-        msg = (f"corpus file '{path}' has annotations but not {', '.join(missing)}; "
-               "re-create it with save_corpus")
+        msg = (
+            f"corpus file '{path}' has annotations but not {', '.join(missing)}; "
+            "re-create it with save_corpus"
+        )
         raise ConfigError(msg)
     n = images.shape[0]
     for k in names:
         a = arrays[k]
         if a.ndim == 0 or a.shape[0] != n or (k == "instance_map" and a.shape != images.shape):
-            msg = (f"corpus file '{path}': annotation '{k}' has shape {a.shape}, "
-                   f"expected {n} rows like images {images.shape}")
+            msg = (
+                f"corpus file '{path}': annotation '{k}' has shape {a.shape}, "
+                f"expected {n} rows like images {images.shape}"
+            )
             raise ConfigError(msg)
     slots = arrays["object_type"].shape[1:]
     others = ("object_subtype", "object_colour", "object_size", "object_bbox")
@@ -404,8 +421,14 @@ def export_version(
     grid = int(reader.metadata.get("generation_params", {}).get("grid_size", 16))
     tmp = out.parent / f".{out.name}.export-{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    bar = tqdm(total=sum(map(len, splits.values())), unit="img", unit_scale=True,
-               desc=f"export {reader.name}", file=sys.stderr, disable=not show_progress)
+    bar = tqdm(
+        total=sum(map(len, splits.values())),
+        unit="img",
+        unit_scale=True,
+        desc=f"export {reader.name}",
+        file=sys.stderr,
+        disable=not show_progress,
+    )
     try:
         files = {}
         for s in SPLITS:
@@ -417,8 +440,11 @@ def export_version(
                 members = [(a.name, a.shape, a.dtype, _blocks(a, bar)) for a in arrays]
             path = tmp / f"{s}.npz"
             write_npz(path, members)
-            files[path.name] = {"images": 0 if split is None else len(split),
-                                "arrays": [m[0] for m in members], "bytes": path.stat().st_size}
+            files[path.name] = {
+                "images": 0 if split is None else len(split),
+                "arrays": [m[0] for m in members],
+                "bytes": path.stat().st_size,
+            }
         save_metadata(_export_metadata(reader.metadata, reader.name, store_path, files), tmp)
         _check_out_dir(out, overwrite)  # again: it may have changed while we wrote
         _move_into_place(tmp, out)
@@ -454,8 +480,12 @@ def _export_metadata(
         "dataset_info": counts | {"total_count": total},
         "memory_info": meta.get("memory_info")
         or estimate_memory(total, int(params.get("grid_size", 16))),
-        "file_format": {"dtype": "uint8", "compression": NPZ_COMPRESSION, "format": "npz",
-                        "files": files},
+        "file_format": {
+            "dtype": "uint8",
+            "compression": NPZ_COMPRESSION,
+            "format": "npz",
+            "files": files,
+        },
     }
     source = {
         "store": str(store_path),
@@ -478,14 +508,18 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not overwrite:
-        msg = (f"export directory '{out}' is not empty; "
-               "choose another, or pass overwrite=True (--overwrite) to replace it")
+        msg = (
+            f"export directory '{out}' is not empty; "
+            "choose another, or pass overwrite=True (--overwrite) to replace it"
+        )
         raise GridstoreError(msg)
     foreign = sorted(p.name for p in out.iterdir() if p.name not in _EXPORT_FILES)
     if foreign or not (out / METADATA_FILE).is_file():
         what = f"'{foreign[0]}'" if foreign else f"no {METADATA_FILE}"
-        msg = (f"export directory '{out}' is not a gridstore export ({what}); "
-               "not replacing it, choose another directory")
+        msg = (
+            f"export directory '{out}' is not a gridstore export ({what}); "
+            "not replacing it, choose another directory"
+        )
         raise GridstoreError(msg)
 
 

@@ -23,10 +23,6 @@ import datetime as dt
 import io
 import json
 import os
-import socket
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import lru_cache
@@ -36,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from gridstore._faults import crash_point
+from gridstore._s3lease import Lease, claim_next, create_claim, lease_live
 from gridstore.errors import (
     ConfigError,
     GridstoreError,
-    StoreLockedError,
     StoreNotFoundError,
     VersionExistsError,
     VersionIncompleteError,
@@ -52,7 +48,6 @@ from gridstore.store import (
     Store,
     chunk_encoder,
     create_hierarchy,
-    format_version_name,
     parse_version_name,
 )
 
@@ -125,27 +120,6 @@ def _state(doc: Any) -> Any:
     return attrs.get("state") if isinstance(attrs, dict) else None
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _lease_live(doc: dict[str, Any] | None) -> bool:
-    """Whether a lease record names a writer that may still be running."""
-    if not isinstance(doc, dict):
-        return False
-    if doc.get("host") == socket.gethostname():
-        return _pid_alive(int(doc.get("pid", 0)))
-    return time.time() - float(doc.get("renewed", 0)) < LEASE_STALE_SECONDS
-
-
 class ObjectStore:
     """A gridstore store in object storage, addressed as ``s3://bucket/prefix``.
 
@@ -173,7 +147,7 @@ class ObjectStore:
         self.bucket, self.root = bucket, rest
         parent, _, leaf = rest.rpartition("/")
         self.sidecar = f"{parent}/.{leaf}.gridstore"
-        self._leases: dict[str, _Lease] = {}
+        self._leases: dict[str, Lease] = {}
         self._pending: list[concurrent.futures.Future[Any]] = []
 
     def __repr__(self) -> str:
@@ -223,15 +197,16 @@ class ObjectStore:
                        "accessible with these credentials; create the bucket first")  # fmt: skip
                 raise StoreNotFoundError(msg)
             if self.fs.isfile(self.root):
-                msg = f"store URL '{self.url}' names an object, not a prefix; choose another --store"
+                msg = (
+                    f"store URL '{self.url}' names an object, not a prefix; choose another --store"
+                )
                 raise StoreNotFoundError(msg)
-            empty = not self._children(self.root)
-            if not empty:
+            if self._children(self.root):
                 msg = f"'{self.url}' is not a gridstore store (no zarr.json) and not empty; use a new or empty prefix"
                 raise StoreNotFoundError(msg)
-            if missing_ok and not create:
-                return
             if not create:
+                if missing_ok:
+                    return
                 msg = f"store '{self.url}' does not exist; create one with 'gridstore generate --store {self.url}'"
                 raise StoreNotFoundError(msg)
             raw = self._create()
@@ -246,7 +221,11 @@ class ObjectStore:
             raise StoreNotFoundError(msg)
 
     def _create(self) -> bytes:
-        doc = {"zarr_format": 3, "node_type": "group", "attributes": {"gridstore": {"layout": LAYOUT}}}
+        doc = {
+            "zarr_format": 3,
+            "node_type": "group",
+            "attributes": {"gridstore": {"layout": LAYOUT}},
+        }
         raw = json.dumps(doc, indent=2).encode()  # the bytes Store._create writes
         try:
             self.fs.pipe_file(f"{self.root}/zarr.json", raw, mode="create")
@@ -279,12 +258,16 @@ class ObjectStore:
         return out
 
     def _put_json(self, path: str, value: Any, **kwargs: Any) -> Any:
-        return self.fs.pipe_file(path, json.dumps(value, indent=2, sort_keys=True).encode(), **kwargs)
+        return self.fs.pipe_file(
+            path, json.dumps(value, indent=2, sort_keys=True).encode(), **kwargs
+        )
 
     def _children(self, prefix: str) -> list[str]:
         """Names of the objects and sub-prefixes directly under ``prefix``."""
         try:
-            return [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(prefix + "/", detail=False)]
+            return [
+                p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(prefix + "/", detail=False)
+            ]
         except FileNotFoundError:
             return []
 
@@ -310,6 +293,18 @@ class ObjectStore:
     def _work(self, name: str) -> str:
         return f"{self.sidecar}/work/{name}"
 
+    def _tasks(self, name: str) -> str:
+        return f"{self._work(name)}/tasks"
+
+    def _claim_key(self, name: str) -> str:
+        return f"{self.sidecar}/claims/{name}"  # see claim_next
+
+    def _lease_key(self, name: str) -> str:
+        return f"{self.sidecar}/leases/{name}"
+
+    def _array(self, name: str, split: str, array: str) -> Any:
+        return _open_array(f"s3://{self.root}/{name}", f"{split}/{array}")
+
     def _claims(self) -> list[str]:
         return [n for n in self._children(f"{self.sidecar}/claims") if _VERSION_RE.match(n)]
 
@@ -321,7 +316,7 @@ class ObjectStore:
             return False
 
     def _is_staged(self, name: str) -> bool:
-        return self._get(f"{self.sidecar}/claims/{name}") is not None and not self._complete(name)
+        return self._get(self._claim_key(name)) is not None and not self._complete(name)
 
     # -- listing ---------------------------------------------------------------
 
@@ -339,8 +334,7 @@ class ObjectStore:
         ------
         VersionNotFoundError, VersionIncompleteError
         """
-        path = f"{self.root}/{name}/zarr.json"
-        raw = self._get(path)
+        raw = self._get(f"{self.root}/{name}/zarr.json")
         try:
             doc = None if raw is None else json.loads(raw)
         except ValueError as err:
@@ -348,7 +342,7 @@ class ObjectStore:
                    "the version cannot be trusted")  # fmt: skip
             raise StoreNotFoundError(msg) from err
         if _state(doc) != "complete":
-            if doc is not None or self._get(f"{self.sidecar}/claims/{name}") is not None:
+            if doc is not None or self._get(self._claim_key(name)) is not None:
                 msg = (f"version '{name}' is unfinished; resume it with 'gridstore generate --resume {name}' "
                        "or delete it")  # fmt: skip
                 raise VersionIncompleteError(msg)
@@ -362,8 +356,8 @@ class ObjectStore:
         done = set(self.versions())
         names = sorted(n for n in self._claims() if n not in done)
         plans = self._json_many([f"{self._work(n)}/plan.json" for n in names])
-        leases = self._json_many([f"{self.sidecar}/leases/{n}" for n in names])
-        return [StagedVersion(n, _lease_live(lease), plan)
+        leases = self._json_many([self._lease_key(n) for n in names])
+        return [StagedVersion(n, lease_live(lease, LEASE_STALE_SECONDS), plan)
                 for n, plan, lease in zip(names, plans, leases, strict=True)]  # fmt: skip
 
     # -- writing ---------------------------------------------------------------
@@ -377,7 +371,8 @@ class ObjectStore:
         StoreLockedError
             A live writer holds it (or took it over from this one).
         """
-        lease = _Lease(self, name)
+        lease = Lease(self.fs, self._lease_key(name), name,
+                      renew_seconds=LEASE_RENEW_SECONDS, stale_seconds=LEASE_STALE_SECONDS)  # fmt: skip
         lease.acquire()
         self._leases[name] = lease
         try:
@@ -401,12 +396,9 @@ class ObjectStore:
         try:
             taken = set(self.versions()) | set(self._claims())
             if name is None:
-                day = today or dt.date.today()
-                used = [parse_version_name(t)[1] for t in taken if t.startswith(day.isoformat() + "-v")]
-                n = max(used, default=0) + 1
-                while not self._claim(format_version_name(day, n)):
-                    n += 1
-                return format_version_name(day, n)
+                return claim_next(
+                    self.fs, f"{self.sidecar}/claims", today or dt.date.today(), taken
+                )
             parse_version_name(name)
             if name in taken or not self._claim(name):
                 msg = f"version '{name}' already exists in store '{self.url}'; choose another --version or omit it"
@@ -417,15 +409,11 @@ class ObjectStore:
             raise StoreNotFoundError(msg) from err
 
     def _claim(self, name: str) -> bool:
-        record = {"version": name, "host": socket.gethostname(), "pid": os.getpid(),
-                  "claimed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
-        try:
-            self._put_json(f"{self.sidecar}/claims/{name}", record, mode="create")
-        except FileExistsError:
-            return False
-        return True
+        return create_claim(self.fs, self._claim_key(name), name)
 
-    def create_arrays(self, name: str, plan_dict: dict[str, Any], shapes: dict[str, dict[str, tuple]]) -> None:
+    def create_arrays(
+        self, name: str, plan_dict: dict[str, Any], shapes: dict[str, dict[str, tuple]]
+    ) -> None:
         """Create the staged version's groups and empty arrays; record its plan."""
         from zarr.storage import MemoryStore
 
@@ -462,9 +450,11 @@ class ObjectStore:
         """
         array_dir = f"{self._staging(name)}/{split}/{array}"
         encode, ndim = _encoder(array_dir)
-        path = "/".join([array_dir, "c", str(chunk), *["0"] * (ndim - 1)])
+        path = _chunk_path(array_dir, chunk, ndim)
         fs = self.fs
-        self._pending.append(asyncio.run_coroutine_threadsafe(fs._pipe_file(path, encode(data)), fs.loop))
+        self._pending.append(
+            asyncio.run_coroutine_threadsafe(fs._pipe_file(path, encode(data)), fs.loop)
+        )
 
     def _flush(self) -> None:
         """Wait for this process's chunk PUTs; raise the first error."""
@@ -474,29 +464,35 @@ class ObjectStore:
 
     def read_rows(self, name: str, split: str, array: str, start: int, stop: int) -> np.ndarray:
         """Read rows of a complete version's array."""
-        return np.asarray(_open_array(f"s3://{self.root}/{name}", f"{split}/{array}")[start:stop])
+        return np.asarray(self._array(name, split, array)[start:stop])
 
-    def record_task(self, name: str, index: int, result: dict[str, Any], hashes: dict[str, np.ndarray]) -> None:
+    def record_task(
+        self, name: str, index: int, result: dict[str, Any], hashes: dict[str, np.ndarray]
+    ) -> None:
         """Mark a task done, with its statistics and content hashes (the JSON, written last, marks it)."""
         self._flush()  # the task's chunks are stored before its record
         buf = io.BytesIO()
         np.savez(buf, **hashes)  # type: ignore[arg-type]
-        tasks = f"{self._work(name)}/tasks"
+        tasks = self._tasks(name)
         self.fs.pipe_file(f"{tasks}/{index}.npz", buf.getvalue())
         self._put_json(f"{tasks}/{index}.json", result)
 
     def _task_files(self, name: str, suffix: str) -> list[str]:
-        return sorted(n for n in self._children(f"{self._work(name)}/tasks") if n.endswith(suffix))
+        return sorted(n for n in self._children(self._tasks(name)) if n.endswith(suffix))
 
     def task_results(self, name: str) -> dict[int, dict[str, Any]]:
         """Results of the finished tasks of a staged version, by task index."""
         files = self._task_files(name, ".json")
-        docs = self._json_many([f"{self._work(name)}/tasks/{f}" for f in files])
-        return {int(f.removesuffix(".json")): d for f, d in zip(files, docs, strict=True) if d is not None}
+        docs = self._json_many([f"{self._tasks(name)}/{f}" for f in files])
+        return {
+            int(f.removesuffix(".json")): d
+            for f, d in zip(files, docs, strict=True)
+            if d is not None
+        }
 
     def task_hashes(self, name: str) -> Iterator[dict[str, np.ndarray]]:
         """Content hashes of each finished task (one dict of split -> hashes per task)."""
-        paths = [f"{self._work(name)}/tasks/{f}" for f in self._task_files(name, ".npz")]
+        paths = [f"{self._tasks(name)}/{f}" for f in self._task_files(name, ".npz")]
         for i in range(0, len(paths), 32):  # fetched 32 at a time: concurrent, bounded memory
             for raw in self._get_many(paths[i : i + 32]):
                 if raw is None:
@@ -518,7 +514,7 @@ class ObjectStore:
         src_split, dst_split = f"{self.root}/{source}/{split}", f"{self._staging(name)}/{split}"
         arrays = sorted(self._children(src_split))
         metas = self._json_many([f"{src_split}/{a}/zarr.json" for a in arrays])
-        keys = ["/".join([a, "c", str(chunk), *["0"] * (len(m["shape"]) - 1)])
+        keys = [_chunk_path(a, chunk, len(m["shape"]))
                 for a, m in zip(arrays, metas, strict=True) if isinstance(m, dict) and "shape" in m]  # fmt: skip
         self.fs.copy([f"{src_split}/{k}" for k in keys], [f"{dst_split}/{k}" for k in keys])
 
@@ -545,10 +541,12 @@ class ObjectStore:
         doc = json.loads(self.fs.cat_file(f"{staged}/zarr.json"))
         doc["attributes"] = {**metadata, "state": "complete"}
         files = [p for p in self.fs.find(staged + "/") if p != f"{staged}/zarr.json"]
-        self.fs.copy(files, [final + p[len(staged):] for p in files])
+        self.fs.copy(files, [final + p[len(staged) :] for p in files])
         crash_point("commit-copied")
         try:
-            self.fs.pipe_file(f"{final}/zarr.json", json.dumps(doc, indent=2).encode(), mode="create")
+            self.fs.pipe_file(
+                f"{final}/zarr.json", json.dumps(doc, indent=2).encode(), mode="create"
+            )
         except FileExistsError:
             raise VersionExistsError(exists) from None
         self._rm(staged)
@@ -559,90 +557,29 @@ class ObjectStore:
         if not self._is_staged(name):
             self.staged_plan(name)  # raises the not-found error
         with self.version_lock(name):
-            self._rm(f"{self.root}/{name}")  # what a commit interrupted mid-copy left
-            self._rm(self._staging(name))
-            self._rm(self._work(name))
-            self._rm_object(f"{self.sidecar}/claims/{name}")
+            self._rm_all(name)
 
     def delete(self, name: str) -> None:
         """Delete a complete version: its ``zarr.json`` first (it disappears), then the rest."""
         self.metadata(name)
         self._rm_object(f"{self.root}/{name}/zarr.json")
-        self._rm(f"{self.root}/{name}")
-        self._rm(self._staging(name))  # left over if a commit died just after its last PUT
+        self._rm_all(name)
+
+    def _rm_all(self, name: str) -> None:
+        """Remove every object of version ``name``: in the store, staged, records, claim."""
+        self._rm(f"{self.root}/{name}")  # a discarded version: what a commit cut mid-copy left
+        self._rm(self._staging(name))  # a deleted one: left if a commit died after its last PUT
         self._rm(self._work(name))
-        self._rm_object(f"{self.sidecar}/claims/{name}")
+        self._rm_object(self._claim_key(name))
 
     def chunk_key(self, name: str, split: str, array: str, chunk: int) -> str:
         """The store key of chunk ``chunk`` (along images) of an array."""
-        ndim = len(_open_array(f"s3://{self.root}/{name}", f"{split}/{array}").shape)
-        return "/".join([name, split, array, "c", str(chunk), *["0"] * (ndim - 1)])
+        return _chunk_path(f"{name}/{split}/{array}", chunk, self._array(name, split, array).ndim)
 
 
-class _Lease:
-    """``leases/<name>``: created with If-None-Match, renewed and taken over with If-Match."""
-
-    def __init__(self, store: ObjectStore, name: str) -> None:
-        self.store, self.name = store, name
-        self.key = f"{store.sidecar}/leases/{name}"
-        self.token = uuid.uuid4().hex
-        self.etag: str | None = None
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _record(self) -> bytes:
-        return json.dumps({"version": self.name, "host": socket.gethostname(), "pid": os.getpid(),
-                           "token": self.token, "renewed": time.time()}).encode()  # fmt: skip
-
-    def acquire(self) -> None:
-        fs = self.store.fs
-        try:
-            self.etag = fs.pipe_file(self.key, self._record(), mode="create")["ETag"]
-        except FileExistsError:
-            try:
-                etag = fs.info(self.key)["ETag"]
-                holder = json.loads(fs.cat_file(self.key))
-            except (FileNotFoundError, ValueError):
-                holder, etag = None, None
-            if holder is not None and _lease_live(holder):
-                msg = (f"version '{self.name}' is locked by pid {holder.get('pid')} on host "
-                       f"{holder.get('host')} ('s3://{self.key}'); wait for it to finish")  # fmt: skip
-                raise StoreLockedError(msg) from None
-            try:  # a dead writer's lease: take it over, unless someone else just did
-                match = {"IfMatch": etag} if etag else {"mode": "create"}
-                self.etag = fs.pipe_file(self.key, self._record(), **match)["ETag"]
-            except (FileExistsError, OSError) as err:
-                msg = f"version '{self.name}' was just taken over by another process; wait for it to finish"
-                raise StoreLockedError(msg) from err
-        self._thread = threading.Thread(target=self._renew, name=f"gridstore-lease-{self.name}", daemon=True)
-        self._thread.start()
-
-    def _renew(self) -> None:
-        while not self._stop.wait(LEASE_RENEW_SECONDS):
-            try:
-                self.etag = self.store.fs.pipe_file(self.key, self._record(), IfMatch=self.etag)["ETag"]
-            except Exception:  # taken over (precondition failed) or unreachable: stop claiming it
-                self.lost = True
-                return
-
-    def check(self) -> None:
-        if self.lost:
-            msg = f"lost the lease on version '{self.name}' (not renewed in time); resume it to finish"
-            raise StoreLockedError(msg)
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self.lost:
-            return
-        try:
-            holder = json.loads(self.store.fs.cat_file(self.key))
-        except (FileNotFoundError, ValueError):
-            return
-        if holder.get("token") == self.token:
-            self.store._rm_object(self.key)
+def _chunk_path(array_dir: str, chunk: int, ndim: int) -> str:
+    """Key of chunk ``chunk`` along images of an ``ndim``-d array at ``array_dir``."""
+    return "/".join([array_dir, "c", str(chunk), *["0"] * (ndim - 1)])
 
 
 @lru_cache(maxsize=64)

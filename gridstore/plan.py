@@ -110,9 +110,7 @@ def parse_fractions(
     if (
         min(parts) < 0
         or abs(sum(parts) - 1) > 1e-6
-        or (parts[0] == 0
-        and parts[1] == 0
-        and parts[2] == 0)
+        or (parts[0] == 0 and parts[1] == 0 and parts[2] == 0)
     ):
         msg = f"splits must be >= 0 and sum to 1, got {text!r} (sum {sum(parts):g})"
         raise ConfigError(msg)

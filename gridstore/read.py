@@ -15,16 +15,16 @@ import itertools
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from gridstore._batching import Batching
 from gridstore._torch import TorchAdapters
 from gridstore.errors import (
     ConfigError,
     CorruptChunkError,
-    GridstoreError,
     StoreNotFoundError,
     VersionIncompleteError,
     VersionNotFoundError,
@@ -37,10 +37,17 @@ if TYPE_CHECKING:
 
 __all__ = ["LazyArray", "SplitReader", "StoreReader", "VersionReader", "open_store"]
 
-Batch = dict[str, np.ndarray] | np.ndarray
 SPLITS = ("train", "val", "test")
-_FIELDS = ("images", "num_objects", "object_type", "object_subtype", "object_colour",
-           "object_size", "object_bbox", "instance_map")  # docs/internals.md order
+_FIELDS = (
+    "images",
+    "num_objects",
+    "object_type",
+    "object_subtype",
+    "object_colour",
+    "object_size",
+    "object_bbox",
+    "instance_map",
+)  # docs/internals.md order
 # Fields whose every row (one image) has a nonzero byte in a valid version.
 _NONZERO_ROWS = frozenset(_FIELDS) - {"object_subtype", "object_bbox"}
 _CACHE_CHUNKS = 2
@@ -141,8 +148,10 @@ def _read_chunk(
     except (ValueError, RuntimeError) as err:
         what = "failed its crc32c check" if "checksum" in str(err) else "could not be decoded"
         version = arr.path.split("/")[0]
-        msg = (f"chunk '{_chunk_key(arr, chunk)}' of store '{store}' {what}; "
-               f"{_VALIDATE} and regenerate {version}")
+        msg = (
+            f"chunk '{_chunk_key(arr, chunk)}' of store '{store}' {what}; "
+            f"{_VALIDATE} and regenerate {version}"
+        )
         raise CorruptChunkError(msg) from err
     zero = _zero_rows(data) if field in _NONZERO_ROWS else ([] if data.any() else [0])
     if len(zero):
@@ -153,24 +162,12 @@ def _read_chunk(
             msg = f"chunk '{key}' of store '{store}' is missing (read as zeros); {_VALIDATE}"
             raise CorruptChunkError(msg)
         if field in _NONZERO_ROWS:
-            msg = (f"chunk '{key}' of store '{store}' has an all-zero row at offset {zero[0]},"
-                   f" which a valid version never has; {_VALIDATE}")
+            msg = (
+                f"chunk '{key}' of store '{store}' has an all-zero row at offset {zero[0]},"
+                f" which a valid version never has; {_VALIDATE}"
+            )
             raise CorruptChunkError(msg)
     return data
-
-
-def _take(data: list[np.ndarray], perm: np.ndarray | None, lo: int, hi: int) -> list[np.ndarray]:
-    """Copy rows ``perm[lo:hi]`` (``lo:hi`` if perm is None) of each array."""
-    if perm is None:
-        return [d[lo:hi].copy() for d in data]
-    idx, out = perm[lo:hi], []
-    for d in data:
-        if d.ndim > 1 and d.strides[0] % 8 == 0 and d.flags.c_contiguous:  # 8-byte words
-            words = np.take(d.reshape(len(d), -1).view(np.uint64), idx, axis=0)
-            out.append(words.view(d.dtype).reshape(len(idx), *d.shape[1:]))
-        else:
-            out.append(np.take(d, idx, axis=0))
-    return out
 
 
 class StoreReader:
@@ -238,8 +235,10 @@ class StoreReader:
         if name is None and available:
             name = available[-1]
         if name is None:
-            msg = (f"store '{self.path}' has no complete version; "
-                   f"create one with 'gridstore generate --store {self.path}'")
+            msg = (
+                f"store '{self.path}' has no complete version; "
+                f"create one with 'gridstore generate --store {self.path}'"
+            )
             raise VersionNotFoundError(msg)
         if name in available:
             return VersionReader(self, name)
@@ -254,12 +253,16 @@ class StoreReader:
         else:
             why = ""
         if why:
-            msg = (f"version '{name}' in store '{self.path}' is unfinished ({why}); resume it with "
-                   f"'gridstore generate --store {self.path} --version {name} --resume' or "
-                   f"delete it with 'gridstore delete {name} --store {self.path}'")
+            msg = (
+                f"version '{name}' in store '{self.path}' is unfinished ({why}); resume it with "
+                f"'gridstore generate --store {self.path} --version {name} --resume' or "
+                f"delete it with 'gridstore delete {name} --store {self.path}'"
+            )
             raise VersionIncompleteError(msg)
-        msg = (f"version '{name}' not found in store '{self.path}'; "
-               f"available: {', '.join(available) or 'none'}")
+        msg = (
+            f"version '{name}' not found in store '{self.path}'; "
+            f"available: {', '.join(available) or 'none'}"
+        )
         raise VersionNotFoundError(msg)
 
 
@@ -287,8 +290,10 @@ class VersionReader:
     def __getitem__(self, split: str) -> SplitReader:
         """Return split `split`; raise `VersionNotFoundError` naming those available."""
         if split not in (available := self.splits):
-            msg = (f"split '{split}' not found in version '{self.name}' of store "
-                   f"'{self.store.path}'; available: {', '.join(available) or 'none'}")
+            msg = (
+                f"split '{split}' not found in version '{self.name}' of store "
+                f"'{self.store.path}'; available: {', '.join(available) or 'none'}"
+            )
             raise VersionNotFoundError(msg)
         return SplitReader(self.store, self.name, split)
 
@@ -337,9 +342,7 @@ class LazyArray:
         if index in self._cache:
             self._cache.move_to_end(index)
         else:
-            arr = self.split._arrays()[self.name]
-            self._cache[index] = _read_chunk(arr, index, field=self.name,
-                                             store=self.split.store.path)
+            self._cache[index] = self.split._read(self.name, index)
             if len(self._cache) > _CACHE_CHUNKS:
                 self._cache.popitem(last=False)
         return self._cache[index]
@@ -420,7 +423,7 @@ class _Fields(Mapping[str, LazyArray]):
         return len(self._names)
 
 
-class SplitReader(TorchAdapters):
+class SplitReader(Batching, TorchAdapters):
     """One split of a version: lazy arrays, shuffled batches, torch and JAX adapters.
 
     Picklable: it holds the store path and the version and split names and
@@ -441,16 +444,25 @@ class SplitReader(TorchAdapters):
     def _arrays(self) -> dict[str, zarr.Array[Any]]:
         if self._handles is None or self._handles[0] != os.getpid():
             where = f"{self.version}/{self.name}"
-            try:
-                arrays = dict(self.store._group(where).arrays())
-            except (ValueError, KeyError, TypeError) as err:  # zarr.json that is not JSON / not v3
-                msg = (
-                    f"the metadata of an array in '{where}' of store '{self.store.path}' is corrupt "
-                    f"({type(err).__name__}: {str(err).splitlines()[0]}); run 'gridstore validate'"
-                )
-                raise StoreNotFoundError(msg) from err
+            group, arrays = self.store._group(where), {}
+            for field in _FIELDS:  # one at a time: a corrupt zarr.json fails alone, by name
+                try:
+                    arrays[field] = group[field]
+                except KeyError:
+                    continue  # an older layout without this annotation
+                except (ValueError, TypeError) as err:  # zarr.json that is not JSON / not v3
+                    msg = (
+                        f"the metadata of '{where}/{field}' in store '{self.store.path}' is corrupt "
+                        f"({type(err).__name__}: {str(err).splitlines()[0]}); run 'gridstore validate'"
+                    )
+                    raise StoreNotFoundError(msg) from err
             self._handles = (os.getpid(), arrays)
         return self._handles[1]
+
+    def _read(self, field: str, chunk: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Chunk `chunk` of array `field`, checked (see `_read_chunk`); into `out` if given."""
+        arr = self._arrays()[field]
+        return _read_chunk(arr, chunk, field=field, store=self.store.path, out=out)
 
     @property
     def fields(self) -> list[str]:
@@ -475,209 +487,10 @@ class SplitReader(TorchAdapters):
         """Return array `name`; raise `VersionNotFoundError` (a KeyError) if absent."""
         if name not in self._lazy:
             if name not in self._arrays():
-                msg = (f"field '{name}' not found in split '{self.name}' of version "
-                       f"'{self.version}'; available: {', '.join(self.fields)}")
+                msg = (
+                    f"field '{name}' not found in split '{self.name}' of version "
+                    f"'{self.version}'; available: {', '.join(self.fields)}"
+                )
                 raise VersionNotFoundError(msg)
             self._lazy[name] = LazyArray(self, name)
         return self._lazy[name]
-
-    def _check(self, fields: Sequence[str], **ints: int) -> None:
-        """Raise `ConfigError` for an out-of-range argument or an unknown field."""
-        for name, value in ints.items():
-            low = 1 if name in ("batch_size", "window_chunks", "world_size") else 0
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                msg = f"{name} must be an integer >= {low}, got {value!r}"
-                raise ConfigError(msg)
-        if ints.get("rank", 0) >= ints.get("world_size", 1):
-            msg = f"rank must be < world_size={ints['world_size']}, got {ints['rank']}"
-            raise ConfigError(msg)
-        for f in fields:
-            if f not in self._arrays():
-                msg = f"unknown field '{f}' in split '{self.name}'; available: " + ", ".join(
-                    self.fields)
-                raise ConfigError(msg)
-        if not fields:
-            msg = "fields must name at least one array, got none"
-            raise ConfigError(msg)
-        if len({self._arrays()[f].chunks[0] for f in fields}) > 1:
-            msg = f"arrays {list(fields)} of split '{self.name}' are chunked differently"
-            raise GridstoreError(msg)
-
-    def _windows(
-        self, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int, window: int
-    ) -> list[np.ndarray]:
-        nchunks = -(-len(self) // self.images.chunk_images)
-        rng = np.random.default_rng([seed, epoch, 0])
-        mine = (rng.permutation(nchunks) if shuffle else np.arange(nchunks))[rank::world_size]
-        return [mine[i : i + window] for i in range(0, len(mine), window)]
-
-    def _rows(self, chunks: np.ndarray) -> int:
-        size, n = self.images.chunk_images, len(self)
-        return sum(min(size, n - int(c) * size) for c in chunks)
-
-    def num_batches(self, batch_size: int, *, drop_last: bool = False, **kwargs: Any) -> int:
-        """Return how many batches `batches` yields from step 0 with these arguments.
-
-        Ranks' shares can differ by a chunk: in DDP, stop every rank after the
-        minimum of this over ranks so that collective calls stay in step.
-
-        Parameters
-        ----------
-        batch_size : int
-            Rows per batch.
-        drop_last : bool
-            As in `batches`.
-        **kwargs
-            ``shuffle``, ``seed``, ``epoch``, ``rank``, ``world_size`` as in `batches`.
-
-        Returns
-        -------
-        int
-
-        Raises
-        ------
-        ConfigError
-            An argument is out of range.
-        """
-        opts = {"seed": 0, "epoch": 0, "rank": 0, "world_size": 1, **kwargs}
-        shuffle = opts.pop("shuffle", True)
-        self._check(("images",), batch_size=batch_size, **opts)
-        rows = sum(self._rows(w) for w in self._windows(shuffle, **opts, window=1))
-        return rows // batch_size if drop_last else -(-rows // batch_size)
-
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        shuffle: bool = True,
-        seed: int = 0,
-        epoch: int = 0,
-        start_step: int = 0,
-        drop_last: bool = False,
-        window_chunks: int = 4,
-        fields: Sequence[str] = ("images",),
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> Iterator[Batch]:
-        """Yield one epoch of batches, shuffled by chunk windows in bounded memory.
-
-        The chunks are permuted by a generator seeded from ``(seed, epoch)``; rank
-        `rank` of `world_size` takes ``order[rank::world_size]`` (disjoint shares
-        that together hold every chunk once), reads them `window_chunks` at a time
-        and shuffles each window's rows (generator seeded from ``(seed, epoch,
-        rank, world_size, window)``). Batches are cut from that stream of rows:
-        one may span two windows, never two epochs; each row comes once. Resuming
-        is exact: the batches from `start_step` on equal those of an uninterrupted
-        run with the same arguments, and windows before it are not read. Memory:
-        one window of the requested fields plus the batch being built.
-
-        Parameters
-        ----------
-        batch_size : int
-            Rows per batch; the last one may be short unless `drop_last`.
-        shuffle : bool
-            Shuffle chunks and rows (default); False keeps the stored order.
-        seed, epoch : int
-            Seed the permutations; each epoch has its own order.
-        start_step : int
-            Index of the first batch to yield (to resume an interrupted epoch).
-        drop_last : bool
-            Drop a short last batch.
-        window_chunks : int
-            Chunks shuffled together: more mixes better and takes more memory.
-        fields : sequence of str
-            Arrays to read; ``("images",)`` yields arrays, anything else dicts.
-        rank, world_size : int
-            This process's share of the chunks in a distributed job.
-
-        Returns
-        -------
-        iterator of numpy.ndarray or dict of str to numpy.ndarray
-            New arrays that the caller owns.
-
-        Raises
-        ------
-        ConfigError
-            An argument is out of range or a field is unknown (raised at once).
-        CorruptChunkError
-            A chunk is missing or fails its checksum (raised when reached).
-        """
-        fields = tuple(fields)
-        self._check(fields, batch_size=batch_size, seed=seed, epoch=epoch, rank=rank,
-                    world_size=world_size, start_step=start_step, window_chunks=window_chunks)
-        windows = self._windows(shuffle, seed, epoch, rank, world_size, window_chunks)
-        seeds = (seed, epoch, rank, world_size) if shuffle else None
-        return self._stream(windows, fields, batch_size, start_step, drop_last, seeds)
-
-    def numpy_batches(self, batch_size: int, **kwargs: Any) -> Iterator[Batch]:
-        """Yield numpy batches exactly as `batches` does (the name JAX users look for).
-
-        For JAX, convert on arrival: ``x = jax.numpy.asarray(batch)`` (or
-        ``jax.device_put(batch, sharding)``); in a multi-host job pass
-        ``rank=jax.process_index(), world_size=jax.process_count()``.
-
-        Parameters
-        ----------
-        batch_size : int
-            Rows per batch.
-        **kwargs
-            Any keyword argument of `batches`.
-
-        Returns
-        -------
-        iterator of numpy.ndarray or dict of str to numpy.ndarray
-
-        Raises
-        ------
-        ConfigError
-            As `batches`.
-        """
-        return self.batches(batch_size, **kwargs)
-
-    def _stream(
-        self,
-        windows: list[np.ndarray],
-        fields: tuple[str, ...],
-        batch_size: int,
-        start_step: int,
-        drop_last: bool,
-        seeds: tuple[int, ...] | None,
-    ) -> Iterator[Batch]:
-        arrays, path = self._arrays(), self.store.path
-        starts = np.cumsum([0, *(self._rows(w) for w in windows)])
-        steps = starts[-1] // batch_size if drop_last else -(-starts[-1] // batch_size)
-        if start_step >= steps:
-            return
-        skip = start_step * batch_size
-        first = int(np.searchsorted(starts, skip, side="right")) - 1
-        cap = len(windows[0]) * self.images.chunk_images  # one buffer per field, reused
-        bufs = [np.empty((cap, *arrays[f].shape[1:]), arrays[f].dtype) for f in fields]
-
-        def pack(parts: list[np.ndarray]) -> Batch:
-            return parts[0] if fields == ("images",) else dict(zip(fields, parts, strict=True))
-
-        pending: list[np.ndarray] | None = None
-        for w in range(first, len(windows)):
-            off = 0
-            for c in windows[w]:
-                for f, buf in zip(fields, bufs, strict=True):
-                    got = _read_chunk(arrays[f], int(c), field=f, store=path, out=buf[off:])
-                off += len(got)
-            data = [buf[:off] for buf in bufs]
-            perm = None if seeds is None else np.random.default_rng([*seeds, 1, w]).permutation(off)
-            i = skip - int(starts[w]) if w == first else 0
-            if pending is not None:  # complete the batch begun in the previous window
-                more = _take(data, perm, i, i + batch_size - len(pending[0]))
-                i += len(more[0])
-                pending = [np.concatenate(pair) for pair in zip(pending, more, strict=True)]
-                if len(pending[0]) < batch_size:
-                    continue
-                yield pack(pending)
-                pending = None
-            while off - i >= batch_size:
-                yield pack(_take(data, perm, i, i + batch_size))
-                i += batch_size
-            if i < off:
-                pending = _take(data, perm, i, off)
-        if pending is not None and not drop_last:
-            yield pack(pending)

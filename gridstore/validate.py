@@ -24,15 +24,44 @@ from gridstore.store import Store
 
 __all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate_version"]
 
-CHECKS = ("metadata", "structure", "split_counts", "chunks_present", "checksums", "values",
-          "constraints", "instance_maps", "regeneration", "duplicates")  # fmt: skip
-_FIELDS = ("images", "num_objects", "object_type", "object_subtype", "object_colour",
-           "object_size", "object_bbox", "instance_map")  # fmt: skip
+CHECKS = (
+    "metadata",
+    "structure",
+    "split_counts",
+    "chunks_present",
+    "checksums",
+    "values",
+    "constraints",
+    "instance_maps",
+    "regeneration",
+    "duplicates",
+)
+_FIELDS = (
+    "images",
+    "num_objects",
+    "object_type",
+    "object_subtype",
+    "object_colour",
+    "object_size",
+    "object_bbox",
+    "instance_map",
+)
 _INSTANCE_RULES = ("instance_labels", "image_matches_instances")
-_REQUIRED = ("version", "timestamp", "generation_params.num_images", "generation_params.seed",
-             "generation_params.grid_size", "generation_params.splits", "dataset_info.total_count",
-             *(f"dataset_info.{s}_count" for s in SPLITS), "memory_info", "file_format.dtype",
-             "file_format.compression", "file_format.chunk_images", "state")  # fmt: skip
+_REQUIRED = (
+    "version",
+    "timestamp",
+    "generation_params.num_images",
+    "generation_params.seed",
+    "generation_params.grid_size",
+    "generation_params.splits",
+    "dataset_info.total_count",
+    *(f"dataset_info.{s}_count" for s in SPLITS),
+    "memory_info",
+    "file_format.dtype",
+    "file_format.compression",
+    "file_format.chunk_images",
+    "state",
+)
 _MAX_WHERE = 100  # failing locations kept per check
 _MIN_CHUNK_BYTES = 21  # blosc header (16) + 1 byte + crc32c (4): a shorter file is truncated
 
@@ -95,12 +124,26 @@ def _regenerate(plan: Plan, c: int) -> dict[str, dict[str, np.ndarray]]:
     """Regenerate task `c` as gridstore.build._run_task does: split -> array -> rows."""
     from gridstore.generate.batch import Annotations, generate_block
 
-    blocks = [generate_block(plan.config, plan.seed, b, plan.block_quotas(b), plan.fractions,
-                             disjoint=plan.split_mode == "disjoint")
-              for b in range(plan.tasks[c].first_block, plan.tasks[c].stop_block)]  # fmt: skip
-    return {s: {f: np.concatenate([b.images[k] if f == "images" else getattr(b.annotations[k], f)
-                                   for b in blocks]) for f in ("images", *Annotations.names())}
-            for k, s in enumerate(SPLITS)}  # fmt: skip
+    blocks = [
+        generate_block(
+            plan.config,
+            plan.seed,
+            b,
+            plan.block_quotas(b),
+            plan.fractions,
+            disjoint=plan.split_mode == "disjoint",
+        )
+        for b in range(plan.tasks[c].first_block, plan.tasks[c].stop_block)
+    ]
+    return {
+        s: {
+            f: np.concatenate(
+                [b.images[k] if f == "images" else getattr(b.annotations[k], f) for b in blocks]
+            )
+            for f in ("images", *Annotations.names())
+        }
+        for k, s in enumerate(SPLITS)
+    }
 
 
 class _Run:
@@ -126,8 +169,12 @@ class _Run:
 
     def results(self) -> list[CheckResult]:
         more = {c: f"; +{len(n) - 4} more" if len(n) > 4 else "" for c, n in self.notes.items()}
-        return [CheckResult(c, not n, "; ".join(n[:4]) + more[c] if n else self.passed.get(c, ""),
-                            self.where[c]) for c, n in self.notes.items()]  # fmt: skip
+        return [
+            CheckResult(
+                c, not n, "; ".join(n[:4]) + more[c] if n else self.passed.get(c, ""), self.where[c]
+            )
+            for c, n in self.notes.items()
+        ]
 
     def key(self, split: str, f: str, c: int) -> str:
         arr = self.arrays[split][f]
@@ -178,10 +225,17 @@ class _Run:
                 self.arrays[split][f] = arr
                 if n < 0:
                     continue
-                shape = {"images": (n, g, g), "instance_map": (n, g, g), "num_objects": (n,),
-                         "object_bbox": (n, k, 4)}.get(f, (n, k))  # fmt: skip
-                want = {"shape": shape, "dtype": "uint16" if f == "object_size" else "uint8",
-                        "chunks": (chunk, *shape[1:])}  # fmt: skip
+                shape = {
+                    "images": (n, g, g),
+                    "instance_map": (n, g, g),
+                    "num_objects": (n,),
+                    "object_bbox": (n, k, 4),
+                }.get(f, (n, k))
+                want = {
+                    "shape": shape,
+                    "dtype": "uint16" if f == "object_size" else "uint8",
+                    "chunks": (chunk, *shape[1:]),
+                }
                 got = {"shape": arr.shape, "dtype": str(arr.dtype), "chunks": tuple(arr.chunks)}
                 bad = [f"{w} {got[w]} != {want[w]}" for w in want if got[w] != want[w]]
                 if not any(isinstance(c, Crc32cCodec) for c in getattr(arr.metadata, "codecs", ())):
@@ -191,8 +245,10 @@ class _Run:
                     ok = False
             if ok:
                 self.good.append(split)
-        self.passed["structure"] = (f"{len(SPLITS) * len(_FIELDS)} arrays have the expected "
-                                    "shape, dtype, chunks and a crc32c codec")  # fmt: skip
+        self.passed["structure"] = (
+            f"{len(SPLITS) * len(_FIELDS)} arrays have the expected "
+            "shape, dtype, chunks and a crc32c codec"
+        )
 
     def check_split_counts(self) -> None:
         info, gp = self.meta.get("dataset_info") or {}, self.meta.get("generation_params") or {}
@@ -201,14 +257,20 @@ class _Run:
         if counts != planned:
             self.fail("split_counts", f"dataset_info counts {counts} != the plan's {planned}")
         for split, want in zip(SPLITS, counts, strict=True):
-            wrong = [f"{self.name}/{split}/{f}" for f, a in self.arrays[split].items()
-                     if a.shape[0] != want]  # fmt: skip
+            wrong = [
+                f"{self.name}/{split}/{f}"
+                for f, a in self.arrays[split].items()
+                if a.shape[0] != want
+            ]
             if wrong:
                 self.fail("split_counts", f"{split}: {len(wrong)} arrays lack {want} rows", wrong)
         total, num = info.get("total_count"), gp.get("num_images")
         if None in counts or sum(counts) != total or total != num:  # type: ignore[arg-type]
-            self.fail("split_counts", f"split counts {counts}, total_count {total} and "
-                                      f"generation_params.num_images {num} disagree")
+            self.fail(
+                "split_counts",
+                f"split counts {counts}, total_count {total} and "
+                f"generation_params.num_images {num} disagree",
+            )
         self.passed["split_counts"] = f"{' + '.join(map(str, counts))} = {total}, as stored"
 
     def check_chunks_present(self) -> None:
@@ -223,9 +285,12 @@ class _Run:
                     if size < _MIN_CHUNK_BYTES:
                         self.bad_files.add(key)
         if self.bad_files:
-            self.fail("chunks_present", f"{missing} of {total} chunk files missing, "
-                      f"{len(self.bad_files) - missing} truncated below {_MIN_CHUNK_BYTES} bytes",
-                      sorted(self.bad_files))  # fmt: skip
+            self.fail(
+                "chunks_present",
+                f"{missing} of {total} chunk files missing, "
+                f"{len(self.bad_files) - missing} truncated below {_MIN_CHUNK_BYTES} bytes",
+                sorted(self.bad_files),
+            )
         self.passed["chunks_present"] = f"all {total} chunk files present"
 
     def read(self, split: str, f: str, c: int, rows: slice) -> np.ndarray | None:
@@ -250,13 +315,25 @@ class _Run:
 
         size = {s: self.arrays[s]["images"].chunks[0] for s in self.good}
         n = {s: self.arrays[s]["images"].shape[0] for s in self.good}
-        units = [(c, s, slice(c * size[s], min(n[s], (c + 1) * size[s])))
-                 for c in chosen for s in self.good if c * size[s] < n[s]]  # fmt: skip
+        units = [
+            (c, s, slice(c * size[s], min(n[s], (c + 1) * size[s])))
+            for c in chosen
+            for s in self.good
+            if c * size[s] < n[s]
+        ]
         hashes = {c: {s: np.zeros(0, np.uint64) for s in self.good} for c in chosen}
         regen: tuple[int, dict[str, dict[str, np.ndarray]]] = (-1, {})
-        read, bar = 0, tqdm(total=sum(r.stop - r.start for *_, r in units), unit="img",
-                            unit_scale=True, desc=f"validate {self.name}", disable=not progress,
-                            file=sys.stderr)  # fmt: skip
+        read, bar = (
+            0,
+            tqdm(
+                total=sum(r.stop - r.start for *_, r in units),
+                unit="img",
+                unit_scale=True,
+                desc=f"validate {self.name}",
+                disable=not progress,
+                file=sys.stderr,
+            ),
+        )
         for c, split, rows in units:
             bar.update(rows.stop - rows.start)
             got = {f: self.read(split, f, c, rows) for f in _FIELDS}
@@ -284,25 +361,39 @@ class _Run:
             if diff:
                 what = "shape"
                 if all(f in want and unit[f].shape == want[f].shape for f in diff):
-                    bad = np.flatnonzero(np.logical_or.reduce([np.not_equal(
-                        unit[f], want[f]).reshape(len(img), -1).any(axis=1) for f in diff]))
+                    bad = np.flatnonzero(
+                        np.logical_or.reduce(
+                            [
+                                np.not_equal(unit[f], want[f]).reshape(len(img), -1).any(axis=1)
+                                for f in diff
+                            ]
+                        )
+                    )
                     what = f"{len(bad)} of {len(img)} images, first {at(bad[:1])[0]}"
-                self.fail("regeneration", f"{here}: {', '.join(diff)} differ in {what}",
-                          [self.key(split, f, c) for f in diff])  # fmt: skip
+                self.fail(
+                    "regeneration",
+                    f"{here}: {', '.join(diff)} differ in {what}",
+                    [self.key(split, f, c) for f in diff],
+                )
             u = (h >> np.uint64(11)) * 2.0**-53  # the kernel's route key in [0, 1)
             route = np.cumsum(self.plan.fractions)[:2].searchsorted(u, side="right")
             off = np.flatnonzero(route != SPLITS.index(split))
             if self.plan.split_mode == "disjoint" and len(off):
-                self.fail("duplicates", f"{here}: {len(off)} images in a split their "
-                          "content hash does not route to", at(off))  # fmt: skip
+                self.fail(
+                    "duplicates",
+                    f"{here}: {len(off)} images in a split their content hash does not route to",
+                    at(off),
+                )
         bar.close()
         images = sum(len(h) for part in hashes.values() for h in part.values())
         scope = f"{read} chunks of {'/'.join(self.good) or 'no split'} ({images} images)"
-        self.passed.update(checksums=f"{read * len(_FIELDS)} chunks decoded, crc32c valid",
-                           values=f"images of {scope} are uint8 in 0..9",
-                           constraints=f"every generator rule holds for {scope}",
-                           instance_maps=f"every image of {scope} matches its instance map",
-                           regeneration=f"{scope} byte-identical to their regeneration")
+        self.passed.update(
+            checksums=f"{read * len(_FIELDS)} chunks decoded, crc32c valid",
+            values=f"images of {scope} are uint8 in 0..9",
+            constraints=f"every generator rule holds for {scope}",
+            instance_maps=f"every image of {scope} matches its instance map",
+            regeneration=f"{scope} byte-identical to their regeneration",
+        )
         if self.plan is None:
             for check in ("constraints", "instance_maps", "regeneration", "duplicates"):
                 self.fail(check, f"not checked: {self.plan_error}")
@@ -312,17 +403,24 @@ class _Run:
         recorded, cross = self.meta.get("duplicates") or {}, counts["cross_split"]
         scope = f"all {images} images" if whole else scope
         if self.plan.split_mode == "independent":
-            self.passed["duplicates"] = (f"independent splits: {cross} contents in two splits "
-                                         f"among {scope} (metadata: {recorded.get('cross_split')})")
+            self.passed["duplicates"] = (
+                f"independent splits: {cross} contents in two splits "
+                f"among {scope} (metadata: {recorded.get('cross_split')})"
+            )
         elif cross:
             self.fail("duplicates", f"{cross} contents are in two splits among {scope}")
         if self.plan.split_mode == "disjoint" and recorded.get("cross_split") != 0:
-            self.fail("duplicates", f"metadata duplicates.cross_split is "
-                                    f"{recorded.get('cross_split')!r}, expected 0")  # fmt: skip
+            self.fail(
+                "duplicates",
+                f"metadata duplicates.cross_split is {recorded.get('cross_split')!r}, expected 0",
+            )
         if whole and any(recorded.get(k) != v for k, v in counts.items()):
             self.fail("duplicates", f"recomputed {counts} differ from the metadata's {recorded}")
-        self.passed.setdefault("duplicates", f"no content in two splits among {scope}, each in "
-                                             "the split its hash routes to; metadata agrees")
+        self.passed.setdefault(
+            "duplicates",
+            f"no content in two splits among {scope}, each in "
+            "the split its hash routes to; metadata agrees",
+        )
 
 
 def validate_version(
@@ -383,8 +481,12 @@ def validate_version(
             raise VersionNotFoundError(msg)
         version = store.versions()[-1]
     run = _Run(store, version, store.metadata(version))
-    for check in (run.check_metadata, run.check_structure, run.check_split_counts,
-                  run.check_chunks_present):  # fmt: skip
+    for check in (
+        run.check_metadata,
+        run.check_structure,
+        run.check_split_counts,
+        run.check_chunks_present,
+    ):
         check()
     nchunks = {s: run.arrays[s]["images"].cdata_shape[0] for s in run.good}
     n = max(nchunks.values(), default=0)
@@ -394,6 +496,12 @@ def validate_version(
     picked = range(n) if full else rng.choice(n - 1, size=take - 1, replace=False)
     chosen = sorted({*map(int, picked), *(m - 1 for m in nchunks.values() if m)})
     run.check_data(chosen, full, progress)
-    return ValidationReport(version, str(store.path), run.results(), full, int(seed),
-                            {s: [c for c in chosen if c < nchunks[s]] for s in run.good},
-                            time.perf_counter() - started)  # fmt: skip
+    return ValidationReport(
+        version,
+        str(store.path),
+        run.results(),
+        full,
+        int(seed),
+        {s: [c for c in chosen if c < nchunks[s]] for s in run.good},
+        time.perf_counter() - started,
+    )

@@ -26,9 +26,7 @@ ANNOTATION_FIELDS = (
 )
 
 
-def make_split(
-    n: int, *, seed: int, grid: int = 16, max_objects: int = 4
-) -> dict[str, np.ndarray]:
+def make_split(n: int, *, seed: int, grid: int = 16, max_objects: int = 4) -> dict[str, np.ndarray]:
     """Return sparse, realistic-looking images and annotations: 1..K random rectangles."""
     rng = np.random.default_rng(seed)
     k = rng.integers(1, max_objects + 1, size=n)

@@ -94,56 +94,116 @@ def _errors(path: Path) -> list[tuple[object, type[Exception], str]]:
     create = "create one with 'gridstore generate --store {}'"
     return [
         # the messages of Store.open, which open_store reuses for local paths
-        (lambda: open_store(path / "nope"), StoreNotFoundError,
-         f"store '{s}/nope' does not exist; " + create.format(f"{s}/nope")),
-        (lambda: open_store(path / "zarr.json"), StoreNotFoundError,
-         f"store path '{s}/zarr.json' is a file, not a directory; choose another --store"),
-        (lambda: open_store(path / "2026-01-02-v2"), StoreNotFoundError,
-         f"'{s}/2026-01-02-v2/zarr.json' is not a gridstore store's root (unreadable or no "
-         "gridstore attributes)"),
-        (lambda: open_store(path / "2026-01-02-v2" / "train" / "images" / "c"),
-         StoreNotFoundError,
-         f"'{s}/2026-01-02-v2/train/images/c' is not a gridstore store (no zarr.json) and not "
-         "empty; use a new or empty directory"),
-        (lambda: open_store(path).version("2026-01-01-v9"), VersionNotFoundError,
-         f"version '2026-01-01-v9' not found in store '{s}'; available: "
-         "2026-01-01-v1, 2026-01-02-v2, 2026-01-02-v10"),
-        (lambda: open_store(path).version("scratch"), VersionNotFoundError,
-         f"version 'scratch' not found in store '{s}'; available: "
-         "2026-01-01-v1, 2026-01-02-v2, 2026-01-02-v10"),
-        (lambda: open_store(path).version("2026-01-03-v1"), VersionIncompleteError,
-         f"version '2026-01-03-v1' in store '{s}' is unfinished (its state is 'in_progress'); "
-         f"resume it with 'gridstore generate --store {s} --version 2026-01-03-v1 --resume' or "
-         f"delete it with 'gridstore delete 2026-01-03-v1 --store {s}'"),
-        (lambda: open_store(path).version("2026-01-04-v1"), VersionIncompleteError,
-         f"version '2026-01-04-v1' in store '{s}' is unfinished (it is being written or was "
-         f"interrupted); resume it with 'gridstore generate --store {s} --version 2026-01-04-v1 "
-         f"--resume' or delete it with 'gridstore delete 2026-01-04-v1 --store {s}'"),
-        (lambda: open_store(path).version("2026-01-02-v2")["val"], VersionNotFoundError,
-         f"split 'val' not found in version '2026-01-02-v2' of store '{s}'; available: train"),
-        (lambda: open_store(path).version()["train"].annotation("colour"), VersionNotFoundError,
-         f"field 'colour' not found in split 'train' of version '{LATEST}'; available: images, "
-         "num_objects, object_type, object_subtype, object_colour, object_size, object_bbox, "
-         "instance_map"),
-        (lambda: open_store(path).version()["val"].batches(0), ConfigError,
-         "batch_size must be an integer >= 1, got 0"),
-        (lambda: open_store(path).version()["val"].batches(8, rank=2, world_size=2),
-         ConfigError, "rank must be < world_size=2, got 2"),
-        (lambda: open_store(path).version()["val"].batches(8, fields=["images", "x"]),
-         ConfigError, "unknown field 'x' in split 'val'; available: images, num_objects, "
-         "object_type, object_subtype, object_colour, object_size, object_bbox, instance_map"),
-        (lambda: open_store(path).version()["val"].torch_iterable(8, seed=-1), ConfigError,
-         "seed must be an integer >= 0, got -1"),
-        (lambda: open_store(path).version()["val"].batches(8, fields=[]), ConfigError,
-         "fields must name at least one array, got none"),
+        (
+            lambda: open_store(path / "nope"),
+            StoreNotFoundError,
+            f"store '{s}/nope' does not exist; " + create.format(f"{s}/nope"),
+        ),
+        (
+            lambda: open_store(path / "zarr.json"),
+            StoreNotFoundError,
+            f"store path '{s}/zarr.json' is a file, not a directory; choose another --store",
+        ),
+        (
+            lambda: open_store(path / "2026-01-02-v2"),
+            StoreNotFoundError,
+            f"'{s}/2026-01-02-v2/zarr.json' is not a gridstore store's root (unreadable or no "
+            "gridstore attributes)",
+        ),
+        (
+            lambda: open_store(path / "2026-01-02-v2" / "train" / "images" / "c"),
+            StoreNotFoundError,
+            f"'{s}/2026-01-02-v2/train/images/c' is not a gridstore store (no zarr.json) and not "
+            "empty; use a new or empty directory",
+        ),
+        (
+            lambda: open_store(path).version("2026-01-01-v9"),
+            VersionNotFoundError,
+            f"version '2026-01-01-v9' not found in store '{s}'; available: "
+            "2026-01-01-v1, 2026-01-02-v2, 2026-01-02-v10",
+        ),
+        (
+            lambda: open_store(path).version("scratch"),
+            VersionNotFoundError,
+            f"version 'scratch' not found in store '{s}'; available: "
+            "2026-01-01-v1, 2026-01-02-v2, 2026-01-02-v10",
+        ),
+        (
+            lambda: open_store(path).version("2026-01-03-v1"),
+            VersionIncompleteError,
+            f"version '2026-01-03-v1' in store '{s}' is unfinished (its state is 'in_progress'); "
+            f"resume it with 'gridstore generate --store {s} --version 2026-01-03-v1 --resume' or "
+            f"delete it with 'gridstore delete 2026-01-03-v1 --store {s}'",
+        ),
+        (
+            lambda: open_store(path).version("2026-01-04-v1"),
+            VersionIncompleteError,
+            f"version '2026-01-04-v1' in store '{s}' is unfinished (it is being written or was "
+            f"interrupted); resume it with 'gridstore generate --store {s} --version 2026-01-04-v1 "
+            f"--resume' or delete it with 'gridstore delete 2026-01-04-v1 --store {s}'",
+        ),
+        (
+            lambda: open_store(path).version("2026-01-02-v2")["val"],
+            VersionNotFoundError,
+            f"split 'val' not found in version '2026-01-02-v2' of store '{s}'; available: train",
+        ),
+        (
+            lambda: open_store(path).version()["train"].annotation("colour"),
+            VersionNotFoundError,
+            f"field 'colour' not found in split 'train' of version '{LATEST}'; available: images, "
+            "num_objects, object_type, object_subtype, object_colour, object_size, object_bbox, "
+            "instance_map",
+        ),
+        (
+            lambda: open_store(path).version()["val"].batches(0),
+            ConfigError,
+            "batch_size must be an integer >= 1, got 0",
+        ),
+        (
+            lambda: open_store(path).version()["val"].batches(8, rank=2, world_size=2),
+            ConfigError,
+            "rank must be < world_size=2, got 2",
+        ),
+        (
+            lambda: open_store(path).version()["val"].batches(8, fields=["images", "x"]),
+            ConfigError,
+            "unknown field 'x' in split 'val'; available: images, num_objects, "
+            "object_type, object_subtype, object_colour, object_size, object_bbox, instance_map",
+        ),
+        (
+            lambda: open_store(path).version()["val"].torch_iterable(8, seed=-1),
+            ConfigError,
+            "seed must be an integer >= 0, got -1",
+        ),
+        (
+            lambda: open_store(path).version()["val"].batches(8, fields=[]),
+            ConfigError,
+            "fields must name at least one array, got none",
+        ),
     ]
 
 
-@pytest.mark.parametrize("case", range(15), ids=[
-    "missing", "file", "not-gridstore", "plain-dir", "unknown-version", "not-a-version-name",
-    "incomplete", "staged", "unknown-split", "unknown-field", "batch-size", "rank", "field",
-    "seed", "no-fields",
-])
+@pytest.mark.parametrize(
+    "case",
+    range(15),
+    ids=[
+        "missing",
+        "file",
+        "not-gridstore",
+        "plain-dir",
+        "unknown-version",
+        "not-a-version-name",
+        "incomplete",
+        "staged",
+        "unknown-split",
+        "unknown-field",
+        "batch-size",
+        "rank",
+        "field",
+        "seed",
+        "no-fields",
+    ],
+)
 def test_errors_are_one_exact_line(store_path: Path, case: int) -> None:
     call, kind, message = _errors(store_path)[case]
     with pytest.raises(kind) as info:
@@ -157,19 +217,35 @@ def test_store_without_versions_and_unknown_layout(tmp_path: Path) -> None:
     root.attrs["gridstore"] = {"layout": 1}
     with pytest.raises(VersionNotFoundError) as info:
         open_store(tmp_path / "empty").version()
-    assert str(info.value) == (f"store '{tmp_path}/empty' has no complete version; create one "
-                               f"with 'gridstore generate --store {tmp_path}/empty'")
+    assert str(info.value) == (
+        f"store '{tmp_path}/empty' has no complete version; create one "
+        f"with 'gridstore generate --store {tmp_path}/empty'"
+    )
     root.attrs["gridstore"] = {"layout": 2}
     with pytest.raises(StoreNotFoundError, match="has layout 2; this gridstore reads layout 1"):
         open_store(tmp_path / "empty")
 
 
 INDEXES = [
-    0, 95, 96, -1, -1000, np.int64(517),
-    slice(None), slice(90, 200), slice(-50, None), slice(None, None, 7), slice(500, 3, -11),
-    slice(10, 10), [999, 0, 96, 95, 0, -1, 500, 500], np.array([], dtype=np.int64),
-    np.array([[3, 200], [-5, 96]]), np.arange(1000) % 3 == 0,
-    (5, slice(3, 7)), (np.array([9, 1, 9]), 0), (slice(100, 300, 2), Ellipsis, 4),
+    0,
+    95,
+    96,
+    -1,
+    -1000,
+    np.int64(517),
+    slice(None),
+    slice(90, 200),
+    slice(-50, None),
+    slice(None, None, 7),
+    slice(500, 3, -11),
+    slice(10, 10),
+    [999, 0, 96, 95, 0, -1, 500, 500],
+    np.array([], dtype=np.int64),
+    np.array([[3, 200], [-5, 96]]),
+    np.arange(1000) % 3 == 0,
+    (5, slice(3, 7)),
+    (np.array([9, 1, 9]), 0),
+    (slice(100, 300, 2), Ellipsis, 4),
 ]
 
 
@@ -211,9 +287,16 @@ def epoch_rows(split, source: np.ndarray, **kwargs: object) -> list[np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize(("split_name", "batch_size", "window"), [
-    ("train", 64, 4), ("train", 100, 3), ("train", 1, 20), ("val", 7, 1), ("test", 500, 2),
-])
+@pytest.mark.parametrize(
+    ("split_name", "batch_size", "window"),
+    [
+        ("train", 64, 4),
+        ("train", 100, 3),
+        ("train", 1, 20),
+        ("val", 7, 1),
+        ("test", 500, 2),
+    ],
+)
 def test_batches_cover_each_row_once_per_epoch(
     store_path: Path, source: dict, split_name: str, batch_size: int, window: int
 ) -> None:
@@ -231,14 +314,16 @@ def test_batches_cover_each_row_once_per_epoch(
 def test_batch_order_depends_on_seed_and_epoch_only(store_path: Path, source: dict) -> None:
     split = open_store(store_path).version()["train"]
     src = source["train"]
-    order = {(s, e): np.concatenate(epoch_rows(split, src, seed=s, epoch=e, fields=("images",)))
-             for s, e in [(0, 0), (0, 1), (1, 0)]}
+    order = {
+        (s, e): np.concatenate(epoch_rows(split, src, seed=s, epoch=e, fields=("images",)))
+        for s, e in [(0, 0), (0, 1), (1, 0)]
+    }
     assert not np.array_equal(order[0, 0], order[0, 1])
     assert not np.array_equal(order[0, 0], order[1, 0])
     again = open_store(store_path).version()["train"]
     np.testing.assert_array_equal(
-        np.concatenate(epoch_rows(again, src, seed=0, epoch=0, fields=("images",))),
-        order[0, 0])
+        np.concatenate(epoch_rows(again, src, seed=0, epoch=0, fields=("images",))), order[0, 0]
+    )
     plain = np.concatenate(list(split.numpy_batches(64, shuffle=False)))
     np.testing.assert_array_equal(plain, src["images"])
 
@@ -246,8 +331,13 @@ def test_batch_order_depends_on_seed_and_epoch_only(store_path: Path, source: di
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_resume_from_start_step_equals_tail_of_full_run(store_path: Path, drop_last: bool) -> None:
     split = open_store(store_path).version()["train"]
-    kwargs = {"seed": 5, "epoch": 2, "window_chunks": 3, "drop_last": drop_last,
-              "fields": ("images", "object_size")}
+    kwargs = {
+        "seed": 5,
+        "epoch": 2,
+        "window_chunks": 3,
+        "drop_last": drop_last,
+        "fields": ("images", "object_size"),
+    }
     full = list(split.batches(100, **kwargs))
     for start in (0, 1, 2, 3, 5, 6, len(full) - 1, len(full), len(full) + 4):
         tail = list(split.batches(100, start_step=start, **kwargs))
@@ -275,8 +365,15 @@ def test_rank_shards_are_disjoint_and_complete(
     split = open_store(store_path).version()["train"]
     shards = []
     for rank in range(world_size):
-        ids = epoch_rows(split, source["train"], fields=("images",), batch_size=50,
-                         rank=rank, world_size=world_size, epoch=4)
+        ids = epoch_rows(
+            split,
+            source["train"],
+            fields=("images",),
+            batch_size=50,
+            rank=rank,
+            world_size=world_size,
+            epoch=4,
+        )
         assert len(ids) == split.num_batches(50, rank=rank, world_size=world_size, epoch=4)
         shards.append(np.concatenate(ids) if ids else np.array([], dtype=np.int64))
     every = np.concatenate(shards)
@@ -294,13 +391,19 @@ def chunk_file(path: Path, split: str, field: str, chunk: int) -> Path:
 def test_missing_chunk_raises_corrupt_chunk_error(copy_path: Path, source: dict) -> None:
     os.remove(chunk_file(copy_path, "train", "images", 3))
     split = open_store(copy_path).version()["train"]
-    message = (f"chunk '{LATEST}/train/images/c/3/0/0' of store '{copy_path}' is missing "
-               "(read as zeros); run 'gridstore validate --full'")
+    message = (
+        f"chunk '{LATEST}/train/images/c/3/0/0' of store '{copy_path}' is missing "
+        "(read as zeros); run 'gridstore validate --full'"
+    )
     np.testing.assert_array_equal(split.images[:288], source["train"]["images"][:288])
-    np.testing.assert_array_equal(split.images[[0, 999, 400]],
-                                  source["train"]["images"][[0, 999, 400]])
-    for read in (lambda: split.images[300], lambda: split.images[[0, 290]],
-                 lambda: list(split.batches(64))):
+    np.testing.assert_array_equal(
+        split.images[[0, 999, 400]], source["train"]["images"][[0, 999, 400]]
+    )
+    for read in (
+        lambda: split.images[300],
+        lambda: split.images[[0, 290]],
+        lambda: list(split.batches(64)),
+    ):
         with pytest.raises(CorruptChunkError) as info:
             read()
         assert str(info.value) == message
@@ -321,10 +424,14 @@ def test_flipped_byte_raises_corrupt_chunk_error(copy_path: Path, offset: int) -
     data[offset] ^= 0x10
     path.write_bytes(bytes(data))
     split = open_store(copy_path).version()["train"]
-    message = (f"chunk '{LATEST}/train/instance_map/c/10/0/0' of store '{copy_path}' failed its "
-               f"crc32c check; run 'gridstore validate --full' and regenerate {LATEST}")
-    for read in (lambda: split.annotations.instance_map[-1],
-                 lambda: list(split.batches(64, fields=["images", "instance_map"]))):
+    message = (
+        f"chunk '{LATEST}/train/instance_map/c/10/0/0' of store '{copy_path}' failed its "
+        f"crc32c check; run 'gridstore validate --full' and regenerate {LATEST}"
+    )
+    for read in (
+        lambda: split.annotations.instance_map[-1],
+        lambda: list(split.batches(64, fields=["images", "instance_map"])),
+    ):
         with pytest.raises(CorruptChunkError) as info:
             read()
         assert str(info.value) == message
@@ -342,7 +449,8 @@ def test_all_zero_image_in_a_present_chunk_is_an_error(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"chunk '2026-02-01-v1/train/images/c/1/0/0' of store '{tmp_path / 's'}' has an "
         "all-zero row at offset 5, which a valid version never has; run 'gridstore validate "
-        "--full'")
+        "--full'"
+    )
 
 
 def sorted_rows(arrays: dict[str, np.ndarray]) -> list[bytes]:
@@ -356,8 +464,20 @@ def test_reads_a_version_written_by_gridstore_generate(tmp_path: Path) -> None:
     from gridstore.cli import main
 
     path = tmp_path / "datasets"
-    main(["generate", "--store", str(path), "--num-images", "3000", "--engine", "serial",
-          "--yes", "--quiet"], standalone_mode=False)
+    main(
+        [
+            "generate",
+            "--store",
+            str(path),
+            "--num-images",
+            "3000",
+            "--engine",
+            "serial",
+            "--yes",
+            "--quiet",
+        ],
+        standalone_mode=False,
+    )
     version = open_store(path).version()
     assert version.metadata["state"] == "complete"
     for name in version.splits:
@@ -396,14 +516,16 @@ def test_torch_iterable_with_two_workers_reads_every_row_once(
 ) -> None:
     split = open_store(store_path).version()["train"]
     dataset = split.torch_iterable(64, seed=1, epoch=3, fields=("images", "num_objects"))
-    loader = DataLoader(dataset, batch_size=None, num_workers=2, timeout=60,
-                        multiprocessing_context=context)
+    loader = DataLoader(
+        dataset, batch_size=None, num_workers=2, timeout=60, multiprocessing_context=context
+    )
     batches = list(loader)
     images = torch.cat([b["images"] for b in batches]).numpy()
     ids = row_ids(images, source["train"]["images"])
     assert sorted(ids.tolist()) == list(range(1000))
-    np.testing.assert_array_equal(torch.cat([b["num_objects"] for b in batches]).numpy(),
-                                  source["train"]["num_objects"][ids])
+    np.testing.assert_array_equal(
+        torch.cat([b["num_objects"] for b in batches]).numpy(), source["train"]["num_objects"][ids]
+    )
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
@@ -414,11 +536,18 @@ def test_torch_dataset_with_two_workers_reads_every_row_once(
     dataset = split.torch_dataset()
     assert len(dataset) == 130
     torch.testing.assert_close(dataset[-1], torch.from_numpy(source["val"]["images"][-1]))
-    loader = DataLoader(dataset, batch_size=32, shuffle=True, num_workers=2, timeout=60,
-                        multiprocessing_context=context)
+    loader = DataLoader(
+        dataset,
+        batch_size=32,
+        shuffle=True,
+        num_workers=2,
+        timeout=60,
+        multiprocessing_context=context,
+    )
     images = torch.cat(list(loader)).numpy()
     assert sorted(row_ids(images, source["val"]["images"]).tolist()) == list(range(130))
     items = split.torch_dataset(fields=["images", "object_bbox"])
     item = items[77]
-    torch.testing.assert_close(item["object_bbox"],
-                               torch.from_numpy(source["val"]["object_bbox"][77]))
+    torch.testing.assert_close(
+        item["object_bbox"], torch.from_numpy(source["val"]["object_bbox"][77])
+    )
