@@ -20,7 +20,9 @@ for each run:
 - ``engine`` seconds (the ``run_tasks`` call alone) and ``first`` (seconds from
   ``run_tasks`` starting to the first finished task: the start-up cost of the
   pool or cluster plus one task);
-- ``cpu``: the run's CPU seconds (its process and all children) over its total wall time;
+- ``cpu``: the run's CPU seconds (its process and all children) over its total
+  wall time, and per image; the dask engine's CPU overhead against the pool
+  is the comparison that other load on the machine disturbs least;
 - the 1 -> 2 worker speed-up of the process pool and the dask engine's overhead
   against the 2-worker pool, in %, for both rates;
 - the machine, the software versions and the load average before each run.
@@ -104,27 +106,30 @@ def child(engine: str, workers: int, num_images: int, store: str) -> dict[str, A
                                 show_progress=False)  # fmt: skip
     total = time.perf_counter() - start
     return {"recorded": meta["generation"]["wall_seconds"], "total": total, **timing,
-            "tasks": len(meta["generation"]["task_draws"])}  # fmt: skip
+            "tasks": meta["file_format"]["chunks"]["train"]}  # fmt: skip
 
 
 def run_one(engine: str, workers: int, num_images: int, tmp: Path) -> dict[str, Any]:
-    """Run ``child`` in a fresh interpreter on a fresh store; add its CPU time."""
-    work = Path(tempfile.mkdtemp(prefix="bench_scaling_", dir=tmp))
-    try:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cmd = [sys.executable, __file__, "--child", engine, str(workers), str(num_images),
-               str(work / "store")]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if proc.returncode != 0:
-            sys.exit(f"{engine} x{workers} failed:\n{proc.stderr}")
-        if proc.stderr.strip():
-            print(f"  [{engine} x{workers} stderr] {proc.stderr.strip()}", file=sys.stderr)
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
-        out["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        return out
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    """Run ``child`` in a fresh interpreter on a fresh store under ``tmp``; add its CPU time.
+
+    The store is not deleted here but with all the others at the end: on ext4
+    without a journal, creating files and directories within about 30 s of
+    deleting many others costs a lot of kernel time (``recently_deleted``), which
+    would land on the next run.
+    """
+    work = Path(tempfile.mkdtemp(prefix=f"{engine}{workers}_", dir=tmp))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cmd = [sys.executable, __file__, "--child", engine, str(workers), str(num_images),
+           str(work / "store")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.exit(f"{engine} x{workers} failed:\n{proc.stderr}")
+    if proc.stderr.strip():
+        print(f"  [{engine} x{workers} stderr] {proc.stderr.strip()}", file=sys.stderr)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return out
 
 
 def main() -> None:
@@ -135,38 +140,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--num-images", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=1, help="runs of each; the best is kept")
-    parser.add_argument("--tmp", type=Path, default=None, help="where the temporary stores go")
+    parser.add_argument("--tmp", type=Path, default=None,
+                        help="where the temporary stores go (all kept until the end)")  # fmt: skip
     args = parser.parse_args()
 
     print(machine_info())
     print(f"num_images: {args.num_images:,}; each run: a fresh process and a fresh store; "
           f"best of {args.repeats}")  # fmt: skip
     results: dict[tuple[str, int], dict[str, Any]] = {}
-    for _ in range(args.repeats):
-        for engine, workers in RUNS:
-            avg = load()
-            r = run_one(engine, workers, args.num_images, args.tmp or Path(tempfile.gettempdir()))
-            r["load"] = avg
-            best = results.get((engine, workers))
-            if best is None or r["total"] < best["total"]:
-                results[(engine, workers)] = r
+    tmp = Path(tempfile.mkdtemp(prefix="bench_scaling_", dir=args.tmp))
+    try:
+        for _ in range(args.repeats):
+            for engine, workers in RUNS:
+                avg = load()
+                r = run_one(engine, workers, args.num_images, tmp)
+                r["load"] = avg
+                best = results.get((engine, workers))
+                if best is None or r["total"] < best["total"]:
+                    results[(engine, workers)] = r
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
     n = args.num_images
     print()
     print(f"{'engine':<10} {'workers':>7} {'tasks':>5} {'recorded img/s':>15} "
           f"{'total img/s':>12} {'recorded s':>10} {'total s':>8} {'engine s':>8} {'first s':>7} "
-          f"{'cpu/wall':>8}  load before")  # fmt: skip
+          f"{'cpu/wall':>8} {'cpu us/img':>10}  load before")  # fmt: skip
     for (engine, workers), r in results.items():
         print(f"{engine:<10} {workers:>7} {r['tasks']:>5} {n / r['recorded']:>15,.0f} "
               f"{n / r['total']:>12,.0f} {r['recorded']:>10.2f} {r['total']:>8.2f} "
-              f"{r['engine']:>8.2f} {r['first']:>7.2f} {r['cpu'] / r['total']:>8.2f}  "
-              f"{r['load']}")  # fmt: skip
+              f"{r['engine']:>8.2f} {r['first']:>7.2f} {r['cpu'] / r['total']:>8.2f} "
+              f"{1e6 * r['cpu'] / n:>10.2f}  {r['load']}")  # fmt: skip
     one, two, dask = results[("processes", 1)], results[("processes", 2)], results[("dask", 2)]
     print()
     for key, label in (("recorded", "recorded"), ("total", "total   ")):
         overhead = 100 * (dask[key] / two[key] - 1)
         print(f"{label}: processes 1 -> 2 workers speed-up x{one[key] / two[key]:.2f}; "
               f"dask (2-worker LocalCluster) vs 2-worker pool: {overhead:+.1f}% time")  # fmt: skip
+    print(f"cpu     : dask (2-worker LocalCluster) vs 2-worker pool: "
+          f"{100 * (dask['cpu'] / two['cpu'] - 1):+.1f}% CPU seconds (robust to other load)")
     print(f"load average after: {load()}")
 
 

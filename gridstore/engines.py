@@ -123,6 +123,33 @@ def _deferred_interrupt() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+@contextmanager
+def _worker_environment() -> Iterator[None]:
+    """Start LocalCluster workers without ``MALLOC_TRIM_THRESHOLD_``; leave ``os.environ`` as it was.
+
+    distributed's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in the workers it
+    spawns. That turns off glibc's adaptive mmap threshold, so every large array
+    a task allocates is mmapped, faulted in and unmapped again: tasks ran about
+    40% slower than in the process pool (benchmarks/bench_scaling.py). The nanny
+    also writes its pre-spawn variables (that one, ``OMP_NUM_THREADS=1`` and
+    friends, ``PYTHONHASHSEED``) into *this* process's ``os.environ`` and never
+    undoes it; they are restored afterwards.
+    """
+    import dask
+
+    keys = {*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "PYTHONHASHSEED"}
+    saved = {k: os.environ.get(k) for k in keys}
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _dask(scheduler: str | None, workers: int) -> Engine:
     def run(fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[int], None]) -> None:
         if not tasks:  # nothing to do: do not start a cluster
@@ -138,6 +165,9 @@ def _dask(scheduler: str | None, workers: int) -> Engine:
                     # Workers are spawned processes (distributed's default), one thread
                     # each: a task is CPU-bound numba code. The HTTP server binds a free
                     # loopback port: two runs (or a user's dashboard on :8787) never clash.
+                    # The environment is restored after the cluster closed (a worker
+                    # restarted meanwhile sets it again).
+                    stack.enter_context(_worker_environment())
                     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                            dashboard_address="127.0.0.1:0")  # fmt: skip
                     stack.callback(cluster.close)

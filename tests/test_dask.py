@@ -4,6 +4,7 @@ a worker killed mid-run, an external scheduler."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,12 +34,13 @@ def _run_task_dying_once(store_path: str, name: str, plan_json: str, index: int)
     after writing its chunks and before writing its record (``crash_point``).
 
     Runs in the Dask workers (pickled by reference). A marker file beside the store
-    makes the kill happen exactly once; every run of VICTIM logs its pid.
+    makes the kill happen exactly once; every run of VICTIM logs its pid and
+    MALLOC_TRIM_THRESHOLD_ (which the engine keeps out of its workers).
     """
     if index == VICTIM:
         base = Path(store_path).parent
         with open(base / "victim-runs", "a") as f:
-            f.write(f"{os.getpid()}\n")
+            f.write(f"{os.getpid()} {os.environ.get('MALLOC_TRIM_THRESHOLD_')}\n")
         try:
             fd = os.open(base / "killed", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
@@ -47,6 +49,16 @@ def _run_task_dying_once(store_path: str, name: str, plan_json: str, index: int)
             os.close(fd)
             os.environ["GRIDSTORE_CRASH_AT"] = f"task-{index}-written"  # only this process dies
     return _REAL_RUN_TASK(store_path, name, plan_json, index)
+
+
+@pytest.fixture(autouse=True)
+def _environ_restored() -> Iterator[None]:
+    """A LocalCluster's nannies write OMP_NUM_THREADS, MALLOC_TRIM_THRESHOLD_ etc. into
+    os.environ (the tests' own external cluster does); keep that out of other tests."""
+    saved = os.environ.copy()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +71,16 @@ def serial_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str
 def _same_data(meta: dict, reference: dict) -> None:
     for key in ("statistics", "duplicates", "dataset_info"):
         assert meta[key] == reference[key], key
-    assert meta["generation"]["task_draws"] == reference["generation"]["task_draws"]
+    assert meta["generation"]["draws"] == reference["generation"]["draws"]
 
 
 def test_dask_gives_the_serial_bytes(tmp_path: Path, serial_reference: tuple[dict, dict]) -> None:
     chunks, reference = serial_reference
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    nanny_keys = ["MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED"]
+    before = {k: os.environ.get(k) for k in nanny_keys}
     meta = create_version(tmp_path / "s", PLAN, engine="dask", workers=2, show_progress=False)
+    assert {k: os.environ.get(k) for k in nanny_keys} == before  # undone after the run
     assert meta["generation"]["engine"] == "dask"
     assert version_chunks(tmp_path / "s", meta["version"]) == chunks
     _same_data(meta, reference)
@@ -74,12 +90,14 @@ def test_a_killed_worker_is_replaced_and_its_task_rerun(
     tmp_path: Path, serial_reference: tuple[dict, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chunks, reference = serial_reference
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     monkeypatch.setattr(gridstore.build, "_run_task", _run_task_dying_once)
     meta = create_version(tmp_path / "s", PLAN, engine="dask", workers=2, show_progress=False)
     assert (tmp_path / "killed").exists()
-    runs = (tmp_path / "victim-runs").read_text().split()
+    runs = [line.split() for line in (tmp_path / "victim-runs").read_text().splitlines()]
     assert len(runs) == 2  # killed once ...
-    assert runs[0] != runs[1]  # ... then run again by another process
+    assert runs[0][0] != runs[1][0]  # ... then run again by another process
+    assert {trim for _, trim in runs} == {"None"}  # a restarted worker too
     assert version_chunks(tmp_path / "s", meta["version"]) == chunks
     _same_data(meta, reference)
 
