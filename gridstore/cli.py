@@ -270,7 +270,7 @@ def generate(**opts: Any) -> None:
     if resume:
         store = open_backend(store_path)
         if name is None:
-            staged = [s.name for s in store.staged() if not s.writing]
+            staged = [s.name for s in store.staged() if not s.writing and s.plan is not None]
             if len(staged) != 1:
                 msg = f"--resume needs --version NAME; unfinished versions: {', '.join(staged) or 'none'}"
                 raise ConfigError(msg)

@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -49,11 +50,27 @@ def _serial(fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[i
         on_done(fn(t))
 
 
+def _init_worker() -> None:
+    """Leave Ctrl-C to the parent (it shuts the pool down), and die with it.
+
+    Without the death signal, workers of a parent killed with SIGKILL would
+    finish their task and linger, holding the parent's stdout open.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _pool(workers: int) -> Engine:
     def run(fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[int], None]) -> None:
         # spawn, not fork: zarr keeps an event-loop thread that a fork would orphan.
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker
+        ) as pool:
             pending: set[Future[int]] = set()
             queue = list(reversed(tasks))
             try:

@@ -289,10 +289,13 @@ class Store:
             No staged version of that name.
         """
         path = self.work_dir(name) / "plan.json"
-        if not (self.staging_dir / name).is_dir() or not path.is_file():
+        if not (self.staging_dir / name).is_dir():
             staged = ", ".join(s.name for s in self.staged()) or "none"
             msg = f"no unfinished version '{name}' in store '{self.path}' to resume; unfinished: {staged}"
             raise VersionNotFoundError(msg)
+        if not path.is_file():  # killed between claiming the name and recording the plan
+            msg = f"version '{name}' was interrupted before it started: nothing to resume; remove it with 'gridstore delete {name}'"
+            raise VersionIncompleteError(msg)
         return read_json(path)
 
     def write_chunk(self, name: str, split: str, array: str, chunk: int, data: np.ndarray) -> None:

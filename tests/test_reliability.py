@@ -214,23 +214,34 @@ def test_kill_9_at_random_times_never_leaves_a_version_that_passes_for_finished(
     )
     expected = version_chunks(tmp_path / "c", clean["version"])
     rng = random.Random(0)
-    survived = 0
+    outcomes = {
+        "no store yet": 0,
+        "finished before the kill": 0,
+        "resumed": 0,
+        "unstarted, discarded": 0,
+    }
     for i in range(rounds):
         store = tmp_path / f"s{i}"
         proc = _generate(store, 120_000, "--workers", rng.choice(["1", "2"]))
         time.sleep(rng.uniform(0.5, 4.0))
         proc.kill()
-        proc.communicate()
-        s = Store.open(store) if (store / "zarr.json").exists() else None
-        if s is None:
+        proc.communicate(timeout=60)  # pool workers die with their parent: nothing lingers
+        if not (store / "zarr.json").exists():
+            outcomes["no store yet"] += 1
             continue
+        s = Store.open(store)
         for name in s.versions():  # finished before the kill: must be whole
             assert version_chunks(store, name) == expected
+            outcomes["finished before the kill"] += 1
         for staged in s.staged():
+            if staged.plan is None:  # killed before its plan was recorded: only removable
+                s.discard(staged.name)
+                outcomes["unstarted, discarded"] += 1
+                continue
             meta = resume_version(store, staged.name, workers=1, show_progress=False)
             assert version_chunks(store, meta["version"]) == expected
-        survived += 1
-    print(f"kill -9 rounds: {rounds}, stores checked: {survived}")
+            outcomes["resumed"] += 1
+    print(f"kill -9 at random times, {rounds} rounds: {outcomes}")
 
 
 def test_readers_during_a_write_never_see_it_unfinished(
@@ -298,3 +309,20 @@ def test_corrupt_array_metadata_is_one_line(store_copy: tuple[Path, str], tmp_pa
         f"Error: the metadata of '{version}/train/images' in store '{store}' is corrupt "
         "(JSONDecodeError: "
     )
+
+
+def test_ctrl_c_to_the_whole_process_group_is_still_one_line(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches every pool worker too: they leave it to the parent."""
+    store = tmp_path / "s"
+    proc = _generate(store, 300_000, "--workers", "2", start_new_session=True)
+    _wait_for_tasks(store, 1, proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("Error")] == [
+        "Error: interrupted by SIGINT; an unfinished version can be resumed with "
+        "'gridstore generate --resume' or removed with 'gridstore delete'"
+    ]
+    (staged,) = Store.open(store).staged()
+    assert not staged.writing
