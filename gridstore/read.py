@@ -30,7 +30,7 @@ from gridstore.errors import (
     VersionNotFoundError,
 )
 from gridstore.objstore import backend, open_backend, zarr_store
-from gridstore.store import parse_version_name
+from gridstore.store import FIELDS, parse_version_name
 
 if TYPE_CHECKING:
     import zarr
@@ -38,18 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["LazyArray", "SplitReader", "StoreReader", "VersionReader", "open_store"]
 
 SPLITS = ("train", "val", "test")
-_FIELDS = (
-    "images",
-    "num_objects",
-    "object_type",
-    "object_subtype",
-    "object_colour",
-    "object_size",
-    "object_bbox",
-    "instance_map",
-)  # docs/internals.md order
 # Fields whose every row (one image) has a nonzero byte in a valid version.
-_NONZERO_ROWS = frozenset(_FIELDS) - {"object_subtype", "object_bbox"}
+_NONZERO_ROWS = frozenset(FIELDS) - {"object_subtype", "object_bbox"}
 _CACHE_CHUNKS = 2
 _VALIDATE = "run 'gridstore validate --full'"
 
@@ -445,7 +435,7 @@ class SplitReader(Batching, TorchAdapters):
         if self._handles is None or self._handles[0] != os.getpid():
             where = f"{self.version}/{self.name}"
             group, arrays = self.store._group(where), {}
-            for field in _FIELDS:  # one at a time: a corrupt zarr.json fails alone, by name
+            for field in FIELDS:  # one at a time: a corrupt zarr.json fails alone, by name
                 try:
                     arrays[field] = group[field]
                 except KeyError:
@@ -467,7 +457,7 @@ class SplitReader(Batching, TorchAdapters):
     @property
     def fields(self) -> list[str]:
         """Names of the split's arrays: "images", then annotations in table order."""
-        rank = {f: i for i, f in enumerate(_FIELDS)}
+        rank = {f: i for i, f in enumerate(FIELDS)}
         return sorted(self._arrays(), key=lambda f: (rank.get(f, len(rank)), f))
 
     def __len__(self) -> int:

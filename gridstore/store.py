@@ -41,6 +41,7 @@ from gridstore.errors import (
 
 __all__ = [
     "ARRAY_CODECS",
+    "FIELDS",
     "LAYOUT",
     "Store",
     "format_version_name",
@@ -48,6 +49,17 @@ __all__ = [
 ]
 
 LAYOUT = 1
+# The arrays of every split, in docs/internals.md order (Annotations' fields after images).
+FIELDS = (
+    "images",
+    "num_objects",
+    "object_type",
+    "object_subtype",
+    "object_colour",
+    "object_size",
+    "object_bbox",
+    "instance_map",
+)
 _VERSION_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-v([1-9]\d{0,5})$")
 # Chosen with benchmarks/bench_codecs.py: for images the cheapest setting
 # smaller than the seed's npz (zstd 4: 0.98x its bytes at ~1 us/image; zstd 5

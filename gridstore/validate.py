@@ -20,7 +20,7 @@ import numpy as np
 
 from gridstore.errors import ConfigError, GridstoreError, VersionNotFoundError
 from gridstore.plan import SPLITS, Plan
-from gridstore.store import Store
+from gridstore.store import FIELDS, Store
 
 __all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate_version"]
 
@@ -35,16 +35,6 @@ CHECKS = (
     "instance_maps",
     "regeneration",
     "duplicates",
-)
-_FIELDS = (
-    "images",
-    "num_objects",
-    "object_type",
-    "object_subtype",
-    "object_colour",
-    "object_size",
-    "object_bbox",
-    "instance_map",
 )
 _INSTANCE_RULES = ("instance_labels", "image_matches_instances")
 _REQUIRED = (
@@ -214,7 +204,7 @@ class _Run:
                 self.fail("structure", f"{split}: metadata lacks what its arrays should be")
                 n = -1
             ok = n >= 0
-            for f in _FIELDS:
+            for f in FIELDS:
                 where = f"{self.name}/{split}/{f}"
                 try:
                     arr = zarr.open_array(store=root, path=f"{split}/{f}", mode="r")
@@ -246,7 +236,7 @@ class _Run:
             if ok:
                 self.good.append(split)
         self.passed["structure"] = (
-            f"{len(SPLITS) * len(_FIELDS)} arrays have the expected "
+            f"{len(SPLITS) * len(FIELDS)} arrays have the expected "
             "shape, dtype, chunks and a crc32c codec"
         )
 
@@ -336,9 +326,9 @@ class _Run:
         )
         for c, split, rows in units:
             bar.update(rows.stop - rows.start)
-            got = {f: self.read(split, f, c, rows) for f in _FIELDS}
+            got = {f: self.read(split, f, c, rows) for f in FIELDS}
             unit = {f: v for f, v in got.items() if v is not None}
-            if len(unit) < len(_FIELDS):
+            if len(unit) < len(FIELDS):
                 continue
             read, img, here = read + 1, unit["images"], f"{split} chunk {c}"
 
@@ -357,7 +347,7 @@ class _Run:
             if regen[0] != c:
                 regen = (c, _regenerate(self.plan, c) if c < len(self.plan.tasks) else {})
             want = regen[1].get(split, {})
-            diff = [f for f in _FIELDS if f not in want or not np.array_equal(unit[f], want[f])]
+            diff = [f for f in FIELDS if f not in want or not np.array_equal(unit[f], want[f])]
             if diff:
                 what = "shape"
                 if all(f in want and unit[f].shape == want[f].shape for f in diff):
@@ -388,7 +378,7 @@ class _Run:
         images = sum(len(h) for part in hashes.values() for h in part.values())
         scope = f"{read} chunks of {'/'.join(self.good) or 'no split'} ({images} images)"
         self.passed.update(
-            checksums=f"{read * len(_FIELDS)} chunks decoded, crc32c valid",
+            checksums=f"{read * len(FIELDS)} chunks decoded, crc32c valid",
             values=f"images of {scope} are uint8 in 0..9",
             constraints=f"every generator rule holds for {scope}",
             instance_maps=f"every image of {scope} matches its instance map",

@@ -137,3 +137,10 @@ def test_commit_never_overwrites(store_copy: tuple[Path, str]) -> None:
     ):
         s.commit(version, {"version": version})
     assert (store / version / "zarr.json").read_bytes() == before
+
+
+def test_layout_fields_are_the_annotations_after_images() -> None:
+    from gridstore.generate import Annotations
+    from gridstore.store import FIELDS
+
+    assert ("images", *Annotations.names()) == FIELDS
