@@ -46,6 +46,7 @@ from gridstore.store import (
     LAYOUT,
     StagedVersion,
     Store,
+    holds_only_dot_files,
     chunk_encoder,
     create_hierarchy,
     parse_version_name,
@@ -91,7 +92,7 @@ def check_store_target(path: str | os.PathLike[str]) -> None:
     """Raise unless ``path`` is a store or a place where one can be created (before any work)."""
     if is_url(path):
         ObjectStore(path)._check(create=False, missing_ok=True)  # type: ignore[arg-type]
-    elif Path(path).exists():
+    elif Path(path).exists() and not holds_only_dot_files(Path(path)):
         Store.open(path)
 
 

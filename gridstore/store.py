@@ -148,7 +148,7 @@ class Store:
         if create and not (p / "zarr.json").exists():
             try:
                 with store._store_lock():  # two creators must not see each other's half-made root
-                    if not p.exists() or (p.is_dir() and not any(p.iterdir())):
+                    if not p.exists() or holds_only_dot_files(p):  # e.g. a repo's datasets/.gitkeep
                         store._create()
             except OSError as err:
                 msg = f"cannot create store '{p}': {err.strerror} ('{err.filename}')"
@@ -453,6 +453,11 @@ def create_hierarchy(target: Any, name: str, shapes: dict[str, dict[str, tuple]]
                 dimension_names=("image", *(f"{array}_dim{i}" for i in range(1, len(shape)))),
                 config={"write_empty_chunks": True},
             )
+
+
+def holds_only_dot_files(path: Path) -> bool:
+    """True for a directory holding nothing but dot-files (an empty one included)."""
+    return path.is_dir() and all(child.name.startswith(".") for child in path.iterdir())
 
 
 def _tree_bytes(path: Path) -> int:

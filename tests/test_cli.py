@@ -397,3 +397,14 @@ def test_a_tour_of_the_commands(tmp_path: Path) -> None:
 
     assert run(main, ["delete", version, "--store", str(store), "--yes"]).exit_code == 0
     assert Store.open(store).versions() == []
+
+
+def test_generate_into_a_directory_holding_only_gitkeep(tmp_path: Path) -> None:
+    """README's first command runs in the repository, whose datasets/ holds .gitkeep."""
+    store = tmp_path / "datasets"
+    store.mkdir()
+    (store / ".gitkeep").touch()
+    args = ["generate", "--num-images", "1000", "--store", str(store), "--yes", "--workers", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert len(Store.open(store).versions()) == 1

@@ -144,3 +144,10 @@ def test_layout_fields_are_the_annotations_after_images() -> None:
     from gridstore.store import FIELDS
 
     assert ("images", *Annotations.names()) == FIELDS
+
+
+def test_a_directory_with_only_dot_files_becomes_a_store(tmp_path: Path) -> None:
+    """The repository's datasets/ holds only .gitkeep: README's first command must work there."""
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / ".gitkeep").touch()
+    assert Store.open(tmp_path / "datasets", create=True).versions() == []
