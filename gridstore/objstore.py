@@ -46,9 +46,9 @@ from gridstore.store import (
     LAYOUT,
     StagedVersion,
     Store,
-    holds_only_dot_files,
     chunk_encoder,
     create_hierarchy,
+    holds_only_dot_files,
     parse_version_name,
 )
 
