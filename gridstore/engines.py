@@ -50,11 +50,12 @@ def _serial(fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[i
         on_done(fn(t))
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     """Leave Ctrl-C to the parent (it shuts the pool down), and die with it.
 
     Without the death signal, workers of a parent killed with SIGKILL would
-    finish their task and linger, holding the parent's stdout open.
+    finish their task and linger, holding the parent's stdout open. A parent
+    that died before the signal was armed is caught by the pid check.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform == "linux":
@@ -62,6 +63,8 @@ def _init_worker() -> None:
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _pool(workers: int) -> Engine:
