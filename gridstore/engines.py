@@ -72,7 +72,10 @@ def _pool(workers: int) -> Engine:
         # spawn, not fork: zarr keeps an event-loop thread that a fork would orphan.
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_init_worker
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
         ) as pool:
             pending: set[Future[int]] = set()
             queue = list(reversed(tasks))

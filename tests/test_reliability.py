@@ -210,7 +210,7 @@ def test_kill_9_at_random_times_never_leaves_a_version_that_passes_for_finished(
 ) -> None:
     rounds = int(os.environ.get("GRIDSTORE_STRESS_ROUNDS", "10"))
     clean = create_version(
-        tmp_path / "c", Plan(num_images=120_000, seed=5), workers=1, show_progress=False
+        tmp_path / "c", Plan(num_images=300_000, seed=5), workers=2, show_progress=False
     )
     expected = version_chunks(tmp_path / "c", clean["version"])
     rng = random.Random(0)
@@ -222,8 +222,8 @@ def test_kill_9_at_random_times_never_leaves_a_version_that_passes_for_finished(
     }
     for i in range(rounds):
         store = tmp_path / f"s{i}"
-        proc = _generate(store, 120_000, "--workers", rng.choice(["1", "2"]))
-        time.sleep(rng.uniform(0.5, 4.0))
+        proc = _generate(store, 300_000, "--workers", rng.choice(["1", "2"]))
+        time.sleep(rng.uniform(0.3, 3.0))
         proc.kill()
         proc.communicate(timeout=60)  # pool workers die with their parent: nothing lingers
         if not (store / "zarr.json").exists():
@@ -238,7 +238,7 @@ def test_kill_9_at_random_times_never_leaves_a_version_that_passes_for_finished(
                 s.discard(staged.name)
                 outcomes["unstarted, discarded"] += 1
                 continue
-            meta = resume_version(store, staged.name, workers=1, show_progress=False)
+            meta = resume_version(store, staged.name, workers=2, show_progress=False)
             assert version_chunks(store, meta["version"]) == expected
             outcomes["resumed"] += 1
     print(f"kill -9 at random times, {rounds} rounds: {outcomes}")
