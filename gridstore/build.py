@@ -22,7 +22,7 @@ from gridstore._faults import crash_point
 from gridstore._version import __version__
 from gridstore.engines import EngineName, default_workers, run_tasks
 from gridstore.errors import ConfigError
-from gridstore.generate.batch import Annotations, generate_block
+from gridstore.generate.batch import ROUTING_BLOCK_IMAGES, Annotations, generate_block
 from gridstore.generate.rng import RNG_SCHEME
 from gridstore.objstore import backend, open_backend
 from gridstore.plan import SPLITS, Plan, estimate_memory
@@ -74,10 +74,15 @@ def _record(
     return sum(len(i) for i in images)
 
 
-def _run_task(store_path: str, name: str, plan_json: str, index: int) -> int:
-    """Generate task ``index`` and write its chunks; returns images written."""
-    plan = _plan(plan_json)
-    store = backend(store_path)
+def generate_task(
+    plan: Plan, index: int
+) -> tuple[list[np.ndarray], list[Annotations], list[np.ndarray], int]:
+    """Generate task ``index`` of a plan: its rows of every split, in memory.
+
+    Returns images, annotations and content hashes per split (in ``SPLITS``
+    order) and the number of images drawn. The writer and the validator's
+    regeneration check both use it, so they cannot drift apart.
+    """
     task = plan.tasks[index]
     blocks = [
         generate_block(
@@ -90,26 +95,36 @@ def _run_task(store_path: str, name: str, plan_json: str, index: int) -> int:
         )
         for b in range(task.first_block, task.stop_block)
     ]
-    rows = plan.task_rows(task)
     images, anns, hashes = [], [], []
-    for k, split in enumerate(SPLITS):
-        imgs = np.concatenate([b.images[k] for b in blocks])
-        ann = Annotations(
-            **{
-                f: np.concatenate([getattr(b.annotations[k], f) for b in blocks])
-                for f in Annotations.names()
-            }
+    for k in range(len(SPLITS)):
+        images.append(np.concatenate([b.images[k] for b in blocks]))
+        fields = Annotations.names()
+        anns.append(
+            Annotations(
+                **{
+                    f: np.concatenate([getattr(b.annotations[k], f) for b in blocks])
+                    for f in fields
+                }
+            )
         )
+        hashes.append(np.concatenate([b.hashes[k] for b in blocks]))
+    return images, anns, hashes, sum(b.draws for b in blocks)
+
+
+def _run_task(store_path: str, name: str, plan_json: str, index: int) -> int:
+    """Generate task ``index`` and write its chunks; returns images written."""
+    plan = _plan(plan_json)
+    store = backend(store_path)
+    images, anns, hashes, draws = generate_task(plan, index)
+    rows = plan.task_rows(plan.tasks[index])
+    for k, split in enumerate(SPLITS):
         start, stop = rows[split]
         if stop > start:
-            store.write_chunk(name, split, "images", index, imgs)
-            for field, arr in ann.as_dict().items():
+            store.write_chunk(name, split, "images", index, images[k])
+            for field, arr in anns[k].as_dict().items():
                 store.write_chunk(name, split, field, index, arr)
-        images.append(imgs)
-        anns.append(ann)
-        hashes.append(np.concatenate([b.hashes[k] for b in blocks]))
     crash_point(f"task-{index}-written")
-    return _record(store, name, plan, index, images, anns, hashes, sum(b.draws for b in blocks))
+    return _record(store, name, plan, index, images, anns, hashes, draws)
 
 
 def _copy_task(store_path: str, name: str, plan_json: str, source: str, index: int) -> int:
@@ -169,7 +184,7 @@ def _run(
         with _progress(plan.num_images, already, show_progress, name) as bar:
             if grow_from is not None:
                 old = Plan.from_dict(store.metadata(grow_from)["generation_params"])
-                per_task = plan.blocks_per_chunk * 5000
+                per_task = plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES
                 copyable = [t for t in todo if (t + 1) * per_task <= old.num_images]
                 for t in copyable:
                     bar.update(_copy_task(str(store.path), name, plan_json, grow_from, t))
@@ -235,7 +250,7 @@ def _metadata(
             "chunk_images": plan.chunk_images,
             "chunks": {s: -(-counts[s] // plan.chunk_images[s]) for s in SPLITS},
         },
-        "rng": {"scheme": RNG_SCHEME, "routing_block_images": 5000},
+        "rng": {"scheme": RNG_SCHEME, "routing_block_images": ROUTING_BLOCK_IMAGES},
         "storage": {
             "bytes_on_disk": on_disk,
             "image_bytes_on_disk": images_on_disk,

@@ -47,6 +47,20 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated
 
 
+_SPLIT_OPTION = click.option(
+    "--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True
+)
+
+
+def _png_option(kind: str) -> Callable[[F], F]:
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"PNG file [default: {kind}-VERSION-SPLIT.png].",
+    )
+
+
 def _errors(fn: F) -> F:
     """Turn a GridstoreError into one 'Error: ...' line and exit 1, unless --debug."""
 
@@ -149,6 +163,7 @@ def _plan_from_options(opts: dict[str, Any]) -> Any:
 
 def _print_plan(plan: Any, store: Path, name: str, workers: int, engine: str) -> Any:
     from gridstore.estimate import estimate_run
+    from gridstore.generate.batch import ROUTING_BLOCK_IMAGES
     from gridstore.plan import SPLITS
 
     est = estimate_run(plan, workers)
@@ -159,7 +174,7 @@ def _print_plan(plan: Any, store: Path, name: str, workers: int, engine: str) ->
         f"generator:        preset {plan.config.preset}, grid {plan.config.grid_size}, seed {plan.seed}",
         *est.lines(),
         f"engine:           {engine}, {workers} worker{'s' if workers > 1 else ''}, "
-        f"{len(plan.tasks):,} tasks of {plan.blocks_per_chunk * 5000:,} images",
+        f"{len(plan.tasks):,} tasks of {plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES:,} images",
     ]
     click.echo("\n".join(lines), err=True)
     return est
@@ -456,15 +471,8 @@ def validate(
 @main.command()
 @click.argument("version", required=False)
 @_STORE_OPTION
-@click.option(
-    "--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="PNG file [default: preview-VERSION-SPLIT.png].",
-)
+@_SPLIT_OPTION
+@_png_option("preview")
 @click.option(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Which samples."
 )
@@ -500,15 +508,8 @@ def preview(version: str | None, store: Path, split: str, output: Path | None, s
 @main.command()
 @click.argument("version", required=False)
 @_STORE_OPTION
-@click.option(
-    "--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="PNG file [default: stats-VERSION-SPLIT.png].",
-)
+@_SPLIT_OPTION
+@_png_option("stats")
 @click.option(
     "--max-images",
     type=click.IntRange(min=1),

@@ -111,29 +111,11 @@ def _file_sizes(root: str | os.PathLike[str]) -> dict[str, int]:
 
 
 def _regenerate(plan: Plan, c: int) -> dict[str, dict[str, np.ndarray]]:
-    """Regenerate task `c` as gridstore.build._run_task does: split -> array -> rows."""
-    from gridstore.generate.batch import Annotations, generate_block
+    """Regenerate task `c` exactly as the writer does: split -> array -> rows."""
+    from gridstore.build import generate_task
 
-    blocks = [
-        generate_block(
-            plan.config,
-            plan.seed,
-            b,
-            plan.block_quotas(b),
-            plan.fractions,
-            disjoint=plan.split_mode == "disjoint",
-        )
-        for b in range(plan.tasks[c].first_block, plan.tasks[c].stop_block)
-    ]
-    return {
-        s: {
-            f: np.concatenate(
-                [b.images[k] if f == "images" else getattr(b.annotations[k], f) for b in blocks]
-            )
-            for f in ("images", *Annotations.names())
-        }
-        for k, s in enumerate(SPLITS)
-    }
+    images, anns, _, _ = generate_task(plan, c)
+    return {s: {"images": images[k], **anns[k].as_dict()} for k, s in enumerate(SPLITS)}
 
 
 class _Run:
