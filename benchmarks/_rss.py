@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _children(pid: int) -> list[int]:
@@ -18,22 +19,44 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _rss_kib(pid: int) -> int:
+def _rss_kib(pid: int) -> tuple[int, int]:
+    """Current and peak (high-water mark) resident KiB of ``pid``; zeros once it is gone."""
+    now = peak = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+                now = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                peak = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return now, peak
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
-    """Run ``cmd``; return wall seconds, peak RSS of the largest process and of the whole tree (MiB)."""
+def run_measured(
+    cmd: list[str], env: dict[str, str] | None = None, *, capture_stderr: bool = False
+) -> dict[str, Any]:
+    """Run ``cmd``; return wall seconds, peak RSS of the largest process and of the whole tree (MiB).
+
+    With ``capture_stderr``, ``stderr_lines`` holds ``(seconds since start, line)`` pairs.
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, text=True
+        cmd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if capture_stderr else None,
+        text=True,
     )
+    stderr_lines: list[tuple[float, str]] = []
+
+    def read_stderr() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            stderr_lines.append((time.perf_counter() - started, line.rstrip("\n")))
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    if capture_stderr:
+        reader.start()
     peak_one = peak_sum = 0
     stop = threading.Event()
 
@@ -46,21 +69,27 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str,
                 tree.append(pid)
                 todo += _children(pid)
             sizes = [_rss_kib(p) for p in tree]
-            peak_one = max(peak_one, max(sizes, default=0))
-            peak_sum = max(peak_sum, sum(sizes))
+            # the kernel's high-water mark catches a process's peak between samples
+            peak_one = max(peak_one, max((hwm for _, hwm in sizes), default=0))
+            peak_sum = max(peak_sum, sum(now for now, _ in sizes))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, _ = proc.communicate()
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    proc.wait()
     stop.set()
     sampler.join()
+    if capture_stderr:
+        reader.join()
     if proc.returncode:
-        msg = f"{cmd} failed with exit code {proc.returncode}"
+        tail = "\n".join(line for _, line in stderr_lines[-5:])
+        msg = f"{cmd} failed with exit code {proc.returncode}\n{tail}"
         raise RuntimeError(msg)
     return {
         "seconds": time.perf_counter() - started,
         "peak_process_mib": peak_one / 1024,
         "peak_tree_mib": peak_sum / 1024,
         "stdout": out,
+        "stderr_lines": stderr_lines,
     }

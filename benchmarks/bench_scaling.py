@@ -177,8 +177,10 @@ def main() -> None:
         overhead = 100 * (dask[key] / two[key] - 1)
         print(f"{label}: processes 1 -> 2 workers speed-up x{one[key] / two[key]:.2f}; "
               f"dask (2-worker LocalCluster) vs 2-worker pool: {overhead:+.1f}% time")  # fmt: skip
-    print(f"cpu     : dask (2-worker LocalCluster) vs 2-worker pool: "
-          f"{100 * (dask['cpu'] / two['cpu'] - 1):+.1f}% CPU seconds (robust to other load)")
+    print(
+        f"cpu     : dask (2-worker LocalCluster) vs 2-worker pool: "
+        f"{100 * (dask['cpu'] / two['cpu'] - 1):+.1f}% CPU seconds (robust to other load)"
+    )
     print(f"load average after: {load()}")
 
 

@@ -39,6 +39,8 @@ _LAZY = {
     "generate_block": "gridstore.generate",
     "Annotations": "gridstore.generate",
     "check_constraints": "gridstore.constraints",
+    "validate_dataset": "gridstore.dataset_checks",
+    "DatasetReport": "gridstore.dataset_checks",
     "generate_corpus": "gridstore.corpus",
     "split_corpus": "gridstore.corpus",
     "create_version": "gridstore.build",

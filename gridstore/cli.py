@@ -162,11 +162,14 @@ def _plan_from_options(opts: dict[str, Any]) -> Any:
 
 
 def _print_plan(plan: Any, store: Path, name: str, workers: int, engine: str) -> Any:
+    from gridstore._jit import kernel_cache_is_warm
     from gridstore.estimate import estimate_run
     from gridstore.generate.batch import ROUTING_BLOCK_IMAGES
     from gridstore.plan import SPLITS
 
-    est = estimate_run(plan, workers)
+    if not kernel_cache_is_warm():
+        click.echo("compiling the generator for this CPU (once, a few seconds) ...", err=True)
+    est = estimate_run(plan, workers, engine)
     counts = ", ".join(f"{s} {plan.split_counts[s]:,}" for s in SPLITS)
     lines = [
         f"plan for {name} in store '{store}':",

@@ -2,6 +2,8 @@
 
 :func:`check_constraints` names each violated rule with the offending image
 indices. Tests use it on fresh batches; the validator uses it on stored chunks.
+Without annotations it checks the weaker rules the pixels alone imply
+(:data:`IMAGE_RULES`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numba import njit
 
+from gridstore._jit import kernel
 from gridstore.config import GeneratorConfig
 
-__all__ = ["RULES", "ConstraintReport", "check_constraints"]
+__all__ = ["IMAGE_RULES", "RULES", "ConstraintReport", "check_constraints"]
 
 RULES = (
     "value_range",  # pixels in 0..9
@@ -28,14 +30,30 @@ RULES = (
     "object_type",  # a type with positive weight; empty slots all zero
     "object_shape",  # rectangle filled, line straight, blob 4-connected, pattern subtype known
 )
+# What the pixels alone imply (objects are single-coloured, never overlap, may touch and share
+# a colour; each has min_size..max_size cells; 1..max_objects per image): a colour's cells
+# are a union of k whole objects, k*min_size <= cells <= k*max_size, and the k add up to at
+# most max_objects. Nothing finer holds: touching same-colour objects merge, and diagonal
+# lines and checkerboards are not 4-connected, so component sizes are not bounded.
+IMAGE_RULES = (
+    "value_range",  # pixels in 0..9
+    "object_count",  # some non-background cell, and the colours need at most max_objects objects
+    "object_size",  # each colour's cell count splits into objects of min_size..max_size cells
+)
+_IMAGE_BLOCK = 65_536  # images per block of the image-only check (about 16 MiB of masks)
 
 
 @dataclass
 class ConstraintReport:
-    """Violations found: rule name -> indices of the images breaking it."""
+    """Violations found: rule name -> indices of the images breaking it.
+
+    ``rules`` are the rules that were checked: :data:`RULES`, or
+    :data:`IMAGE_RULES` for images without annotations.
+    """
 
     checked: int
     violations: dict[str, np.ndarray] = field(default_factory=dict)
+    rules: tuple[str, ...] = RULES
 
     @property
     def ok(self) -> bool:
@@ -45,7 +63,8 @@ class ConstraintReport:
     def summary(self, limit: int = 5) -> str:
         """One line per broken rule with the first offending indices."""
         if self.ok:
-            return f"all {len(RULES)} rules hold for {self.checked} images"
+            scope = "" if self.rules == RULES else " (images only, no annotations)"
+            return f"all {len(self.rules)} rules hold for {self.checked} images{scope}"
         return "; ".join(
             f"{rule}: {len(idx)} images (e.g. {', '.join(map(str, idx[:limit]))})"
             for rule, idx in self.violations.items()
@@ -67,8 +86,15 @@ def check_constraints(
     ----------
     images : ndarray, shape (n, G, G)
         The images.
-    annotations : Annotations or mapping
-        Their annotation arrays (see docs/internals.md).
+    annotations : Annotations or mapping or None
+        Their annotation arrays (see docs/internals.md). None checks only
+        what the pixels imply (:data:`IMAGE_RULES`): values 0..9; at least
+        one non-background cell; each colour's cells can be split into
+        objects of ``min_size..max_size`` cells, using at most
+        ``max_objects`` objects over all colours. That is far weaker: two
+        touching objects of one colour look like one, so shapes and per-object
+        sizes cannot be checked, and a stray pixel of a colour already
+        present goes unseen. It never flags an image the generator made.
     config : GeneratorConfig, optional
         The distribution they claim to follow (default: the atomic preset).
 
@@ -77,6 +103,12 @@ def check_constraints(
     ConstraintReport
         ``report.ok`` is True when everything holds; otherwise
         ``report.violations[rule]`` lists the offending image indices.
+        ``report.rules`` are the rules checked.
+
+    Raises
+    ------
+    ValueError
+        ``images`` are not uint8 of shape (n, G, G).
 
     Examples
     --------
@@ -84,6 +116,9 @@ def check_constraints(
     >>> images, ann = generate_images(GeneratorConfig(), 0, 0, 100)
     >>> check_constraints(images, ann).ok
     True
+    >>> images[0, 0, 0] = 10  # no annotations: the rules the pixels alone imply
+    >>> check_constraints(images, None).summary()
+    'value_range: 1 images (e.g. 0)'
     """
     config = config or GeneratorConfig()
     images = np.ascontiguousarray(images)
@@ -93,6 +128,8 @@ def check_constraints(
     if images.ndim != 3 or images.shape[1:] != (g, g) or images.dtype != np.uint8:
         msg = f"images must be uint8 of shape (n, {g}, {g}), got {images.dtype} {images.shape}"
         raise ValueError(msg)
+    if annotations is None:
+        return _check_images_only(images, config)
     inst = np.ascontiguousarray(_get(annotations, "instance_map")).reshape(n, g * g)
     type_on = np.array([0.0, *config.type_weights]) > 0
     _check(
@@ -120,7 +157,29 @@ def check_constraints(
     return report
 
 
-@njit(cache=True)
+def _check_images_only(images: np.ndarray, config: GeneratorConfig) -> ConstraintReport:
+    """Check IMAGE_RULES, block by block so the masks stay small."""
+    bad: dict[str, list[np.ndarray]] = {rule: [] for rule in IMAGE_RULES}
+    for start in range(0, len(images), _IMAGE_BLOCK):
+        block = images[start : start + _IMAGE_BLOCK]
+        cells = np.stack([(block == c).sum(axis=(1, 2)) for c in range(1, 10)], axis=1)
+        # Fewest objects each colour needs; more objects of one colour only need more cells.
+        need = -(-cells // config.max_size)
+        too_small = (cells > 0) & (need * config.min_size > cells)
+        for rule, rows in (
+            ("value_range", (block > 9).any(axis=(1, 2))),
+            ("object_count", (cells.sum(axis=1) == 0) | (need.sum(axis=1) > config.max_objects)),
+            ("object_size", too_small.any(axis=1)),
+        ):
+            bad[rule].append(np.flatnonzero(rows) + start)
+    report = ConstraintReport(checked=len(images), rules=IMAGE_RULES)
+    for rule, parts in bad.items():
+        if parts and len(idx := np.concatenate(parts)):
+            report.violations[rule] = idx
+    return report
+
+
+@kernel
 def _connected(cells, count, g, seen, stack):
     """True when the count flat cells (marked in seen) form one 4-connected piece."""
     top, reached = 1, 1
@@ -140,7 +199,7 @@ def _connected(cells, count, g, seen, stack):
     return reached == count
 
 
-@njit(cache=True)
+@kernel
 def _check(
     img, inst, nobj, otype, osub, ocol, osize, obbox, g, nmin, nmax, smin, smax, type_on, bad
 ):

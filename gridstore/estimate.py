@@ -6,8 +6,11 @@ store's codecs, so the estimate follows whatever parameters were chosen.
 
 from __future__ import annotations
 
+import math
+import os
 import resource
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,89 +18,177 @@ from pathlib import Path
 import numpy as np
 
 from gridstore.errors import InsufficientSpaceError
-from gridstore.generate.batch import ROUTING_BLOCK_IMAGES, generate_block
-from gridstore.plan import Plan, estimate_memory, format_bytes
+from gridstore.generate.batch import generate_block
+from gridstore.plan import SPLITS, Plan, estimate_memory, format_bytes
 from gridstore.store import ARRAY_CODECS
 
 __all__ = ["RunEstimate", "check_free_space", "estimate_run"]
 
 SAFETY = 1.2  # disk headroom over the estimate before a run is refused
+# A worker holds a task's arrays about three times over (the blocks, their
+# concatenation, the encoded chunks) on top of its interpreter.
+TASK_COPIES = 3
+# Mapping cached kernels in a fresh process (LLVM's code pages); measured warm,
+# this figure stands in for it when the cache is cold and nothing was loaded.
+KERNEL_LOAD_BYTES = 30 << 20
 
 
 @dataclass(frozen=True)
 class RunEstimate:
-    """Expected cost of a plan with a number of workers."""
+    """Expected cost of a plan: bytes, memory and time after the plan is printed.
+
+    ``compile_seconds`` is the one-time compile of the kernels this process just
+    did (0 when they came from the cache); it is not part of ``seconds``.
+    """
 
     raw_image_bytes: int
     disk_bytes: int
-    peak_memory_bytes: int
+    peak_process_bytes: int
+    peak_total_bytes: int
     seconds: float
+    compile_seconds: float = 0.0
 
     def lines(self) -> list[str]:
         """Human-readable lines for the plan printout."""
-        return [
+        lines = [
             f"raw images:       {format_bytes(self.raw_image_bytes)} (estimate_memory)",
             f"on disk (est.):   {format_bytes(self.disk_bytes)} with annotations",
-            f"peak memory:      {format_bytes(self.peak_memory_bytes)} (all processes)",
+            f"peak memory:      {format_bytes(self.peak_process_bytes)} largest process, "
+            f"{format_bytes(self.peak_total_bytes)} all processes",
             f"time (est.):      {_duration(self.seconds)}",
         ]
+        if self.compile_seconds:
+            lines.append(
+                f"compiled:         {self.compile_seconds:.1f} s (once: cached for later runs)"
+            )
+        return lines
 
 
 def _duration(seconds: float) -> str:
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        return f"{seconds:.1f} s"
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
+        return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
 
 
-def estimate_run(plan: Plan, workers: int) -> RunEstimate:
-    """Estimate disk, memory and time of ``plan`` by generating one block here.
+def _max_rss_bytes() -> int:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024  # macOS counts bytes, Linux KiB
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def _encoded_bytes(arrays: dict[str, np.ndarray]) -> int:
+    """Bytes of ``arrays`` after the store's codecs (blosc, then a crc32c)."""
+    import google_crc32c
+    from numcodecs import Blosc
+
+    shuffles = {
+        "noshuffle": Blosc.NOSHUFFLE,
+        "shuffle": Blosc.SHUFFLE,
+        "bitshuffle": Blosc.BITSHUFFLE,
+    }
+    total = 0
+    for name, arr in arrays.items():
+        spec = ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
+        codec = Blosc(spec["cname"], spec["clevel"], shuffles[spec["shuffle"]], spec["blocksize"])
+        encoded = codec.encode(np.ascontiguousarray(arr))
+        google_crc32c.value(encoded)
+        total += len(encoded) + 4
+    return total
+
+
+def estimate_run(plan: Plan, workers: int, engine: str = "processes") -> RunEstimate:
+    """Estimate disk, memory and time of ``plan`` by doing a sample of its work here.
+
+    The kernels are compiled (or loaded from the cache) first and timed apart.
+    Then the plan's first routing block is generated, counted and encoded as a
+    worker would; the time per image, the bytes per image and this process's
+    memory scale to the plan. Worker start-up is this process's own start-up
+    CPU time; the commit is a duplicate count over every image's hash, timed
+    on the sample's hashes.
 
     Parameters
     ----------
     plan : Plan
         The planned version.
     workers : int
-        Worker processes that will run it.
+        Workers that will run it.
+    engine : str
+        ``processes``, ``dask`` (each worker a fresh process) or ``serial`` (this one).
 
     Returns
     -------
     RunEstimate
     """
-    from numcodecs import Blosc
+    from gridstore._jit import kernel_cache_is_warm
+    from gridstore.stats import count_duplicates, split_counts
 
-    sample = min(ROUTING_BLOCK_IMAGES, plan.num_images)
+    startup = _cpu_seconds()  # interpreter and imports: what each fresh worker pays
+    rss_before = _max_rss_bytes()
+    cold = not kernel_cache_is_warm()
     started = time.perf_counter()
-    block = generate_block(plan.config, plan.seed, 0, (sample, 0, 0), (1.0, 0.0, 0.0))
-    arrays = {"images": block.images[0], **block.annotations[0].as_dict()}
-    encoded = 0
-    for name, arr in arrays.items():
-        spec = ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
-        shuffle = {
-            "noshuffle": Blosc.NOSHUFFLE,
-            "shuffle": Blosc.SHUFFLE,
-            "bitshuffle": Blosc.BITSHUFFLE,
-        }
-        codec = Blosc(spec["cname"], spec["clevel"], shuffle[spec["shuffle"]], spec["blocksize"])
-        encoded += len(codec.encode(np.ascontiguousarray(arr)))
-    per_image_seconds = (time.perf_counter() - started) / sample
-    per_image_bytes = sum(a.nbytes for a in arrays.values()) / sample
-    task_bytes = per_image_bytes * plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES
-    # A worker holds a task's arrays about three times (blocks, concatenation,
-    # encoding) on top of its interpreter with numpy, numba and zarr loaded.
-    process_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    parallel = max(1, min(workers, len(plan.tasks)))
+    generate_block(plan.config, plan.seed, 0, (1, 0, 0), (1.0, 0.0, 0.0))
+    first_call = time.perf_counter() - started
+    parent_bytes = _max_rss_bytes()
+    load = 0.0 if cold else first_call
+
+    started = time.perf_counter()
+    quotas = plan.block_quotas(0)
+    block = generate_block(
+        plan.config, plan.seed, 0, quotas, plan.fractions, disjoint=plan.split_mode == "disjoint"
+    )
+    sample = sum(quotas)
+    arrays = {
+        "images": np.concatenate(block.images),
+        **{
+            name: np.concatenate([getattr(a, name) for a in block.annotations])
+            for name in block.annotations[0].names()
+        },
+    }
+    for k in range(len(SPLITS)):
+        split_counts(block.images[k], block.annotations[k], plan.config.max_size)
+    encoded = _encoded_bytes(arrays)
+    per_image = (time.perf_counter() - started) / sample
+
+    hashes = {s: block.hashes[k] for k, s in enumerate(SPLITS)}
+    started = time.perf_counter()
+    count_duplicates(lambda: [hashes], SPLITS, sample)
+    commit = (time.perf_counter() - started) / sample * plan.num_images
+
+    in_process = engine == "serial"
+    parallel = 1 if in_process else max(1, min(workers, len(plan.tasks)))
+    contention = max(1.0, parallel / _cores())
+    images_per_task = plan.blocks_per_chunk * sample
+    rounds = math.ceil(len(plan.tasks) / parallel)
+    task_seconds = min(images_per_task, plan.num_images) * per_image * contention
+    seconds = rounds * task_seconds + commit + (0.0 if in_process else startup + load)
+
+    task_bytes = TASK_COPIES * images_per_task * sum(a.nbytes for a in arrays.values()) / sample
+    worker_bytes = (parent_bytes if not cold else rss_before + KERNEL_LOAD_BYTES) + task_bytes
+    if in_process:
+        peak_process = peak_total = int(max(parent_bytes, worker_bytes))
+    else:
+        peak_process = int(max(parent_bytes, worker_bytes))
+        peak_total = int(parent_bytes + parallel * worker_bytes)
     return RunEstimate(
         raw_image_bytes=estimate_memory(plan.num_images, plan.config.grid_size)["bytes"],
         disk_bytes=int(encoded / sample * plan.num_images * 1.01),  # + metadata and checksums
-        peak_memory_bytes=int(
-            process_bytes
-            + (parallel if parallel > 1 else 0) * process_bytes
-            + parallel * 3 * task_bytes
-        ),
-        seconds=plan.num_images * per_image_seconds * 1.1 / parallel
-        + (3.0 if parallel > 1 else 0.0),
+        peak_process_bytes=peak_process,
+        peak_total_bytes=peak_total,
+        seconds=seconds,
+        compile_seconds=first_call if cold else 0.0,
     )
 
 

@@ -6,8 +6,8 @@ import itertools
 from dataclasses import dataclass, fields
 
 import numpy as np
-from numba import njit
 
+from gridstore._jit import kernel
 from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
 from gridstore.generate.kernel import draw_image, make_scratch
@@ -96,78 +96,40 @@ def _kernel_args(config: GeneratorConfig) -> tuple:
     )
 
 
-@njit(cache=True)
+@kernel
 def _content_hash(image: np.ndarray) -> np.uint64:
     """64-bit hash of an image's bytes, eight at a time (little-endian words)."""
     n = image.shape[0]
     words = n // 8
-    packed = image[: words * 8].view(np.uint64)
     h = np.uint64(n) * _K1
     for i in range(words):
-        h = _rotl(h ^ (packed[i] * _K2), 31) * _K1
+        word = np.uint64(0)  # assembled byte by byte (LLVM makes it one load); no .view compile
+        for b in range(8):
+            word |= np.uint64(image[8 * i + b]) << np.uint64(8 * b)
+        h = _rotl(h ^ (word * _K2), 31) * _K1
     tail = np.uint64(0)
     for i in range(words * 8, n):
         tail = (tail << np.uint64(8)) | np.uint64(image[i])
     return splitmix64(_rotl(h ^ (tail * _K2), 31) * _K1)
 
 
-@njit(cache=True)
-def _fill_stream(
-    seed,
-    start,
-    stop,
-    block_images,
-    g,
-    nmin,
-    nmax,
-    smin,
-    smax,
-    compact,
-    tries,
-    tb,
-    img,
-    inst,
-    n_obj,
-    otype,
-    osub,
-    ocol,
-    osize,
-    obbox,
-):
-    scratch = make_scratch(g)
-    for i in range(start, stop):
-        seed_state(
-            scratch[3],
-            image_key(np.uint64(seed), np.uint64(i // block_images), np.uint64(i % block_images)),
-        )
-        row = i - start
-        n_obj[row] = draw_image(
-            scratch[3],
-            g,
-            nmin,
-            nmax,
-            smin,
-            smax,
-            compact,
-            tries,
-            tb,
-            img[row],
-            inst[row],
-            otype[row],
-            osub[row],
-            ocol[row],
-            osize[row],
-            obbox[row],
-            scratch,
-        )
+STREAM, BY_CONTENT, BY_POSITION = 0, 1, 2  # how _fill routes a drawn image to a split
 
 
-@njit(cache=True)
-def _fill_block(
+@kernel
+def _copy(dst, src):
+    """dst[:] = src for 1-D arrays, as a loop (slice assignment costs seconds of compile)."""
+    for i in range(src.shape[0]):
+        dst[i] = src[i]
+
+
+@kernel
+def _fill(
     seed,
     block,
+    first,
     quotas,
-    disjoint,
+    route,
     cum_fracs,
     max_draws,
     g,
@@ -188,8 +150,11 @@ def _fill_block(
     obbox,
     hashes,
 ):
-    """Draw images j = 0, 1, ... of a block, keeping each if its split has room.
+    """Draw images j = first, first + 1, ... of a routing block, keeping each if its split has room.
 
+    ``route`` is STREAM (every image to split 0, in order), BY_CONTENT (a hash of
+    the image's bytes picks the split) or BY_POSITION (a hash of its key does).
+    This one kernel serves the corpus stream and routed blocks, so it is compiled once.
     Returns the number of draws, or -1 if max_draws did not fill every quota.
     """
     scratch = make_scratch(g)
@@ -201,15 +166,15 @@ def _fill_block(
     s_sub = np.zeros(k, np.uint8)
     s_col = np.zeros(k, np.uint8)
     s_size = np.zeros(k, np.uint16)
-    s_bbox = np.zeros((k, 4), np.uint8)
+    s_bbox = np.zeros(k * 4, np.uint8)
     offsets = np.zeros(3, np.int64)
     offsets[1] = quotas[0]
     offsets[2] = quotas[0] + quotas[1]
     counts = np.zeros(3, np.int64)
     remaining = quotas[0] + quotas[1] + quotas[2]
-    j = 0
+    j = first
     while remaining > 0:
-        if j >= max_draws:
+        if j - first >= max_draws:
             return -1
         key = image_key(np.uint64(seed), np.uint64(block), np.uint64(j))
         seed_state(scratch[3], key)
@@ -236,31 +201,31 @@ def _fill_block(
             s_sub,
             s_col,
             s_size,
-            s_bbox,
+            s_bbox.reshape((k, 4)),
             scratch,
         )
         h = _content_hash(s_img)
-        route_key = h if disjoint else splitmix64(key ^ _ROUTE_SALT)
-        u = unit_float(route_key)
         split = 0
-        while split < 2 and u >= cum_fracs[split]:
-            split += 1
+        if route != STREAM:
+            u = unit_float(h if route == BY_CONTENT else splitmix64(key ^ _ROUTE_SALT))
+            while split < 2 and u >= cum_fracs[split]:
+                split += 1
         j += 1
         if counts[split] >= quotas[split]:
             continue
         row = offsets[split] + counts[split]
         counts[split] += 1
         remaining -= 1
-        img[row] = s_img
-        inst[row] = s_inst
+        _copy(img[row], s_img)
+        _copy(inst[row], s_inst)
         n_obj[row] = n
-        otype[row] = s_type
-        osub[row] = s_sub
-        ocol[row] = s_col
-        osize[row] = s_size
-        obbox[row] = s_bbox
+        _copy(otype[row], s_type)
+        _copy(osub[row], s_sub)
+        _copy(ocol[row], s_col)
+        _copy(osize[row], s_size)
+        _copy(obbox[row], s_bbox)
         hashes[row] = h
-    return j
+    return j - first
 
 
 def _outputs(n: int, config: GeneratorConfig) -> tuple[np.ndarray, Annotations]:
@@ -278,7 +243,7 @@ def _flat(images: np.ndarray, ann: Annotations) -> tuple[np.ndarray, ...]:
         ann.object_subtype,
         ann.object_colour,
         ann.object_size,
-        ann.object_bbox,
+        ann.object_bbox.reshape(n, ann.object_bbox.shape[1] * 4),
     )
 
 
@@ -315,14 +280,29 @@ def generate_images(
         msg = f"image range must satisfy 0 <= start <= stop, got [{start}, {stop})"
         raise ConfigError(msg)
     images, ann = _outputs(stop - start, config)
-    _fill_stream(
-        np.uint64(seed),
-        np.int64(start),
-        np.int64(stop),
-        np.int64(ROUTING_BLOCK_IMAGES),
-        *_kernel_args(config),
-        *_flat(images, ann),
-    )
+    flat = _flat(images, ann)
+    hashes = np.zeros(stop - start, np.uint64)
+    args = _kernel_args(config)
+    no_fracs = np.ones(3, np.float64)
+    i = start
+    while i < stop:  # the stream is the routing blocks' draws, in order
+        block, first = divmod(i, ROUTING_BLOCK_IMAGES)
+        n = min(stop - i, ROUTING_BLOCK_IMAGES - first)
+        rows = slice(i - start, i - start + n)
+        quotas = np.array([n, 0, 0], np.int64)
+        _fill(
+            np.uint64(seed),
+            np.int64(block),
+            np.int64(first),
+            quotas,
+            STREAM,
+            no_fracs,
+            np.int64(n),
+            *args,
+            *(a[rows] for a in flat),
+            hashes[rows],
+        )
+        i += n
     return images, ann
 
 
@@ -370,11 +350,12 @@ def generate_block(
     cum[-1] = 1.0
     q = np.asarray(quotas, np.int64)
     max_draws = max(total, 1) * MAX_DRAWS_PER_SLOT
-    draws = _fill_block(
+    draws = _fill(
         np.uint64(seed),
         np.int64(block),
+        np.int64(0),
         q,
-        bool(disjoint),
+        BY_CONTENT if disjoint else BY_POSITION,
         cum,
         np.int64(max_draws),
         *_kernel_args(config),
@@ -407,7 +388,7 @@ def content_hashes(images: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel
 def _hash_rows(flat, out):
     for i in range(flat.shape[0]):
         out[i] = _content_hash(flat[i])

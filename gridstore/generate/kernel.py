@@ -11,8 +11,8 @@ Images are handled as flat arrays of ``G * G`` cells (index ``r * G + c``).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from gridstore._jit import kernel
 from gridstore.generate.rng import randint, uniform
 
 __all__ = ["BLOB", "LINE", "PATTERN", "RECTANGLE", "draw_image", "make_scratch"]
@@ -20,7 +20,7 @@ __all__ = ["BLOB", "LINE", "PATTERN", "RECTANGLE", "draw_image", "make_scratch"]
 BLOB, RECTANGLE, LINE, PATTERN = 1, 2, 3, 4  # object_type codes; 0 = no object
 
 
-@njit(cache=True, inline="always")
+@kernel
 def _pick(cum: np.ndarray, u: float) -> int:
     """Index of the first cumulative weight above u."""
     for i in range(cum.shape[0]):
@@ -29,7 +29,7 @@ def _pick(cum: np.ndarray, u: float) -> int:
     return cum.shape[0] - 1
 
 
-@njit(cache=True)
+@kernel(inline="always")  # a separate compile of this costs 0.5 s
 def make_scratch(g: int):
     """Work buffers for :func:`draw_image`, allocated once per batch."""
     cells = g * g
@@ -43,7 +43,7 @@ def make_scratch(g: int):
     )
 
 
-@njit(cache=True)
+@kernel
 def _shape(s, t, g, min_size, max_size, tb, offs):
     """Draw a rectangle, line or pattern: its cell offsets (row * g + col) go in offs.
 
@@ -86,7 +86,7 @@ def _shape(s, t, g, min_size, max_size, tb, offs):
     return n, tb.var_h[v], tb.var_w[v], f
 
 
-@njit(cache=True, inline="always")
+@kernel
 def _popcount(x: np.uint64) -> int:
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
@@ -94,7 +94,7 @@ def _popcount(x: np.uint64) -> int:
     return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-@njit(cache=True)
+@kernel
 def _free_columns(g, occ, rowmask, h, cols, r0):
     """Bit c0 set where the shape's top-left corner at (r0, c0) overlaps nothing."""
     bad = np.uint64(0)
@@ -114,7 +114,7 @@ def _free_columns(g, occ, rowmask, h, cols, r0):
     return ~bad & full
 
 
-@njit(cache=True)
+@kernel
 def _place(s, g, inst, occupied, n, h, w, offs, pos, occ, rowmask):
     """Pick a position uniformly among those where the shape overlaps nothing.
 
@@ -164,7 +164,7 @@ def _place(s, g, inst, occupied, n, h, w, offs, pos, occ, rowmask):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _kth_free_cell(g, inst, occ, k):
     """Flat index of the k-th free cell in row-major order."""
     if g <= 64:
@@ -191,7 +191,7 @@ def _kth_free_cell(g, inst, occ, k):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _grow_blob(s, g, inst, occ, occupied, label, min_size, max_size, compact, cells, front, nb):
     """Grow a blob in place from a random free cell; return its size (0: discarded).
 
@@ -238,7 +238,7 @@ def _grow_blob(s, g, inst, occ, occupied, label, min_size, max_size, compact, ce
     return size
 
 
-@njit(cache=True)
+@kernel
 def draw_image(
     s,
     g,
@@ -265,7 +265,7 @@ def draw_image(
     offs, pos, nb, occ, rowmask = scratch[0], scratch[1], scratch[2], scratch[4], scratch[5]
     occ[:] = 0
     n = min_objects + randint(s, max_objects - min_objects + 1)
-    placed, occupied = 0, 0
+    placed, occupied = 0, np.int64(0)  # not a literal 0: callees compile once
     for _ in range(n):
         t = _pick(tb.type_cum, uniform(s)) + 1
         colour = 1 + randint(s, 9)

@@ -8,7 +8,8 @@ block ``b`` draws from the stream keyed by ``(seed, b, j)``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from gridstore._jit import kernel
 
 __all__ = ["RNG_SCHEME", "image_key", "next_u64", "randint", "seed_state", "uniform", "unit_float"]
 
@@ -20,7 +21,7 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
 
 
-@njit(cache=True, inline="always")
+@kernel
 def splitmix64(x: np.uint64) -> np.uint64:
     """Return the splitmix64 finaliser of ``x + golden`` (a strong 64-bit mix)."""
     z = x + _GOLDEN
@@ -29,19 +30,19 @@ def splitmix64(x: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, inline="always")
+@kernel
 def image_key(seed: np.uint64, block: np.uint64, index: np.uint64) -> np.uint64:
     """Return the 64-bit key of image ``index`` of routing ``block``."""
     return splitmix64(splitmix64(splitmix64(seed) ^ block) ^ index)
 
 
-@njit(cache=True, inline="always")
+@kernel
 def unit_float(x: np.uint64) -> float:
     """Map 64 random bits to a float in [0, 1) (53 bits)."""
     return float(x >> np.uint64(11)) * _TO_UNIT
 
 
-@njit(cache=True, inline="always")
+@kernel
 def seed_state(state: np.ndarray, key: np.uint64) -> None:
     """Fill a xoshiro256** state (uint64[4]) from a key, as its authors advise."""
     x = key
@@ -50,12 +51,12 @@ def seed_state(state: np.ndarray, key: np.uint64) -> None:
         x = x + _GOLDEN
 
 
-@njit(cache=True, inline="always")
+@kernel
 def _rotl(x: np.uint64, k: int) -> np.uint64:
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@njit(cache=True, inline="always")
+@kernel
 def next_u64(s: np.ndarray) -> np.uint64:
     """Advance a xoshiro256** state and return 64 random bits."""
     result = _rotl(s[1] * np.uint64(5), 7) * np.uint64(9)
@@ -69,13 +70,13 @@ def next_u64(s: np.ndarray) -> np.uint64:
     return result
 
 
-@njit(cache=True, inline="always")
+@kernel
 def uniform(s: np.ndarray) -> float:
     """Return a float in [0, 1)."""
     return unit_float(next_u64(s))
 
 
-@njit(cache=True, inline="always")
+@kernel
 def randint(s: np.ndarray, n: int) -> int:
     """Return an int uniform in [0, n) (bias below 2**-45 for n < 2**8)."""
     return int(uniform(s) * n)
