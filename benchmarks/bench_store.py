@@ -1,9 +1,15 @@
-"""End-to-end store benchmark: generate + compress + write N images, memory and size.
+"""End-to-end store benchmark: generate + compress + write N images, memory, size, fsync cost.
 
 Prints images/s (end to end, including commit), the peak RSS of the largest
 process and of the whole process tree, and bytes on disk per image for the
 images array against np.savez_compressed on the same images (the seed's
-layout). Run:  python benchmarks/bench_store.py --num-images 10000000
+layout). ``--sync`` repeats the run with each way of making the version
+durable before it is published (``GRIDSTORE_SYNC``): one ``syncfs`` of the
+store's file system (the default), one fsync per file, or none (not durable:
+the baseline that shows what durability costs). Run::
+
+    python benchmarks/bench_store.py --num-images 10000000
+    python benchmarks/bench_store.py --num-images 2000000 --sync syncfs fsync none --dir /work
 """
 
 from __future__ import annotations
@@ -52,6 +58,14 @@ def main() -> None:
     parser.add_argument(
         "--npz-images", type=int, default=1_000_000, help="images compared with npz"
     )
+    parser.add_argument(
+        "--sync",
+        nargs="+",
+        default=["syncfs"],
+        choices=["syncfs", "fsync", "none"],
+        help="how the version is made durable before it is published (GRIDSTORE_SYNC)",
+    )
+    parser.add_argument("--dir", default=None, help="where the stores go [default: a temp dir]")
     args = parser.parse_args()
 
     import gridstore
@@ -61,11 +75,12 @@ def main() -> None:
         f"{platform.machine()} x{len(__import__('os').sched_getaffinity(0))} cores"
     )
     print(
-        f"{'engine':<10} {'workers':>7} {'images':>12} {'wall s':>8} {'images/s':>12} "
+        f"{'engine':<10} {'sync':<7} {'workers':>7} {'images':>12} {'wall s':>8} {'images/s':>12} "
         f"{'peak proc MiB':>14} {'peak tree MiB':>14} {'B/img (all)':>12}"
     )
-    for workers in args.workers:
-        tmp = Path(tempfile.mkdtemp(prefix="gridstore-bench-"))
+    runs = [(w, sync) for w in args.workers for sync in args.sync]
+    for workers, sync in runs:
+        tmp = Path(tempfile.mkdtemp(prefix="gridstore-bench-", dir=args.dir))
         store = tmp / "datasets"
         cmd = [
             sys.executable,
@@ -85,16 +100,16 @@ def main() -> None:
             "--seed",
             str(args.seed),
         ]
-        res = run_measured(cmd)
-        version = sorted(p.name for p in store.iterdir() if p.is_dir())[0]
+        res = run_measured(cmd, env={"GRIDSTORE_SYNC": sync})
+        version = sorted(p.name for p in store.iterdir() if p.name[0].isdigit())[0]
         meta = json.loads((store / version / "zarr.json").read_text())["attributes"]
         rate = args.num_images / meta["generation"]["wall_seconds"]
         print(
-            f"{args.engine:<10} {workers:>7} {args.num_images:>12,} {res['seconds']:>8.1f} {rate:>12,.0f} "
+            f"{args.engine:<10} {sync:<7} {workers:>7} {args.num_images:>12,} {res['seconds']:>8.1f} {rate:>12,.0f} "
             f"{res['peak_process_mib']:>14.0f} {res['peak_tree_mib']:>14.0f} "
             f"{meta['storage']['bytes_on_disk'] / args.num_images:>12.2f}"
         )
-        if workers == args.workers[-1]:
+        if (workers, sync) == runs[-1]:
             npz, ours = npz_bytes_per_image(store, version, args.npz_images)
             print(
                 f"\nimages array, bytes per image on the same {min(args.npz_images, args.num_images):,} "

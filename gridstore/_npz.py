@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from gridstore._fsio import fsync_dir
 from gridstore.errors import CorruptChunkError, InsufficientSpaceError
+from gridstore.storage.fsio import fsync_dir
 
 __all__ = ["Member", "write_npz"]
 

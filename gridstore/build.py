@@ -24,10 +24,9 @@ from gridstore.engines import EngineName, default_workers, run_tasks
 from gridstore.errors import ConfigError
 from gridstore.generate.batch import ROUTING_BLOCK_IMAGES, Annotations, generate_block
 from gridstore.generate.rng import RNG_SCHEME
-from gridstore.objstore import backend, open_backend
 from gridstore.plan import SPLITS, Plan, estimate_memory
 from gridstore.stats import count_duplicates, merge_counts, split_counts, summarize
-from gridstore.store import ARRAY_CODECS, Store
+from gridstore.storage import ARRAY_CODECS, StoreBackend, backend, open_backend
 
 __all__ = ["create_version", "grow_version", "resume_version"]
 
@@ -56,7 +55,7 @@ def _plan(plan_json: str) -> Plan:
 
 
 def _record(
-    store: Store,
+    store: StoreBackend,
     name: str,
     plan: Plan,
     index: int,
@@ -137,14 +136,16 @@ def _copy_task(store_path: str, name: str, plan_json: str, source: str, index: i
 
     for split in SPLITS:
         start, stop = rows[split]
-        store.copy_chunk(source, name, split, index)
-        images.append(store.read_rows(source, split, "images", start, stop))
-        anns.append(
-            Annotations(
-                **{f: store.read_rows(source, split, f, start, stop) for f in Annotations.names()}
-            )
-        )
+        if stop > start:
+            store.copy_chunk(source, name, split, index)
+
+        def read(field: str, split: str = split, n: int = stop - start) -> np.ndarray:
+            return store.read_chunk_rows(source, split, field, index, n)
+
+        images.append(read("images"))
+        anns.append(Annotations(**{f: read(f) for f in Annotations.names()}))
         hashes.append(content_hashes(images[-1]))
+    crash_point(f"grow-copied-{index}")  # chunks copied, task not yet recorded
     return _record(store, name, plan, index, images, anns, hashes, draws=0)  # nothing drawn
 
 
@@ -164,7 +165,7 @@ def _progress(total: int, done: int, show: bool, desc: str) -> Any:
 
 
 def _run(
-    store: Store,
+    store: StoreBackend,
     name: str,
     plan: Plan,
     *,
@@ -179,6 +180,10 @@ def _run(
     plan_json = json.dumps(plan.to_dict(), sort_keys=True)
     with store.version_lock(name):
         done = store.task_results(name)
+        if done:  # a record written without fsync may outlive its chunks (a power cut)
+            rows = {t: plan.task_rows(plan.tasks[t]) for t in done}
+            for t in store.drop_damaged_tasks(name, rows):
+                del done[t]
         todo = [t.index for t in plan.tasks if t.index not in done]
         already = sum(sum(c["images"] for c in r["counts"].values()) for r in done.values())
         with _progress(plan.num_images, already, show_progress, name) as bar:
@@ -206,7 +211,7 @@ def _run(
 
 
 def _metadata(
-    store: Store,
+    store: StoreBackend,
     name: str,
     plan: Plan,
     seconds: float,

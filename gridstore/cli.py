@@ -161,7 +161,9 @@ def _plan_from_options(opts: dict[str, Any]) -> Any:
     )
 
 
-def _print_plan(plan: Any, store: Path, name: str, workers: int, engine: str) -> Any:
+def _print_plan(
+    plan: Any, store: Path, name: str, workers: int, engine: str, done_tasks: int = 0
+) -> Any:
     from gridstore._jit import kernel_cache_is_warm
     from gridstore.estimate import estimate_run
     from gridstore.generate.batch import ROUTING_BLOCK_IMAGES
@@ -169,7 +171,7 @@ def _print_plan(plan: Any, store: Path, name: str, workers: int, engine: str) ->
 
     if not kernel_cache_is_warm():
         click.echo("compiling the generator for this CPU (once, a few seconds) ...", err=True)
-    est = estimate_run(plan, workers, engine)
+    est = estimate_run(plan, workers, engine, done_tasks=done_tasks)
     counts = ", ".join(f"{s} {plan.split_counts[s]:,}" for s in SPLITS)
     lines = [
         f"plan for {name} in store '{store}':",
@@ -268,9 +270,8 @@ def generate(**opts: Any) -> None:
     from gridstore.build import create_version, grow_version, resume_version
     from gridstore.engines import default_workers
     from gridstore.estimate import check_free_space
-    from gridstore.objstore import check_store_target, is_url, open_backend
     from gridstore.plan import Plan
-    from gridstore.store import parse_version_name
+    from gridstore.storage import backend, check_store_target, open_backend, parse_version_name
 
     store_path: Path = opts.pop("store")
     name, yes, quiet, dry_run = (
@@ -285,6 +286,7 @@ def generate(**opts: Any) -> None:
     run = {"engine": engine, "workers": workers, "scheduler": scheduler, "show_progress": not quiet}
     if name is not None:
         parse_version_name(name)
+    done_tasks = 0
     if resume:
         store = open_backend(store_path)
         if name is None:
@@ -294,6 +296,7 @@ def generate(**opts: Any) -> None:
                 raise ConfigError(msg)
             name = staged[0]
         plan = Plan.from_dict(store.staged_plan(name)["plan"])
+        done_tasks = len(store.task_results(name))
     elif grow_from is not None:
         source = Plan.from_dict(open_backend(store_path).metadata(grow_from)["generation_params"])
         if opts["num_images"] is None:
@@ -310,11 +313,10 @@ def generate(**opts: Any) -> None:
     else:
         plan = _plan_from_options(opts)
         check_store_target(store_path)  # refuse a path that is not a store before any work
-    est = _print_plan(plan, store_path, name or "the next version", workers, engine)
+    est = _print_plan(plan, store_path, name or "the next version", workers, engine, done_tasks)
     if dry_run:
         return
-    if not is_url(store_path):  # object storage has no free-space figure to check
-        check_free_space(store_path, est.disk_bytes)
+    check_free_space(backend(store_path), est.disk_bytes, resuming=resume)
     _confirm("Proceed?", yes)
     if resume:
         meta = resume_version(store_path, name, **run)
@@ -344,8 +346,8 @@ def _print_summary(meta: dict[str, Any]) -> None:
 @_errors
 def versions(store: Path, as_json: bool) -> None:
     """List versions with state, counts, size and creation time."""
-    from gridstore.objstore import open_backend
     from gridstore.plan import format_bytes
+    from gridstore.storage import open_backend
 
     s = open_backend(store)
     rows = []
@@ -390,7 +392,7 @@ def versions(store: Path, as_json: bool) -> None:
 
 
 def _resolve(store: Path, version: str | None) -> tuple[Any, str]:
-    from gridstore.objstore import open_backend
+    from gridstore.storage import open_backend
 
     s = open_backend(store)
     if version is None:
@@ -581,8 +583,8 @@ def export(version: str | None, store: Path, fmt: str, output: Path, overwrite: 
 @_errors
 def delete(version: str, store: Path, yes: bool) -> None:
     """Delete a version (or discard an unfinished one); asks first."""
-    from gridstore.objstore import open_backend
     from gridstore.plan import format_bytes
+    from gridstore.storage import open_backend
 
     s = open_backend(store)
     if version in {st.name for st in s.staged()}:

@@ -12,6 +12,8 @@ __all__ = [
     "VersionExistsError",
     "VersionIncompleteError",
     "VersionNotFoundError",
+    "no_space",
+    "resume_hint",
 ]
 
 
@@ -52,3 +54,19 @@ class StoreLockedError(GridstoreError):
 
 class InsufficientSpaceError(GridstoreError):
     """Not enough free disk space for the planned run."""
+
+
+def resume_hint(store: str, name: str) -> str:
+    """How to finish or remove an unfinished version: the one wording every message uses."""
+    return (
+        f"resume it with 'gridstore generate --store {store} --resume --version {name}' "
+        f"or remove it with 'gridstore delete --store {store} {name}'"
+    )
+
+
+def no_space(where: str) -> InsufficientSpaceError:
+    """The error of every write that found its file system full."""
+    return InsufficientSpaceError(
+        f"no space left on the file system of '{where}'; free disk space, then resume the "
+        "version ('gridstore generate --resume --version NAME')"
+    )

@@ -9,18 +9,16 @@ from __future__ import annotations
 import math
 import os
 import resource
-import shutil
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from gridstore.errors import InsufficientSpaceError
 from gridstore.generate.batch import generate_block
 from gridstore.plan import SPLITS, Plan, estimate_memory, format_bytes
-from gridstore.store import ARRAY_CODECS
+from gridstore.storage import ARRAY_CODECS, StoreBackend
 
 __all__ = ["RunEstimate", "check_free_space", "estimate_run"]
 
@@ -109,7 +107,9 @@ def _encoded_bytes(arrays: dict[str, np.ndarray]) -> int:
     return total
 
 
-def estimate_run(plan: Plan, workers: int, engine: str = "processes") -> RunEstimate:
+def estimate_run(
+    plan: Plan, workers: int, engine: str = "processes", *, done_tasks: int = 0
+) -> RunEstimate:
     """Estimate disk, memory and time of ``plan`` by doing a sample of its work here.
 
     The kernels are compiled (or loaded from the cache) first and timed apart.
@@ -127,6 +127,8 @@ def estimate_run(plan: Plan, workers: int, engine: str = "processes") -> RunEsti
         Workers that will run it.
     engine : str
         ``processes``, ``dask`` (each worker a fresh process) or ``serial`` (this one).
+    done_tasks : int
+        Tasks already written (a resume): time and bytes count only the rest.
 
     Returns
     -------
@@ -167,11 +169,14 @@ def estimate_run(plan: Plan, workers: int, engine: str = "processes") -> RunEsti
     count_duplicates(lambda: [hashes], SPLITS, sample)
     commit = (time.perf_counter() - started) / sample * plan.num_images
 
-    in_process = engine == "serial"
-    parallel = 1 if in_process else max(1, min(workers, len(plan.tasks)))
+    tasks = max(0, len(plan.tasks) - done_tasks)
+    remaining = tasks / max(1, len(plan.tasks))
+    # The process pool runs a single task, or a single worker, here (gridstore.engines).
+    in_process = engine == "serial" or (engine == "processes" and min(workers, tasks) <= 1)
+    parallel = 1 if in_process else max(1, min(workers, tasks))
     contention = max(1.0, parallel / _cores())
     images_per_task = plan.blocks_per_chunk * sample
-    rounds = math.ceil(len(plan.tasks) / parallel)
+    rounds = math.ceil(tasks / parallel)
     task_seconds = min(images_per_task, plan.num_images) * per_image * contention
     seconds = rounds * task_seconds + commit + (0.0 if in_process else startup + load)
 
@@ -184,7 +189,7 @@ def estimate_run(plan: Plan, workers: int, engine: str = "processes") -> RunEsti
         peak_total = int(parent_bytes + parallel * worker_bytes)
     return RunEstimate(
         raw_image_bytes=estimate_memory(plan.num_images, plan.config.grid_size)["bytes"],
-        disk_bytes=int(encoded / sample * plan.num_images * 1.01),  # + metadata and checksums
+        disk_bytes=int(encoded / sample * plan.num_images * remaining * 1.01),  # + zarr.json files
         peak_process_bytes=peak_process,
         peak_total_bytes=peak_total,
         seconds=seconds,
@@ -192,21 +197,23 @@ def estimate_run(plan: Plan, workers: int, engine: str = "processes") -> RunEsti
     )
 
 
-def check_free_space(store_path: Path, needed_bytes: int) -> None:
-    """Refuse a run whose estimate does not fit on the store's disk.
+def check_free_space(store: StoreBackend, needed_bytes: int, *, resuming: bool = False) -> None:
+    """Refuse a run whose bytes do not fit where the store keeps them.
+
+    ``needed_bytes`` is what remains to be written (for a resume, only the
+    missing tasks). Object storage reports no free space and is not checked.
 
     Raises
     ------
     InsufficientSpaceError
         Free space is below ``needed_bytes`` times a safety margin.
     """
-    probe = Path(store_path).absolute()
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if free < needed_bytes * SAFETY:
-        msg = (
-            f"not enough disk space at '{probe}': the run needs about {format_bytes(needed_bytes * SAFETY)} "
-            f"(estimate + 20%), {format_bytes(free)} free; free space or use fewer --num-images"
-        )
-        raise InsufficientSpaceError(msg)
+    free = store.free_bytes()
+    if free is None or free >= needed_bytes * SAFETY:
+        return
+    advice = "free space, then resume" if resuming else "free space or use fewer --num-images"
+    msg = (
+        f"not enough disk space for store '{store.path}': the run needs about "
+        f"{format_bytes(needed_bytes * SAFETY)} more (estimate + 20%), {format_bytes(free)} free; {advice}"
+    )
+    raise InsufficientSpaceError(msg)

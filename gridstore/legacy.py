@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from gridstore._fsio import atomic_write_bytes, fsync_dir
 from gridstore._npz import Member, write_npz
 from gridstore._version import __version__
 from gridstore.errors import ConfigError, GridstoreError, StoreNotFoundError
 from gridstore.generate.batch import Annotations
-from gridstore.objstore import is_url
 from gridstore.plan import DEFAULT_FRACTIONS, SPLITS, estimate_memory, parse_fractions
+from gridstore.storage import is_url
+from gridstore.storage.fsio import atomic_write_bytes, fsync_dir
 
 if TYPE_CHECKING:
     from tqdm import tqdm

@@ -1,6 +1,6 @@
 """Lazy readers of a gridstore store: versions, splits, chunked arrays, batches, adapters.
 
-A store is a local directory or an ``s3://bucket/prefix`` URL (gridstore.objstore);
+A store is a local directory or an ``s3://bucket/prefix`` URL (gridstore.storage);
 both are read through zarr the same way. Every byte is read one whole chunk at a
 time by `_read_chunk`, which turns checksum failures and missing chunks into
 `CorruptChunkError`. Readers hold only names and reopen zarr lazily in each
@@ -14,9 +14,10 @@ import asyncio
 import itertools
 import json
 import os
+import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Coroutine, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
@@ -29,8 +30,7 @@ from gridstore.errors import (
     VersionIncompleteError,
     VersionNotFoundError,
 )
-from gridstore.objstore import backend, open_backend, zarr_store
-from gridstore.store import FIELDS, parse_version_name
+from gridstore.storage import FIELDS, backend, open_backend, parse_version_name, zarr_store
 
 if TYPE_CHECKING:
     import zarr
@@ -42,6 +42,7 @@ SPLITS = ("train", "val", "test")
 _NONZERO_ROWS = frozenset(FIELDS) - {"object_subtype", "object_bbox"}
 _CACHE_CHUNKS = 2
 _VALIDATE = "run 'gridstore validate --full'"
+_T = TypeVar("_T")
 
 
 def open_store(path: str | os.PathLike[str]) -> StoreReader:
@@ -63,7 +64,7 @@ def open_store(path: str | os.PathLike[str]) -> StoreReader:
     StoreNotFoundError
         `path` does not exist, is a file, or is not a zarr group whose
         attributes hold ``{"gridstore": {"layout": 1}}`` (the checks and
-        messages of `gridstore.store.Store.open` / `gridstore.objstore.ObjectStore.open`).
+        messages of `gridstore.storage.open_backend`).
 
     Examples
     --------
@@ -74,6 +75,55 @@ def open_store(path: str | os.PathLike[str]) -> StoreReader:
     reader = StoreReader(path)
     reader._root()
     return reader
+
+
+class _StoreIO:
+    """Coroutines of zarr stores run from synchronous code, on an event loop of our own.
+
+    zarr's store methods are coroutines and zarr has no public way to run them
+    synchronously (``zarr.core.sync`` is private). The loop runs in a daemon
+    thread, so callers that run a loop themselves (Jupyter, async code) can read
+    too. Its stores are not those of zarr's arrays: an fsspec filesystem belongs
+    to the loop that first used it (fsspec caches asynchronous ones per thread),
+    and zarr runs its arrays on its own loop. A forked child starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self._forget()
+        if hasattr(os, "register_at_fork"):  # POSIX; without fork there is nothing to forget
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stores: dict[str, Any] = {}
+
+    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run `coro` on the loop, wait, and return its result (or raise its exception)."""
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=self._loop.run_forever, name="gridstore-store-io", daemon=True
+                ).start()
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def store(self, path: str) -> Any:
+        """The zarr store of `path` (directory or URL) for the coroutines given to `run`."""
+        if path not in self._stores:
+            self._stores[path] = self.run(_open_zarr_store(path))
+        return self._stores[path]
+
+
+async def _open_zarr_store(path: str) -> Any:
+    """Open `path` as a zarr store, in the loop's thread (see `_StoreIO`)."""
+    from zarr.storage import LocalStore
+
+    store = zarr_store(path)  # a URL's FsspecStore, or a local path as is
+    return LocalStore(store, read_only=True) if isinstance(store, str) else store
+
+
+_io = _StoreIO()
 
 
 def _version_key(name: str) -> tuple[Any, int] | None:
@@ -90,7 +140,7 @@ async def _version_states(store: Any, names: list[str] | None) -> dict[str, Any]
     Not through zarr's group listing, which warns about a prefix without
     zarr.json (an object-storage version mid-commit). None lists all versions.
     """
-    from zarr.core.buffer import default_buffer_prototype
+    from zarr.buffer import default_buffer_prototype
 
     names = names or [n async for n in store.list_dir("") if _version_key(n)]
     proto = default_buffer_prototype()
@@ -145,10 +195,8 @@ def _read_chunk(
         raise CorruptChunkError(msg) from err
     zero = _zero_rows(data) if field in _NONZERO_ROWS else ([] if data.any() else [0])
     if len(zero):
-        from zarr.core.sync import sync
-
         key = _chunk_key(arr, chunk)
-        if not sync(arr.store.exists(key)):  # through the root store: local or object storage
+        if not _io.run(_io.store(store).exists(key)):  # local or object storage alike
             msg = f"chunk '{key}' of store '{store}' is missing (read as zeros); {_VALIDATE}"
             raise CorruptChunkError(msg)
         if field in _NONZERO_ROWS:
@@ -193,12 +241,15 @@ class StoreReader:
         open_backend(self.path)  # the store's own checks and messages (local or URL)
         return zarr.open_group(zarr_store(self.path), mode="r")
 
+    def _states(self, names: list[str] | None) -> dict[str, Any]:
+        """`_version_states` of the store's versions `names` (None: all)."""
+        self._root()  # the store's own checks, once per process
+        return _io.run(_version_states(_io.store(self.path), names))
+
     @property
     def versions(self) -> list[str]:
         """Names of the complete versions, oldest first (by date, then N)."""
-        from zarr.core.sync import sync
-
-        states = sync(_version_states(self._root().store, None))
+        states = self._states(None)
         names = [name for name, state in states.items() if state == "complete"]
         return sorted(names, key=_version_key)  # type: ignore[arg-type]
 
@@ -232,10 +283,8 @@ class StoreReader:
             raise VersionNotFoundError(msg)
         if name in available:
             return VersionReader(self, name)
-        from zarr.core.sync import sync
-
         key = _version_key(name)
-        state = sync(_version_states(self._root().store, [name]))[name] if key else None
+        state = self._states([name])[name] if key else None
         if state is not None:
             why = f"its state is {state!r}"
         elif key and name in {s.name for s in backend(self.path).staged()}:

@@ -20,7 +20,7 @@ import numpy as np
 
 from gridstore.errors import ConfigError, GridstoreError, VersionNotFoundError
 from gridstore.plan import SPLITS, Plan
-from gridstore.store import FIELDS, Store
+from gridstore.storage import FIELDS, StoreBackend, open_backend, zarr_store
 
 __all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate_version"]
 
@@ -104,12 +104,6 @@ class ValidationReport:
         return lines if header else lines[1:]
 
 
-def _file_sizes(root: str | os.PathLike[str]) -> dict[str, int]:
-    """Size of every file under `root` by relative ``/`` path (a listing: nothing is read)."""
-    paths = (os.path.join(d, f) for d, _, files in os.walk(root) for f in files)
-    return {os.path.relpath(p, root).replace(os.sep, "/"): os.stat(p).st_size for p in paths}
-
-
 def _regenerate(plan: Plan, c: int) -> dict[str, dict[str, np.ndarray]]:
     """Regenerate task `c` exactly as the writer does: split -> array -> rows."""
     from gridstore.build import generate_task
@@ -121,7 +115,7 @@ def _regenerate(plan: Plan, c: int) -> dict[str, dict[str, np.ndarray]]:
 class _Run:
     """One validation: the version's metadata, plan and arrays, and what each check found."""
 
-    def __init__(self, store: Store, name: str, meta: dict[str, Any]) -> None:
+    def __init__(self, store: StoreBackend, name: str, meta: dict[str, Any]) -> None:
         self.store, self.name, self.meta = store, name, meta
         self.notes: dict[str, list[str]] = {c: [] for c in CHECKS}
         self.where: dict[str, list[str]] = {c: [] for c in CHECKS}
@@ -171,7 +165,8 @@ class _Run:
         import zarr
         from zarr.codecs import Crc32cCodec
 
-        fmt, root = self.meta.get("file_format") or {}, str(self.store.chunk_path(self.name))
+        fmt = self.meta.get("file_format") or {}
+        root = zarr_store(f"{self.store.path}/{self.name}")
         if self.plan is None:
             self.fail("structure", self.plan_error)
         elif fmt.get("chunk_images") != self.plan.chunk_images:
@@ -249,10 +244,10 @@ class _Run:
         total = missing = 0
         for split, arrays in self.arrays.items():
             for f, arr in arrays.items():
-                sizes = _file_sizes(self.store.chunk_path(f"{self.name}/{split}/{f}"))
+                sizes = self.store.chunk_sizes(self.name, split, f)  # a listing: nothing is read
                 for c in range(arr.cdata_shape[0]):
                     key = self.key(split, f, c)
-                    size = sizes.get(key.split("/", 3)[3], -1)
+                    size = sizes.get(c, -1)
                     total, missing = total + 1, missing + (size < 0)
                     if size < _MIN_CHUNK_BYTES:
                         self.bad_files.add(key)
@@ -446,7 +441,7 @@ def validate_version(
             msg = f"{arg} must be an integer >= {low}, got {value!r}"
             raise ConfigError(msg)
     started = time.perf_counter()
-    store = Store.open(store_path)
+    store = open_backend(store_path)
     if version is None:
         if not store.versions():
             msg = f"store '{store.path}' has no complete version; make one with gridstore generate"

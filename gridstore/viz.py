@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from gridstore._fsio import atomic_write_bytes
 from gridstore.config import OBJECT_TYPES
 from gridstore.errors import ConfigError
+from gridstore.storage.fsio import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

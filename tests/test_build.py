@@ -16,7 +16,7 @@ from gridstore.build import create_version, grow_version, resume_version
 from gridstore.errors import ConfigError, StoreLockedError, VersionNotFoundError
 from gridstore.generate import Annotations, generate_block
 from gridstore.plan import SPLITS, Plan
-from gridstore.store import Store
+from gridstore.storage import open_backend
 from tests.conftest import TINY, version_chunks
 
 SEED_FIELDS = {
@@ -36,7 +36,7 @@ def _arrays(store: Path, version: str) -> dict[str, np.ndarray]:
 
 def test_version_has_seed_metadata_and_counts(built_store: tuple[Path, str]) -> None:
     store, version = built_store
-    meta = Store.open(store).metadata(version)
+    meta = open_backend(store).metadata(version)
     for key, kind in SEED_FIELDS.items():
         assert isinstance(meta[key], kind), key
     assert meta["state"] == "complete"
@@ -80,14 +80,25 @@ def test_stored_data_is_the_generators_output(built_store: tuple[Path, str]) -> 
 
 def test_plain_zarr_reader_sees_only_finished_versions(tmp_store: Path) -> None:
     create_version(tmp_store, Plan(num_images=3000, seed=1), workers=1, show_progress=False)
-    staged = Store.open(tmp_store).claim_version()  # an unfinished version beside it
+    s = open_backend(tmp_store)
+    staged = s.claim_version()  # an unfinished version beside it
+    s.create_arrays(
+        staged, {"plan": {}}, {"train": {"images": ((10, 16, 16), (5, 16, 16), "uint8")}}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         root = zarr.open_group(tmp_store, mode="r")
+        everything = [name for name, _ in root.members(max_depth=None)]  # no warning either
         names = [name for name, _ in root.groups()]
-        assert staged not in names and len(names) == 1
-        for _, version in root.groups():
-            for _, split in version.groups():
+        # the bookkeeping is one inert group (an empty array inside): never a version
+        assert sorted(names) == [".gridstore", *s.versions()] and staged not in str(everything)
+        assert [n for n in everything if n.startswith(".gridstore")] == [
+            ".gridstore",
+            ".gridstore/work",
+        ]
+        assert root[".gridstore/work"].shape == (0,)
+        for name in s.versions():
+            for _, split in root[name].groups():
                 for _, arr in split.arrays():
                     arr[:]
 
@@ -130,7 +141,7 @@ def test_grow_equals_generating_the_larger_version(tmp_path: Path) -> None:
         tmp_path / "t", scratch["version"]
     )
     # the old version is untouched and still its own size
-    assert Store.open(store).metadata(small["version"])["dataset_info"]["total_count"] == 43_000
+    assert open_backend(store).metadata(small["version"])["dataset_info"]["total_count"] == 43_000
     with pytest.raises(ConfigError, match=r"grow needs num_images > 43000"):
         grow_version(store, small["version"], 43_000, workers=1, show_progress=False)
 
@@ -152,10 +163,10 @@ def test_kill_9_then_resume_gives_the_uninterrupted_bytes(tmp_path: Path, crash_
     create_version(
         store, Plan(num_images=2000, seed=1), workers=1, show_progress=False
     )  # an earlier version
-    before = version_chunks(store, Store.open(store).versions()[0])
+    before = version_chunks(store, open_backend(store).versions()[0])
     proc = _run_killed(store, 50_000, crash_at)
     assert proc.returncode == -9, proc.stderr
-    s = Store.open(store)
+    s = open_backend(store)
     assert len(s.versions()) == 1  # the killed one is not listed
     (staged,) = s.staged()
     assert not staged.writing
@@ -174,10 +185,10 @@ def test_resume_errors(tmp_store: Path) -> None:
     create_version(tmp_store, Plan(num_images=1000, seed=1), workers=1, show_progress=False)
     with pytest.raises(VersionNotFoundError, match=r"no unfinished version '2026-01-01-v1'"):
         resume_version(tmp_store, "2026-01-01-v1", show_progress=False)
-    name = Store.open(tmp_store).claim_version()
-    Store.open(tmp_store).create_arrays(name, {"plan": Plan(num_images=1000).to_dict()}, {})
+    name = open_backend(tmp_store).claim_version()
+    open_backend(tmp_store).create_arrays(name, {"plan": Plan(num_images=1000).to_dict()}, {})
     with (
-        Store.open(tmp_store).version_lock(name),
+        open_backend(tmp_store).version_lock(name),
         pytest.raises(StoreLockedError, match=r"locked by pid"),
     ):
         resume_version(tmp_store, name, show_progress=False)

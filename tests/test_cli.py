@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from gridstore.cli import main
-from gridstore.store import Store
+from gridstore.storage import open_backend
 from tests.conftest import tree_bytes
 
 # (id, arguments, exit code, the exact error line); {tmp}, {store}, {version} are filled in.
@@ -305,7 +305,7 @@ def cli_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (tmp / "badvalue.toml").write_text('num_images = 10\nmax_objects = "four"\n')
     (tmp / "bad.json").write_text("{1}")
     (tmp / "list.json").write_text("[1, 2]")
-    return store, Store.open(store).versions()[0]
+    return store, open_backend(store).versions()[0]
 
 
 @pytest.mark.parametrize(
@@ -317,7 +317,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     store, version = cli_store
     from gridstore.plan import format_bytes
 
-    size = format_bytes(Store.open(store).metadata(version)["storage"]["bytes_on_disk"])
+    size = format_bytes(open_backend(store).metadata(version)["storage"]["bytes_on_disk"])
     fill = {"tmp": str(store.parent), "store": str(store), "version": version, "size": size}
     args = [a.format(**fill) for a in args]
     if "--store" not in args:
@@ -363,7 +363,7 @@ def test_a_tour_of_the_commands(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "plan for the next version" in result.output and "on disk (est.)" in result.output
-    version = Store.open(store).versions()[0]
+    version = open_backend(store).versions()[0]
     assert f"{version}: 6,000 images (train 4,200, val 1,200, test 600)" in result.output
 
     listing = run(main, ["versions", "--store", str(store)])
@@ -393,10 +393,10 @@ def test_a_tour_of_the_commands(tmp_path: Path) -> None:
     ]
 
     dry = run(main, ["generate", "--num-images", "100", "--store", str(store), "--dry-run"])
-    assert dry.exit_code == 0 and len(Store.open(store).versions()) == 1
+    assert dry.exit_code == 0 and len(open_backend(store).versions()) == 1
 
     assert run(main, ["delete", version, "--store", str(store), "--yes"]).exit_code == 0
-    assert Store.open(store).versions() == []
+    assert open_backend(store).versions() == []
 
 
 def test_generate_into_a_directory_holding_only_gitkeep(tmp_path: Path) -> None:
@@ -407,4 +407,4 @@ def test_generate_into_a_directory_holding_only_gitkeep(tmp_path: Path) -> None:
     args = ["generate", "--num-images", "1000", "--store", str(store), "--yes", "--workers", "1"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert len(Store.open(store).versions()) == 1
+    assert len(open_backend(store).versions()) == 1

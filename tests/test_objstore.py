@@ -38,10 +38,10 @@ from gridstore.errors import (
     VersionExistsError,
     VersionIncompleteError,
 )
-from gridstore.objstore import ObjectStore, zarr_store
 from gridstore.plan import SPLITS, Plan
 from gridstore.read import open_store
-from gridstore.store import Store
+from gridstore.storage import open_backend, zarr_store
+from gridstore.storage.s3 import ObjectStore
 from tests.conftest import TINY, version_chunks
 
 FIELDS = [
@@ -159,7 +159,7 @@ def test_one_worker_writes_the_local_bytes(s3_built: tuple, built_store: tuple[P
         key = path[len(prefix) :]
         if key != "zarr.json":
             assert fs.cat_file(path) == (local / local_version / key).read_bytes(), key
-    assert meta["storage"] == Store.open(local).metadata(local_version)["storage"]
+    assert meta["storage"] == open_backend(local).metadata(local_version)["storage"]
     assert ObjectStore.open(url).metadata(version) == json.loads(
         json.dumps({**meta, "state": "complete"})
     )
@@ -361,7 +361,7 @@ def test_open_store_reads_the_local_arrays_lazily(
     remote, here = open_store(url), open_store(local)
     assert remote.versions == [version]
     differ = {"version", "timestamp", "committed", "generation"}  # name, times, wall seconds
-    ours, theirs = remote.version().metadata, Store.open(local).metadata(local_version)
+    ours, theirs = remote.version().metadata, open_backend(local).metadata(local_version)
     assert {k: v for k, v in ours.items() if k not in differ} == {
         k: v for k, v in theirs.items() if k not in differ
     }

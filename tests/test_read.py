@@ -22,7 +22,7 @@ from gridstore.errors import (
     VersionNotFoundError,
 )
 from gridstore.read import open_store
-from gridstore.store import Store
+from gridstore.storage import LocalStore
 
 LATEST = "2026-01-02-v10"
 CHUNKS = {"train": 96, "val": 48, "test": 30}  # none divides its split's size
@@ -49,7 +49,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory, source: dict) -> Path:
     write_version(path, "2026-01-01-v1", tiny, {"train": 4})
     write_version(path, "2026-01-03-v1", tiny, {"train": 4}, state="in_progress")
     zarr.open_group(os.fspath(path), mode="a").create_group("scratch")  # not a version name
-    (Store(path).staging_dir / "2026-01-04-v1").mkdir(parents=True)  # a version being written
+    LocalStore(path).claim_version("2026-01-04-v1")  # a version being written
     return path
 
 

@@ -17,7 +17,7 @@ from gridstore.errors import (
     VersionIncompleteError,
     VersionNotFoundError,
 )
-from gridstore.store import Store, format_version_name, parse_version_name
+from gridstore.storage import LocalStore, format_version_name, open_backend, parse_version_name
 
 
 @pytest.mark.parametrize(
@@ -40,26 +40,26 @@ def test_malformed_version_names(bad: str) -> None:
 def test_open_refuses_what_is_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreNotFoundError, match=r"is a file, not a directory"):
-        Store.open(tmp_path / "file", create=True)
+        open_backend(tmp_path / "file", create=True)
     with pytest.raises(StoreNotFoundError, match=r"does not exist; create one with"):
-        Store.open(tmp_path / "missing")
+        open_backend(tmp_path / "missing")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "data.csv").write_text("1,2")
     with pytest.raises(
         StoreNotFoundError, match=r"not a gridstore store \(no zarr.json\) and not empty"
     ):
-        Store.open(tmp_path / "other", create=True)
+        open_backend(tmp_path / "other", create=True)
     (tmp_path / "zarr-only").mkdir()
     (tmp_path / "zarr-only" / "zarr.json").write_text(
         json.dumps({"zarr_format": 3, "node_type": "group"})
     )
     with pytest.raises(StoreNotFoundError, match=r"zarr.json' is not a gridstore store's root"):
-        Store.open(tmp_path / "zarr-only")
+        open_backend(tmp_path / "zarr-only")
     assert not (tmp_path / "missing").exists()
 
 
 def test_names_count_up_per_day_and_are_never_reused(tmp_store: Path) -> None:
-    s = Store.open(tmp_store, create=True)
+    s = open_backend(tmp_store, create=True)
     day = dt.date(2026, 11, 25)
     assert [s.claim_version(today=day) for _ in range(3)] == [f"2026-11-25-v{i}" for i in (1, 2, 3)]
     assert s.claim_version(today=dt.date(2026, 11, 26)) == "2026-11-26-v1"
@@ -72,11 +72,11 @@ def test_names_count_up_per_day_and_are_never_reused(tmp_store: Path) -> None:
 
 
 def _claim(path: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    queue.put([Store(path).claim_version(today=dt.date(2026, 1, 1)) for _ in range(10)])
+    queue.put([LocalStore(path).claim_version(today=dt.date(2026, 1, 1)) for _ in range(10)])
 
 
 def test_concurrent_claims_get_distinct_names(tmp_store: Path) -> None:
-    Store.open(tmp_store, create=True)
+    open_backend(tmp_store, create=True)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=_claim, args=(str(tmp_store), queue)) for _ in range(3)]
@@ -90,7 +90,7 @@ def test_concurrent_claims_get_distinct_names(tmp_store: Path) -> None:
 
 def test_missing_and_unfinished_versions_are_clear_errors(built_store: tuple[Path, str]) -> None:
     store, version = built_store
-    s = Store.open(store)
+    s = open_backend(store)
     with pytest.raises(
         VersionNotFoundError, match=rf"version '2020-01-01-v1' not found .*available: {version}"
     ):
@@ -101,7 +101,7 @@ def test_unfinished_version_is_not_readable_and_can_be_discarded(
     store_copy: tuple[Path, str],
 ) -> None:
     store, _ = store_copy
-    s = Store.open(store)
+    s = open_backend(store)
     name = s.claim_version()
     with pytest.raises(VersionIncompleteError, match=rf"version '{name}' is unfinished; resume it"):
         s.metadata(name)
@@ -115,7 +115,7 @@ def test_unfinished_version_is_not_readable_and_can_be_discarded(
 
 def test_delete_removes_only_that_version(store_copy: tuple[Path, str]) -> None:
     store, version = store_copy
-    s = Store.open(store)
+    s = open_backend(store)
     other = s.claim_version()
     s.delete(version)
     assert s.versions() == []
@@ -126,7 +126,7 @@ def test_delete_removes_only_that_version(store_copy: tuple[Path, str]) -> None:
 
 def test_commit_never_overwrites(store_copy: tuple[Path, str]) -> None:
     store, version = store_copy
-    s = Store.open(store)
+    s = open_backend(store)
     before = (store / version / "zarr.json").read_bytes()
     (s.staging_dir / version).mkdir(parents=True)
     (s.staging_dir / version / "zarr.json").write_text(
@@ -141,7 +141,7 @@ def test_commit_never_overwrites(store_copy: tuple[Path, str]) -> None:
 
 def test_layout_fields_are_the_annotations_after_images() -> None:
     from gridstore.generate import Annotations
-    from gridstore.store import FIELDS
+    from gridstore.storage import FIELDS
 
     assert ("images", *Annotations.names()) == FIELDS
 
@@ -150,4 +150,4 @@ def test_a_directory_with_only_dot_files_becomes_a_store(tmp_path: Path) -> None
     """The repository's datasets/ holds only .gitkeep: README's first command must work there."""
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / ".gitkeep").touch()
-    assert Store.open(tmp_path / "datasets", create=True).versions() == []
+    assert open_backend(tmp_path / "datasets", create=True).versions() == []

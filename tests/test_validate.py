@@ -18,7 +18,7 @@ from gridstore.errors import (
     VersionNotFoundError,
 )
 from gridstore.plan import Plan
-from gridstore.store import Store
+from gridstore.storage import open_backend
 from gridstore.validate import CHECKS, ValidationReport, validate_version
 
 # One block per chunk: 3 tasks, so chunks 0 and 1 are full and chunk 2 is partial
@@ -224,7 +224,7 @@ def test_user_errors_raise_one_line_gridstore_errors(
     with pytest.raises(ConfigError, match="sample must be an integer >= 1, got 0"):
         validate_version(store, sample=0)
     fresh = tmp_path / "fresh"
-    Store.open(fresh, create=True).claim_version("2026-01-01-v1")
+    open_backend(fresh, create=True).claim_version("2026-01-01-v1")
     with pytest.raises(VersionIncompleteError, match="unfinished"):
         validate_version(fresh, "2026-01-01-v1")
     with pytest.raises(VersionNotFoundError, match="no complete version"):

@@ -1,86 +1,25 @@
-"""Claims and leases of an object-storage store: ownership records made with conditional PUTs.
+"""Leases of an object-storage store: which process writes a version, made with conditional PUTs.
 
-A claim (``claims/<name>``) reserves a version name for good: it is created with
-``If-None-Match: *``, so two writers never share a name. A lease
-(``leases/<name>``) says which process is writing a version: created the same
-way, renewed in a thread with ``If-Match`` on its last ETag, and taken over
-from a writer that is gone. The keys live in the store's bookkeeping prefix;
-:class:`gridstore.objstore.ObjectStore` chooses them and the timings.
+A lease says which process is writing a version: created with ``If-None-Match: *``,
+renewed in a thread with ``If-Match`` on its last ETag, and taken over from a
+writer that is gone. :class:`gridstore.storage.s3.ObjectStore` chooses the key
+and the timings.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
 
 from gridstore.errors import StoreLockedError
-from gridstore.store import format_version_name, parse_version_name
 
-__all__ = ["Lease", "claim_next", "create_claim", "lease_live"]
-
-
-def create_claim(fs: Any, key: str, name: str) -> bool:
-    """Create the claim object ``key`` for version ``name`` unless it exists.
-
-    Parameters
-    ----------
-    fs : fsspec.AbstractFileSystem
-        The s3 filesystem.
-    key : str
-        ``bucket/.../claims/<name>``.
-    name : str
-        The version name claimed.
-
-    Returns
-    -------
-    bool
-        True if this call created the claim, False if it already existed.
-    """
-    record = {"version": name, "host": socket.gethostname(), "pid": os.getpid(),
-              "claimed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
-    try:
-        fs.pipe_file(key, json.dumps(record, indent=2, sort_keys=True).encode(), mode="create")
-    except FileExistsError:
-        return False
-    return True
-
-
-def claim_next(fs: Any, claims: str, day: dt.date, taken: Iterable[str]) -> str:
-    """Claim the first free ``YYYY-MM-DD-vN`` of ``day`` after the names ``taken``.
-
-    A name claimed by a concurrent writer meanwhile is skipped.
-
-    Parameters
-    ----------
-    fs : fsspec.AbstractFileSystem
-        The s3 filesystem.
-    claims : str
-        ``bucket/.../claims``, the prefix of the claim objects.
-    day : datetime.date
-        The date of the name.
-    taken : iterable of str
-        Names already used (versions and claims); N starts after the highest of ``day``.
-
-    Returns
-    -------
-    str
-        The name claimed.
-    """
-    used = [parse_version_name(t)[1] for t in taken if t.startswith(day.isoformat() + "-v")]
-    n = max(used, default=0) + 1
-    while not create_claim(
-        fs, f"{claims}/{format_version_name(day, n)}", format_version_name(day, n)
-    ):
-        n += 1
-    return format_version_name(day, n)
+__all__ = ["Lease", "lease_live"]
 
 
 def _pid_alive(pid: int) -> bool:

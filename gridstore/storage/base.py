@@ -1,0 +1,462 @@
+"""One storage interface: what build, read, validate and the CLI may ask of a store.
+
+:class:`StoreBackend` holds every rule of the layout once (names, claims,
+staging, task records, listing, commit, delete). A backend supplies a handful
+of byte-level primitives on keys relative to the store's root, a writer lock,
+and :meth:`StoreBackend._publish`, the one step that makes a staged version
+visible. :mod:`gridstore.storage.local` and :mod:`gridstore.storage.s3` are the two.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gridstore._faults import crash_point
+from gridstore.errors import (
+    CorruptChunkError,
+    StoreNotFoundError,
+    VersionExistsError,
+    VersionIncompleteError,
+    VersionNotFoundError,
+    resume_hint,
+)
+from gridstore.storage.layout import (
+    LAYOUT,
+    VERSION_RE,
+    array_docs,
+    bookkeeping_docs,
+    chunk_encoder,
+    chunk_key,
+    claim_key,
+    format_version_name,
+    parse_version_name,
+    staged_key,
+    task_key,
+    tasks_key,
+    version_state,
+)
+
+__all__ = ["StagedVersion", "StoreBackend"]
+
+
+@dataclass(frozen=True)
+class StagedVersion:
+    """A version under way or interrupted."""
+
+    name: str
+    writing: bool  # a live process holds its lock or lease
+    plan: dict[str, Any] | None  # None: interrupted before its plan was recorded
+
+
+class StoreBackend(ABC):
+    """A gridstore store: versions, staged versions, chunks and task records.
+
+    ``path`` is what the user named (a directory or a URL) and appears in messages.
+    """
+
+    path: Any
+
+    def __init__(self) -> None:
+        self._codecs: dict[str, tuple[Any, Any, int]] = {}
+
+    # -- primitives: bytes at keys relative to the store's root ------------------
+
+    @abstractmethod
+    def _get(self, key: str) -> bytes | None:
+        """The object at ``key``, or None."""
+
+    def _get_many(self, keys: list[str]) -> list[bytes | None]:
+        """Several objects (a backend may fetch them concurrently)."""
+        return [self._get(k) for k in keys]
+
+    @abstractmethod
+    def _put(self, key: str, data: bytes) -> None:
+        """Store ``data`` at ``key`` whole: readers see the old object or the new one."""
+
+    def _put_chunk(self, key: str, data: bytes) -> None:
+        """Store a chunk; a backend may defer it until :meth:`_flush`."""
+        self._put(key, data)
+
+    def _flush(self) -> None:  # noqa: B027 - nothing to wait for unless _put_chunk defers
+        """Wait for deferred chunk writes; raise the first error."""
+
+    @abstractmethod
+    def _create(self, key: str, data: bytes) -> bool:
+        """Store ``data`` at ``key`` unless something is there; True if this call made it."""
+
+    @abstractmethod
+    def _list(self, prefix: str) -> list[str]:
+        """Names directly under ``prefix`` (objects and sub-prefixes); [] if none."""
+
+    @abstractmethod
+    def _sizes(self, prefix: str) -> dict[str, int]:
+        """Every object under ``prefix``, by key relative to it, with its size in bytes."""
+
+    @abstractmethod
+    def _remove(self, prefix: str) -> None:
+        """Remove the object ``prefix`` and everything under ``prefix/``."""
+
+    @abstractmethod
+    def _copy(self, pairs: list[tuple[str, str]]) -> None:
+        """Copy objects ``(source, destination)``; a missing source raises FileNotFoundError."""
+
+    @abstractmethod
+    def _publish(self, name: str) -> None:
+        """Make the staged version ``name`` visible, durably, in one step; its zarr.json is final.
+
+        Raises
+        ------
+        VersionExistsError
+            A version of that name is already in the store (never overwritten).
+        """
+
+    @abstractmethod
+    def version_lock(self, name: str) -> AbstractContextManager[None]:
+        """Held while this process writes version ``name``.
+
+        Raises
+        ------
+        StoreLockedError
+            Another live process holds it.
+        """
+
+    @abstractmethod
+    def _writer_alive(self, name: str) -> bool:
+        """True if a live process holds the lock or lease of version ``name``."""
+
+    def free_bytes(self) -> int | None:
+        """Free space where the store's bytes go (None: unknown, as in object storage)."""
+        return None
+
+    # -- the root ----------------------------------------------------------------
+
+    def _check_root(self, raw: bytes) -> None:
+        try:
+            layout = json.loads(raw)["attributes"]["gridstore"]["layout"]
+        except (KeyError, TypeError, ValueError):
+            msg = f"'{self.path}/zarr.json' is not a gridstore store's root (unreadable or no gridstore attributes)"
+            raise StoreNotFoundError(msg) from None
+        if layout != LAYOUT:
+            msg = f"store '{self.path}' has layout {layout!r}; this gridstore reads layout {LAYOUT}"
+            raise StoreNotFoundError(msg)
+
+    # -- listing -------------------------------------------------------------------
+
+    def versions(self) -> list[str]:
+        """Complete versions, oldest first: those whose zarr.json says complete."""
+        names = [n for n in self._list("") if VERSION_RE.match(n)]
+        docs = self._get_many([f"{n}/zarr.json" for n in names])
+        done = [n for n, doc in zip(names, docs, strict=True) if version_state(doc) == "complete"]
+        return sorted(done, key=parse_version_name)
+
+    def _claims(self) -> list[str]:
+        return [n for n in self._list(claim_key("")) if VERSION_RE.match(n)]
+
+    def metadata(self, name: str) -> dict[str, Any]:
+        """A complete version's metadata (its group attributes).
+
+        Raises
+        ------
+        VersionNotFoundError, VersionIncompleteError
+        StoreNotFoundError
+            Its metadata is unreadable.
+        """
+        raw = self._get(f"{name}/zarr.json") if VERSION_RE.match(name) else None
+        if version_state(raw) != "complete":
+            if raw is not None or self._get(claim_key(name)) is not None:
+                msg = f"version '{name}' is unfinished; {resume_hint(str(self.path), name)}"
+                raise VersionIncompleteError(msg)
+            available = ", ".join(self.versions()) or "none"
+            msg = f"version '{name}' not found in store '{self.path}'; available: {available}"
+            raise VersionNotFoundError(msg)
+        try:
+            return dict(json.loads(raw)["attributes"])  # type: ignore[arg-type]
+        except (ValueError, KeyError) as err:
+            msg = f"metadata of version '{name}' in store '{self.path}' is corrupt ({type(err).__name__}); the version cannot be trusted"
+            raise StoreNotFoundError(msg) from err
+
+    def staged(self) -> list[StagedVersion]:
+        """Versions under way or interrupted (claimed, not complete), with whether a writer holds them."""
+        done = set(self.versions())
+        names = sorted((n for n in self._claims() if n not in done), key=parse_version_name)
+        plans = self._get_many([f"{tasks_key(n)}/plan.json" for n in names])
+        return [
+            StagedVersion(n, self._writer_alive(n), json.loads(p) if p is not None else None)
+            for n, p in zip(names, plans, strict=True)
+        ]
+
+    # -- writing -------------------------------------------------------------------
+
+    def claim_version(self, name: str | None = None, today: dt.date | None = None) -> str:
+        """Reserve a version name: ``name``, or the next ``YYYY-MM-DD-vN`` of today.
+
+        A claim is created exclusively, so two writers never share a name; a
+        name taken by a concurrent writer meanwhile is skipped.
+
+        Raises
+        ------
+        VersionExistsError
+            ``name`` is already a version (complete or staged).
+        """
+        taken = set(self.versions()) | set(self._claims())
+        if name is not None:
+            parse_version_name(name)
+            if name in taken or not self._claim(name):
+                msg = f"version '{name}' already exists in store '{self.path}'; choose another --version or omit it"
+                raise VersionExistsError(msg)
+            return name
+        day = today or dt.date.today()
+        used = [parse_version_name(t)[1] for t in taken if t.startswith(day.isoformat() + "-v")]
+        n = max(used, default=0) + 1
+        while not self._claim(format_version_name(day, n)):
+            n += 1
+        return format_version_name(day, n)
+
+    def _claim(self, name: str) -> bool:
+        for key, doc in bookkeeping_docs().items():
+            if self._get(key) is None:
+                self._put(key, doc)
+        record = {"version": name, "claimed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        return self._create(claim_key(name), json.dumps(record).encode())
+
+    def create_arrays(
+        self, name: str, plan_dict: dict[str, Any], shapes: dict[str, dict[str, tuple]]
+    ) -> None:
+        """Create the staged version's groups and empty arrays; record its plan.
+
+        ``shapes[split][array] = (shape, chunks, dtype)``. Whatever was staged
+        under that name before is removed first.
+        """
+        self._codecs.clear()
+        staged = staged_key(name)
+        self._remove(staged)
+        self._remove(tasks_key(name))
+        for key, doc in array_docs(name, shapes).items():
+            self._put(f"{staged}/{key}", doc)
+        self._put(f"{tasks_key(name)}/plan.json", json.dumps(plan_dict, indent=2).encode())
+
+    def staged_plan(self, name: str) -> dict[str, Any]:
+        """The plan recorded for a staged version.
+
+        Raises
+        ------
+        VersionNotFoundError
+            No staged version of that name.
+        VersionIncompleteError
+            It was interrupted before its plan was recorded: nothing to resume.
+        """
+        staged = {s.name: s for s in self.staged()}
+        if name not in staged:
+            names = ", ".join(staged) or "none"
+            msg = f"no unfinished version '{name}' in store '{self.path}' to resume; unfinished: {names}"
+            raise VersionNotFoundError(msg)
+        plan = staged[name].plan
+        if plan is None:
+            msg = f"version '{name}' was interrupted before it started: nothing to resume; remove it with 'gridstore delete --store {self.path} {name}'"
+            raise VersionIncompleteError(msg)
+        return plan
+
+    def _codec(self, array: str) -> tuple[Any, Any, int]:
+        """``(encode, decode, ndim)`` of the array whose prefix is ``array`` (from its zarr.json)."""
+        if array not in self._codecs:
+            raw = self._get(f"{array}/zarr.json")
+            if raw is None:
+                msg = f"array '{array}' is missing from store '{self.path}'"
+                raise VersionNotFoundError(msg)
+            self._codecs[array] = chunk_encoder(json.loads(raw), f"{self.path}/{array}")
+        return self._codecs[array]
+
+    def write_chunk(self, name: str, split: str, array: str, chunk: int, data: np.ndarray) -> None:
+        """Encode (as zarr would) and store chunk ``chunk`` (along images) of a staged array.
+
+        A chunk is stored whole or not at all, so a killed writer leaves no partial chunk.
+        """
+        prefix = f"{staged_key(name)}/{split}/{array}"
+        encode, _, ndim = self._codec(prefix)
+        self._put_chunk(chunk_key(prefix, chunk, ndim), encode(data))
+
+    def record_task(
+        self, name: str, index: int, result: dict[str, Any], hashes: dict[str, np.ndarray]
+    ) -> None:
+        """Mark a task done, with its statistics and content hashes.
+
+        The task's chunks are stored first, then its hashes, and its JSON
+        record last: the record is what marks it done.
+        """
+        self._flush()
+        buf = io.BytesIO()
+        np.savez(buf, **hashes)  # type: ignore[arg-type]
+        self._put(task_key(name, index, "npz"), buf.getvalue())
+        self._put(task_key(name, index, "json"), json.dumps(result, sort_keys=True).encode())
+
+    def _task_files(self, name: str, suffix: str) -> list[str]:
+        return sorted(
+            f for f in self._list(tasks_key(name)) if f.endswith(suffix) and f[0].isdigit()
+        )
+
+    def task_results(self, name: str) -> dict[int, dict[str, Any]]:
+        """Results of the finished tasks of a staged version, by task index."""
+        files = self._task_files(name, ".json")
+        docs = self._get_many([f"{tasks_key(name)}/{f}" for f in files])
+        return {int(f.removesuffix(".json")): json.loads(d) for f, d in zip(files, docs, strict=True)
+                if d is not None}  # fmt: skip
+
+    def task_hashes(self, name: str) -> Iterator[dict[str, np.ndarray]]:
+        """Content hashes of each finished task (one dict of split -> hashes per task)."""
+        files = [f"{tasks_key(name)}/{f}" for f in self._task_files(name, ".npz")]
+        for i in range(0, len(files), 32):  # 32 at a time: concurrent, bounded memory
+            for raw in self._get_many(files[i : i + 32]):
+                if raw is None:
+                    msg = f"a task record of version '{name}' vanished while reading it; resume the version"
+                    raise VersionNotFoundError(msg)
+                with np.load(io.BytesIO(raw)) as data:
+                    yield {k: data[k] for k in data.files}
+
+    def drop_damaged_tasks(
+        self, name: str, rows: dict[int, dict[str, tuple[int, int]]]
+    ) -> list[int]:
+        """Forget the record of each task whose chunks are missing or do not decode.
+
+        A record is written after its task's chunks, but without an fsync: after
+        a power cut a record can outlive the chunks it vouches for. ``rows[task]``
+        gives the task's rows per split; a split with no rows has no chunk to check.
+
+        Returns
+        -------
+        list of int
+            The tasks whose records were dropped (they will be run again).
+        """
+        staged = staged_key(name)
+        dropped = []
+        for index, by_split in sorted(rows.items()):
+            keys, decoders = [], []
+            for split, (start, stop) in by_split.items():
+                if stop <= start:
+                    continue
+                for array in self._list(f"{staged}/{split}"):
+                    if array == "zarr.json":
+                        continue
+                    _, decode, ndim = self._codec(f"{staged}/{split}/{array}")
+                    keys.append(chunk_key(f"{staged}/{split}/{array}", index, ndim))
+                    decoders.append(decode)
+            try:
+                for raw, decode in zip(self._get_many(keys), decoders, strict=True):
+                    if raw is None:
+                        raise ValueError("missing")
+                    decode(raw)
+            except (ValueError, RuntimeError):  # missing, failed crc, or blosc cannot decode
+                self._remove(task_key(name, index, "json"))
+                dropped.append(index)
+        return dropped
+
+    def staged_bytes(self, name: str) -> int:
+        """Bytes stored for a staged version."""
+        return sum(self._sizes(staged_key(name)).values())
+
+    def array_bytes(self, name: str, split: str, array: str) -> int:
+        """Bytes stored for one staged array."""
+        return sum(self._sizes(f"{staged_key(name)}/{split}/{array}").values())
+
+    def chunk_sizes(self, name: str, split: str, array: str) -> dict[int, int]:
+        """Size in bytes of each stored chunk (by index along images) of a complete version's array."""
+        out = {}
+        for key, size in self._sizes(f"{name}/{split}/{array}/c").items():
+            out[int(key.split("/", 1)[0])] = size
+        return out
+
+    def copy_chunk(self, source: str, name: str, split: str, chunk: int) -> None:
+        """Copy chunk ``chunk`` of every array of a split from a complete version into a staged one.
+
+        Raises
+        ------
+        VersionNotFoundError
+            A chunk of the source is missing (a grow never copies nothing).
+        """
+        src, dst = f"{source}/{split}", f"{staged_key(name)}/{split}"
+        pairs = []
+        for array in self._list(src):
+            if array == "zarr.json":
+                continue
+            _, _, ndim = self._codec(f"{src}/{array}")
+            key = chunk_key(array, chunk, ndim)
+            pairs.append((f"{src}/{key}", f"{dst}/{key}"))
+        try:
+            self._copy(pairs)
+        except FileNotFoundError as err:
+            msg = (
+                f"chunk {chunk} of '{src}' is missing from store '{self.path}'; validate '{source}'"
+            )
+            raise VersionNotFoundError(msg) from err
+
+    def commit(self, name: str, metadata: dict[str, Any]) -> None:
+        """Write the final metadata and publish the staged version.
+
+        Raises
+        ------
+        VersionExistsError
+            A version of that name appeared meanwhile (never overwritten).
+        """
+        self._flush()
+        key = f"{staged_key(name)}/zarr.json"
+        doc = json.loads(self._get(key) or b"{}")
+        doc["attributes"] = {**metadata, "state": "complete"}
+        self._put(key, json.dumps(doc, indent=2).encode())
+        crash_point("commit-before-sync")
+        self._publish(name)
+        crash_point("commit-after-publish")
+        self._remove(tasks_key(name))  # the claim stays while the version exists
+
+    def discard(self, name: str) -> None:
+        """Remove an unfinished version, its records and its claim."""
+        if name not in {s.name for s in self.staged()}:
+            self.staged_plan(name)  # raises the not-found error
+        with self.version_lock(name):
+            self._remove_all(name)
+
+    def delete(self, name: str) -> None:
+        """Delete a complete version: its zarr.json first (it disappears), then the rest."""
+        self.metadata(name)
+        self._remove(f"{name}/zarr.json")
+        self._remove_all(name)
+
+    def _remove_all(self, name: str) -> None:
+        self._remove(name)  # a discarded version: what a publish cut mid-copy left
+        self._remove(staged_key(name))
+        self._remove(tasks_key(name))
+        self._remove(claim_key(name))
+
+    def chunk_key(self, name: str, split: str, array: str, chunk: int) -> str:
+        """The store key of chunk ``chunk`` (along images) of a complete version's array."""
+        _, _, ndim = self._codec(f"{name}/{split}/{array}")
+        return chunk_key(f"{name}/{split}/{array}", chunk, ndim)
+
+    def read_chunk_rows(
+        self, name: str, split: str, array: str, chunk: int, rows: int
+    ) -> np.ndarray:
+        """The first ``rows`` rows of chunk ``chunk`` of a complete version's array, decoded.
+
+        Raises
+        ------
+        CorruptChunkError
+            The chunk is missing or fails its checksum.
+        """
+        prefix = f"{name}/{split}/{array}"
+        _, decode, ndim = self._codec(prefix)
+        key = chunk_key(prefix, chunk, ndim)
+        raw = self._get(key)
+        try:
+            if raw is None:
+                raise ValueError("missing")
+            return decode(raw)[:rows].copy()
+        except (ValueError, RuntimeError) as err:
+            msg = f"chunk '{key}' of store '{self.path}' is missing or damaged; run 'gridstore validate {name}'"
+            raise CorruptChunkError(msg) from err

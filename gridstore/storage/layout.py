@@ -1,0 +1,245 @@
+"""The store's layout: version names, keys, codecs and zarr documents, with no I/O.
+
+Every key of a store is built here, relative to the store's root, and the
+backends only move bytes::
+
+    zarr.json                            the store (a group; attrs: layout)
+    2026-11-25-v1/...                    a complete version (a group, state complete)
+    .gridstore/zarr.json                 bookkeeping: a group no reader takes for a version
+    .gridstore/work/zarr.json            an empty array: zarr never lists inside an array,
+    .gridstore/work/claims/<name>          so everything below it is invisible to readers
+    .gridstore/work/staging/<name>/...   a version being written (its zarr hierarchy)
+    .gridstore/work/tasks/<name>/...     its plan and task records
+    .gridstore/work/locks/<name>         its writer's lock or lease
+
+Bookkeeping lives inside the store so that it is on the store's own file
+system (a store may be a mount point or a symlink to another disk) and a
+version is published by one rename.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+import numpy as np
+
+from gridstore.errors import ConfigError
+
+__all__ = [
+    "ARRAY_CODECS",
+    "BOOKKEEPING",
+    "FIELDS",
+    "LAYOUT",
+    "VERSION_RE",
+    "array_docs",
+    "bookkeeping_docs",
+    "chunk_encoder",
+    "chunk_key",
+    "claim_key",
+    "format_version_name",
+    "lock_key",
+    "parse_version_name",
+    "root_doc",
+    "staged_key",
+    "task_key",
+    "tasks_key",
+    "version_state",
+]
+
+LAYOUT = 1
+# The arrays of every split, in docs/internals.md order (Annotations' fields after images).
+FIELDS = (
+    "images",
+    "num_objects",
+    "object_type",
+    "object_subtype",
+    "object_colour",
+    "object_size",
+    "object_bbox",
+    "instance_map",
+)
+# Chosen with benchmarks/bench_codecs.py: for images the cheapest setting
+# smaller than the seed's npz (zstd 4: 0.98x its bytes at ~1 us/image; zstd 5
+# gains 1.5% for 30% more time); the instance map, read less, gets lz4.
+ARRAY_CODECS: dict[str, dict[str, Any]] = {
+    "images": {"cname": "zstd", "clevel": 4, "shuffle": "bitshuffle", "blocksize": 1 << 20},
+    "instance_map": {"cname": "lz4", "clevel": 5, "shuffle": "bitshuffle", "blocksize": 0},
+    "*": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "blocksize": 0},
+}
+VERSION_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-v([1-9]\d{0,5})$")
+BOOKKEEPING = ".gridstore"
+_WORK = f"{BOOKKEEPING}/work"
+
+
+def parse_version_name(name: str) -> tuple[dt.date, int]:
+    """Split ``YYYY-MM-DD-vN`` into its date and N.
+
+    Raises
+    ------
+    ConfigError
+        The name does not have that form.
+    """
+    m = VERSION_RE.match(name)
+    try:
+        if m is None:
+            raise ValueError
+        return dt.date(int(m[1]), int(m[2]), int(m[3])), int(m[4])
+    except ValueError:
+        msg = f"version name must look like YYYY-MM-DD-vN (e.g. 2026-11-25-v1), got {name!r}"
+        raise ConfigError(msg) from None
+
+
+def format_version_name(day: dt.date, n: int) -> str:
+    """The name of the ``n``-th version of ``day``."""
+    return f"{day.isoformat()}-v{n}"
+
+
+def claim_key(name: str) -> str:
+    """The object that reserves a version name (created exclusively)."""
+    return f"{_WORK}/claims/{name}"
+
+
+def staged_key(name: str) -> str:
+    """The prefix of a version while it is written."""
+    return f"{_WORK}/staging/{name}"
+
+
+def tasks_key(name: str) -> str:
+    """The prefix of a staged version's plan and task records."""
+    return f"{_WORK}/tasks/{name}"
+
+
+def task_key(name: str, index: int, suffix: str) -> str:
+    """Task ``index``'s record (``json``: its statistics, written last) or hashes (``npz``)."""
+    return f"{tasks_key(name)}/{index}.{suffix}"
+
+
+def lock_key(name: str) -> str:
+    """The lock (local) or lease (object storage) of a version's writer."""
+    return f"{_WORK}/locks/{name}"
+
+
+def chunk_key(array: str, chunk: int, ndim: int) -> str:
+    """Key of chunk ``chunk`` along images of an ``ndim``-d array whose prefix is ``array``."""
+    return "/".join([array, "c", str(chunk), *["0"] * (ndim - 1)])
+
+
+def version_state(doc: bytes | None) -> str | None:
+    """The ``state`` attribute of a version's zarr.json bytes (None: absent or unreadable)."""
+    try:
+        attrs = json.loads(doc)["attributes"] if doc is not None else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    return attrs.get("state") if isinstance(attrs, dict) else None
+
+
+def _json(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, indent=2).encode()
+
+
+def root_doc() -> bytes:
+    """The store's own zarr.json."""
+    return _json(
+        {"zarr_format": 3, "node_type": "group", "attributes": {"gridstore": {"layout": LAYOUT}}}
+    )
+
+
+def bookkeeping_docs() -> dict[str, bytes]:
+    """The zarr.json documents that make the bookkeeping area a valid, inert Zarr node."""
+    note = "gridstore bookkeeping: versions being written, claims, locks; not a dataset version"
+    group = {"zarr_format": 3, "node_type": "group", "attributes": {"gridstore": {"note": note}}}
+    work = {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": [0],
+        "data_type": "uint8",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1]}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": 0,
+        "codecs": [{"name": "bytes"}],
+        "attributes": {"gridstore": {"note": note}},
+        "dimension_names": ["gridstore_work"],
+    }
+    return {f"{BOOKKEEPING}/zarr.json": _json(group), f"{_WORK}/zarr.json": _json(work)}
+
+
+def _codecs(name: str, itemsize: int) -> list[Any]:
+    from zarr.codecs import BloscCodec, Crc32cCodec
+
+    spec = ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
+    return [BloscCodec(typesize=itemsize, **spec), Crc32cCodec()]
+
+
+def array_docs(name: str, shapes: dict[str, dict[str, tuple]]) -> dict[str, bytes]:
+    """The zarr.json documents of a new version (state "in_progress"), by key under the version.
+
+    ``shapes[split][array] = (shape, chunks, dtype)``. zarr itself writes them,
+    into memory, so they are exactly what zarr would write on disk.
+    """
+    import zarr
+    from zarr.storage import MemoryStore
+
+    docs: dict[str, Any] = {}
+    root = zarr.open_group(MemoryStore(docs), mode="w", zarr_format=3)
+    root.attrs.update({"state": "in_progress", "version": name})
+    for split, arrays in shapes.items():
+        group = root.create_group(split)
+        for array, (shape, chunks, dtype) in arrays.items():
+            group.create_array(
+                array,
+                shape=shape,
+                chunks=chunks,
+                dtype=dtype,
+                fill_value=0,
+                compressors=_codecs(array, np.dtype(dtype).itemsize),
+                dimension_names=("image", *(f"{array}_dim{i}" for i in range(1, len(shape)))),
+                config={"write_empty_chunks": True},
+            )
+    return {key: buf.to_bytes() for key, buf in docs.items()}
+
+
+def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
+    """``(encode, decode, ndim)`` for whole chunks of an array, from its zarr.json ``meta``.
+
+    ``encode(data)`` returns the bytes zarr would write for that chunk;
+    ``decode(raw)`` checks the crc32c and returns the array (raising ValueError
+    on a damaged chunk). ``where`` names the array in errors.
+    """
+    import google_crc32c
+    from numcodecs import Blosc
+
+    chunk_shape = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
+    dtype = np.dtype(meta["data_type"]).newbyteorder("<")
+    names = [c["name"] for c in meta["codecs"]]
+    if names != ["bytes", "blosc", "crc32c"] or meta["fill_value"] != 0:
+        msg = f"array '{where}' has codecs {names}; gridstore writes bytes, blosc, crc32c"
+        raise ConfigError(msg)
+    conf = meta["codecs"][1]["configuration"]
+    shuffle = {
+        "noshuffle": Blosc.NOSHUFFLE,
+        "shuffle": Blosc.SHUFFLE,
+        "bitshuffle": Blosc.BITSHUFFLE,
+    }
+    blosc = Blosc(
+        conf["cname"], conf["clevel"], shuffle[conf["shuffle"]], conf["blocksize"], conf["typesize"]
+    )
+
+    def encode(data: np.ndarray) -> bytes:
+        if data.shape != chunk_shape:  # the last chunk: zarr pads it with the fill value
+            padded = np.zeros(chunk_shape, dtype)
+            padded[: len(data)] = data
+            data = padded
+        compressed = blosc.encode(np.ascontiguousarray(data, dtype=dtype))
+        return compressed + np.uint32(google_crc32c.value(compressed)).tobytes()
+
+    def decode(raw: bytes) -> np.ndarray:
+        body, crc = raw[:-4], raw[-4:]
+        if len(raw) < 5 or np.frombuffer(crc, "<u4")[0] != google_crc32c.value(body):
+            msg = f"chunk of '{where}' fails its crc32c checksum"
+            raise ValueError(msg)
+        return np.frombuffer(blosc.decode(body), dtype).reshape(chunk_shape)
+
+    return encode, decode, len(chunk_shape)

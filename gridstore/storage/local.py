@@ -1,0 +1,197 @@
+"""A store in a local directory (which may be a mount point, or a symlink to another disk).
+
+Staging lives inside the store (see :mod:`gridstore.storage.layout`), so it is
+on the store's own file system whatever is mounted where, and publishing a
+version is one rename after one flush of that file system.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from gridstore._faults import crash_point
+from gridstore.errors import StoreNotFoundError, VersionExistsError
+from gridstore.storage.base import StoreBackend
+from gridstore.storage.fsio import (
+    atomic_write_bytes,
+    exclusive_lock,
+    flush_tree,
+    fsync_dir,
+    is_locked,
+    os_errors,
+)
+from gridstore.storage.layout import BOOKKEEPING, lock_key, root_doc, staged_key
+
+__all__ = ["LocalStore", "holds_only_ignorable"]
+
+# What a fresh volume may hold before it becomes a store: dot-files (a repo's
+# datasets/.gitkeep) and the lost+found of an ext2/3/4 mount.
+_IGNORABLE = ("lost+found",)
+
+
+def holds_only_ignorable(path: Path) -> bool:
+    """True for a directory holding nothing but dot-files and lost+found (or nothing)."""
+    return path.is_dir() and all(
+        c.name.startswith(".") or c.name in _IGNORABLE for c in path.iterdir()
+    )
+
+
+class LocalStore(StoreBackend):
+    """A gridstore store on the local file system.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The store's directory (a Zarr v3 group).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.path = Path(path).absolute()
+
+    def __repr__(self) -> str:
+        return f"LocalStore('{self.path}')"
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, create: bool = False) -> LocalStore:
+        """Open a store, or create it if ``create`` and the directory is new or empty.
+
+        Raises
+        ------
+        StoreNotFoundError
+            The path is a file, not a gridstore store, or cannot be created.
+        """
+        store = cls(path)
+        p = store.path
+        if p.exists() and not p.is_dir():
+            msg = f"store path '{p}' is a file, not a directory; choose another --store"
+            raise StoreNotFoundError(msg)
+        if (
+            create
+            and not (p / "zarr.json").exists()
+            and (not p.exists() or holds_only_ignorable(p))
+        ):
+            try:
+                p.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                msg = f"cannot create store '{p}': {err.strerror} ('{err.filename}')"
+                raise StoreNotFoundError(msg) from err
+            store._create("zarr.json", root_doc())  # two first writers: one creates it
+        raw = store._get("zarr.json")
+        if raw is None:
+            if p.exists():
+                msg = f"'{p}' is not a gridstore store (no zarr.json) and not empty; use a new or empty directory"
+            else:
+                msg = (
+                    f"store '{p}' does not exist; create one with 'gridstore generate --store {p}'"
+                )
+            raise StoreNotFoundError(msg)
+        store._check_root(raw)
+        return store
+
+    # -- primitives ----------------------------------------------------------------
+
+    def _get(self, key: str) -> bytes | None:
+        try:
+            return (self.path / key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def _put(self, key: str, data: bytes) -> None:
+        # No fsync here: _publish flushes the whole version before it appears.
+        atomic_write_bytes(self.path / key, data, durable=False)
+
+    def _create(self, key: str, data: bytes) -> bool:
+        path = self.path / key
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.create")
+        atomic_write_bytes(tmp, data, durable=False)
+        try:
+            with os_errors(path):
+                os.link(tmp, path)  # fails if path exists: an exclusive create of whole content
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _list(self, prefix: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self.path / prefix))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def _sizes(self, prefix: str) -> dict[str, int]:
+        root = self.path / prefix
+        out = {}
+        for dirpath, _, files in os.walk(root):
+            for name in files:
+                full = os.path.join(dirpath, name)
+                with suppress(FileNotFoundError):
+                    out[os.path.relpath(full, root)] = os.stat(full).st_size
+        return out
+
+    def _remove(self, prefix: str) -> None:
+        path = self.path / prefix
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+    def _copy(self, pairs: list[tuple[str, str]]) -> None:
+        for src, dst in pairs:
+            target = self.path / dst
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            with os_errors(target):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    shutil.copyfile(self.path / src, tmp)
+                    os.replace(tmp, target)  # a killed copy leaves no partial chunk
+                finally:
+                    tmp.unlink(missing_ok=True)
+
+    def _publish(self, name: str) -> None:
+        staged, final = self.path / staged_key(name), self.path / name
+        flush_tree(staged)  # every file and entry of the version on stable storage first
+        crash_point("commit-before-publish")
+        if final.exists():
+            msg = f"version '{name}' already exists in store '{self.path}'; not overwritten"
+            raise VersionExistsError(msg)
+        try:
+            with os_errors(final):
+                os.rename(staged, final)
+        except OSError as err:  # a version of that name appeared meanwhile
+            if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                msg = f"version '{name}' already exists in store '{self.path}'; not overwritten"
+                raise VersionExistsError(msg) from err
+            raise
+        with os_errors(self.path):
+            fsync_dir(self.path)  # the rename itself
+            fsync_dir(staged.parent)
+
+    @contextmanager
+    def version_lock(self, name: str) -> Iterator[None]:
+        with exclusive_lock(self.path / lock_key(name), f"version '{name}'"):
+            yield
+
+    def _writer_alive(self, name: str) -> bool:
+        return is_locked(self.path / lock_key(name))
+
+    def _remove_all(self, name: str) -> None:
+        super()._remove_all(name)
+        (self.path / lock_key(name)).unlink(missing_ok=True)
+
+    def free_bytes(self) -> int:
+        """Free bytes on the file system that receives the store's bytes."""
+        probe = self.path
+        while not probe.exists():
+            probe = probe.parent
+        return shutil.disk_usage(probe).free
+
+    def bookkeeping_path(self) -> Path:
+        """The directory of claims, staged versions, task records and locks (for tests and tools)."""
+        return self.path / BOOKKEEPING
