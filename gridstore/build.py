@@ -21,7 +21,7 @@ import numpy as np
 from gridstore._faults import crash_point
 from gridstore._version import __version__
 from gridstore.engines import EngineName, default_workers, run_tasks
-from gridstore.errors import ConfigError
+from gridstore.errors import ConfigError, WorkerLostError, resume_hint
 from gridstore.generate.batch import ROUTING_BLOCK_IMAGES, Annotations, generate_block
 from gridstore.generate.rng import RNG_SCHEME
 from gridstore.plan import SPLITS, Plan, estimate_memory
@@ -194,14 +194,17 @@ def _run(
                 for t in copyable:
                     bar.update(_copy_task(str(store.path), name, plan_json, grow_from, t))
                 todo = [t for t in todo if t not in copyable]
-            run_tasks(
-                partial(_run_task, str(store.path), name, plan_json),
-                todo,
-                bar.update,
-                engine=engine,
-                workers=workers,
-                scheduler=scheduler,
-            )
+            try:
+                run_tasks(
+                    partial(_run_task, str(store.path), name, plan_json),
+                    todo,
+                    bar.update,
+                    engine=engine,
+                    workers=workers,
+                    scheduler=scheduler,
+                )
+            except WorkerLostError as err:
+                raise WorkerLostError(f"{err}; {resume_hint(str(store.path), name)}") from err
         crash_point("before-commit")
         metadata = _metadata(
             store, name, plan, time.perf_counter() - started, engine, workers, grow_from, created

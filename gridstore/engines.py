@@ -18,10 +18,11 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager, suppress
 from typing import Any, Literal, Protocol
 
-from gridstore.errors import ConfigError
+from gridstore.errors import ConfigError, WorkerLostError
 
 __all__ = ["ENGINES", "Engine", "default_workers", "run_tasks"]
 
@@ -86,6 +87,13 @@ def _pool(workers: int) -> Engine:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:
                         on_done(f.result())
+            except BrokenProcessPool as err:  # a worker was killed (kill -9, the OOM killer)
+                pool.shutdown(wait=True, cancel_futures=True)
+                msg = (
+                    "a worker process died while writing (killed, or out of memory); "
+                    "the tasks it finished are kept"
+                )
+                raise WorkerLostError(msg) from err
             except BaseException:
                 for f in pending:
                     f.cancel()

@@ -12,6 +12,7 @@ __all__ = [
     "VersionExistsError",
     "VersionIncompleteError",
     "VersionNotFoundError",
+    "WorkerLostError",
     "no_space",
     "resume_hint",
 ]
@@ -54,6 +55,10 @@ class StoreLockedError(GridstoreError):
 
 class InsufficientSpaceError(GridstoreError):
     """Not enough free disk space for the planned run."""
+
+
+class WorkerLostError(GridstoreError):
+    """A worker process died mid-task; the version can be resumed."""
 
 
 def resume_hint(store: str, name: str) -> str:

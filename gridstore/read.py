@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import threading
 from collections import OrderedDict
@@ -27,7 +26,6 @@ from gridstore.errors import (
     ConfigError,
     CorruptChunkError,
     StoreNotFoundError,
-    VersionIncompleteError,
     VersionNotFoundError,
 )
 from gridstore.storage import FIELDS, backend, open_backend, parse_version_name, zarr_store
@@ -134,27 +132,6 @@ def _version_key(name: str) -> tuple[Any, int] | None:
         return None
 
 
-async def _version_states(store: Any, names: list[str] | None) -> dict[str, Any]:
-    """The state attribute of each version (None: no zarr.json), read concurrently.
-
-    Not through zarr's group listing, which warns about a prefix without
-    zarr.json (an object-storage version mid-commit). None lists all versions.
-    """
-    from zarr.buffer import default_buffer_prototype
-
-    names = names or [n async for n in store.list_dir("") if _version_key(n)]
-    proto = default_buffer_prototype()
-    bufs = await asyncio.gather(*(store.get(f"{n}/zarr.json", prototype=proto) for n in names))
-    states = {}
-    for name, buf in zip(names, bufs, strict=True):
-        try:
-            doc = None if buf is None else json.loads(buf.to_bytes())
-            states[name] = None if doc is None else doc["attributes"].get("state")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            states[name] = "unreadable"
-    return states
-
-
 def _zero_rows(data: np.ndarray) -> np.ndarray:
     """Return the indices of the rows (axis 0) whose bytes are all zero."""
     rows = data.reshape(len(data), -1).view(np.uint8)
@@ -241,17 +218,11 @@ class StoreReader:
         open_backend(self.path)  # the store's own checks and messages (local or URL)
         return zarr.open_group(zarr_store(self.path), mode="r")
 
-    def _states(self, names: list[str] | None) -> dict[str, Any]:
-        """`_version_states` of the store's versions `names` (None: all)."""
-        self._root()  # the store's own checks, once per process
-        return _io.run(_version_states(_io.store(self.path), names))
-
     @property
     def versions(self) -> list[str]:
         """Names of the complete versions, oldest first (by date, then N)."""
-        states = self._states(None)
-        names = [name for name, state in states.items() if state == "complete"]
-        return sorted(names, key=_version_key)  # type: ignore[arg-type]
+        self._root()  # the store's own checks, once per process
+        return backend(self.path).versions()
 
     def version(self, name: str | None = None) -> VersionReader:
         """Return a complete version.
@@ -270,7 +241,7 @@ class StoreReader:
         VersionNotFoundError
             No such version (or, for None, no complete version at all).
         VersionIncompleteError
-            The version exists but its state is not "complete".
+            The version exists but is being written or was interrupted.
         """
         available = self.versions
         if name is None and available:
@@ -281,28 +252,9 @@ class StoreReader:
                 f"create one with 'gridstore generate --store {self.path}'"
             )
             raise VersionNotFoundError(msg)
-        if name in available:
-            return VersionReader(self, name)
-        key = _version_key(name)
-        state = self._states([name])[name] if key else None
-        if state is not None:
-            why = f"its state is {state!r}"
-        elif key and name in {s.name for s in backend(self.path).staged()}:
-            why = "it is being written or was interrupted"
-        else:
-            why = ""
-        if why:
-            msg = (
-                f"version '{name}' in store '{self.path}' is unfinished ({why}); resume it with "
-                f"'gridstore generate --store {self.path} --version {name} --resume' or "
-                f"delete it with 'gridstore delete {name} --store {self.path}'"
-            )
-            raise VersionIncompleteError(msg)
-        msg = (
-            f"version '{name}' not found in store '{self.path}'; "
-            f"available: {', '.join(available) or 'none'}"
-        )
-        raise VersionNotFoundError(msg)
+        if name not in available:
+            backend(self.path).metadata(name)  # raises the store's own not-found / unfinished error
+        return VersionReader(self, name)
 
 
 class VersionReader:

@@ -131,16 +131,16 @@ def _errors(path: Path) -> list[tuple[object, type[Exception], str]]:
         (
             lambda: open_store(path).version("2026-01-03-v1"),
             VersionIncompleteError,
-            f"version '2026-01-03-v1' in store '{s}' is unfinished (its state is 'in_progress'); "
-            f"resume it with 'gridstore generate --store {s} --version 2026-01-03-v1 --resume' or "
-            f"delete it with 'gridstore delete 2026-01-03-v1 --store {s}'",
+            f"version '2026-01-03-v1' in store '{s}' is unfinished; resume it with "
+            f"'gridstore generate --store {s} --resume --version 2026-01-03-v1' or remove it "
+            f"with 'gridstore delete --store {s} 2026-01-03-v1'",
         ),
         (
             lambda: open_store(path).version("2026-01-04-v1"),
             VersionIncompleteError,
-            f"version '2026-01-04-v1' in store '{s}' is unfinished (it is being written or was "
-            f"interrupted); resume it with 'gridstore generate --store {s} --version 2026-01-04-v1 "
-            f"--resume' or delete it with 'gridstore delete 2026-01-04-v1 --store {s}'",
+            f"version '2026-01-04-v1' in store '{s}' is unfinished; resume it with "
+            f"'gridstore generate --store {s} --resume --version 2026-01-04-v1' or remove it "
+            f"with 'gridstore delete --store {s} 2026-01-04-v1'",
         ),
         (
             lambda: open_store(path).version("2026-01-02-v2")["val"],

@@ -173,7 +173,7 @@ class StoreBackend(ABC):
         raw = self._get(f"{name}/zarr.json") if VERSION_RE.match(name) else None
         if version_state(raw) != "complete":
             if raw is not None or self._get(claim_key(name)) is not None:
-                msg = f"version '{name}' is unfinished; {resume_hint(str(self.path), name)}"
+                msg = f"version '{name}' in store '{self.path}' is unfinished; {resume_hint(str(self.path), name)}"
                 raise VersionIncompleteError(msg)
             available = ", ".join(self.versions()) or "none"
             msg = f"version '{name}' not found in store '{self.path}'; available: {available}"

@@ -156,6 +156,8 @@ class LocalStore(StoreBackend):
 
     def _publish(self, name: str) -> None:
         staged, final = self.path / staged_key(name), self.path / name
+        for tmp in staged.rglob(".*.tmp"):  # a killed writer's unfinished file: never published
+            tmp.unlink(missing_ok=True)
         flush_tree(staged)  # every file and entry of the version on stable storage first
         crash_point("commit-before-publish")
         if final.exists():
