@@ -30,15 +30,16 @@ from typing import Any
 import numba
 from numba.core import caching, config
 
-__all__ = ["KERNEL_SOURCES", "cache_dir", "kernel", "kernel_cache_is_warm"]
+__all__ = ["KERNEL_SOURCES", "cache_dir", "kernel", "kernel_cache_is_warm", "sources_key"]
 
 _PACKAGE = Path(__file__).resolve().parent
 KERNEL_SOURCES = (*sorted((_PACKAGE / "generate").glob("*.py")), _PACKAGE / "constraints.py")
 
 
-def _sources_key() -> str:
+def sources_key(sources: tuple[Path, ...] = KERNEL_SOURCES) -> str:
+    """Digest of numba's version, this module and every kernel source: the cache's key."""
     digest = hashlib.sha256(numba.__version__.encode())
-    for path in (*KERNEL_SOURCES, Path(__file__).resolve()):
+    for path in (*sources, Path(__file__).resolve()):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -55,7 +56,7 @@ def _writable(path: Path) -> bool:
 @functools.cache
 def cache_dir() -> Path:
     """Return the directory that holds this version's compiled kernels (created on demand)."""
-    key = _sources_key()
+    key = sources_key()
     if config.CACHE_DIR:  # numba's own setting, from NUMBA_CACHE_DIR
         candidates = [Path(config.CACHE_DIR) / "gridstore"]
     elif sys.platform == "darwin":
