@@ -30,7 +30,9 @@ from gridstore.errors import (
     resume_hint,
 )
 from gridstore.storage.layout import (
+    CLAIMS,
     LAYOUT,
+    TASKS,
     VERSION_RE,
     array_docs,
     bookkeeping_docs,
@@ -159,7 +161,7 @@ class StoreBackend(ABC):
         return sorted(done, key=parse_version_name)
 
     def _claims(self) -> list[str]:
-        return [n for n in self._list(claim_key("")) if VERSION_RE.match(n)]
+        return [n for n in self._list(CLAIMS) if VERSION_RE.match(n)]
 
     def metadata(self, name: str) -> dict[str, Any]:
         """A complete version's metadata (its group attributes).
@@ -413,7 +415,10 @@ class StoreBackend(ABC):
         crash_point("commit-before-sync")
         self._publish(name)
         crash_point("commit-after-publish")
-        self._remove(tasks_key(name))  # the claim stays while the version exists
+        done = set(self.versions())  # this one's records, and any a crash here left before
+        for leftover in self._list(TASKS):
+            if leftover in done:
+                self._remove(tasks_key(leftover))  # the claim stays while the version exists
 
     def discard(self, name: str) -> None:
         """Remove an unfinished version, its records and its claim."""

@@ -31,8 +31,10 @@ from gridstore.errors import ConfigError
 __all__ = [
     "ARRAY_CODECS",
     "BOOKKEEPING",
+    "CLAIMS",
     "FIELDS",
     "LAYOUT",
+    "TASKS",
     "VERSION_RE",
     "array_docs",
     "bookkeeping_docs",
@@ -72,6 +74,8 @@ ARRAY_CODECS: dict[str, dict[str, Any]] = {
 VERSION_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-v([1-9]\d{0,5})$")
 BOOKKEEPING = ".gridstore"
 _WORK = f"{BOOKKEEPING}/work"
+CLAIMS = f"{_WORK}/claims"  # one object per claimed name
+TASKS = f"{_WORK}/tasks"  # one prefix per staged version
 
 
 def parse_version_name(name: str) -> tuple[dt.date, int]:
@@ -99,7 +103,7 @@ def format_version_name(day: dt.date, n: int) -> str:
 
 def claim_key(name: str) -> str:
     """The object that reserves a version name (created exclusively)."""
-    return f"{_WORK}/claims/{name}"
+    return f"{CLAIMS}/{name}"
 
 
 def staged_key(name: str) -> str:
@@ -109,7 +113,7 @@ def staged_key(name: str) -> str:
 
 def tasks_key(name: str) -> str:
     """The prefix of a staged version's plan and task records."""
-    return f"{_WORK}/tasks/{name}"
+    return f"{TASKS}/{name}"
 
 
 def task_key(name: str, index: int, suffix: str) -> str:
