@@ -214,6 +214,7 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
     """
     import google_crc32c
     from numcodecs import Blosc
+    from numcodecs import blosc as numcodecs_blosc
 
     chunk_shape = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
     dtype = np.dtype(meta["data_type"]).newbyteorder("<")
@@ -236,7 +237,13 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
             padded = np.zeros(chunk_shape, dtype)
             padded[: len(data)] = data
             data = padded
-        compressed = blosc.encode(np.ascontiguousarray(data, dtype=dtype))
+        # Threaded blosc stores blocks in the order its threads finish: the same
+        # data could give other bytes. One thread keeps every chunk deterministic.
+        threads, numcodecs_blosc.use_threads = numcodecs_blosc.use_threads, False
+        try:
+            compressed = blosc.encode(np.ascontiguousarray(data, dtype=dtype))
+        finally:
+            numcodecs_blosc.use_threads = threads
         return compressed + np.uint32(google_crc32c.value(compressed)).tobytes()
 
     def decode(raw: bytes) -> np.ndarray:
