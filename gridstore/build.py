@@ -31,24 +31,6 @@ from gridstore.storage import ARRAY_CODECS, StoreBackend, backend, open_backend
 __all__ = ["create_version", "grow_version", "resume_version"]
 
 
-def _array_shapes(plan: Plan) -> dict[str, dict[str, tuple]]:
-    g, k = plan.config.grid_size, plan.config.max_objects
-    out = {}
-    for split in SPLITS:
-        n, c = plan.split_counts[split], plan.chunk_images[split]
-        out[split] = {
-            "images": ((n, g, g), (c, g, g), "uint8"),
-            "instance_map": ((n, g, g), (c, g, g), "uint8"),
-            "num_objects": ((n,), (c,), "uint8"),
-            "object_type": ((n, k), (c, k), "uint8"),
-            "object_subtype": ((n, k), (c, k), "uint8"),
-            "object_colour": ((n, k), (c, k), "uint8"),
-            "object_size": ((n, k), (c, k), "uint16"),
-            "object_bbox": ((n, k, 4), (c, k, 4), "uint8"),
-        }
-    return out
-
-
 @lru_cache(maxsize=4)
 def _plan(plan_json: str) -> Plan:
     return Plan.from_dict(json.loads(plan_json))
@@ -231,7 +213,7 @@ def _metadata(
     images_on_disk = sum(store.array_bytes(name, s, "images") for s in SPLITS)
     raw = sum(
         int(np.prod(shape)) * np.dtype(dtype).itemsize
-        for arrays in _array_shapes(plan).values()
+        for arrays in plan.array_shapes().values()
         for shape, _, dtype in arrays.values()
     )
     counts = plan.split_counts
@@ -318,7 +300,7 @@ def create_version(
     s = open_backend(store, create=True)
     name = s.claim_version(name)
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    s.create_arrays(name, {"plan": plan.to_dict(), "created": created}, _array_shapes(plan))
+    s.create_arrays(name, {"plan": plan.to_dict(), "created": created}, plan.array_shapes())
     return _run(
         s,
         name,
@@ -405,7 +387,7 @@ def grow_version(
     name = s.claim_version(name)
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     s.create_arrays(
-        name, {"plan": plan.to_dict(), "created": created, "grow_from": source}, _array_shapes(plan)
+        name, {"plan": plan.to_dict(), "created": created, "grow_from": source}, plan.array_shapes()
     )
     return _run(
         s,

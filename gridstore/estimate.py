@@ -6,19 +6,22 @@ store's codecs, so the estimate follows whatever parameters were chosen.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import resource
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gridstore.errors import InsufficientSpaceError
 from gridstore.generate.batch import generate_block
 from gridstore.plan import SPLITS, Plan, estimate_memory, format_bytes
-from gridstore.storage import ARRAY_CODECS, StoreBackend
+from gridstore.storage import StoreBackend
+from gridstore.storage.layout import array_docs, chunk_encoder
 
 __all__ = ["RunEstimate", "check_free_space", "estimate_run"]
 
@@ -87,24 +90,11 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _encoded_bytes(arrays: dict[str, np.ndarray]) -> int:
-    """Bytes of ``arrays`` after the store's codecs (blosc, then a crc32c)."""
-    import google_crc32c
-    from numcodecs import Blosc
-
-    shuffles = {
-        "noshuffle": Blosc.NOSHUFFLE,
-        "shuffle": Blosc.SHUFFLE,
-        "bitshuffle": Blosc.BITSHUFFLE,
-    }
-    total = 0
-    for name, arr in arrays.items():
-        spec = ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
-        codec = Blosc(spec["cname"], spec["clevel"], shuffles[spec["shuffle"]], spec["blocksize"])
-        encoded = codec.encode(np.ascontiguousarray(arr))
-        google_crc32c.value(encoded)
-        total += len(encoded) + 4
-    return total
+def _encoders(arrays: dict[str, np.ndarray], rows: int) -> dict[str, Any]:
+    """The writer's chunk encoder (blosc, crc32c) for arrays like these of ``rows`` rows, one chunk."""
+    shapes = {"s": {k: ((rows, *a.shape[1:]),) * 2 + (a.dtype.name,) for k, a in arrays.items()}}
+    docs = array_docs("sample", shapes)
+    return {k: chunk_encoder(json.loads(docs[f"s/{k}/zarr.json"]), k)[0] for k in arrays}
 
 
 def estimate_run(
@@ -151,18 +141,23 @@ def estimate_run(
     block = generate_block(
         plan.config, plan.seed, 0, quotas, plan.fractions, disjoint=plan.split_mode == "disjoint"
     )
+    generated = time.perf_counter() - started
     sample = sum(quotas)
+    fields = block.annotations[0].names()
+    encoders = _encoders({"images": block.images[0], **block.annotations[0].as_dict()}, sample)
+    started = time.perf_counter()  # what a worker does with a task's images, on one block
     arrays = {
         "images": np.concatenate(block.images),
-        **{
-            name: np.concatenate([getattr(a, name) for a in block.annotations])
-            for name in block.annotations[0].names()
-        },
+        **{f: np.concatenate([getattr(a, f) for a in block.annotations]) for f in fields},
     }
     for k in range(len(SPLITS)):
         split_counts(block.images[k], block.annotations[k], plan.config.max_size)
-    encoded = _encoded_bytes(arrays)
-    per_image = (time.perf_counter() - started) / sample
+    encoded = sum(len(encoders[k](a)) for k, a in arrays.items())
+    per_image = (generated + time.perf_counter() - started) / sample
+
+    started = time.perf_counter()  # the run's fixed cost: its empty arrays
+    array_docs("estimate", plan.array_shapes())
+    setup = time.perf_counter() - started
 
     hashes = {s: block.hashes[k] for k, s in enumerate(SPLITS)}
     started = time.perf_counter()
@@ -178,7 +173,7 @@ def estimate_run(
     images_per_task = plan.blocks_per_chunk * sample
     rounds = math.ceil(tasks / parallel)
     task_seconds = min(images_per_task, plan.num_images) * per_image * contention
-    seconds = rounds * task_seconds + commit + (0.0 if in_process else startup + load)
+    seconds = setup + rounds * task_seconds + commit + (0.0 if in_process else startup + load)
 
     task_bytes = TASK_COPIES * images_per_task * sum(a.nbytes for a in arrays.values()) / sample
     worker_bytes = (parent_bytes if not cold else rss_before + KERNEL_LOAD_BYTES) + task_bytes

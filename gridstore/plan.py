@@ -238,6 +238,21 @@ class Plan:
         q = split_quotas(self.fractions)
         return {s: max(1, self.blocks_per_chunk * c) for s, c in zip(SPLITS, q, strict=True)}
 
+    def array_shapes(self) -> dict[str, dict[str, tuple]]:
+        """``{split: {array: (shape, chunks, dtype)}}`` of the version this plan writes."""
+        g, k = self.config.grid_size, self.config.max_objects
+        out = {}
+        for split in SPLITS:
+            n, c = self.split_counts[split], self.chunk_images[split]
+            per_image = {"images": (g, g), "instance_map": (g, g), "num_objects": (),
+                         "object_type": (k,), "object_subtype": (k,), "object_colour": (k,),
+                         "object_size": (k,), "object_bbox": (k, 4)}  # fmt: skip
+            out[split] = {
+                a: ((n, *rest), (c, *rest), "uint16" if a == "object_size" else "uint8")
+                for a, rest in per_image.items()
+            }
+        return out
+
     @property
     def tasks(self) -> _Tasks:
         """The tasks, in order (a lazy sequence); task t writes chunk t of every split."""
