@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import signal
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
 from gridstore.build import create_version
 from gridstore.plan import Plan
+from tests.helpers_signals import SENT
 
 TINY = Plan(num_images=23_456, seed=7)  # 2 tasks: the second with a partial block
 
@@ -32,6 +35,25 @@ def version_chunks(store: Path, version: str) -> dict[str, bytes]:
         for f in sorted(root.rglob("c/**/*"))
         if f.is_file()
     }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    """Put SIGINT/SIGTERM back as each test found them, fixtures of every scope included.
+
+    The CLI's ``main`` installs its SIGTERM handler in whatever process runs it: under
+    CliRunner, this one. Left in place, a later SIGTERM to pytest (a CI timeout) would
+    be raised as a KeyboardInterrupt inside some unrelated test.
+    """
+    saved = {sig: signal.getsignal(sig) for sig in SENT}
+    try:
+        return (yield)
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None and signal.getsignal(sig) is not handler:
+                signal.signal(sig, handler)
 
 
 @pytest.fixture

@@ -123,8 +123,11 @@ def test_an_external_scheduler_is_used_and_left_running(
 
 
 def test_no_tasks_start_no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(distributed, "LocalCluster", None)  # calling it would fail
-    run_tasks(abs, [], lambda n: None, engine="dask", workers=2)
+    started = []
+    monkeypatch.setattr(distributed, "LocalCluster", lambda *a, **k: started.append(a))
+    done: list[int] = []
+    run_tasks(abs, [], done.append, engine="dask", workers=2)
+    assert started == [] and done == []  # no cluster started, nothing run
 
 
 def test_an_unreachable_scheduler_is_a_config_error() -> None:

@@ -173,6 +173,12 @@ class StoreBackend(ABC):
             Its metadata is unreadable.
         """
         raw = self._get(f"{name}/zarr.json") if VERSION_RE.match(name) else None
+        try:
+            doc = json.loads(raw) if raw is not None else None
+            attrs = doc["attributes"] if doc is not None else None
+        except (ValueError, KeyError, TypeError) as err:
+            msg = f"metadata file '{self.path}/{name}/zarr.json' is corrupt ({type(err).__name__}); the version cannot be trusted"
+            raise StoreNotFoundError(msg) from err
         if version_state(raw) != "complete":
             if raw is not None or self._get(claim_key(name)) is not None:
                 msg = f"version '{name}' in store '{self.path}' is unfinished; {resume_hint(str(self.path), name)}"
@@ -180,11 +186,7 @@ class StoreBackend(ABC):
             available = ", ".join(self.versions()) or "none"
             msg = f"version '{name}' not found in store '{self.path}'; available: {available}"
             raise VersionNotFoundError(msg)
-        try:
-            return dict(json.loads(raw)["attributes"])  # type: ignore[arg-type]
-        except (ValueError, KeyError) as err:
-            msg = f"metadata of version '{name}' in store '{self.path}' is corrupt ({type(err).__name__}); the version cannot be trusted"
-            raise StoreNotFoundError(msg) from err
+        return dict(attrs)  # type: ignore[arg-type]
 
     def staged(self) -> list[StagedVersion]:
         """Versions under way or interrupted (claimed, not complete), with whether a writer holds them."""

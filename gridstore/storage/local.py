@@ -7,6 +7,7 @@ version is one rename after one flush of that file system.
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import os
 import shutil
@@ -93,6 +94,18 @@ class LocalStore(StoreBackend):
             raise StoreNotFoundError(msg)
         store._check_root(raw)
         return store
+
+    def claim_version(self, name: str | None = None, today: dt.date | None = None) -> str:
+        """See :meth:`StoreBackend.claim_version`; a read-only store is refused first, in one line."""
+        if not os.access(self.path, os.W_OK):
+            why = (
+                "read-only file system"
+                if os.statvfs(self.path).f_flag & os.ST_RDONLY
+                else "permission denied"
+            )
+            msg = f"store '{self.path}' is not writable ({why}); it can only be read"
+            raise StoreNotFoundError(msg)
+        return super().claim_version(name, today)
 
     # -- primitives ----------------------------------------------------------------
 
