@@ -80,13 +80,19 @@ def _pool(workers: int) -> Engine:
         ) as pool:
             pending: set[Future[int]] = set()
             queue = list(reversed(tasks))
+
+            def refill() -> None:
+                while queue and len(pending) < 2 * workers:  # bounded queue: bounded memory
+                    pending.add(pool.submit(fn, queue.pop()))
+
             try:
-                while queue or pending:
-                    while queue and len(pending) < 2 * workers:  # bounded queue: bounded memory
-                        pending.add(pool.submit(fn, queue.pop()))
+                with _deferred_interrupt():  # the first submits spawn the workers
+                    refill()
+                while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in done:
                         on_done(f.result())
+                    refill()
             except BrokenProcessPool as err:  # a worker was killed (kill -9, the OOM killer)
                 pool.shutdown(wait=True, cancel_futures=True)
                 msg = (
@@ -123,35 +129,54 @@ def _quiet_distributed() -> Iterator[None]:
 
 @contextmanager
 def _deferred_interrupt() -> Iterator[None]:
-    """Hold a Ctrl-C back until the block ends, so a half-started cluster never leaks.
+    """Hold SIGINT and SIGTERM back until the block ends, so half-started workers never leak.
 
     ``LocalCluster(...)`` interrupted part-way leaves worker processes that nothing
-    can close (its own close asserts on workers still starting). A second Ctrl-C
-    is not held back, in case start-up hangs.
+    can close (its own close asserts on workers still starting), and a process
+    pool interrupted while it spawns its workers breaks with tracebacks. The held
+    signal is delivered to its previous handler when the block ends. A second
+    signal is not held back, in case start-up hangs.
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):  # fmt: skip
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     held: list[int] = []
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    def deliver(signum: int) -> None:
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, None)  # e.g. default_int_handler: KeyboardInterrupt
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), signum)  # restored first: the default action
 
     def hold(signum: int, frame: Any) -> None:
         if held:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
+            restore()
+            deliver(signum)
         held.append(signum)
 
-    signal.signal(signal.SIGINT, hold)
+    for sig, handler in previous.items():
+        if handler != signal.SIG_IGN:
+            signal.signal(sig, hold)
     try:
         yield
     except Exception as err:
         if held:  # e.g. workers that got the terminal's Ctrl-C too and failed to start
-            raise KeyboardInterrupt from err
+            restore()
+            try:
+                deliver(held[0])
+            except BaseException as interrupt:
+                raise interrupt from err
         raise
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        restore()
     if held:
-        raise KeyboardInterrupt
+        deliver(held[0])
 
 
 @contextmanager
