@@ -10,25 +10,22 @@ torch is imported only by the adapters (gridstore._torch).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
-import threading
 from collections import OrderedDict
-from collections.abc import Coroutine, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from gridstore._batching import Batching
 from gridstore._torch import TorchAdapters
 from gridstore.errors import (
-    ConfigError,
     CorruptChunkError,
     StoreNotFoundError,
     VersionNotFoundError,
 )
-from gridstore.storage import FIELDS, backend, open_backend, parse_version_name, zarr_store
+from gridstore.storage import FIELDS, backend, open_backend, zarr_store
 
 if TYPE_CHECKING:
     import zarr
@@ -40,7 +37,6 @@ SPLITS = ("train", "val", "test")
 _NONZERO_ROWS = frozenset(FIELDS) - {"object_subtype", "object_bbox"}
 _CACHE_CHUNKS = 2
 _VALIDATE = "run 'gridstore validate --full'"
-_T = TypeVar("_T")
 
 
 def open_store(path: str | os.PathLike[str]) -> StoreReader:
@@ -73,63 +69,6 @@ def open_store(path: str | os.PathLike[str]) -> StoreReader:
     reader = StoreReader(path)
     reader._root()
     return reader
-
-
-class _StoreIO:
-    """Coroutines of zarr stores run from synchronous code, on an event loop of our own.
-
-    zarr's store methods are coroutines and zarr has no public way to run them
-    synchronously (``zarr.core.sync`` is private). The loop runs in a daemon
-    thread, so callers that run a loop themselves (Jupyter, async code) can read
-    too. Its stores are not those of zarr's arrays: an fsspec filesystem belongs
-    to the loop that first used it (fsspec caches asynchronous ones per thread),
-    and zarr runs its arrays on its own loop. A forked child starts afresh.
-    """
-
-    def __init__(self) -> None:
-        self._forget()
-        if hasattr(os, "register_at_fork"):  # POSIX; without fork there is nothing to forget
-            os.register_at_fork(after_in_child=self._forget)
-
-    def _forget(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stores: dict[str, Any] = {}
-
-    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        """Run `coro` on the loop, wait, and return its result (or raise its exception)."""
-        with self._lock:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                threading.Thread(
-                    target=self._loop.run_forever, name="gridstore-store-io", daemon=True
-                ).start()
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def store(self, path: str) -> Any:
-        """The zarr store of `path` (directory or URL) for the coroutines given to `run`."""
-        if path not in self._stores:
-            self._stores[path] = self.run(_open_zarr_store(path))
-        return self._stores[path]
-
-
-async def _open_zarr_store(path: str) -> Any:
-    """Open `path` as a zarr store, in the loop's thread (see `_StoreIO`)."""
-    from zarr.storage import LocalStore
-
-    store = zarr_store(path)  # a URL's FsspecStore, or a local path as is
-    return LocalStore(store, read_only=True) if isinstance(store, str) else store
-
-
-_io = _StoreIO()
-
-
-def _version_key(name: str) -> tuple[Any, int] | None:
-    """(date, N) of a version name, or None if `name` is not one."""
-    try:
-        return parse_version_name(name)
-    except ConfigError:
-        return None
 
 
 def _zero_rows(data: np.ndarray) -> np.ndarray:
@@ -173,7 +112,7 @@ def _read_chunk(
     zero = _zero_rows(data) if field in _NONZERO_ROWS else ([] if data.any() else [0])
     if len(zero):
         key = _chunk_key(arr, chunk)
-        if not _io.run(_io.store(store).exists(key)):  # local or object storage alike
+        if not backend(store).has(key):  # local or object storage alike
             msg = f"chunk '{key}' of store '{store}' is missing (read as zeros); {_VALIDATE}"
             raise CorruptChunkError(msg)
         if field in _NONZERO_ROWS:

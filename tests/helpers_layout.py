@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec, BloscShuffle, Crc32cCodec
+from zarr.codecs import BloscCodec, Crc32cCodec
 
 __all__ = ["ANNOTATION_FIELDS", "make_split", "write_version"]
 
@@ -71,8 +71,10 @@ def make_split(n: int, *, seed: int, grid: int = 16, max_objects: int = 4) -> di
 
 
 def _compressors(clevel: int, shuffle: str) -> list[object]:
+    # A plain string: zarr 3.1 parses it into its BloscShuffle enum, and zarr 3.4 deprecates
+    # that class (no longer callable) in favour of the literal.
     return [
-        BloscCodec(cname="zstd", clevel=clevel, shuffle=BloscShuffle(shuffle)),
+        BloscCodec(cname="zstd", clevel=clevel, shuffle=shuffle),
         Crc32cCodec(),
     ]
 

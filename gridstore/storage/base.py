@@ -76,6 +76,10 @@ class StoreBackend(ABC):
     def _get(self, key: str) -> bytes | None:
         """The object at ``key``, or None."""
 
+    def has(self, key: str) -> bool:
+        """True if an object is stored at ``key`` (relative to the store's root)."""
+        return self._get(key) is not None
+
     def _get_many(self, keys: list[str]) -> list[bytes | None]:
         """Several objects (a backend may fetch them concurrently)."""
         return [self._get(k) for k in keys]

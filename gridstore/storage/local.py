@@ -115,6 +115,9 @@ class LocalStore(StoreBackend):
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
+    def has(self, key: str) -> bool:
+        return (self.path / key).is_file()
+
     def _put(self, key: str, data: bytes) -> None:
         # No fsync here: _publish flushes the whole version before it appears.
         atomic_write_bytes(self.path / key, data, durable=False)
