@@ -10,7 +10,7 @@ import numpy as np
 from gridstore.config import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
 from gridstore.generate.batch import Annotations
 
-__all__ = ["count_duplicates", "merge_counts", "split_counts", "summarize"]
+__all__ = ["count_duplicates", "duplicate_count_bytes", "merge_counts", "split_counts", "summarize"]
 
 
 def split_counts(images: np.ndarray, ann: Annotations, max_size: int) -> dict[str, Any]:
@@ -100,6 +100,15 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return v[np.concatenate(([True], v[1:] != v[:-1]))] if len(v) else v
 
 
+def _bucket_bits(total: int, bucket_bytes: int) -> int:
+    return min(4, max(0, int(np.ceil(np.log2(max(1, total * 8 / bucket_bytes))))))
+
+
+def duplicate_count_bytes(total: int, bucket_bytes: int = 1 << 25) -> int:
+    """Peak memory of :func:`count_duplicates` over ``total`` hashes: one bucket, held three times."""
+    return 3 * total * 8 // (1 << _bucket_bits(total, bucket_bytes))
+
+
 def count_duplicates(
     load_parts: Callable[[], Iterable[dict[str, np.ndarray]]],
     splits: tuple[str, ...],
@@ -114,7 +123,7 @@ def count_duplicates(
     buckets grow instead of the passes (10**9 images: 16 passes over 8 GB of
     hashes, about 1.5 GB of memory).
     """
-    bits = min(4, max(0, int(np.ceil(np.log2(max(1, total * 8 / bucket_bytes))))))
+    bits = _bucket_bits(total, bucket_bytes)
     within = dict.fromkeys(splits, 0)
     cross = 0
     for bucket in range(1 << bits):
