@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import inspect
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -49,6 +51,18 @@ def filesystem() -> Any:
     except ImportError as err:
         msg = "object storage needs the s3 extra: pip install 'gridstore[s3]'"
         raise ConfigError(msg) from err
+
+
+@functools.cache
+def _whole_get(fs_type: type) -> tuple[tuple[str, Any], ...]:
+    """Arguments that make a whole-object read of this s3fs one GET.
+
+    s3fs 2025+ HEADs an object before reading it (to split a large one into
+    concurrent ranges) unless ``max_concurrency=1``; older versions take no such
+    argument and never HEAD. Every object of a store is read whole, and is small.
+    """
+    takes = "max_concurrency" in inspect.signature(fs_type._cat_file).parameters
+    return (("max_concurrency", 1),) if takes else ()
 
 
 class ObjectStore(StoreBackend):
@@ -129,22 +143,27 @@ class ObjectStore(StoreBackend):
                 )
                 raise StoreNotFoundError(msg)
             if self._list(""):
-                msg = f"'{self.url}' is not a gridstore store (no zarr.json) and not empty; use a new or empty prefix"
-                raise StoreNotFoundError(msg)
-            if not create:
+                # Not empty: a store that a concurrent writer made since the first read
+                # (its zarr.json is its first object), or something else.
+                raw = self._get("zarr.json")
+                if raw is None:
+                    msg = f"'{self.url}' is not a gridstore store (no zarr.json) and not empty; use a new or empty prefix"
+                    raise StoreNotFoundError(msg)
+            elif not create:
                 if missing_ok:
                     return
                 msg = f"store '{self.url}' does not exist; create one with 'gridstore generate --store {self.url}'"
                 raise StoreNotFoundError(msg)
-            self._create("zarr.json", root_doc())  # another process may have made it meanwhile
-            raw = self._get("zarr.json") or b""
+            else:
+                self._create("zarr.json", root_doc())  # another process may have made it meanwhile
+                raw = self._get("zarr.json") or b""
         self._check_root(raw)
 
     # -- primitives ----------------------------------------------------------------
 
     def _get(self, key: str) -> bytes | None:
         try:
-            return bytes(self.fs.cat_file(self._full(key)))
+            return bytes(self.fs.cat_file(self._full(key), **dict(_whole_get(type(self.fs)))))
         except FileNotFoundError:
             return None
 
@@ -152,7 +171,7 @@ class ObjectStore(StoreBackend):
         if not keys:
             return []
         paths = [self._full(k) for k in keys]
-        got = self.fs.cat(paths, on_error="omit")
+        got = self.fs.cat(paths, on_error="omit", **dict(_whole_get(type(self.fs))))
         return [got.get(p) for p in paths]
 
     def _put(self, key: str, data: bytes) -> None:
@@ -184,30 +203,40 @@ class ObjectStore(StoreBackend):
             return []
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in listing)
 
-    def _sizes(self, prefix: str) -> dict[str, int]:
-        base = self._full(prefix).rstrip("/") + "/"
+    def _below(self, prefix: str) -> dict[str, Any]:
+        """Every object under ``prefix/`` (never a sibling sharing its stem), with its info.
+
+        One listing per 1000 objects: a plain ``find(path)`` that lists nothing
+        also HEADs ``path``, for every removal of a prefix that is not there.
+        """
+        parent, _, leaf = self._full(prefix).rstrip("/").rpartition("/")
         try:
-            found = self.fs.find(base, detail=True)
+            return dict(self.fs.find(parent, prefix=f"{leaf}/", detail=True))
         except FileNotFoundError:
             return {}
-        return {p[len(base) :]: int(info.get("size") or 0) for p, info in found.items()}
+
+    def _sizes(self, prefix: str) -> dict[str, int]:
+        base = self._full(prefix).rstrip("/") + "/"
+        return {p[len(base) :]: int(i.get("size") or 0) for p, i in self._below(prefix).items()}
 
     def _remove(self, prefix: str) -> None:
-        path = self._full(prefix)
+        below = list(self._below(prefix))
+        if below:
+            self.fs.rm(below)  # one bulk delete per 1000
         with suppress(FileNotFoundError):
-            self.fs.rm(path + "/", recursive=True)  # never a sibling sharing its stem
-        with suppress(FileNotFoundError):
-            self.fs.rm_file(path)
+            self.fs.rm_file(self._full(prefix))
 
     def _copy(self, pairs: list[tuple[str, str]]) -> None:
-        # One server-side copy per object, 64 at a time; a missing source raises
-        # (fsspec's list copy would skip it silently).
+        # One server-side CopyObject per object, 64 at a time; a missing source
+        # raises (fsspec's list copy would skip it silently). Not _cp_file: it
+        # HEADs each source first, to choose a multipart copy for objects over
+        # 5 GB, which no chunk or zarr.json comes near.
         fs = self.fs
 
         async def copy_all() -> None:
             for i in range(0, len(pairs), 64):
                 await asyncio.gather(
-                    *(fs._cp_file(self._full(s), self._full(d)) for s, d in pairs[i : i + 64])
+                    *(fs._copy_basic(self._full(s), self._full(d)) for s, d in pairs[i : i + 64])
                 )
 
         asyncio.run_coroutine_threadsafe(copy_all(), fs.loop).result()
