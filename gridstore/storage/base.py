@@ -367,8 +367,10 @@ class StoreBackend(ABC):
         return dropped
 
     def staged_bytes(self, name: str) -> int:
-        """Bytes stored for a staged version."""
-        return sum(self._sizes(staged_key(name)).values())
+        """Bytes stored for a staged version, less its own zarr.json (rewritten at commit)."""
+        return sum(
+            size for key, size in self._sizes(staged_key(name)).items() if key != "zarr.json"
+        )
 
     def array_bytes(self, name: str, split: str, array: str) -> int:
         """Bytes stored for one staged array."""

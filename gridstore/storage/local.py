@@ -199,6 +199,17 @@ class LocalStore(StoreBackend):
     def _writer_alive(self, name: str) -> bool:
         return is_locked(self.path / lock_key(name))
 
+    def delete(self, name: str) -> None:
+        """Delete a complete version: one rename takes it out of the store, then it is removed."""
+        self.metadata(name)
+        trash = self.path / BOOKKEEPING / "work" / "trash" / f"{name}.{os.getpid()}"
+        with os_errors(self.path):
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(self.path / name, trash)  # never a half-deleted version in the store
+            fsync_dir(self.path)
+        shutil.rmtree(trash, ignore_errors=True)
+        self._remove_all(name)
+
     def _remove_all(self, name: str) -> None:
         super()._remove_all(name)
         (self.path / lock_key(name)).unlink(missing_ok=True)

@@ -167,6 +167,9 @@ class ObjectStore(StoreBackend):
         except FileNotFoundError:
             return None
 
+    def has(self, key: str) -> bool:
+        return bool(self.fs.exists(self._full(key)))  # one HEAD, not a download
+
     def _get_many(self, keys: list[str]) -> list[bytes | None]:
         if not keys:
             return []
