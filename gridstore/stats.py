@@ -105,8 +105,12 @@ def _bucket_bits(total: int, bucket_bytes: int) -> int:
 
 
 def duplicate_count_bytes(total: int, bucket_bytes: int = 1 << 25) -> int:
-    """Peak memory of :func:`count_duplicates` over ``total`` hashes: one bucket, held three times."""
-    return 3 * total * 8 // (1 << _bucket_bits(total, bucket_bytes))
+    """Peak memory of :func:`count_duplicates` over ``total`` hashes.
+
+    One bucket is held about six times: the filtered parts, their concatenation,
+    the sort's copy, and the splits' union sorted again.
+    """
+    return 6 * total * 8 // (1 << _bucket_bits(total, bucket_bytes))
 
 
 def count_duplicates(
