@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import resource
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gridstore.engines import default_workers
 from gridstore.errors import InsufficientSpaceError
 from gridstore.generate.batch import generate_block
 from gridstore.plan import SPLITS, Plan, estimate_memory, format_bytes
@@ -81,13 +81,6 @@ def _max_rss_bytes() -> int:
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
 
 
 def _encoders(arrays: dict[str, np.ndarray], rows: int) -> dict[str, Any]:
@@ -177,7 +170,7 @@ def estimate_run(
     # The process pool runs a single task, or a single worker, here (gridstore.engines).
     in_process = engine == "serial" or (engine == "processes" and min(workers, tasks) <= 1)
     parallel = 1 if in_process else max(1, min(workers, tasks))
-    contention = max(1.0, parallel / _cores())
+    contention = max(1.0, parallel / default_workers())
     images_per_task = plan.blocks_per_chunk * sample
     rounds = math.ceil(tasks / parallel)
     task_seconds = min(images_per_task, plan.num_images) * per_image * contention

@@ -13,17 +13,11 @@ import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, Crc32cCodec
 
+from gridstore.storage import FIELDS
+
 __all__ = ["ANNOTATION_FIELDS", "make_split", "write_version"]
 
-ANNOTATION_FIELDS = (
-    "num_objects",
-    "object_type",
-    "object_subtype",
-    "object_colour",
-    "object_size",
-    "object_bbox",
-    "instance_map",
-)
+ANNOTATION_FIELDS = FIELDS[1:]  # the layout's order: images, then the annotations
 
 
 def make_split(n: int, *, seed: int, grid: int = 16, max_objects: int = 4) -> dict[str, np.ndarray]:

@@ -344,15 +344,15 @@ class StoreBackend(ABC):
             The tasks whose records were dropped (they will be run again).
         """
         staged = staged_key(name)
+        arrays = {split: [a for a in self._list(f"{staged}/{split}") if a != "zarr.json"]
+                  for split in {s for by_split in rows.values() for s in by_split}}  # fmt: skip
         dropped = []
         for index, by_split in sorted(rows.items()):
             keys, decoders = [], []
             for split, (start, stop) in by_split.items():
                 if stop <= start:
                     continue
-                for array in self._list(f"{staged}/{split}"):
-                    if array == "zarr.json":
-                        continue
+                for array in arrays[split]:
                     _, decode, ndim = self._codec(f"{staged}/{split}/{array}")
                     keys.append(chunk_key(f"{staged}/{split}/{array}", index, ndim))
                     decoders.append(decode)
@@ -446,11 +446,6 @@ class StoreBackend(ABC):
         self._remove(staged_key(name))
         self._remove(tasks_key(name))
         self._remove(claim_key(name))
-
-    def chunk_key(self, name: str, split: str, array: str, chunk: int) -> str:
-        """The store key of chunk ``chunk`` (along images) of a complete version's array."""
-        _, _, ndim = self._codec(f"{name}/{split}/{array}")
-        return chunk_key(f"{name}/{split}/{array}", chunk, ndim)
 
     def read_chunk_rows(
         self, name: str, split: str, array: str, chunk: int, rows: int

@@ -119,26 +119,21 @@ def _fsync_each(root: Path) -> None:
         fsync_dir(Path(dirpath))
 
 
-_WARNED_NO_SYNCFS = False
-
-
 def flush_tree(root: Path) -> None:
     """Put every file and directory entry under ``root`` on stable storage.
 
     One ``syncfs`` of its file system on Linux (benchmarks/bench_store.py
     measures it against one fsync per file); elsewhere one fsync per file and
-    directory, with a warning once per process. ``GRIDSTORE_SYNC`` chooses
+    directory, with a warning. ``GRIDSTORE_SYNC`` chooses
     ``syncfs``, ``fsync`` or ``none`` (for measurements only: ``none`` gives up
     durability).
     """
-    global _WARNED_NO_SYNCFS
     how = os.environ.get("GRIDSTORE_SYNC", "syncfs")
     with os_errors(root):
         if how == "none":
             return
         if how == "fsync" or not _syncfs(root):
-            if how != "fsync" and not _WARNED_NO_SYNCFS:
-                _WARNED_NO_SYNCFS = True
+            if how != "fsync":  # shown once per process: warnings' default filter
                 warnings.warn(
                     "no syncfs on this platform: flushing each file of the version instead (slower)",
                     RuntimeWarning,

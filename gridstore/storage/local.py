@@ -220,7 +220,3 @@ class LocalStore(StoreBackend):
         while not probe.exists():
             probe = probe.parent
         return shutil.disk_usage(probe).free
-
-    def bookkeeping_path(self) -> Path:
-        """The directory of claims, staged versions, task records and locks (for tests and tools)."""
-        return self.path / BOOKKEEPING
