@@ -1,4 +1,9 @@
-"""Deterministic crash points for tests: ``GRIDSTORE_CRASH_AT=<point>`` kills the process there."""
+"""Deterministic fault points for tests.
+
+``GRIDSTORE_CRASH_AT=<point>`` kills the process there (SIGKILL);
+``GRIDSTORE_STALL_AT=<point>`` stops it there (SIGSTOP) until a SIGCONT, as a
+writer stalls on a frozen VM or a long GC pause.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import signal
 
 
 def crash_point(name: str) -> None:
-    """SIGKILL this process if ``GRIDSTORE_CRASH_AT`` names this point (tests only)."""
+    """SIGKILL or SIGSTOP this process if ``GRIDSTORE_CRASH_AT`` or ``GRIDSTORE_STALL_AT`` names this point."""
     if os.environ.get("GRIDSTORE_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("GRIDSTORE_STALL_AT") == name:
+        os.kill(os.getpid(), signal.SIGSTOP)

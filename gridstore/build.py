@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from functools import lru_cache, partial
 from typing import Any
 
@@ -21,7 +22,13 @@ import numpy as np
 from gridstore._faults import crash_point
 from gridstore._version import __version__
 from gridstore.engines import EngineName, default_workers, run_tasks
-from gridstore.errors import ConfigError, WorkerLostError, resume_hint
+from gridstore.errors import (
+    ConfigError,
+    CorruptChunkError,
+    VersionNotFoundError,
+    WorkerLostError,
+    resume_hint,
+)
 from gridstore.generate.batch import ROUTING_BLOCK_IMAGES, Annotations, generate_block
 from gridstore.generate.rng import RNG_SCHEME
 from gridstore.plan import SPLITS, Plan, estimate_memory
@@ -45,12 +52,17 @@ def _record(
     anns: list[Annotations],
     hashes: list[np.ndarray],
     draws: int,
+    fence: str | None,
 ) -> int:
     counts = {
         s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(SPLITS)
     }
     store.record_task(
-        name, index, {"counts": counts, "draws": draws}, dict(zip(SPLITS, hashes, strict=True))
+        name,
+        index,
+        {"counts": counts, "draws": draws},
+        dict(zip(SPLITS, hashes, strict=True)),
+        fence,
     )
     return sum(len(i) for i in images)
 
@@ -92,10 +104,16 @@ def generate_task(
     return images, anns, hashes, sum(b.draws for b in blocks)
 
 
-def _run_task(store_path: str, name: str, plan_json: str, index: int) -> int:
-    """Generate task ``index`` and write its chunks; returns images written."""
+def _run_task(store_path: str, name: str, plan_json: str, fence: str | None, index: int) -> int:
+    """Generate task ``index`` and write its chunks; returns images written.
+
+    ``fence`` is the writer's (see `StoreBackend.fence`): a writer that lost
+    the version to another process starts and records no more tasks.
+    """
     plan = _plan(plan_json)
     store = backend(store_path)
+    if fence is not None:
+        store.check_fence(name, fence)
     images, anns, hashes, draws = generate_task(plan, index)
     rows = plan.task_rows(plan.tasks[index])
     for k, split in enumerate(SPLITS):
@@ -105,13 +123,12 @@ def _run_task(store_path: str, name: str, plan_json: str, index: int) -> int:
             for field, arr in anns[k].as_dict().items():
                 store.write_chunk(name, split, field, index, arr)
     crash_point(f"task-{index}-written")
-    return _record(store, name, plan, index, images, anns, hashes, draws)
+    return _record(store, name, plan, index, images, anns, hashes, draws, fence)
 
 
-def _copy_task(store_path: str, name: str, plan_json: str, source: str, index: int) -> int:
+def _copy_task(store: StoreBackend, name: str, plan_json: str, source: str, index: int) -> int:
     """Take task ``index`` from ``source`` (same chunk, same bytes) instead of generating it."""
     plan = _plan(plan_json)
-    store = backend(store_path)
     rows = plan.task_rows(plan.tasks[index])
     images, anns, hashes = [], [], []
     from gridstore.generate.batch import content_hashes
@@ -128,7 +145,8 @@ def _copy_task(store_path: str, name: str, plan_json: str, source: str, index: i
         anns.append(Annotations(**{f: read(f) for f in Annotations.names()}))
         hashes.append(content_hashes(images[-1]))
     crash_point(f"grow-copied-{index}")  # chunks copied, task not yet recorded
-    return _record(store, name, plan, index, images, anns, hashes, draws=0)  # nothing drawn
+    fence = store.fence(name)
+    return _record(store, name, plan, index, images, anns, hashes, 0, fence)  # nothing drawn
 
 
 def _progress(total: int, done: int, show: bool, desc: str) -> Any:
@@ -169,16 +187,20 @@ def _run(
         todo = [t.index for t in plan.tasks if t.index not in done]
         already = sum(sum(c["images"] for c in r["counts"].values()) for r in done.values())
         with _progress(plan.num_images, already, show_progress, name) as bar:
-            if grow_from is not None:
+            if grow_from is not None and grow_from in store.versions():
+                # (a source deleted since: its tasks are generated, to the same bytes)
                 old = Plan.from_dict(store.metadata(grow_from)["generation_params"])
                 per_task = plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES
                 copyable = [t for t in todo if (t + 1) * per_task <= old.num_images]
                 for t in copyable:
-                    bar.update(_copy_task(str(store.path), name, plan_json, grow_from, t))
-                todo = [t for t in todo if t not in copyable]
+                    try:
+                        bar.update(_copy_task(store, name, plan_json, grow_from, t))
+                        todo.remove(t)
+                    except (VersionNotFoundError, CorruptChunkError) as err:  # left to generate
+                        warnings.warn(f"{err}; generating it instead", RuntimeWarning, stacklevel=1)
             try:
                 run_tasks(
-                    partial(_run_task, str(store.path), name, plan_json),
+                    partial(_run_task, str(store.path), name, plan_json, store.fence(name)),
                     todo,
                     bar.update,
                     engine=engine,
@@ -188,10 +210,11 @@ def _run(
             except WorkerLostError as err:
                 raise WorkerLostError(f"{err}; {resume_hint(str(store.path), name)}") from err
         crash_point("before-commit")
+        store.check_held(name)  # a writer that stalled past its lease stops here
         metadata = _metadata(
             store, name, plan, time.perf_counter() - started, engine, workers, grow_from, created
         )
-        store.commit(name, metadata)
+        store.commit(name, metadata, plan.array_shapes())
     return metadata
 
 
@@ -258,6 +281,8 @@ def _metadata(
             # images drawn to fill the routed quotas (copied tasks count 0)
             "draws": sum(r["draws"] for r in results.values()),
             "grown_from": grow_from,
+            # unique to this run: makes the published zarr.json this writer's own bytes
+            "writer": store.token,
         },
     }
 

@@ -1,8 +1,10 @@
 """A real S3-compatible server for the tests: moto's, as its own process on 127.0.0.1.
 
-Clients find it through the standard AWS environment (AWS_ENDPOINT_URL and test
-credentials), which spawned workers and killed-and-resumed writers inherit.
-Nothing is mocked: every call is an HTTP request to that server.
+Clients reach it through a fault-injecting proxy (:mod:`tests.helpers_s3proxy`),
+off unless a test sets a mode (``faults`` fixture), and find the proxy through the
+standard AWS environment (AWS_ENDPOINT_URL and test credentials), which spawned
+workers and killed-and-resumed writers inherit. Nothing is mocked: every call is
+an HTTP request to that server.
 
 A test module imports the fixtures it needs (``from tests.helpers_s3 import
 s3_endpoint_fixture``); each is registered under its short name (``s3_endpoint``,
@@ -29,7 +31,17 @@ import moto.server  # noqa: F401 - the server runs as `python -m moto.server` (t
 import pytest
 import s3fs  # noqa: F401 - gridstore's s3 backend needs it
 
-__all__ = ["bucket_fixture", "new_bucket", "s3_endpoint_fixture", "s3_fs", "s3_objects"]
+from tests.helpers_s3proxy import FaultProxy
+
+__all__ = [
+    "bucket_fixture",
+    "faults_fixture",
+    "new_bucket",
+    "s3_endpoint_fixture",
+    "s3_fs",
+    "s3_objects",
+    "the_proxy",
+]
 
 # The one server of this process: its URL, and how many session fixtures use it.
 _SERVER: dict[str, Any] = {}
@@ -65,10 +77,12 @@ def _start_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 @pytest.fixture(scope="session", name="s3_endpoint")
 def s3_endpoint_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto S3 server process on a free loopback port, and the environment that points at it."""
+    """A moto S3 server process on a free loopback port behind the fault proxy, and the
+    environment that points at the proxy."""
     if not _SERVER:
-        proc, url = _start_server(tmp_path_factory.mktemp("moto") / "server.log")
-        _SERVER.update(proc=proc, url=url, users=0)
+        proc, upstream = _start_server(tmp_path_factory.mktemp("moto") / "server.log")
+        proxy = FaultProxy(upstream).start()
+        _SERVER.update(proc=proc, proxy=proxy, url=proxy.url, upstream=upstream, users=0)
     _SERVER["users"] += 1
     env = {
         "AWS_ENDPOINT_URL": _SERVER["url"],
@@ -89,16 +103,30 @@ def s3_endpoint_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         _SERVER["users"] -= 1
         if not _SERVER["users"]:
             proc = _SERVER.pop("proc")
+            _SERVER.pop("proxy").stop()
             _SERVER.clear()
             proc.terminate()
             proc.wait(timeout=10)
 
 
+def the_proxy() -> FaultProxy:
+    """The fault proxy in front of this process's server (after ``s3_endpoint``)."""
+    return _SERVER["proxy"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(name="faults")
+def faults_fixture(s3_endpoint: str) -> Iterator[FaultProxy]:
+    """The fault proxy, for a test to set a mode on; off again afterwards."""
+    yield the_proxy()
+    the_proxy().set_mode("off")
+
+
 def s3_fs() -> Any:
-    """The sync s3 filesystem, without a listing cache (other processes change the bucket)."""
+    """The sync s3 filesystem of the tests' own looks at the bucket: straight to the server,
+    past the proxy and its faults, and without a listing cache (other processes change it)."""
     import fsspec
 
-    return fsspec.filesystem("s3", use_listings_cache=False)
+    return fsspec.filesystem("s3", use_listings_cache=False, endpoint_url=_SERVER["upstream"])
 
 
 def new_bucket() -> str:

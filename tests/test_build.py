@@ -146,6 +146,25 @@ def test_grow_equals_generating_the_larger_version(tmp_path: Path) -> None:
         grow_version(store, small["version"], 43_000, workers=1, show_progress=False)
 
 
+def test_a_grow_generates_what_it_cannot_copy_from_a_damaged_source(tmp_path: Path) -> None:
+    """A source chunk that is missing or damaged is not copied (nor trusted): its task is
+    generated instead, with a warning naming it, and the grown version is still a clean run."""
+    store = tmp_path / "s"
+    small = create_version(store, Plan(num_images=43_000, seed=9), workers=1, show_progress=False)
+    chunk = store / small["version"] / "train/object_size/c/1/0"
+    chunk.write_bytes(chunk.read_bytes()[:-9])  # truncated: fails its checksum
+    with pytest.warns(
+        RuntimeWarning, match=r"chunk '.*/train/object_size/c/1/0'.*generating it instead"
+    ):
+        grown = grow_version(store, small["version"], 61_000, workers=1, show_progress=False)
+    scratch = create_version(
+        tmp_path / "t", Plan(num_images=61_000, seed=9), workers=1, show_progress=False
+    )
+    assert version_chunks(store, grown["version"]) == version_chunks(
+        tmp_path / "t", scratch["version"]
+    )
+
+
 def _run_killed(store: Path, num_images: int, crash_at: str) -> subprocess.CompletedProcess[str]:
     code = (
         "from gridstore.build import create_version; from gridstore.plan import Plan; "

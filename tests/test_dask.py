@@ -29,7 +29,9 @@ VICTIM = 7  # the task whose worker dies
 _REAL_RUN_TASK = gridstore.build._run_task
 
 
-def _run_task_dying_once(store_path: str, name: str, plan_json: str, index: int) -> int:
+def _run_task_dying_once(
+    store_path: str, name: str, plan_json: str, fence: str | None, index: int
+) -> int:
     """``_run_task``, but the first run of task VICTIM SIGKILLs its own worker process
     after writing its chunks and before writing its record (``crash_point``).
 
@@ -48,7 +50,7 @@ def _run_task_dying_once(store_path: str, name: str, plan_json: str, index: int)
         else:
             os.close(fd)
             os.environ["GRIDSTORE_CRASH_AT"] = f"task-{index}-written"  # only this process dies
-    return _REAL_RUN_TASK(store_path, name, plan_json, index)
+    return _REAL_RUN_TASK(store_path, name, plan_json, fence, index)
 
 
 @pytest.fixture(autouse=True)

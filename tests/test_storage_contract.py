@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -40,8 +41,13 @@ from gridstore.errors import (
 )
 from gridstore.read import open_store
 from gridstore.storage import backend, is_url, open_backend
-from gridstore.storage.layout import BOOKKEEPING, staged_key
-from tests.helpers_s3 import new_bucket, s3_endpoint_fixture, s3_fs  # noqa: F401 - a fixture
+from gridstore.storage.layout import BOOKKEEPING, staged_key, tasks_key
+from tests.helpers_s3 import (  # noqa: F401 - a fixture
+    new_bucket,
+    s3_endpoint_fixture,
+    s3_fs,
+    the_proxy,
+)
 
 N = 25_000  # two tasks: 20,000 images, then 5,000
 SMALL = 20_000  # one task: a grow from it to N copies task 0 and generates task 1
@@ -57,6 +63,17 @@ CRASH_POINTS = (
 # Metadata that differs between runs of the same plan (names, times, engine, draws).
 VOLATILE = {"version", "timestamp", "committed", "generation"}
 CLI = [sys.executable, "-m", "gridstore.cli"]
+# Spawned writers' lease on object storage: another host may take it over after 1 s.
+LEASE_SECONDS = 1.0
+# The fault proxy in front of the S3 server (tests/helpers_s3proxy.py): off, and every
+# mode at once in AWS's and MinIO's forms (MinIO sends no 409), so each conditional
+# PUT meets a conflict, a lost response and throttling before it lands, and 1 in 40
+# plain requests is throttled; the fault kinds each setup must meet.
+S3_MODES: dict[str, tuple[str, set[str]]] = {
+    "s3": ("off", set()),
+    "s3-aws-faults": ("aws412+conflict409+lost500+slowdown503+delay", {"412-aws", "409", "lost-500", "503", "delay"}),
+    "s3-minio-faults": ("minio412+lost500+slowdown503+delay", {"412-minio", "lost-500", "503", "delay"}),
+}  # fmt: skip
 
 
 # -- stores on each backend ------------------------------------------------------------
@@ -73,7 +90,7 @@ class Setup:
 
     def new_store(self) -> str:
         """A location for a new store: a path (not yet made), a tmpfs mount point, a URL."""
-        if self.kind == "s3":
+        if self.is_s3:
             return f"s3://{new_bucket()}/datasets"
         self._made += 1
         path = self.root / f"store-{self._made}"
@@ -93,12 +110,29 @@ class Setup:
         self._procs.append(proc)
         return proc
 
-    def spawn(self, args: list[str], crash_at: str | None = None) -> subprocess.Popen[str]:
-        """The CLI in a subprocess (killing itself at ``crash_at``)."""
-        env = {k: v for k, v in os.environ.items() if k != "GRIDSTORE_CRASH_AT"}
-        if crash_at is not None:
-            env["GRIDSTORE_CRASH_AT"] = crash_at
-        return self.start([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    @property
+    def is_s3(self) -> bool:
+        return self.kind.startswith("s3")
+
+    def spawn(
+        self,
+        args: list[str],
+        crash_at: str | None = None,
+        *,
+        stall_at: str | None = None,
+        host: str | None = None,
+    ) -> subprocess.Popen[str]:
+        """The CLI in a subprocess (killing itself at ``crash_at``, stopping itself at
+        ``stall_at``), on another host name if ``host`` (its own UTS namespace)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDSTORE_")}
+        env["GRIDSTORE_S3_LEASE_SECONDS"] = str(LEASE_SECONDS)
+        for key, point in (("GRIDSTORE_CRASH_AT", crash_at), ("GRIDSTORE_STALL_AT", stall_at)):
+            if point is not None:
+                env[key] = point
+        cmd = [*CLI, *args]
+        if host is not None:
+            cmd = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *cmd]
+        return self.start(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def close(self) -> None:
         """Kill what a failed test left running, then unmount every tmpfs this setup mounted."""
@@ -216,6 +250,14 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
+def wait_stopped(proc: subprocess.Popen[str]) -> None:
+    """Wait until a process has stopped itself (``GRIDSTORE_STALL_AT``)."""
+    deadline = time.monotonic() + 120
+    while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert proc.poll() is None and time.monotonic() < deadline, "the writer never stalled"
+        time.sleep(0.05)
+
+
 def listed_by_zarr(store: str) -> set[str]:
     """Versions a plain zarr listing shows (local stores), with zarr's warnings as errors.
 
@@ -240,16 +282,21 @@ def assert_only_complete(store: str, complete: list[str]) -> None:
 # -- fixtures: one setup per parameter, one clean run and one round of kills per setup --
 
 
-@pytest.fixture(scope="module", params=["local", "mount", "s3"])
+@pytest.fixture(scope="module", params=["local", "mount", *S3_MODES])
 def setup(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Setup]:
-    """Where stores go for this parameter."""
-    if request.param == "s3":
-        request.getfixturevalue("s3_endpoint")
+    """Where stores go for this parameter (on S3, through the proxy in this parameter's mode)."""
     made = Setup(request.param, tmp_path_factory.mktemp(request.param))
-    yield made
-    made.close()
+    if made.is_s3:
+        request.getfixturevalue("s3_endpoint")
+        the_proxy().set_mode(S3_MODES[request.param][0], every=40, delay=0.002)
+    try:
+        yield made
+    finally:
+        made.close()
+        if made.is_s3:
+            the_proxy().set_mode("off")
 
 
 @pytest.fixture(scope="module")
@@ -258,6 +305,13 @@ def clean(setup: Setup) -> Version:
     store = setup.new_store()
     name = generate(store)
     return Version(store, name, version_files(store, name), open_backend(store).metadata(name))
+
+
+@pytest.fixture(scope="session")
+def local_clean(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The bytes of the clean run in a local store: what every backend must write."""
+    store = str(tmp_path_factory.mktemp("reference") / "store")
+    return version_files(store, generate(store))
 
 
 @pytest.fixture(scope="module")
@@ -281,6 +335,58 @@ def killed(setup: Setup) -> dict[str, Killed]:
     grow = generate_args(stores["grow-copied-0"], N, "--engine", "serial", "--grow-from", SOURCE)
     procs["grow-copied-0"] = setup.spawn(grow, "grow-copied-0")
     return {p: Killed(stores[p], *finish(proc)[::2]) for p, proc in procs.items()}
+
+
+# A stalled writer's last task (not yet recorded), its commit, its publishing PUT.
+STALL_POINTS = ("task-1-written", "before-commit", "commit-before-publish")
+
+
+@dataclass(frozen=True)
+class Stalled:
+    """A writer stopped at a point, another process's attempt to take it over, its waking."""
+
+    store: str
+    name: str
+    taker: tuple[int, str, str]  # exit code, stdout, stderr of the taker (on another host)
+    taken: tuple[dict[str, bytes], dict[str, Any]]  # the version's bytes and stamps after it
+    woken: tuple[int, str, str]  # the stalled writer's, once continued
+
+
+@pytest.fixture(scope="module")
+def stalled(setup: Setup) -> dict[str, Stalled]:
+    """A writer stopped at each of STALL_POINTS, all at once; once its lease has expired, a
+    resume from another host name; then the stalled writer continued."""
+    stores = {p: setup.new_store() for p in STALL_POINTS}
+    writers = {
+        p: setup.spawn(generate_args(s, N, "--engine", "serial"), stall_at=p)
+        for p, s in stores.items()
+    }
+    try:
+        for proc in writers.values():
+            wait_stopped(proc)
+        names = {p: open_backend(s).staged()[0].name for p, s in stores.items()}
+        time.sleep(LEASE_SECONDS * 1.5)  # the leases, no longer renewed, expire
+        takers = {
+            p: setup.spawn(
+                ["generate", "--store", s, "--resume", "--version", names[p], "--yes", "--quiet"],
+                host="gridstore-other",
+            )
+            for p, s in stores.items()
+        }
+        took = {p: finish(proc) for p, proc in takers.items()}
+        taken = {
+            p: (version_files(s, names[p]), stamps(s, names[p]))
+            for p, s in stores.items()
+            if took[p][0] == 0
+        }
+    finally:
+        for proc in writers.values():
+            proc.send_signal(signal.SIGCONT)
+    woken = {p: finish(proc) for p, proc in writers.items()}
+    return {
+        p: Stalled(s, names[p], took[p], taken.get(p, ({}, {})), woken[p])
+        for p, s in stores.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -337,7 +443,9 @@ class TestStorageContract:
     """Every promise of a store, on every backend."""
 
     def test_names_are_claimed_exclusively(self, setup: Setup) -> None:
-        """Promise: processes claiming names at once never share one (a claim is exclusive)."""
+        """Promise: processes claiming names at once never share one (a claim is exclusive),
+        whatever form the server's answers take (each fault of the proxy's mode is met)."""
+        injected = dict(the_proxy().injected) if setup.is_s3 else {}
         store = setup.new_store()
         open_backend(store, create=True)
         code = (
@@ -382,6 +490,9 @@ class TestStorageContract:
         assert not s._claim("2026-01-01-v3")  # the exclusive create itself refuses
         with pytest.raises(VersionExistsError, match="'2026-01-01-v3' already exists"):
             s.claim_version("2026-01-01-v3")
+        if setup.is_s3:  # the proxy's faults were met, not just set
+            met = {k for k, n in the_proxy().injected.items() if n > injected[k]}
+            assert met == S3_MODES[setup.kind][1], the_proxy().injected
 
     def test_nothing_unfinished_is_visible(self, clean: Version) -> None:
         """Promise: a version being written (lock held, a task done) is listed by no reader,
@@ -492,6 +603,85 @@ class TestStorageContract:
         assert race.seen == race.whole  # every version a reader listed was complete and whole
         assert len(race.seen) == 2
 
+    def test_a_clean_run_writes_the_local_bytes(
+        self, clean: Version, local_clean: dict[str, bytes]
+    ) -> None:
+        """Promise: a version has the same bytes on every backend, whatever its server answers."""
+        assert clean.files == local_clean
+
+    @pytest.mark.parametrize("point", STALL_POINTS)
+    def test_a_writer_stalled_past_its_lease_never_records_or_publishes(
+        self, setup: Setup, stalled: dict[str, Stalled], clean: Version, point: str
+    ) -> None:
+        """Promise: a writer that stalls (SIGSTOP: a frozen VM) is taken over only once its lease
+        has expired (on object storage; never while it lives locally: the kernel holds its lock),
+        and after it wakes it records, publishes and rewrites nothing: it stops with one line."""
+        run = stalled[point]
+        if not setup.is_s3:  # a live local writer keeps its lock, and finishes after waking
+            assert run.taker[0] == 1 and "is locked by" in run.taker[2], run.taker
+            assert run.woken[0] == 0, run.woken
+            assert version_files(run.store, run.name) == clean.files
+            return
+        assert run.taker[0] == 0, run.taker
+        assert run.taken[0] == clean.files
+        code, out, err = run.woken
+        assert code == 1 and out == "", err
+        assert len(error_lines(err)) == 1, err
+        assert "taken over by another process" in error_lines(err)[0], err
+        assert (version_files(run.store, run.name), stamps(run.store, run.name)) == run.taken
+        assert objects(run.store, staged_key(run.name)) == {}  # nothing staged again
+        assert objects(run.store, tasks_key(run.name)) == {}  # nor recorded
+        assert_only_complete(run.store, [run.name])
+        assert open_backend(run.store).staged() == []
+
+    def test_a_commit_missing_a_chunk_publishes_nothing_and_resume_completes_it(
+        self, setup: Setup, clean: Version
+    ) -> None:
+        """Promise: a version missing a chunk at its commit (its task recorded: lost by the
+        storage) is never published; the one-line error names the chunk; resume writes it."""
+        store = setup.new_store()
+        writer = setup.spawn(
+            generate_args(store, N, "--engine", "serial"), stall_at="before-commit"
+        )
+        wait_stopped(writer)
+        (staged,) = open_backend(store).staged()
+        fs, root = _fs(store)
+        lost = "val/object_bbox/c/1/0/0"
+        fs.rm_file(f"{root}/{staged_key(staged.name)}/{lost}")
+        writer.send_signal(signal.SIGCONT)
+        code, out, err = finish(writer)
+        assert code == 1 and out == "", err
+        (line,) = error_lines(err)
+        assert (
+            f"version '{staged.name}' is missing 1 chunk(s) ({lost}); nothing was published" in line
+        )
+        assert "--resume" in line
+        assert_only_complete(store, [])
+        resume = ["--resume", "--version", staged.name, "--engine", "serial", "--yes", "--quiet"]
+        result = cli("generate", "--store", store, *resume)
+        assert result.exit_code == 0, result.output
+        assert_only_complete(store, [staged.name])
+        assert version_files(store, staged.name) == clean.files
+
+    def test_a_grow_whose_source_was_deleted_resumes_by_generating(
+        self, setup: Setup, clean: Version
+    ) -> None:
+        """Promise: a grow interrupted after copying, whose source is then deleted, resumes by
+        generating what it would have copied: the same bytes as a clean run."""
+        store = setup.new_store()
+        generate(store, SMALL, "--version", SOURCE)
+        grow = generate_args(store, N, "--engine", "serial", "--grow-from", SOURCE)
+        code, _, err = finish(setup.spawn(grow, "grow-copied-0"))
+        assert code == -9, err
+        deleted = cli("delete", SOURCE, "--store", store, "--yes")
+        assert deleted.exit_code == 0, deleted.output
+        (staged,) = open_backend(store).staged()
+        resume = ["--resume", "--version", staged.name, "--engine", "serial", "--yes", "--quiet"]
+        result = cli("generate", "--store", store, *resume)
+        assert result.exit_code == 0, result.output
+        assert_only_complete(store, [staged.name])
+        assert version_files(store, staged.name) == clean.files
+
     def test_damaged_missing_and_truncated_chunks_are_named(self, clean: Version) -> None:
         """Promise: gridstore validate and the reader name each bad chunk: flipped, missing, truncated.
 
@@ -555,7 +745,7 @@ class TestStorageContract:
         s.create_arrays(first, {"plan": {"num_images": 20}}, shapes)
         s.write_chunk(first, "train", "images", 0, np.ones((20, 16, 16), np.uint8))
         with s.version_lock(first), pytest.raises(VersionExistsError, match="not overwritten"):
-            s.commit(first, {"version": first})
+            s.commit(first, {"version": first}, shapes)
 
         deleted = cli("delete", second, "--store", store, "--yes")
         assert deleted.exit_code == 0, deleted.output

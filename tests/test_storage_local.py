@@ -526,7 +526,7 @@ WRITES: dict[str, tuple[str, Callable[[LocalStore], object]]] = {
     ),
     "record_task hashes": ("staged", lambda s: s.record_task(NAME, 0, {"n": 8}, HASHES)),
     "record_task record": ("staged", lambda s: s.record_task(NAME, 0, {"n": 8}, HASHES)),
-    "commit metadata": ("staged", lambda s: s.commit(NAME, {"note": "x" * 100})),
+    "commit metadata": ("staged", lambda s: s.commit(NAME, {"note": "x" * 100}, SHAPES)),
     "version_lock": ("claimed", _lock),
 }
 
@@ -544,6 +544,8 @@ def test_each_write_path_on_a_full_disk_raises_one_line_and_leaves_no_temp_file(
         store.claim_version(NAME)
     if stage == "staged":
         store.create_arrays(NAME, {"plan": {}}, SHAPES)
+        if write == "commit metadata":  # a complete staged version: only its commit is left
+            store.write_chunk(NAME, "train", "images", 0, np.ones((8, 16, 16), np.uint8))
     filler = fill(store.path)
     if write == "record_task record":  # room for the hashes (one page), none for the record
         os.truncate(filler, filler.stat().st_size - PAGE)

@@ -7,6 +7,8 @@ readers, damaged chunks, delete) are in tests/test_storage_contract.py.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 import multiprocessing
 import os
@@ -27,20 +29,23 @@ from click.testing import CliRunner
 
 from gridstore.build import create_version
 from gridstore.cli import main
-from gridstore.errors import StoreLockedError, StoreNotFoundError
+from gridstore.errors import StoreLockedError, StoreNotFoundError, VersionExistsError
 from gridstore.plan import SPLITS, Plan
 from gridstore.read import open_store
 from gridstore.storage import FIELDS, is_url, open_backend, zarr_store
 from gridstore.storage.layout import claim_key, lock_key
 from gridstore.storage.s3 import ObjectStore, filesystem
+from gridstore.storage.s3client import put_if
 from tests.conftest import TINY, version_chunks
 from tests.helpers_s3 import (  # noqa: F401 - fixtures
     bucket_fixture,
+    faults_fixture,
     new_bucket,
     s3_endpoint_fixture,
     s3_fs,
     s3_objects,
 )
+from tests.helpers_s3proxy import FaultProxy
 
 
 def s3_chunks(url: str, version: str) -> dict[str, bytes]:
@@ -227,9 +232,7 @@ def test_a_version_costs_a_put_per_object_and_a_copy_per_object(bucket: str) -> 
     # task record (npz, json); the claim and the bookkeeping's 2 docs; the lease
     assert calls["PutObject"] == 24 + docs + 2 + 3 + 3 + 1
     assert calls["CopyObject"] == 24 + docs - 1  # all but the version's zarr.json
-    # Nothing is HEADed but the lease, which Lease.release reads with fs.cat_file
-    # (s3fs 2025+ HEADs first; lease.py could pass max_concurrency=1 as s3.py does).
-    assert calls["HeadObject"] <= 1
+    assert calls["HeadObject"] == 0  # every object is read with one GET
 
 
 # -- leases ------------------------------------------------------------------------------
@@ -271,20 +274,99 @@ def test_lease_excludes_a_second_writer_and_a_dead_ones_is_taken_over(
                 pass
         else:
             with store.version_lock(name):
-                assert json.loads(fs.cat_file(key))["pid"] == os.getpid()
+                taken = json.loads(fs.cat_file(key))
+                assert (taken["pid"], taken["generation"]) == (os.getpid(), 1)
     # a writer whose lease was taken over (it stalled) learns it before committing
     fs.rm_file(key)
-    monkeypatch.setattr("gridstore.storage.s3.LEASE_RENEW_SECONDS", 0.05)
+    monkeypatch.setenv("GRIDSTORE_S3_LEASE_SECONDS", "0.5")  # renewed every 0.05 s
     with store.version_lock(name):
-        first = json.loads(fs.cat_file(key))["renewed"]
+        first = json.loads(fs.cat_file(key))
         time.sleep(0.5)
-        assert json.loads(fs.cat_file(key))["renewed"] > first  # renewed with If-Match
-        fs.pipe_file(
-            key, json.dumps({"host": "elsewhere", "pid": 1, "renewed": time.time()}).encode()
-        )
+        renewed = json.loads(fs.cat_file(key))
+        assert renewed["renewed"] > first["renewed"]  # renewed with If-Match
+        assert renewed["generation"] == first["generation"] == 1
+        fs.pipe_file(key, json.dumps({"host": "elsewhere", "pid": 1, "generation": 2}).encode())
         time.sleep(0.5)
-        with pytest.raises(StoreLockedError, match="lost the lease"):
-            store.commit(name, {})
+        with pytest.raises(StoreLockedError, match="taken over by another process"):
+            store.commit(name, {}, {})
+
+
+# -- what servers answer -----------------------------------------------------------------
+
+# Each mode of the fault proxy, and the fault kinds a claim, a lease and a commit meet in it.
+MODE_FAULTS = {
+    "aws412": "412-aws",
+    "minio412": "412-minio",
+    "conflict409": "409",
+    "lost500": "lost-500",
+    "slowdown503": "503",
+    "delay": "delay",
+    "aws412+conflict409+lost500+slowdown503": "409",
+}
+
+
+@pytest.mark.parametrize("mode", list(MODE_FAULTS))
+def test_claims_leases_and_publishing_mean_the_same_whatever_the_server_answers(
+    bucket: str, faults: FaultProxy, mode: str
+) -> None:
+    """A conditional create is settled by reading back: in every mode a writer's own claim,
+    lease and publishing PUT are its own (a lost answer included), and another's are taken."""
+    url = f"s3://{bucket}/datasets"
+    mine, other = ObjectStore.open(url, create=True), ObjectStore(url)
+    faults.set_mode(mode, every=4, delay=0.01)
+    day = dt.date(2026, 1, 1)
+    name = mine.claim_version(today=day)
+    assert name == "2026-01-01-v1"  # its own claim, even when the answer to it was lost
+    assert other.claim_version(today=day) == "2026-01-01-v2"  # a taken one is skipped
+    with pytest.raises(VersionExistsError, match=f"'{name}' already exists"):
+        other.claim_version(name)
+    shapes = {"train": {"images": ((20, 16, 16), (20, 16, 16), "uint8")}}
+    mine.create_arrays(name, {"plan": {}}, shapes)
+    mine.write_chunk(name, "train", "images", 0, np.ones((20, 16, 16), np.uint8))
+    with mine.version_lock(name):  # its own lease, not "locked by" itself
+        locked = pytest.raises(StoreLockedError, match=f"locked by pid {os.getpid()}")
+        with locked, other.version_lock(name):
+            pass
+        mine.commit(name, {"version": name}, shapes)  # published, not "already exists"
+    assert other.versions() == [name]
+    with other.version_lock(name), pytest.raises(VersionExistsError, match="not overwritten"):
+        other._publish(name)  # another writer's publishing PUT is refused
+    assert faults.injected[MODE_FAULTS[mode]] > 0, faults.injected
+
+
+def test_a_conditional_put_is_settled_by_reading_back(bucket: str, faults: FaultProxy) -> None:
+    """put_if returns the ETag of its own bytes when its answer was lost and its retry failed
+    its own condition; None when another writer's bytes are there; If-Match swaps too."""
+    fs, key = filesystem(), f"{bucket}/k"
+
+    def run(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, fs.loop).result()
+
+    faults.set_mode("minio412+lost500")
+    etag = run(put_if(fs, key, b"mine"))
+    assert etag == s3_fs().info(key)["ETag"]
+    assert faults.injected["lost-500"] == 1  # applied, answered 500, retried: a 412
+    assert run(put_if(fs, key, b"theirs")) is None
+    assert faults.injected["412-minio"] == 2
+    swapped = run(put_if(fs, key, b"mine, again", etag))
+    assert swapped == s3_fs().info(key)["ETag"] != etag
+    assert run(put_if(fs, key, b"stale", etag)) is None
+    assert s3_fs().cat_file(key) == b"mine, again"
+
+
+def test_a_server_that_keeps_failing_is_reported_in_one_line_after_the_deadline(
+    bucket: str, faults: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Throttling and server errors are retried with backoff until a deadline, then reported."""
+    monkeypatch.setenv("GRIDSTORE_S3_RETRY_SECONDS", "1")
+    faults.set_mode("slowdown503", every=1)  # every request
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["versions", "--store", f"s3://{bucket}/datasets"])
+    took = time.monotonic() - started
+    assert result.exit_code == 1
+    (line,) = result.output.splitlines()
+    assert line.startswith(f"Error: cannot reach store 's3://{bucket}/datasets' ("), line
+    assert faults.requests > 3 and 1 <= took < 10, (faults.requests, took)
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -350,8 +432,9 @@ def test_torch_loader_workers_forked_from_an_s3_reader(s3_built: tuple, built_st
 # -- command line and errors --------------------------------------------------------------
 
 
-def test_cli_generate_versions_info_delete(bucket: str) -> None:
-    """Every command takes an s3:// URL as --store, kept whole (not collapsed like a path)."""
+def test_cli_generate_versions_info_delete(bucket: str, tmp_path: Path) -> None:
+    """Every command takes an s3:// URL as --store, kept whole (not collapsed like a path):
+    generate, grow, versions, info, validate (sampled and full), preview, stats, export, delete."""
     url, runner = f"s3://{bucket}/team/datasets", CliRunner()
     args = ["--store", url, "--num-images", "3000", "--engine", "serial", "--yes", "--quiet"]
     result = runner.invoke(main, ["generate", *args])
@@ -366,8 +449,23 @@ def test_cli_generate_versions_info_delete(bucket: str) -> None:
     assert text.exit_code == 0
     assert text.output.startswith(f"version:     {name} (complete")
     assert runner.invoke(main, ["validate", name, "--store", url, "--quiet"]).exit_code == 0
+    full = runner.invoke(main, ["validate", name, "--store", url, "--full", "--quiet"])
+    assert full.exit_code == 0, full.output
+    for command in ("preview", "stats"):
+        png = tmp_path / f"{command}.png"
+        drawn = runner.invoke(main, [command, name, "--store", url, "-o", str(png)])
+        assert drawn.exit_code == 0, drawn.output
+        assert png.read_bytes().startswith(b"\x89PNG")
+    exported = runner.invoke(main, ["export", name, "--store", url, "-o", str(tmp_path / "npz")])
+    assert exported.exit_code == 0, exported.output
+    with np.load(tmp_path / "npz" / "train.npz") as npz:
+        assert np.array_equal(npz["images"], open_store(url).version(name)["train"].images[:])
+    grow = ["generate", "--store", url, "--grow-from", name, "--num-images", "5000"]
+    grown = runner.invoke(main, [*grow, "--engine", "serial", "--yes", "--quiet"])
+    assert grown.exit_code == 0, grown.output
     assert runner.invoke(main, ["delete", name, "--store", url, "--yes"]).exit_code == 0
-    assert runner.invoke(main, ["versions", "--store", url]).output == f"no versions in '{url}'\n"
+    rows = json.loads(runner.invoke(main, ["versions", "--store", url, "--json"]).output)
+    assert [(r["state"], r["total"]) for r in rows] == [("complete", 5000)]
 
 
 ERRORS = [

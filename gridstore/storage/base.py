@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -31,6 +32,7 @@ from gridstore.errors import (
 )
 from gridstore.storage.layout import (
     CLAIMS,
+    FIELDS,
     LAYOUT,
     TASKS,
     VERSION_RE,
@@ -41,6 +43,7 @@ from gridstore.storage.layout import (
     claim_key,
     format_version_name,
     parse_version_name,
+    required_keys,
     staged_key,
     task_key,
     tasks_key,
@@ -69,6 +72,9 @@ class StoreBackend(ABC):
 
     def __init__(self) -> None:
         self._codecs: dict[str, tuple[Any, Any, int]] = {}
+        # Written into this process's claims and published versions, so that a
+        # conditional create whose answer was lost can be recognised as its own.
+        self.token = uuid.uuid4().hex
 
     # -- primitives: bytes at keys relative to the store's root ------------------
 
@@ -138,6 +144,29 @@ class StoreBackend(ABC):
     @abstractmethod
     def _writer_alive(self, name: str) -> bool:
         """True if a live process holds the lock or lease of version ``name``."""
+
+    def fence(self, name: str) -> str | None:
+        """A token for the tasks of this process's writer of ``name`` to check (see `check_fence`).
+
+        None where the lock cannot be taken over while this process lives (a
+        local lock), so there is nothing to check.
+        """
+        return None
+
+    def check_held(self, name: str) -> None:
+        """Raise unless this process still holds the version ``name`` it writes (see `check_fence`)."""
+        fence = self.fence(name)
+        if fence is not None:
+            self.check_fence(name, fence)
+
+    def check_fence(self, name: str, fence: str) -> None:  # noqa: B027 - nothing to check locally
+        """Raise unless the writer that handed out ``fence`` still holds version ``name``.
+
+        Raises
+        ------
+        StoreLockedError
+            Another process took the version over (this writer stalled past its lease).
+        """
 
     def free_bytes(self) -> int | None:
         """Free space where the store's bytes go (None: unknown, as in object storage)."""
@@ -233,7 +262,8 @@ class StoreBackend(ABC):
         for key, doc in bookkeeping_docs().items():
             if self._get(key) is None:
                 self._put(key, doc)
-        record = {"version": name, "claimed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        record = {"version": name, "claimed": now, "writer": self.token}
         return self._create(claim_key(name), json.dumps(record).encode())
 
     def create_arrays(
@@ -293,14 +323,22 @@ class StoreBackend(ABC):
         self._put_chunk(chunk_key(prefix, chunk, ndim), encode(data))
 
     def record_task(
-        self, name: str, index: int, result: dict[str, Any], hashes: dict[str, np.ndarray]
+        self,
+        name: str,
+        index: int,
+        result: dict[str, Any],
+        hashes: dict[str, np.ndarray],
+        fence: str | None = None,
     ) -> None:
         """Mark a task done, with its statistics and content hashes.
 
         The task's chunks are stored first, then its hashes, and its JSON
-        record last: the record is what marks it done.
+        record last: the record is what marks it done. With a ``fence`` (see
+        `fence`), nothing is recorded unless its writer still holds the version.
         """
         self._flush()
+        if fence is not None:
+            self.check_fence(name, fence)
         buf = io.BytesIO()
         np.savez(buf, **hashes)  # type: ignore[arg-type]
         self._put(task_key(name, index, "npz"), buf.getvalue())
@@ -393,9 +431,7 @@ class StoreBackend(ABC):
         """
         src, dst = f"{source}/{split}", f"{staged_key(name)}/{split}"
         pairs = []
-        for array in self._list(src):
-            if array == "zarr.json":
-                continue
+        for array in FIELDS:  # the layout's arrays, not a listing: a vanished source raises
             _, _, ndim = self._codec(f"{src}/{array}")
             key = chunk_key(array, chunk, ndim)
             pairs.append((f"{src}/{key}", f"{dst}/{key}"))
@@ -407,15 +443,36 @@ class StoreBackend(ABC):
             )
             raise VersionNotFoundError(msg) from err
 
-    def commit(self, name: str, metadata: dict[str, Any]) -> None:
-        """Write the final metadata and publish the staged version.
+    def missing_keys(self, name: str, shapes: dict[str, dict[str, tuple]]) -> list[str]:
+        """Keys of a staged version's arrays and chunks that are not stored (see `required_keys`)."""
+        stored = self._sizes(staged_key(name))
+        return [k for k in required_keys(shapes) if k not in stored]
+
+    def commit(
+        self, name: str, metadata: dict[str, Any], shapes: dict[str, dict[str, tuple]]
+    ) -> None:
+        """Check that every chunk is stored, write the final metadata and publish the staged version.
+
+        ``shapes`` are the plan's arrays (see `required_keys`).
 
         Raises
         ------
+        VersionIncompleteError
+            A chunk or array the plan requires is not stored: nothing is
+            published, and resuming the version writes it.
         VersionExistsError
             A version of that name appeared meanwhile (never overwritten).
         """
         self._flush()
+        self.check_held(name)
+        missing = self.missing_keys(name, shapes)
+        if missing:
+            shown = ", ".join(missing[:3]) + (
+                f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            )
+            msg = (f"version '{name}' is missing {len(missing)} chunk(s) ({shown}); nothing was "
+                   f"published; {resume_hint(str(self.path), name)}")  # fmt: skip
+            raise VersionIncompleteError(msg)
         key = f"{staged_key(name)}/zarr.json"
         doc = json.loads(self._get(key) or b"{}")
         doc["attributes"] = {**metadata, "state": "complete"}

@@ -44,6 +44,7 @@ __all__ = [
     "format_version_name",
     "lock_key",
     "parse_version_name",
+    "required_keys",
     "root_doc",
     "staged_key",
     "task_key",
@@ -129,6 +130,22 @@ def lock_key(name: str) -> str:
 def chunk_key(array: str, chunk: int, ndim: int) -> str:
     """Key of chunk ``chunk`` along images of an ``ndim``-d array whose prefix is ``array``."""
     return "/".join([array, "c", str(chunk), *["0"] * (ndim - 1)])
+
+
+def required_keys(shapes: dict[str, dict[str, tuple]]) -> list[str]:
+    """Every key a complete version of these arrays holds, relative to the version.
+
+    ``shapes[split][array] = (shape, chunks, dtype)``: each split's and array's
+    zarr.json and every chunk along images (the images axis is the only one split).
+    """
+    keys = []
+    for split, arrays in shapes.items():
+        keys.append(f"{split}/zarr.json")
+        for array, (shape, chunks, _) in arrays.items():
+            keys.append(f"{split}/{array}/zarr.json")
+            count = -(-shape[0] // chunks[0])
+            keys += [chunk_key(f"{split}/{array}", i, len(shape)) for i in range(count)]
+    return keys
 
 
 def version_state(doc: bytes | None) -> str | None:

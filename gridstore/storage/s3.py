@@ -16,30 +16,50 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
-import inspect
-import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 from gridstore._faults import crash_point
-from gridstore.errors import ConfigError, GridstoreError, StoreNotFoundError, VersionExistsError
+from gridstore.errors import (
+    ConfigError,
+    GridstoreError,
+    StoreNotFoundError,
+    VersionExistsError,
+)
 from gridstore.storage.base import StoreBackend
 from gridstore.storage.layout import lock_key, root_doc, staged_key
-from gridstore.storage.lease import Lease, lease_live
+from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches, taken_over
+from gridstore.storage.s3client import get_object, put_if, retrying
 
 __all__ = ["SCHEMES", "ObjectStore", "filesystem"]
 
 SCHEMES = ("s3",)
-# A writer renews its lease this often; another host takes a lease over once it
-# has not been renewed for LEASE_STALE_SECONDS (by that host's clock, so the two
-# clocks may disagree by up to the difference). On the writer's own host a
-# lease is stale as soon as its process is gone.
-LEASE_RENEW_SECONDS = 30.0
-LEASE_STALE_SECONDS = 300.0
-# No listing cache: other processes (workers, other writers) change the bucket.
-STORAGE_OPTIONS: dict[str, Any] = {"use_listings_cache": False}
+# Requests in flight at once for reads and copies of many objects.
+CONCURRENCY = 64
+# For readers (zarr's FsspecStore): no listing cache, since other processes
+# (workers, other writers) change the bucket; a connection per request in flight.
+STORAGE_OPTIONS: dict[str, Any] = {
+    "use_listings_cache": False,
+    "config_kwargs": {"max_pool_connections": CONCURRENCY},
+}
+# The backend's own: botocore makes one attempt per request, and s3client's
+# `retrying` decides what is retried and for how long (one policy, one deadline).
+_BACKEND_OPTIONS: dict[str, Any] = {
+    "use_listings_cache": False,
+    "config_kwargs": {"max_pool_connections": CONCURRENCY, "retries": {"total_max_attempts": 1}},
+}
+
+
+def lease_seconds() -> float:
+    """Age after which another host may take over a writer's lease (renewed every tenth of it).
+
+    By the other host's clock, so clocks that disagree shift it by the
+    difference; on the writer's own host a lease is stale as soon as its
+    process is gone. ``GRIDSTORE_S3_LEASE_SECONDS`` overrides the default 300 s.
+    """
+    return float(os.environ.get("GRIDSTORE_S3_LEASE_SECONDS", "300"))
 
 
 def filesystem() -> Any:
@@ -47,22 +67,10 @@ def filesystem() -> Any:
     try:
         import fsspec
 
-        return fsspec.filesystem("s3", **STORAGE_OPTIONS)
+        return fsspec.filesystem("s3", **_BACKEND_OPTIONS)
     except ImportError as err:
         msg = "object storage needs the s3 extra: pip install 'gridstore[s3]'"
         raise ConfigError(msg) from err
-
-
-@functools.cache
-def _whole_get(fs_type: type) -> tuple[tuple[str, Any], ...]:
-    """Arguments that make a whole-object read of this s3fs one GET.
-
-    s3fs 2025+ HEADs an object before reading it (to split a large one into
-    concurrent ranges) unless ``max_concurrency=1``; older versions take no such
-    argument and never HEAD. Every object of a store is read whole, and is small.
-    """
-    takes = "max_concurrency" in inspect.signature(fs_type._cat_file).parameters
-    return (("max_concurrency", 1),) if takes else ()
 
 
 class ObjectStore(StoreBackend):
@@ -133,11 +141,12 @@ class ObjectStore(StoreBackend):
     def _open_root(self, create: bool, missing_ok: bool) -> None:
         raw = self._get("zarr.json")
         if raw is None:
-            if not self.fs.exists(self.bucket):
+            fs = self.fs
+            if not self._run(retrying(lambda: fs._exists(self.bucket))):
                 msg = (f"bucket '{self.bucket}' of store '{self.url}' does not exist or is not "
                        "accessible with these credentials; create the bucket first")  # fmt: skip
                 raise StoreNotFoundError(msg)
-            if self.fs.isfile(self.root):
+            if self._run(retrying(lambda: fs._isfile(self.root))):
                 msg = (
                     f"store URL '{self.url}' names an object, not a prefix; choose another --store"
                 )
@@ -161,31 +170,44 @@ class ObjectStore(StoreBackend):
 
     # -- primitives ----------------------------------------------------------------
 
+    def _run(self, coro: Any) -> Any:
+        """Run a coroutine on the filesystem's event loop and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.fs.loop).result()
+
     def _get(self, key: str) -> bytes | None:
-        try:
-            return bytes(self.fs.cat_file(self._full(key), **dict(_whole_get(type(self.fs)))))
-        except FileNotFoundError:
-            return None
+        found = self._run(get_object(self.fs, self._full(key)))  # one GET, no HEAD
+        return found[0] if found is not None else None
 
     def has(self, key: str) -> bool:
-        return bool(self.fs.exists(self._full(key)))  # one HEAD, not a download
+        fs = self.fs
+        return bool(self._run(retrying(lambda: fs._exists(self._full(key)))))  # a HEAD
 
     def _get_many(self, keys: list[str]) -> list[bytes | None]:
-        if not keys:
-            return []
-        paths = [self._full(k) for k in keys]
-        got = self.fs.cat(paths, on_error="omit", **dict(_whole_get(type(self.fs))))
-        return [got.get(p) for p in paths]
+        fs, gate = self.fs, None
+
+        async def get(key: str) -> bytes | None:
+            async with gate:  # type: ignore[union-attr]
+                found = await get_object(fs, self._full(key))
+            return found[0] if found is not None else None
+
+        async def get_all() -> list[bytes | None]:
+            nonlocal gate
+            gate = asyncio.Semaphore(CONCURRENCY)  # made on the loop that uses it
+            return list(await asyncio.gather(*(get(k) for k in keys)))
+
+        return self._run(get_all()) if keys else []
+
+    async def _aput(self, key: str, data: bytes) -> None:
+        bucket, path, _ = self.fs.split_path(self._full(key))
+        fs = self.fs
+        await retrying(lambda: fs._call_s3("put_object", Bucket=bucket, Key=path, Body=data))
 
     def _put(self, key: str, data: bytes) -> None:
-        self.fs.pipe_file(self._full(key), data)
+        self._run(self._aput(key, data))
 
     def _put_chunk(self, key: str, data: bytes) -> None:
         # Runs concurrently with the task's next chunks; record_task flushes first.
-        fs = self.fs
-        self._pending.append(
-            asyncio.run_coroutine_threadsafe(fs._pipe_file(self._full(key), data), fs.loop)
-        )
+        self._pending.append(asyncio.run_coroutine_threadsafe(self._aput(key, data), self.fs.loop))
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
@@ -193,15 +215,12 @@ class ObjectStore(StoreBackend):
             future.result()
 
     def _create(self, key: str, data: bytes) -> bool:
-        try:
-            self.fs.pipe_file(self._full(key), data, mode="create")
-        except FileExistsError:
-            return False
-        return True
+        return self._run(put_if(self.fs, self._full(key), data)) is not None
 
     def _list(self, prefix: str) -> list[str]:
+        fs, path = self.fs, self._full(prefix) + "/"
         try:
-            listing = self.fs.ls(self._full(prefix) + "/", detail=False)
+            listing = self._run(retrying(lambda: fs._ls(path, detail=False)))
         except FileNotFoundError:
             return []
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in listing)
@@ -212,9 +231,12 @@ class ObjectStore(StoreBackend):
         One listing per 1000 objects: a plain ``find(path)`` that lists nothing
         also HEADs ``path``, for every removal of a prefix that is not there.
         """
+        fs = self.fs
         parent, _, leaf = self._full(prefix).rstrip("/").rpartition("/")
         try:
-            return dict(self.fs.find(parent, prefix=f"{leaf}/", detail=True))
+            return dict(
+                self._run(retrying(lambda: fs._find(parent, prefix=f"{leaf}/", detail=True)))
+            )
         except FileNotFoundError:
             return {}
 
@@ -223,46 +245,52 @@ class ObjectStore(StoreBackend):
         return {p[len(base) :]: int(i.get("size") or 0) for p, i in self._below(prefix).items()}
 
     def _remove(self, prefix: str) -> None:
-        below = list(self._below(prefix))
+        fs, below, path = self.fs, list(self._below(prefix)), self._full(prefix)
         if below:
-            self.fs.rm(below)  # one bulk delete per 1000
+            self._run(retrying(lambda: fs._rm(below)))  # one bulk delete per 1000
         with suppress(FileNotFoundError):
-            self.fs.rm_file(self._full(prefix))
+            self._run(retrying(lambda: fs._rm_file(path)))
 
     def _copy(self, pairs: list[tuple[str, str]]) -> None:
-        # One server-side CopyObject per object, 64 at a time; a missing source
-        # raises (fsspec's list copy would skip it silently). Not _cp_file: it
-        # HEADs each source first, to choose a multipart copy for objects over
+        # One server-side CopyObject per object, CONCURRENCY at a time; a missing
+        # source raises (fsspec's list copy would skip it silently). Not _cp_file:
+        # it HEADs each source first, to choose a multipart copy for objects over
         # 5 GB, which no chunk or zarr.json comes near.
         fs = self.fs
 
-        async def copy_all() -> None:
-            for i in range(0, len(pairs), 64):
-                await asyncio.gather(
-                    *(fs._copy_basic(self._full(s), self._full(d)) for s, d in pairs[i : i + 64])
-                )
+        async def copy(source: str, dest: str) -> None:
+            await retrying(lambda: fs._copy_basic(self._full(source), self._full(dest)))
 
-        asyncio.run_coroutine_threadsafe(copy_all(), fs.loop).result()
+        async def copy_all() -> None:
+            for i in range(0, len(pairs), CONCURRENCY):
+                await asyncio.gather(*(copy(s, d) for s, d in pairs[i : i + CONCURRENCY]))
+
+        self._run(copy_all())
 
     def _publish(self, name: str) -> None:
-        if name in self._leases:
-            self._leases[name].check()
+        # Fenced: the lease is re-read before the copy and again right before the
+        # publishing PUT, which is itself conditional, so a writer that stalled
+        # past its lease and was taken over never publishes or rewrites a version.
+        lease = self._leases[name]
         staged = staged_key(name)
         exists = f"version '{name}' already exists in store '{self.url}'; not overwritten"
         if self._get(f"{name}/zarr.json") is not None:
             raise VersionExistsError(exists)
         doc = self._get(f"{staged}/zarr.json") or b""
         files = [k for k in self._sizes(staged) if k != "zarr.json"]
+        lease.verify()
         self._copy([(f"{staged}/{k}", f"{name}/{k}") for k in files])
         crash_point("commit-before-publish")
+        lease.verify()
         if not self._create(f"{name}/zarr.json", doc):
             raise VersionExistsError(exists)
         self._remove(staged)
 
     @contextmanager
     def version_lock(self, name: str) -> Iterator[None]:
+        stale = lease_seconds()
         lease = Lease(self.fs, self._full(lock_key(name)), name,
-                      renew_seconds=LEASE_RENEW_SECONDS, stale_seconds=LEASE_STALE_SECONDS)  # fmt: skip
+                      renew_seconds=stale / 10, stale_seconds=stale)  # fmt: skip
         lease.acquire()
         self._leases[name] = lease
         try:
@@ -271,10 +299,18 @@ class ObjectStore(StoreBackend):
             del self._leases[name]
             lease.release()
 
+    def fence(self, name: str) -> str | None:
+        return self._leases[name].token
+
+    def check_fence(self, name: str, fence: str) -> None:
+        if not lease_matches(self._get(lock_key(name)), fence):
+            # Writes in flight when this writer stalled may land after the taker
+            # published and cleared the staging area: clear what they left there.
+            with suppress(Exception):
+                self._flush()
+            if name in self.versions():
+                self._remove(staged_key(name))
+            raise taken_over(name)
+
     def _writer_alive(self, name: str) -> bool:
-        raw = self._get(lock_key(name))
-        try:
-            doc = json.loads(raw) if raw is not None else None
-        except ValueError:
-            doc = None
-        return lease_live(doc, LEASE_STALE_SECONDS)
+        return lease_live(lease_holder(self._get(lock_key(name))), lease_seconds())
