@@ -145,8 +145,8 @@ def _copy_task(store: StoreBackend, name: str, plan_json: str, source: str, inde
         anns.append(Annotations(**{f: read(f) for f in Annotations.names()}))
         hashes.append(content_hashes(images[-1]))
     crash_point(f"grow-copied-{index}")  # chunks copied, task not yet recorded
-    fence = store.fence(name)
-    return _record(store, name, plan, index, images, anns, hashes, 0, fence)  # nothing drawn
+    fence = store.fence(name)  # nothing drawn: 0
+    return _record(store, name, plan, index, images, anns, hashes, 0, fence)
 
 
 def _progress(total: int, done: int, show: bool, desc: str) -> Any:

@@ -179,4 +179,5 @@ async def put_if(fs: Any, path: str, data: bytes, etag: str | None = None) -> st
     except Exception as err:
         if classify(err) != PRECONDITION:
             raise
-    return None
+    now = await get_object(fs, path)
+    return now[1] if now is not None and now[0] == data else None
