@@ -183,16 +183,16 @@ class ObjectStore(StoreBackend):
         return bool(self._run(retrying(lambda: fs._exists(self._full(key)))))  # a HEAD
 
     def _get_many(self, keys: list[str]) -> list[bytes | None]:
-        fs, gate = self.fs, None
-
-        async def get(key: str) -> bytes | None:
-            async with gate:  # type: ignore[union-attr]
-                found = await get_object(fs, self._full(key))
-            return found[0] if found is not None else None
+        fs = self.fs
 
         async def get_all() -> list[bytes | None]:
-            nonlocal gate
             gate = asyncio.Semaphore(CONCURRENCY)  # made on the loop that uses it
+
+            async def get(key: str) -> bytes | None:
+                async with gate:
+                    found = await get_object(fs, self._full(key))
+                return found[0] if found is not None else None
+
             return list(await asyncio.gather(*(get(k) for k in keys)))
 
         return self._run(get_all()) if keys else []
