@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -86,6 +87,17 @@ def _errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
+    """A warning as the command line's other messages: one line, no source location."""
+    return f"Warning: {message}\n"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="gridstore")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
@@ -101,6 +113,8 @@ def main(debug: bool) -> None:  # read back through the context in _errors
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+    if not debug:
+        warnings.formatwarning = _warning_line
 
 
 def _parse_weights(text: str | None) -> dict[str, float] | None:

@@ -165,6 +165,22 @@ def test_a_grow_generates_what_it_cannot_copy_from_a_damaged_source(tmp_path: Pa
     )
 
 
+def test_the_cli_says_in_one_line_what_a_grow_could_not_copy(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    small = create_version(store, Plan(num_images=43_000), workers=1, show_progress=False)
+    chunk = store / small["version"] / "val/images/c/0/0/0"
+    chunk.unlink()
+    grow = ["generate", "--store", str(store), "--grow-from", small["version"]]
+    args = [*grow, "--num-images", "61000", "--engine", "serial", "--yes", "--quiet"]
+    done = subprocess.run(
+        [sys.executable, "-m", "gridstore.cli", *args], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = [w for w in done.stderr.splitlines() if "generating it instead" in w]
+    assert line.startswith(f"Warning: chunk 0 of '{small['version']}/val' is missing"), line
+    assert "Warning" not in done.stderr.replace(line, "")
+
+
 def _run_killed(store: Path, num_images: int, crash_at: str) -> subprocess.CompletedProcess[str]:
     code = (
         "from gridstore.build import create_version; from gridstore.plan import Plan; "
