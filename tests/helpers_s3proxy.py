@@ -26,7 +26,8 @@ the test thread sets, from its next request on. Each mode models one behaviour:
 ``delay``
     A slow server: every request waits ``delay`` seconds before it is forwarded.
 
-Outside ``aws412`` and ``minio412``, a 412 reaches the client as moto wrote it, which is
+With both ``aws412`` and ``minio412`` on, rewritten 412s alternate between the two forms.
+Outside them, a 412 reaches the client as moto wrote it, which is
 AWS's form. Standard library only; one upstream connection per client connection.
 """
 
@@ -139,7 +140,7 @@ class FaultProxy:
         the ``lost500`` or ``slowdown503`` faults; ``delay`` delays every request.
         """
         modes = frozenset(mode.split("+"))
-        if not modes <= set(MODES) or {"aws412", "minio412"} <= modes:
+        if not modes <= set(MODES):
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}, joined by +")
         with self._lock:
             self.mode, self.every, self.delay = mode, max(1, every), delay
@@ -172,9 +173,18 @@ class FaultProxy:
                     self.injected[kind] += 1
             return fault, delay
 
-    def _count_412(self, kind: str) -> None:
+    def _412_form(self) -> str | None:
+        """The form of the next rewritten 412 ("412-aws" or "412-minio"), or None: with both
+        modes on, the forms alternate, as when servers of both kinds serve one store."""
         with self._lock:
+            forms = [
+                k for m, k in (("aws412", "412-aws"), ("minio412", "412-minio")) if m in self._modes
+            ]
+            if not forms:
+                return None
+            kind = forms[sum(self.injected[k] for k in forms) % len(forms)]
             self.injected[kind] += 1
+            return kind
 
 
 @contextlib.contextmanager
@@ -308,15 +318,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(502, "BadGateway", f"upstream failed: {exc!r}")
         if fault == "lost-500":  # applied upstream; the client never learns it
             return self._error(500, "InternalError", _INTERNAL)
-        form = proxy._modes & {"aws412", "minio412"}
-        if status == 412 and self.command != "HEAD" and form:
-            if "aws412" in form:  # AWS names the failed header
-                extra, kind = {"Condition": "If-Match" if if_match else "If-None-Match"}, "412-aws"
+        kind = proxy._412_form() if status == 412 and self.command != "HEAD" else None
+        if kind is not None:
+            if kind == "412-aws":  # AWS names the failed header
+                extra = {"Condition": "If-Match" if if_match else "If-None-Match"}
             else:  # MinIO names the object instead
                 extra = {"Key": key, "BucketName": bucket, "Resource": f"/{bucket}/{key}"}
-                kind = "412-minio"
             data = _error_xml("PreconditionFailed", _PRECONDITION, **extra)
-            proxy._count_412(kind)
             headers = [(n, v) for n, v in headers if n.lower() != "content-type"]
             headers.append(("Content-Type", "application/xml"))
         self._reply(status, headers, data, reason)

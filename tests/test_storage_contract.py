@@ -66,14 +66,16 @@ CLI = [sys.executable, "-m", "gridstore.cli"]
 # Spawned writers' lease on object storage: another host may take it over after 1 s.
 LEASE_SECONDS = 1.0
 # The fault proxy in front of the S3 server (tests/helpers_s3proxy.py): off, and every
-# mode at once in AWS's and MinIO's forms (MinIO sends no 409), so each conditional
-# PUT meets a conflict, a lost response and throttling before it lands, and 1 in 40
-# plain requests is throttled; the fault kinds each setup must meet.
+# mode at once: 412s alternate between AWS's and MinIO's forms, each conditional PUT
+# meets a conflict, a lost response and throttling before it lands, 1 in 40 plain
+# requests is throttled, all are delayed. Each setup must meet every kind it names.
 S3_MODES: dict[str, tuple[str, set[str]]] = {
     "s3": ("off", set()),
-    "s3-aws-faults": ("aws412+conflict409+lost500+slowdown503+delay", {"412-aws", "409", "lost-500", "503", "delay"}),
-    "s3-minio-faults": ("minio412+lost500+slowdown503+delay", {"412-minio", "lost-500", "503", "delay"}),
-}  # fmt: skip
+    "s3-faults": (
+        "aws412+minio412+conflict409+lost500+slowdown503+delay",
+        {"412-aws", "412-minio", "409", "lost-500", "503", "delay"},
+    ),
+}
 
 
 # -- stores on each backend ------------------------------------------------------------
