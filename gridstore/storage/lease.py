@@ -12,7 +12,6 @@ it still carries this writer's token and generation.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -23,7 +22,7 @@ from contextlib import suppress
 from typing import Any
 
 from gridstore.errors import StoreLockedError
-from gridstore.storage.s3client import get_object, put_if
+from gridstore.storage.s3client import get_object, put_if, run
 
 __all__ = ["Lease", "lease_holder", "lease_live", "lease_matches", "taken_over"]
 
@@ -100,9 +99,6 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.fs.loop).result()
-
     def _record(self) -> bytes:
         return json.dumps({"version": self.name, "host": socket.gethostname(), "pid": os.getpid(),
                            "token": self.token, "generation": self.generation,
@@ -123,16 +119,16 @@ class Lease:
             A live writer holds it, or another process took it over first.
         """
         self.generation = 1
-        self.etag = self._run(put_if(self.fs, self.key, self._record()))
+        self.etag = run(self.fs, put_if(self.fs, self.key, self._record()))
         if self.etag is None:
-            found = self._run(get_object(self.fs, self.key))
+            found = run(self.fs, get_object(self.fs, self.key))
             holder = lease_holder(found[0] if found else None)
             if holder is not None and lease_live(holder, self.stale_seconds):
                 raise self._locked(holder) from None
             # A dead writer's lease: take it over, unless someone else just did.
             self.generation = int((holder or {}).get("generation", 0)) + 1
             etag = found[1] if found else None
-            self.etag = self._run(put_if(self.fs, self.key, self._record(), etag))
+            self.etag = run(self.fs, put_if(self.fs, self.key, self._record(), etag))
             if self.etag is None:
                 msg = f"version '{self.name}' was just taken over by another process; wait for it to finish"
                 raise StoreLockedError(msg)
@@ -144,7 +140,7 @@ class Lease:
     def _renew(self) -> None:
         while not self._stop.wait(self.renew_seconds):
             try:
-                self.etag = self._run(put_if(self.fs, self.key, self._record(), self.etag))
+                self.etag = run(self.fs, put_if(self.fs, self.key, self._record(), self.etag))
             except Exception:  # unreachable past the retry deadline: stop claiming it
                 self.etag = None
             if self.etag is None:  # taken over: stop claiming it
@@ -159,7 +155,7 @@ class Lease:
         StoreLockedError
             The lease was lost or taken over (this writer stalled past it).
         """
-        found = self._run(get_object(self.fs, self.key)) if not self.lost else None
+        found = run(self.fs, get_object(self.fs, self.key)) if not self.lost else None
         if lease_matches(found[0] if found else None, self.token, self.generation):
             return
         self.lost = True
@@ -172,7 +168,7 @@ class Lease:
             self._thread.join()
         if self.lost:
             return
-        found = self._run(get_object(self.fs, self.key))
+        found = run(self.fs, get_object(self.fs, self.key))
         if lease_matches(found[0] if found else None, self.token, self.generation):
             with suppress(FileNotFoundError):
                 self.fs.rm_file(self.key)

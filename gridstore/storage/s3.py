@@ -31,7 +31,7 @@ from gridstore.errors import (
 from gridstore.storage.base import StoreBackend
 from gridstore.storage.layout import lock_key, root_doc, staged_key
 from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches, taken_over
-from gridstore.storage.s3client import get_object, put_if, retrying
+from gridstore.storage.s3client import get_object, put_if, retrying, run
 
 __all__ = ["SCHEMES", "ObjectStore", "filesystem"]
 
@@ -142,11 +142,11 @@ class ObjectStore(StoreBackend):
         raw = self._get("zarr.json")
         if raw is None:
             fs = self.fs
-            if not self._run(retrying(lambda: fs._exists(self.bucket))):
+            if not run(self.fs, retrying(lambda: fs._exists(self.bucket))):
                 msg = (f"bucket '{self.bucket}' of store '{self.url}' does not exist or is not "
                        "accessible with these credentials; create the bucket first")  # fmt: skip
                 raise StoreNotFoundError(msg)
-            if self._run(retrying(lambda: fs._isfile(self.root))):
+            if run(self.fs, retrying(lambda: fs._isfile(self.root))):
                 msg = (
                     f"store URL '{self.url}' names an object, not a prefix; choose another --store"
                 )
@@ -170,17 +170,13 @@ class ObjectStore(StoreBackend):
 
     # -- primitives ----------------------------------------------------------------
 
-    def _run(self, coro: Any) -> Any:
-        """Run a coroutine on the filesystem's event loop and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self.fs.loop).result()
-
     def _get(self, key: str) -> bytes | None:
-        found = self._run(get_object(self.fs, self._full(key)))  # one GET, no HEAD
+        found = run(self.fs, get_object(self.fs, self._full(key)))  # one GET, no HEAD
         return found[0] if found is not None else None
 
     def has(self, key: str) -> bool:
         fs = self.fs
-        return bool(self._run(retrying(lambda: fs._exists(self._full(key)))))  # a HEAD
+        return bool(run(self.fs, retrying(lambda: fs._exists(self._full(key)))))  # a HEAD
 
     def _get_many(self, keys: list[str]) -> list[bytes | None]:
         fs = self.fs
@@ -195,7 +191,7 @@ class ObjectStore(StoreBackend):
 
             return list(await asyncio.gather(*(get(k) for k in keys)))
 
-        return self._run(get_all()) if keys else []
+        return run(self.fs, get_all()) if keys else []
 
     async def _aput(self, key: str, data: bytes) -> None:
         bucket, path, _ = self.fs.split_path(self._full(key))
@@ -203,7 +199,7 @@ class ObjectStore(StoreBackend):
         await retrying(lambda: fs._call_s3("put_object", Bucket=bucket, Key=path, Body=data))
 
     def _put(self, key: str, data: bytes) -> None:
-        self._run(self._aput(key, data))
+        run(self.fs, self._aput(key, data))
 
     def _put_chunk(self, key: str, data: bytes) -> None:
         # Runs concurrently with the task's next chunks; record_task flushes first.
@@ -215,12 +211,12 @@ class ObjectStore(StoreBackend):
             future.result()
 
     def _create(self, key: str, data: bytes) -> bool:
-        return self._run(put_if(self.fs, self._full(key), data)) is not None
+        return run(self.fs, put_if(self.fs, self._full(key), data)) is not None
 
     def _list(self, prefix: str) -> list[str]:
         fs, path = self.fs, self._full(prefix) + "/"
         try:
-            listing = self._run(retrying(lambda: fs._ls(path, detail=False)))
+            listing = run(self.fs, retrying(lambda: fs._ls(path, detail=False)))
         except FileNotFoundError:
             return []
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in listing)
@@ -235,7 +231,7 @@ class ObjectStore(StoreBackend):
         parent, _, leaf = self._full(prefix).rstrip("/").rpartition("/")
         try:
             return dict(
-                self._run(retrying(lambda: fs._find(parent, prefix=f"{leaf}/", detail=True)))
+                run(self.fs, retrying(lambda: fs._find(parent, prefix=f"{leaf}/", detail=True)))
             )
         except FileNotFoundError:
             return {}
@@ -247,9 +243,9 @@ class ObjectStore(StoreBackend):
     def _remove(self, prefix: str) -> None:
         fs, below, path = self.fs, list(self._below(prefix)), self._full(prefix)
         if below:
-            self._run(retrying(lambda: fs._rm(below)))  # one bulk delete per 1000
+            run(self.fs, retrying(lambda: fs._rm(below)))  # one bulk delete per 1000
         with suppress(FileNotFoundError):
-            self._run(retrying(lambda: fs._rm_file(path)))
+            run(self.fs, retrying(lambda: fs._rm_file(path)))
 
     def _copy(self, pairs: list[tuple[str, str]]) -> None:
         # One server-side CopyObject per object, CONCURRENCY at a time; a missing
@@ -265,7 +261,7 @@ class ObjectStore(StoreBackend):
             for i in range(0, len(pairs), CONCURRENCY):
                 await asyncio.gather(*(copy(s, d) for s, d in pairs[i : i + CONCURRENCY]))
 
-        self._run(copy_all())
+        run(self.fs, copy_all())
 
     def _publish(self, name: str) -> None:
         # Fenced: the lease is re-read before the copy and again right before the

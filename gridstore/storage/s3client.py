@@ -38,6 +38,7 @@ __all__ = [
     "put_if",
     "retry_deadline",
     "retrying",
+    "run",
 ]
 
 T = TypeVar("T")
@@ -134,6 +135,11 @@ async def retrying(call: Callable[[], Awaitable[T]], deadline: float | None = No
                 raise
             await asyncio.sleep(pause)
     raise AssertionError("unreachable")
+
+
+def run(fs: Any, coro: Awaitable[T]) -> T:
+    """Run a coroutine on an s3fs filesystem's event loop and wait for its result."""
+    return asyncio.run_coroutine_threadsafe(coro, fs.loop).result()  # type: ignore[arg-type]
 
 
 async def get_object(fs: Any, path: str) -> tuple[bytes, str] | None:
