@@ -1,4 +1,4 @@
-"""Measure gridstore.read: sequential read, shuffled batches, index-array reads, first batch.
+"""Measure gridstore.read.store: sequential read, shuffled batches, index-array reads, first batch.
 
 Builds its own store unless --store points at an existing one: with the real
 writer (`gridstore generate`, default splits, so train has chunks of 16000 and
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridstore.read import open_store
+from gridstore.read.store import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers_layout import make_split, write_version
@@ -35,7 +35,7 @@ def build(path: Path, args: argparse.Namespace) -> None:
     """Write a version whose train split has about `args.num_images` images."""
     t0 = time.perf_counter()
     if args.writer == "gridstore":
-        from gridstore.cli import main
+        from gridstore.cli.commands import main
 
         total = -(-args.num_images * 5 // 4)  # default splits 0.8 / 0.1 / 0.1
         main(
@@ -66,7 +66,7 @@ def rate(label: str, images: int, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, help="existing store (default: build one)")
-    has_writer = importlib.util.find_spec("gridstore.build") is not None
+    has_writer = importlib.util.find_spec("gridstore.build.versions") is not None
     parser.add_argument(
         "--writer", choices=["gridstore", "zarr"], default="gridstore" if has_writer else "zarr"
     )

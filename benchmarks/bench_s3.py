@@ -55,7 +55,7 @@ def machine() -> list[str]:
 
 
 def write(store: str | Path, plan: Any, workers: int) -> tuple[dict[str, Any], float]:
-    from gridstore.build import create_version
+    from gridstore.build.versions import create_version
 
     t0 = time.perf_counter()
     meta = create_version(store, plan, workers=workers, show_progress=False)
@@ -93,7 +93,7 @@ def main() -> None:
 
     from gridstore.engines import default_workers
     from gridstore.plan import Plan
-    from gridstore.read import open_store
+    from gridstore.read.store import open_store
 
     workers = args.workers or default_workers()
     plan = Plan(num_images=args.num_images, seed=1)

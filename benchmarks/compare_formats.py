@@ -36,7 +36,7 @@ import numpy as np
 
 FORMATS = ("gridstore", "npz", "npy", "h5-gzip", "h5-lzf", "hf-datasets")
 NEEDS = {"h5-gzip": "h5py", "h5-lzf": "h5py", "hf-datasets": "datasets"}  # benchmark-only extras
-LIBS = {"gridstore": ("gridstore.read", "zarr"), **{f: (m,) for f, m in NEEDS.items()}}
+LIBS = {"gridstore": ("gridstore.read.store", "zarr"), **{f: (m,) for f, m in NEEDS.items()}}
 OUT_NAMES = {"gridstore": "store", "npz": "images.npz", "npy": "images.npy", "hf-datasets": "hf"}
 IN_MEMORY = {"npz"}  # writes and reads the whole corpus in memory: not run at --large
 G = 16

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gridstore.build import create_version
+from gridstore.build.versions import create_version
 from gridstore.plan import Plan
 from tests.helpers_signals import SENT
 

@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridstore.config import PATTERN_FAMILIES, GeneratorConfig, make_config
-from gridstore.constraints import check_constraints
 from gridstore.errors import ConfigError
 from gridstore.generate import (
     ROUTING_BLOCK_IMAGES,
@@ -33,6 +32,7 @@ from gridstore.generate import (
 from gridstore.generate.rng import image_key, randint, seed_state
 from gridstore.generate.shapes import pattern_cells
 from gridstore.plan import split_quotas
+from gridstore.validate.constraints import check_constraints
 
 BLOB, RECTANGLE, LINE, PATTERN = 1, 2, 3, 4
 Shape = frozenset[tuple[int, int]]

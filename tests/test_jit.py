@@ -37,7 +37,7 @@ def test_import_writes_nothing_and_a_compile_writes_only_the_user_cache(tmp_path
     cache, home = tmp_path / "cache", tmp_path / "home"
     home.mkdir()
     before = _package_files()
-    _run("import gridstore, gridstore.generate, gridstore.constraints", cache, home)
+    _run("import gridstore, gridstore.generate, gridstore.validate.constraints", cache, home)
     assert not cache.exists() and list(home.iterdir()) == []
     _run(
         "import gridstore.generate as g; g.generate_images(g.GeneratorConfig(), 0, 0, 3)",

@@ -1,4 +1,4 @@
-"""gridstore.legacy: the seed's metadata.json and npz files, and export of a real version."""
+"""gridstore.formats.legacy: the seed's metadata.json and npz files, and export of a real version."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridstore.build import create_version
+from gridstore.build.versions import create_version
 from gridstore.corpus import generate_corpus
 from gridstore.errors import (
     ConfigError,
@@ -17,8 +17,7 @@ from gridstore.errors import (
     StoreNotFoundError,
     VersionNotFoundError,
 )
-from gridstore.generate.batch import Annotations
-from gridstore.legacy import (
+from gridstore.formats.legacy import (
     SEED_KEYS,
     create_metadata,
     export_version,
@@ -26,8 +25,9 @@ from gridstore.legacy import (
     save_corpus,
     save_metadata,
 )
+from gridstore.generate.batch import Annotations
 from gridstore.plan import SPLITS, Plan
-from gridstore.read import open_store
+from gridstore.read.store import open_store
 
 EXPORT_FILES = ["metadata.json", "test.npz", "train.npz", "val.npz"]
 

@@ -1,4 +1,4 @@
-"""gridstore.read against real zarr stores built in the layout of docs/internals.md."""
+"""gridstore.read.store against real zarr stores built in the layout of docs/internals.md."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from gridstore.errors import (
     VersionIncompleteError,
     VersionNotFoundError,
 )
-from gridstore.read import open_store
+from gridstore.read.store import open_store
 from gridstore.storage import LocalStore
 
 LATEST = "2026-01-02-v10"
@@ -461,7 +461,7 @@ def sorted_rows(arrays: dict[str, np.ndarray]) -> list[bytes]:
 
 
 def test_reads_a_version_written_by_gridstore_generate(tmp_path: Path) -> None:
-    from gridstore.cli import main
+    from gridstore.cli.commands import main
 
     path = tmp_path / "datasets"
     main(

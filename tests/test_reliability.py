@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gridstore.build import create_version, resume_version
+from gridstore.build.versions import create_version, resume_version
 from gridstore.plan import Plan
 from gridstore.storage import open_backend
 from tests.conftest import version_chunks
@@ -211,7 +211,7 @@ def test_read_only_store_reads_and_refuses_writes_in_one_line(
 def test_readers_during_a_write_never_see_it_unfinished(
     built_store: tuple[Path, str], tmp_path: Path
 ) -> None:
-    from gridstore.read import open_store
+    from gridstore.read.store import open_store
 
     store = tmp_path / "datasets"
     shutil.copytree(built_store[0], store)
@@ -238,8 +238,8 @@ def test_finished_versions_are_never_rewritten(
     """Handles opened on v1 stay valid and no later operation touches a byte of it."""
     import zarr
 
-    from gridstore.build import grow_version
-    from gridstore.read import open_store
+    from gridstore.build.versions import grow_version
+    from gridstore.read.store import open_store
 
     store, v1 = store_copy
     before = {p: p.read_bytes() for p in sorted((store / v1).rglob("*")) if p.is_file()}

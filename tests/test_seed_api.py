@@ -123,9 +123,9 @@ def test_public_api_lists_the_seed_names() -> None:
 
 
 def test_docstring_examples_run() -> None:
-    from gridstore import constraints, dataset_checks
+    from gridstore.validate import constraints, dataset
 
-    for module in (dataset_checks, constraints):
+    for module in (dataset, constraints):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0, module.__name__
         assert result.failed == 0, module.__name__
@@ -231,7 +231,7 @@ def test_validate_dataset_bad_options(options: dict[str, Any], message: str) -> 
 
 
 def test_validate_dataset_caps_the_indices_it_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gridstore.dataset_checks.MAX_BAD_INDICES", 10)
+    monkeypatch.setattr("gridstore.validate.dataset.MAX_BAD_INDICES", 10)
     images = np.full((25, 16, 16), 10, np.uint8)
     report = gridstore.validate_dataset(images)
     assert report.num_bad_images == 25
@@ -261,7 +261,7 @@ class _SpyArray:
 def test_validate_dataset_reads_in_bounded_blocks(
     monkeypatch: pytest.MonkeyPatch, chunk_images: int | None
 ) -> None:
-    monkeypatch.setattr("gridstore.dataset_checks.BLOCK_BYTES", 64 * 256)  # 64 images a block
+    monkeypatch.setattr("gridstore.validate.dataset.BLOCK_BYTES", 64 * 256)  # 64 images a block
     images = _valid(1000)
     images[[17, 999], 5, 5] = 10
     spy = _SpyArray(images, chunk_images)
@@ -275,7 +275,7 @@ def test_validate_dataset_reads_in_bounded_blocks(
 
 
 def test_validate_dataset_on_a_memmap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gridstore.dataset_checks.BLOCK_BYTES", 1000 * 256)
+    monkeypatch.setattr("gridstore.validate.dataset.BLOCK_BYTES", 1000 * 256)
     path = tmp_path / "big.npy"
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(20_000, 16, 16))
     mm[:, 0, :2] = 3

@@ -31,7 +31,7 @@ import pytest
 import zarr
 from click.testing import CliRunner, Result
 
-from gridstore.cli import main
+from gridstore.cli.commands import main
 from gridstore.errors import (
     CorruptChunkError,
     StoreLockedError,
@@ -39,7 +39,7 @@ from gridstore.errors import (
     VersionExistsError,
     VersionIncompleteError,
 )
-from gridstore.read import open_store
+from gridstore.read.store import open_store
 from gridstore.storage import backend, is_url, open_backend
 from gridstore.storage.layout import BOOKKEEPING, staged_key, tasks_key
 from tests.helpers_s3 import (  # noqa: F401 - a fixture

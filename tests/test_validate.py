@@ -1,4 +1,4 @@
-"""gridstore.validate against real versions on disk, intact and damaged in known places."""
+"""gridstore.validate.version against real versions on disk, intact and damaged in known places."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
-from gridstore.build import create_version
+from gridstore.build.versions import create_version
 from gridstore.errors import (
     ConfigError,
     StoreNotFoundError,
@@ -19,7 +19,7 @@ from gridstore.errors import (
 )
 from gridstore.plan import Plan
 from gridstore.storage import open_backend
-from gridstore.validate import CHECKS, ValidationReport, validate_version
+from gridstore.validate.version import CHECKS, ValidationReport, validate_version
 
 # One block per chunk: 3 tasks, so chunks 0 and 1 are full and chunk 2 is partial
 # (train 4000 + 4000 + 1600 images, val and test 500 + 500 + 200).

@@ -19,7 +19,7 @@ from gridstore.errors import ConfigError, GridstoreError
 if TYPE_CHECKING:
     import zarr
 
-    from gridstore.read import LazyArray
+    from gridstore.read.store import LazyArray
 
 __all__ = ["Batch", "Batching"]
 

@@ -5,7 +5,7 @@ both are read through zarr the same way. Every byte is read one whole chunk at a
 time by `_read_chunk`, which turns checksum failures and missing chunks into
 `CorruptChunkError`. Readers hold only names and reopen zarr lazily in each
 process, so they pickle into DataLoader workers under both 'fork' and 'spawn'.
-torch is imported only by the adapters (gridstore._torch).
+torch is imported only by the adapters (gridstore.read.torch).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from gridstore._batching import Batching
-from gridstore._torch import TorchAdapters
 from gridstore.errors import (
     CorruptChunkError,
     StoreNotFoundError,
     VersionNotFoundError,
 )
+from gridstore.read.batching import Batching
+from gridstore.read.torch import TorchAdapters
 from gridstore.storage import FIELDS, backend, open_backend, zarr_store
 
 if TYPE_CHECKING:

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from gridstore._npz import Member, write_npz
 from gridstore._version import __version__
 from gridstore.errors import ConfigError, GridstoreError, StoreNotFoundError
+from gridstore.formats.npz import Member, write_npz
 from gridstore.generate.batch import Annotations
 from gridstore.plan import DEFAULT_FRACTIONS, SPLITS, estimate_memory, parse_fractions
 from gridstore.storage import is_url
@@ -37,7 +37,7 @@ from gridstore.storage.fsio import atomic_write_bytes, fsync_dir
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from gridstore.read import LazyArray
+    from gridstore.read.store import LazyArray
 
 __all__ = [
     "NPZ_COMPRESSION",
@@ -411,7 +411,7 @@ def export_version(
     """
     from tqdm import tqdm
 
-    from gridstore.read import open_store
+    from gridstore.read.store import open_store
 
     out = Path(out_dir)
     _check_out_dir(out, overwrite)

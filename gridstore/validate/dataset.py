@@ -5,7 +5,7 @@ without annotations: shape ``(N, G, G)``, dtype uint8 and colours 0..9. It
 reads the images in blocks, so a numpy memmap, a lazy store array
 (``version["train"].images``), a zarr array or a seed-style ``.npz`` / ``.npy``
 file of any size is checked in bounded memory. The generator's rules (sizes,
-shapes, colours of objects) are :func:`gridstore.constraints.check_constraints`.
+shapes, colours of objects) are :func:`gridstore.validate.constraints.check_constraints`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ full (metadata and directory listings only). Data checks read sampled chunk indi
 (all with ``full``) one task at a time: task ``c`` wrote chunk ``c`` of every split,
 so one regeneration checks that index in all splits. Memory: one task's data twice
 (stored, regenerated; ~11 MB each by default) plus 8 bytes of content hash per image
-read (``full``: 800 MB per 100 M images, counted by gridstore.stats in buckets of ~32 MB).
+read (``full``: 800 MB per 100 M images, counted by gridstore.build.stats in buckets of ~32 MB).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class ValidationReport:
 
 def _regenerate(plan: Plan, c: int) -> dict[str, dict[str, np.ndarray]]:
     """Regenerate task `c` exactly as the writer does: split -> array -> rows."""
-    from gridstore.build import generate_task
+    from gridstore.build.versions import generate_task
 
     images, anns, _, _ = generate_task(plan, c)
     return {s: {"images": images[k], **anns[k].as_dict()} for k, s in enumerate(SPLITS)}
@@ -276,9 +276,9 @@ class _Run:
     def check_data(self, chosen: list[int], full: bool, progress: bool) -> None:
         from tqdm import tqdm
 
-        from gridstore.constraints import check_constraints
+        from gridstore.build.stats import count_duplicates
         from gridstore.generate.batch import content_hashes
-        from gridstore.stats import count_duplicates
+        from gridstore.validate.constraints import check_constraints
 
         size = {s: self.arrays[s]["images"].chunks[0] for s in self.good}
         n = {s: self.arrays[s]["images"].shape[0] for s in self.good}

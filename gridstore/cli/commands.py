@@ -281,7 +281,7 @@ def generate(**opts: Any) -> None:
       gridstore generate --num-images 2000000 --grow-from 2026-11-25-v1 --yes
       gridstore generate --resume --version 2026-11-25-v3 --yes
     """
-    from gridstore.build import create_version, grow_version, resume_version
+    from gridstore.build.versions import create_version, grow_version, resume_version
     from gridstore.engines import default_workers
     from gridstore.estimate import check_free_space
     from gridstore.plan import Plan
@@ -473,7 +473,7 @@ def validate(
 
     Exits 0 only when every check passes.
     """
-    from gridstore.validate import validate_version
+    from gridstore.validate.version import validate_version
 
     s, version = _resolve(store, version)
     report = validate_version(
@@ -500,7 +500,7 @@ def preview(version: str | None, store: Path, split: str, output: Path | None, s
     """Draw 100 random samples in a 10x10 grid with metadata and pixel statistics."""
     import numpy as np
 
-    from gridstore.read import open_store
+    from gridstore.read.store import open_store
     from gridstore.viz import render_preview
 
     s, version = _resolve(store, version)
@@ -544,7 +544,7 @@ def stats(
     import numpy as np
 
     from gridstore.config import OBJECT_TYPES
-    from gridstore.read import open_store
+    from gridstore.read.store import open_store
     from gridstore.viz import render_stats
 
     s, version = _resolve(store, version)
@@ -584,7 +584,7 @@ def stats(
 @_errors
 def export(version: str | None, store: Path, fmt: str, output: Path, overwrite: bool) -> None:
     """Export a version to the seed's npz layout (for older tooling)."""
-    from gridstore.legacy import export_version
+    from gridstore.formats.legacy import export_version
 
     s, version = _resolve(store, version)
     click.echo(str(export_version(s.path, version, output, overwrite=overwrite)))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from gridstore.read import SplitReader
+    from gridstore.read.store import SplitReader
 
 __all__ = ["TorchAdapters"]
 

@@ -32,7 +32,7 @@ from gridstore.errors import (
 from gridstore.generate.batch import ROUTING_BLOCK_IMAGES, Annotations, generate_block
 from gridstore.generate.rng import RNG_SCHEME
 from gridstore.plan import SPLITS, Plan, estimate_memory
-from gridstore.stats import count_duplicates, merge_counts, split_counts, summarize
+from gridstore.build.stats import count_duplicates, merge_counts, split_counts, summarize
 from gridstore.storage import ARRAY_CODECS, StoreBackend, backend, open_backend
 
 __all__ = ["create_version", "grow_version", "resume_version"]

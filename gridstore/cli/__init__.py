@@ -1,0 +1,5 @@
+"""The ``gridstore`` command line."""
+
+from gridstore.cli.commands import main
+
+__all__ = ["main"]

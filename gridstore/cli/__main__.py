@@ -1,0 +1,5 @@
+"""``python -m gridstore.cli``: the same as the ``gridstore`` command."""
+
+from gridstore.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Other file formats: the seed's npz layout and its metadata.json."""
