@@ -33,7 +33,10 @@ from numba.core import caching, config
 __all__ = ["KERNEL_SOURCES", "cache_dir", "kernel", "kernel_cache_is_warm", "sources_key"]
 
 _PACKAGE = Path(__file__).resolve().parent
-KERNEL_SOURCES = (*sorted((_PACKAGE / "generate").glob("*.py")), _PACKAGE / "validate" / "constraints.py")
+KERNEL_SOURCES = (
+    *sorted((_PACKAGE / "generate").glob("*.py")),
+    _PACKAGE / "validate" / "constraints.py",
+)
 
 
 def sources_key(sources: tuple[Path, ...] = KERNEL_SOURCES) -> str:

@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from gridstore.arguments import check_whole_number
 from gridstore.errors import ConfigError
+from gridstore.generate.shapes import build_tables
+from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
 
 __all__ = [
     "LINE_ORIENTATIONS",
@@ -30,9 +33,6 @@ __all__ = [
     "make_config",
 ]
 
-OBJECT_TYPES = ("blob", "rectangle", "line", "pattern")
-LINE_ORIENTATIONS = ("horizontal", "vertical", "diagonal", "anti_diagonal")
-PATTERN_FAMILIES = ("checkerboard", "L", "T", "plus", "zigzag")
 PRESET_NAMES = ("atomic", "shapes")
 MAX_GRID_SIZE = 255  # cell coordinates and instance labels are uint8
 MAX_OBJECTS = 255
@@ -79,7 +79,7 @@ class GeneratorConfig:
             elif f.name == "blob_compactness":
                 value = _number(f.name, value)
             elif f.name != "preset":
-                value = _integer(f.name, value)
+                value = check_whole_number(f.name, value)
             object.__setattr__(self, f.name, value)
         _validate(self)
 
@@ -165,14 +165,6 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _integer(name: str, value: Any) -> int:
-    ok = isinstance(value, int | float | np.integer) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value != int(value):
-        msg = f"{name} must be an integer, got {value!r}"
-        raise ConfigError(msg)
-    return int(value)
-
-
 def _number(name: str, value: Any) -> float:
     if (
         isinstance(value, bool)
@@ -245,10 +237,7 @@ def _validate(c: GeneratorConfig) -> None:
             f"grid ({c.grid_size}); lower max_size or set type_weights line=0"
         )
         raise ConfigError(msg)
-    # Shape tables know which rectangles and patterns fit; they raise ConfigError too.
-    from gridstore.generate.shapes import build_tables
-
-    build_tables(c)
+    build_tables(c)  # the shape tables know which rectangles and patterns fit
 
 
 _DEFAULT = GeneratorConfig.__new__(GeneratorConfig)  # weights to merge partial mappings into

@@ -18,34 +18,19 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from gridstore.arguments import check_int, check_seed
 from gridstore.config import make_config
 from gridstore.errors import ConfigError
-from gridstore.generate.batch import Annotations, content_hashes, generate_images
+from gridstore.generate.batch import generate_images
+from gridstore.generate.hashing import content_hashes
+from gridstore.generate.rng import splitmix64_array
+from gridstore.generate.vocab import Annotations
 from gridstore.plan import DEFAULT_FRACTIONS, SPLITS, parse_fractions
 
 __all__ = ["BATCH_IMAGES", "generate_corpus", "split_corpus", "split_counts", "split_indices"]
 
 BATCH_IMAGES = 100_000  # images per kernel call (one batch of scratch output in memory)
 SplitMode = Literal["disjoint", "independent"]
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    ok = not isinstance(value, bool) and isinstance(value, int | np.integer)
-    if not ok or value < low or (high is not None and value >= high):
-        bound = (
-            f">= {low}"
-            if high is None
-            else f"in [{low}, {high})"
-            if high != 2**64
-            else "in [0, 2**64)"
-        )
-        msg = f"{name} must be an integer {bound}, got {value!r}"
-        raise ConfigError(msg)
-    return int(value)
 
 
 def _numeric_dtype(dtype: npt.DTypeLike) -> np.dtype[Any]:
@@ -120,8 +105,8 @@ def generate_corpus(
     >>> generate_corpus(2, seed=0, dtype="float32", show_progress=False)[0].dtype
     dtype('float32')
     """
-    n = _check_int("num_images", num_images, 1)
-    seed = _check_int("seed", seed, 0, 2**64)
+    n = check_int("num_images", num_images, 1)
+    seed = check_seed(seed)
     out_dtype = _numeric_dtype(dtype)
     config = make_config(preset, **overrides)
     g = config.grid_size
@@ -164,7 +149,7 @@ def split_counts(
     >>> split_counts(7, (0.5, 0.25, 0.25))
     (3, 2, 2)
     """
-    n = _check_int("num_images", num_images, 0)
+    n = check_int("num_images", num_images, 0)
     f = np.asarray(
         parse_fractions(fractions if isinstance(fractions, str) else tuple(fractions)), np.float64
     )
@@ -175,14 +160,6 @@ def split_counts(
     for s in order[:left]:
         counts[s] += 1
     return int(counts[0]), int(counts[1]), int(counts[2])
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 of each element (uint64 arrays wrap silently, as intended)."""
-    z = x + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
 
 
 def _row_hashes(images: np.ndarray) -> np.ndarray:
@@ -230,13 +207,13 @@ def split_indices(
     if mode not in ("disjoint", "independent"):
         msg = f"mode must be 'disjoint' or 'independent', got {mode!r}"
         raise ConfigError(msg)
-    seed = _check_int("seed", seed, 0, 2**64)
+    seed = check_seed(seed)
     images = None if isinstance(num_images, int | np.integer) else np.asarray(num_images)
     if images is None:
         if mode == "disjoint":
             msg = "mode 'disjoint' needs the images (it compares their contents), got a count"
             raise ConfigError(msg)
-        n = _check_int("num_images", num_images, 0)
+        n = check_int("num_images", num_images, 0)
     else:
         if images.ndim < 1:
             msg = (
@@ -250,7 +227,7 @@ def split_indices(
         order = np.random.default_rng(seed).permutation(n)
     else:
         hashes = _row_hashes(images)
-        keys = _mix(hashes ^ _mix(np.array([seed], np.uint64)))
+        keys = splitmix64_array(hashes ^ splitmix64_array(np.array([seed], np.uint64)))
         order = np.lexsort((hashes, keys))  # by seeded key; equal images adjacent, stable
         grouped = hashes[order]
         for k in (1, 2):

@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager, suppress
 from typing import Any, Literal, Protocol
 
+from gridstore.arguments import check_int
 from gridstore.errors import ConfigError, WorkerLostError
 
 __all__ = ["ENGINES", "Engine", "default_workers", "run_tasks"]
@@ -315,9 +316,7 @@ def run_tasks(
         A task's workers died ``distributed.scheduler.allowed-failures`` + 1 times.
     """
     workers = default_workers() if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        msg = f"workers must be an integer >= 1, got {workers!r}"
-        raise ConfigError(msg)
+    workers = check_int("workers", workers, 1)
     if engine not in ENGINES:
         msg = f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}"
         raise ConfigError(msg)

@@ -15,9 +15,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from gridstore.arguments import check_int, check_seed
 from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
-from gridstore.generate.batch import ROUTING_BLOCK_IMAGES
+from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -68,13 +69,7 @@ def estimate_memory(num_images: int, grid_size: int = 16, dtype: Any = np.uint8)
     >>> estimate_memory(1000)["bytes"]
     256000
     """
-    if (
-        isinstance(num_images, bool)
-        or not isinstance(num_images, int | np.integer)
-        or num_images < 0
-    ):
-        msg = f"num_images must be an integer >= 0, got {num_images!r}"
-        raise ConfigError(msg)
+    num_images = check_int("num_images", num_images, 0)
     per_image = grid_size * grid_size * np.dtype(dtype).itemsize
     total = int(num_images) * per_image
     return {
@@ -199,14 +194,8 @@ class Plan:
     blocks_per_chunk: int = 4
 
     def __post_init__(self) -> None:
-        n = self.num_images
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= MAX_IMAGES:
-            msg = f"num_images must be an integer in [1, {MAX_IMAGES:.0e}], got {n!r}"
-            raise ConfigError(msg)
-        s = self.seed
-        if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s < 2**64:
-            msg = f"seed must be an integer in [0, 2**64), got {s!r}"
-            raise ConfigError(msg)
+        check_int("num_images", self.num_images, 1, MAX_IMAGES)
+        check_seed(self.seed)
         object.__setattr__(self, "fractions", parse_fractions(self.fractions))
         if self.split_mode not in ("disjoint", "independent"):
             msg = f"split_mode must be 'disjoint' or 'independent', got {self.split_mode!r}"

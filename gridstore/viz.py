@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from gridstore.config import OBJECT_TYPES
 from gridstore.errors import ConfigError
+from gridstore.generate.vocab import OBJECT_TYPES
 from gridstore.storage.fsio import atomic_write_bytes
 
 if TYPE_CHECKING:

@@ -9,7 +9,9 @@ import gridstore.corpus as corpus_mod
 from gridstore.config import make_config
 from gridstore.corpus import generate_corpus, split_corpus, split_counts, split_indices
 from gridstore.errors import ConfigError
-from gridstore.generate.batch import Annotations, content_hashes, generate_images
+from gridstore.generate.batch import generate_images
+from gridstore.generate.hashing import content_hashes
+from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS
 
 # A tiny distribution with few distinct images: one 2-cell rectangle or line on a

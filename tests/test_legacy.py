@@ -25,7 +25,7 @@ from gridstore.formats.legacy import (
     save_corpus,
     save_metadata,
 )
-from gridstore.generate.batch import Annotations
+from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.store import open_store
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gridstore.config import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
-from gridstore.generate.batch import Annotations
+from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES, Annotations
 
 __all__ = ["count_duplicates", "duplicate_count_bytes", "merge_counts", "split_counts", "summarize"]
 

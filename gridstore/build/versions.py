@@ -29,7 +29,8 @@ from gridstore.errors import (
     WorkerLostError,
     resume_hint,
 )
-from gridstore.generate.batch import ROUTING_BLOCK_IMAGES, Annotations, generate_block
+from gridstore.generate.batch import generate_block
+from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
 from gridstore.generate.rng import RNG_SCHEME
 from gridstore.plan import SPLITS, Plan, estimate_memory
 from gridstore.build.stats import count_duplicates, merge_counts, split_counts, summarize
@@ -91,15 +92,7 @@ def generate_task(
     images, anns, hashes = [], [], []
     for k in range(len(SPLITS)):
         images.append(np.concatenate([b.images[k] for b in blocks]))
-        fields = Annotations.names()
-        anns.append(
-            Annotations(
-                **{
-                    f: np.concatenate([getattr(b.annotations[k], f) for b in blocks])
-                    for f in fields
-                }
-            )
-        )
+        anns.append(Annotations.concatenate([b.annotations[k] for b in blocks]))
         hashes.append(np.concatenate([b.hashes[k] for b in blocks]))
     return images, anns, hashes, sum(b.draws for b in blocks)
 
@@ -131,7 +124,7 @@ def _copy_task(store: StoreBackend, name: str, plan_json: str, source: str, inde
     plan = _plan(plan_json)
     rows = plan.task_rows(plan.tasks[index])
     images, anns, hashes = [], [], []
-    from gridstore.generate.batch import content_hashes
+    from gridstore.generate.hashing import content_hashes
 
     for split in SPLITS:
         start, stop = rows[split]

@@ -180,7 +180,7 @@ def _print_plan(
 ) -> Any:
     from gridstore._jit import kernel_cache_is_warm
     from gridstore.estimate import estimate_run
-    from gridstore.generate.batch import ROUTING_BLOCK_IMAGES
+    from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
     from gridstore.plan import SPLITS
 
     if not kernel_cache_is_warm():
@@ -543,7 +543,7 @@ def stats(
     """Plot objects per image, types against their weights, sizes and colours."""
     import numpy as np
 
-    from gridstore.config import OBJECT_TYPES
+    from gridstore.generate.vocab import OBJECT_TYPES
     from gridstore.read.store import open_store
     from gridstore.viz import render_stats
 

@@ -27,9 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from gridstore._version import __version__
+from gridstore.arguments import is_integer
 from gridstore.errors import ConfigError, GridstoreError, StoreNotFoundError
 from gridstore.formats.npz import Member, write_npz
-from gridstore.generate.batch import Annotations
+from gridstore.generate.vocab import Annotations
 from gridstore.plan import DEFAULT_FRACTIONS, SPLITS, estimate_memory, parse_fractions
 from gridstore.storage import is_url
 from gridstore.storage.fsio import atomic_write_bytes, fsync_dir
@@ -148,7 +149,7 @@ def create_metadata(
 
 def _count(split: str, value: int | np.ndarray) -> int:
     n = len(value) if hasattr(value, "__len__") else value
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+    if not is_integer(n) or n < 0:
         msg = f"size of split {split!r} must be an integer >= 0 or an array, got {value!r}"
         raise ConfigError(msg)
     return int(n)

@@ -1,23 +1,34 @@
-"""The atomic image generator: numba kernels with per-image random streams."""
+"""The atomic image generator: numba kernels with per-image random streams.
 
-from gridstore.config import GeneratorConfig
-from gridstore.generate.batch import (
-    ROUTING_BLOCK_IMAGES,
-    Annotations,
-    BlockOutput,
-    content_hashes,
-    generate_block,
-    generate_images,
-)
-from gridstore.generate.rng import RNG_SCHEME
+The names below load on first use: `vocab` and `shapes` are plain numpy, and
+importing them (or this package) does not load numba.
+"""
 
-__all__ = [
-    "RNG_SCHEME",
-    "ROUTING_BLOCK_IMAGES",
-    "Annotations",
-    "BlockOutput",
-    "GeneratorConfig",
-    "content_hashes",
-    "generate_block",
-    "generate_images",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "RNG_SCHEME": "gridstore.generate.rng",
+    "ROUTING_BLOCK_IMAGES": "gridstore.generate.vocab",
+    "Annotations": "gridstore.generate.vocab",
+    "BlockOutput": "gridstore.generate.batch",
+    "GeneratorConfig": "gridstore.config",
+    "content_hashes": "gridstore.generate.hashing",
+    "generate_block": "gridstore.generate.batch",
+    "generate_images": "gridstore.generate.batch",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    msg = f"module 'gridstore.generate' has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -3,73 +3,24 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from gridstore._jit import kernel
+from gridstore.arguments import check_seed
 from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
+from gridstore.generate.hashing import content_hash
 from gridstore.generate.kernel import draw_image, make_scratch
-from gridstore.generate.rng import _rotl, image_key, seed_state, splitmix64, unit_float
+from gridstore.generate.rng import image_key, seed_state, splitmix64, unit_float
 from gridstore.generate.shapes import build_tables
+from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
 
-__all__ = [
-    "ROUTING_BLOCK_IMAGES",
-    "Annotations",
-    "BlockOutput",
-    "content_hashes",
-    "generate_block",
-    "generate_images",
-]
+__all__ = ["BlockOutput", "generate_block", "generate_images"]
 
-ROUTING_BLOCK_IMAGES = 5000  # slots per routing block; part of the byte layout, never change
 MAX_DRAWS_PER_SLOT = 50  # a block drawing this many times its slots cannot fill its splits
-_K1 = np.uint64(0x9E3779B185EBCA87)  # multiply-rotate constants of xxHash64
-_K2 = np.uint64(0xC2B2AE3D27D4EB4F)
 _ROUTE_SALT = np.uint64(0x5EED5EED5EED5EED)
-
-
-@dataclass(frozen=True)
-class Annotations:
-    """Ground truth of a batch of images (see docs/internals.md)."""
-
-    num_objects: np.ndarray
-    object_type: np.ndarray
-    object_subtype: np.ndarray
-    object_colour: np.ndarray
-    object_size: np.ndarray
-    object_bbox: np.ndarray
-    instance_map: np.ndarray
-
-    @classmethod
-    def empty(cls, n: int, grid_size: int, max_objects: int) -> Annotations:
-        """Zeroed arrays for ``n`` images."""
-        k = max_objects
-        return cls(
-            num_objects=np.zeros(n, np.uint8),
-            object_type=np.zeros((n, k), np.uint8),
-            object_subtype=np.zeros((n, k), np.uint8),
-            object_colour=np.zeros((n, k), np.uint8),
-            object_size=np.zeros((n, k), np.uint16),
-            object_bbox=np.zeros((n, k, 4), np.uint8),
-            instance_map=np.zeros((n, grid_size, grid_size), np.uint8),
-        )
-
-    @staticmethod
-    def names() -> tuple[str, ...]:
-        """Field names, in storage order."""
-        return tuple(f.name for f in fields(Annotations))
-
-    def as_dict(self) -> dict[str, np.ndarray]:
-        """The arrays by field name."""
-        return {name: getattr(self, name) for name in self.names()}
-
-    def __len__(self) -> int:
-        return len(self.num_objects)
-
-    def __getitem__(self, index: slice | np.ndarray) -> Annotations:
-        return Annotations(**{k: v[index] for k, v in self.as_dict().items()})
 
 
 @dataclass(frozen=True)
@@ -94,23 +45,6 @@ def _kernel_args(config: GeneratorConfig) -> tuple:
         c.max_tries,
         build_tables(c),
     )
-
-
-@kernel
-def _content_hash(image: np.ndarray) -> np.uint64:
-    """64-bit hash of an image's bytes, eight at a time (little-endian words)."""
-    n = image.shape[0]
-    words = n // 8
-    h = np.uint64(n) * _K1
-    for i in range(words):
-        word = np.uint64(0)  # assembled byte by byte (LLVM makes it one load); no .view compile
-        for b in range(8):
-            word |= np.uint64(image[8 * i + b]) << np.uint64(8 * b)
-        h = _rotl(h ^ (word * _K2), 31) * _K1
-    tail = np.uint64(0)
-    for i in range(words * 8, n):
-        tail = (tail << np.uint64(8)) | np.uint64(image[i])
-    return splitmix64(_rotl(h ^ (tail * _K2), 31) * _K1)
 
 
 STREAM, BY_CONTENT, BY_POSITION = 0, 1, 2  # how _fill routes a drawn image to a split
@@ -204,7 +138,7 @@ def _fill(
             s_bbox.reshape((k, 4)),
             scratch,
         )
-        h = _content_hash(s_img)
+        h = content_hash(s_img)
         split = 0
         if route != STREAM:
             u = unit_float(h if route == BY_CONTENT else splitmix64(key ^ _ROUTE_SALT))
@@ -275,7 +209,7 @@ def generate_images(
     >>> images.shape, int(ann.num_objects.min()) >= 1
     ((3, 16, 16), True)
     """
-    _check_seed(seed)
+    check_seed(seed)
     if not 0 <= start <= stop:
         msg = f"image range must satisfy 0 <= start <= stop, got [{start}, {stop})"
         raise ConfigError(msg)
@@ -342,7 +276,7 @@ def generate_block(
     ConfigError
         The distribution has too few distinct images to fill a split disjointly.
     """
-    _check_seed(seed)
+    check_seed(seed)
     total = int(sum(quotas))
     images, ann = _outputs(total, config)
     hashes = np.zeros(total, np.uint64)
@@ -377,24 +311,3 @@ def generate_block(
         hashes=[hashes[p] for p in parts],
         draws=int(draws),
     )
-
-
-def content_hashes(images: np.ndarray) -> np.ndarray:
-    """Return the 64-bit content hash of each image (the disjoint-split route key)."""
-    n = len(images)
-    flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(n, int(np.prod(images.shape[1:])))
-    out = np.empty(n, np.uint64)
-    _hash_rows(flat, out)
-    return out
-
-
-@kernel
-def _hash_rows(flat, out):
-    for i in range(flat.shape[0]):
-        out[i] = _content_hash(flat[i])
-
-
-def _check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**64:
-        msg = f"seed must be an integer in [0, 2**64), got {seed!r}"
-        raise ConfigError(msg)

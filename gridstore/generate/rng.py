@@ -11,7 +11,18 @@ import numpy as np
 
 from gridstore._jit import kernel
 
-__all__ = ["RNG_SCHEME", "image_key", "next_u64", "randint", "seed_state", "uniform", "unit_float"]
+__all__ = [
+    "RNG_SCHEME",
+    "image_key",
+    "next_u64",
+    "randint",
+    "rotl",
+    "seed_state",
+    "splitmix64",
+    "splitmix64_array",
+    "uniform",
+    "unit_float",
+]
 
 RNG_SCHEME = "xoshiro256** per image, seeded by splitmix64(seed, block, index); v1"
 
@@ -28,6 +39,27 @@ def splitmix64(x: np.uint64) -> np.uint64:
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return z ^ (z >> np.uint64(31))
+
+
+@kernel
+def _splitmix64_each(x: np.ndarray, out: np.ndarray) -> None:
+    for i in range(x.shape[0]):
+        out[i] = splitmix64(x[i])
+
+
+def splitmix64_array(x: np.ndarray) -> np.ndarray:
+    """Return `splitmix64` of each element of a uint64 array (same shape).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> splitmix64_array(np.zeros(1, np.uint64))[0] == splitmix64(np.uint64(0))
+    True
+    """
+    flat = np.ascontiguousarray(x, dtype=np.uint64).ravel()
+    out = np.empty_like(flat)
+    _splitmix64_each(flat, out)
+    return out.reshape(np.shape(x))
 
 
 @kernel
@@ -52,21 +84,21 @@ def seed_state(state: np.ndarray, key: np.uint64) -> None:
 
 
 @kernel
-def _rotl(x: np.uint64, k: int) -> np.uint64:
+def rotl(x: np.uint64, k: int) -> np.uint64:
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
 @kernel
 def next_u64(s: np.ndarray) -> np.uint64:
     """Advance a xoshiro256** state and return 64 random bits."""
-    result = _rotl(s[1] * np.uint64(5), 7) * np.uint64(9)
+    result = rotl(s[1] * np.uint64(5), 7) * np.uint64(9)
     t = s[1] << np.uint64(17)
     s[2] ^= s[0]
     s[3] ^= s[1]
     s[1] ^= s[2]
     s[0] ^= s[3]
     s[2] ^= t
-    s[3] = _rotl(s[3], 45)
+    s[3] = rotl(s[3], 45)
     return result
 
 

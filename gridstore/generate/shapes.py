@@ -7,22 +7,38 @@ with its 8 rotations/reflections) is enumerated here, in plain Python.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from gridstore.errors import ConfigError
+from gridstore.generate.vocab import OBJECT_TYPES, PATTERN_FAMILIES
 
-if TYPE_CHECKING:
-    from gridstore.config import GeneratorConfig
-
-__all__ = ["ShapeTables", "build_tables", "pattern_cells"]
+__all__ = ["ShapeParams", "ShapeTables", "build_tables", "pattern_cells"]
 
 RECT_FAVOURED_WEIGHT = 3.0  # rectangles with aspect ratio below 3:1 are this much likelier
 RECT_MAX_ASPECT = 3.0
 
 Cells = list[tuple[int, int]]
+
+
+class ShapeParams(Hashable, Protocol):
+    """What the tables depend on: the fields of a `gridstore.config.GeneratorConfig`."""
+
+    @property
+    def grid_size(self) -> int: ...
+    @property
+    def min_size(self) -> int: ...
+    @property
+    def max_size(self) -> int: ...
+    @property
+    def type_weights(self) -> tuple[float, ...]: ...
+    @property
+    def line_weights(self) -> tuple[float, ...]: ...
+    @property
+    def pattern_weights(self) -> tuple[float, ...]: ...
 
 
 class ShapeTables(NamedTuple):
@@ -112,8 +128,12 @@ def _cumulative(weights: np.ndarray) -> np.ndarray:
     return cum
 
 
-def _rectangles(c: GeneratorConfig) -> tuple[np.ndarray, ...]:
-    starts, counts, hs, ws, cums = [], [], [], [], []
+def _rectangles(c: ShapeParams) -> tuple[np.ndarray, ...]:
+    starts: list[int] = []
+    counts: list[int] = []
+    hs: list[int] = []
+    ws: list[int] = []
+    cums: list[float] = []
     g = c.grid_size
     for area in range(c.min_size, c.max_size + 1):
         cands = [
@@ -144,13 +164,13 @@ def _rectangles(c: GeneratorConfig) -> tuple[np.ndarray, ...]:
 
 
 @lru_cache(maxsize=32)
-def build_tables(c: GeneratorConfig) -> ShapeTables:
+def build_tables(c: ShapeParams) -> ShapeTables:
     """Enumerate the shapes a config allows.
 
     Parameters
     ----------
-    c : GeneratorConfig
-        The distribution.
+    c : ShapeParams
+        The distribution (a `gridstore.config.GeneratorConfig`).
 
     Returns
     -------
@@ -161,14 +181,13 @@ def build_tables(c: GeneratorConfig) -> ShapeTables:
     ConfigError
         A type or family with positive weight has no shape within the size range.
     """
-    from gridstore.config import OBJECT_TYPES, PATTERN_FAMILIES
-
     weight = dict(zip(OBJECT_TYPES, c.type_weights, strict=True))
     if weight["rectangle"] > 0:
         rect = _rectangles(c)
     else:
         rect = tuple(np.zeros(1, t) for t in (np.int64,) * 4 + (np.float64,))
-    fam_start, fam_count, var_h, var_w, var_start, var_size, cr, cc = ([] for _ in range(8))
+    lists: tuple[list[int], ...] = tuple([] for _ in range(8))
+    fam_start, fam_count, var_h, var_w, var_start, var_size, cr, cc = lists
     for family, fam_weight in zip(PATTERN_FAMILIES, c.pattern_weights, strict=True):
         fam_start.append(len(var_h))
         templates = [

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gridstore.arguments import check_int
 from gridstore.errors import ConfigError, GridstoreError
 
 if TYPE_CHECKING:
@@ -57,10 +58,9 @@ class Batching:
     def _check(self, fields: Sequence[str], **ints: int) -> None:
         """Raise `ConfigError` for an out-of-range argument or an unknown field."""
         for name, value in ints.items():
-            low = 1 if name in ("batch_size", "window_chunks", "world_size") else 0
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                msg = f"{name} must be an integer >= {low}, got {value!r}"
-                raise ConfigError(msg)
+            check_int(
+                name, value, 1 if name in ("batch_size", "window_chunks", "world_size") else 0
+            )
         if ints.get("rank", 0) >= ints.get("world_size", 1):
             msg = f"rank must be < world_size={ints['world_size']}, got {ints['rank']}"
             raise ConfigError(msg)

@@ -23,6 +23,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
+from gridstore.arguments import check_int
 from gridstore.errors import ConfigError, CorruptChunkError, StoreNotFoundError
 
 __all__ = ["CHECKS", "DatasetReport", "validate_dataset"]
@@ -140,9 +141,7 @@ def validate_dataset(
     >>> ok, message
     (True, 'dataset valid: 1 images, shape (1, 16, 16), uint8, values 0..9')
     """
-    if isinstance(grid_size, bool) or not isinstance(grid_size, int | np.integer) or grid_size < 1:
-        msg = f"grid_size must be an integer >= 1, got {grid_size!r}"
-        raise ConfigError(msg)
+    grid_size = check_int("grid_size", grid_size, 1)
     try:
         expected = None if dtype is None else np.dtype(dtype)
     except TypeError as err:

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from gridstore.errors import ConfigError, GridstoreError, VersionNotFoundError
+from gridstore.arguments import check_int
+from gridstore.errors import GridstoreError, VersionNotFoundError
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import FIELDS, StoreBackend, open_backend, zarr_store
 
@@ -277,7 +278,7 @@ class _Run:
         from tqdm import tqdm
 
         from gridstore.build.stats import count_duplicates
-        from gridstore.generate.batch import content_hashes
+        from gridstore.generate.hashing import content_hashes
         from gridstore.validate.constraints import check_constraints
 
         size = {s: self.arrays[s]["images"].chunks[0] for s in self.good}
@@ -436,10 +437,8 @@ def validate_version(
     >>> report = validate_version("datasets", sample=4)  # doctest: +SKIP
     >>> print("\\n".join(report.summary_lines()))  # doctest: +SKIP
     """
-    for arg, value, low in (("sample", 1 if sample is None else sample, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            msg = f"{arg} must be an integer >= {low}, got {value!r}"
-            raise ConfigError(msg)
+    check_int("sample", 1 if sample is None else sample, 1)
+    check_int("seed", seed, 0)
     started = time.perf_counter()
     store = open_backend(store_path)
     if version is None:
