@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridstore.read.store import open_store
+from gridstore.read import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers_layout import make_split, write_version

@@ -93,7 +93,7 @@ def main() -> None:
 
     from gridstore.engines import default_workers
     from gridstore.plan import Plan
-    from gridstore.read.store import open_store
+    from gridstore.read import open_store
 
     workers = args.workers or default_workers()
     plan = Plan(num_images=args.num_images, seed=1)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 __all__ = [
+    "ChunkChecksumError",
+    "ChunkDecodeError",
+    "ChunkMissingError",
     "ConfigError",
     "CorruptChunkError",
     "GridstoreError",
@@ -47,6 +50,18 @@ class VersionIncompleteError(GridstoreError):
 
 class CorruptChunkError(GridstoreError):
     """A chunk is missing, truncated or fails its checksum."""
+
+
+class ChunkMissingError(CorruptChunkError):
+    """A chunk file or object is not there."""
+
+
+class ChunkChecksumError(CorruptChunkError):
+    """A chunk's bytes do not match their crc32c."""
+
+
+class ChunkDecodeError(CorruptChunkError):
+    """A chunk passes its crc32c but blosc cannot decode it (or it has the wrong size)."""
 
 
 class StoreLockedError(GridstoreError):

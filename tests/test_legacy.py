@@ -27,7 +27,7 @@ from gridstore.formats.legacy import (
 )
 from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS, Plan
-from gridstore.read.store import open_store
+from gridstore.read import open_store
 
 EXPORT_FILES = ["metadata.json", "test.npz", "train.npz", "val.npz"]
 

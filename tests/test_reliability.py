@@ -211,7 +211,7 @@ def test_read_only_store_reads_and_refuses_writes_in_one_line(
 def test_readers_during_a_write_never_see_it_unfinished(
     built_store: tuple[Path, str], tmp_path: Path
 ) -> None:
-    from gridstore.read.store import open_store
+    from gridstore.read import open_store
 
     store = tmp_path / "datasets"
     shutil.copytree(built_store[0], store)
@@ -239,7 +239,7 @@ def test_finished_versions_are_never_rewritten(
     import zarr
 
     from gridstore.build.versions import grow_version
-    from gridstore.read.store import open_store
+    from gridstore.read import open_store
 
     store, v1 = store_copy
     before = {p: p.read_bytes() for p in sorted((store / v1).rglob("*")) if p.is_file()}

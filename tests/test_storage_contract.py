@@ -39,7 +39,7 @@ from gridstore.errors import (
     VersionExistsError,
     VersionIncompleteError,
 )
-from gridstore.read.store import open_store
+from gridstore.read import open_store
 from gridstore.storage import backend, is_url, open_backend
 from gridstore.storage.layout import BOOKKEEPING, staged_key, tasks_key
 from tests.helpers_s3 import (  # noqa: F401 - a fixture

@@ -31,7 +31,7 @@ from gridstore.build.versions import create_version
 from gridstore.cli.commands import main
 from gridstore.errors import StoreLockedError, StoreNotFoundError, VersionExistsError
 from gridstore.plan import SPLITS, Plan
-from gridstore.read.store import open_store
+from gridstore.read import open_store
 from gridstore.storage import FIELDS, is_url, open_backend, zarr_store
 from gridstore.storage.layout import claim_key, lock_key
 from gridstore.storage.s3 import ObjectStore, filesystem

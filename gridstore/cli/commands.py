@@ -500,7 +500,7 @@ def preview(version: str | None, store: Path, split: str, output: Path | None, s
     """Draw 100 random samples in a 10x10 grid with metadata and pixel statistics."""
     import numpy as np
 
-    from gridstore.read.store import open_store
+    from gridstore.read import open_store
     from gridstore.viz import render_preview
 
     s, version = _resolve(store, version)
@@ -544,7 +544,7 @@ def stats(
     import numpy as np
 
     from gridstore.generate.vocab import OBJECT_TYPES
-    from gridstore.read.store import open_store
+    from gridstore.read import open_store
     from gridstore.viz import render_stats
 
     s, version = _resolve(store, version)

@@ -38,7 +38,7 @@ from gridstore.storage.fsio import atomic_write_bytes, fsync_dir
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from gridstore.read.store import LazyArray
+    from gridstore.read.arrays import LazyArray
 
 __all__ = [
     "NPZ_COMPRESSION",
@@ -412,7 +412,7 @@ def export_version(
     """
     from tqdm import tqdm
 
-    from gridstore.read.store import open_store
+    from gridstore.read import open_store
 
     out = Path(out_dir)
     _check_out_dir(out, overwrite)

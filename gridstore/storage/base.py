@@ -23,6 +23,9 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore.errors import (
+    ChunkChecksumError,
+    ChunkDecodeError,
+    ChunkMissingError,
     CorruptChunkError,
     StoreNotFoundError,
     VersionExistsError,
@@ -397,9 +400,9 @@ class StoreBackend(ABC):
             try:
                 for raw, decode in zip(self._get_many(keys), decoders, strict=True):
                     if raw is None:
-                        raise ValueError("missing")
+                        raise ChunkMissingError(name)
                     decode(raw)
-            except (ValueError, RuntimeError):  # missing, failed crc, or blosc cannot decode
+            except CorruptChunkError:  # missing, failed crc, or blosc cannot decode
                 self._remove(task_key(name, index, "json"))
                 dropped.append(index)
         return dropped
@@ -504,6 +507,27 @@ class StoreBackend(ABC):
         self._remove(tasks_key(name))
         self._remove(claim_key(name))
 
+    def read_chunk(self, array: str, chunk: int) -> np.ndarray:
+        """Chunk ``chunk`` (along images) of the array whose prefix is ``array``, decoded.
+
+        Raises
+        ------
+        ChunkMissingError, ChunkChecksumError, ChunkDecodeError
+            The chunk is missing, fails its crc32c, or does not decode (all
+            `CorruptChunkError`), with a message naming its key.
+        """
+        _, decode, ndim = self._codec(array)
+        key = chunk_key(array, chunk, ndim)
+        raw = self._get(key)
+        if raw is None:
+            msg = f"chunk '{key}' of store '{self.path}' is missing"
+            raise ChunkMissingError(msg)
+        try:
+            return decode(raw)
+        except CorruptChunkError as err:
+            msg = f"chunk '{key}' of store '{self.path}' {_FAULTS[type(err)]}"
+            raise type(err)(msg) from err
+
     def read_chunk_rows(
         self, name: str, split: str, array: str, chunk: int, rows: int
     ) -> np.ndarray:
@@ -512,16 +536,17 @@ class StoreBackend(ABC):
         Raises
         ------
         CorruptChunkError
-            The chunk is missing or fails its checksum.
+            The chunk is missing or damaged; the message says how to find out more.
         """
-        prefix = f"{name}/{split}/{array}"
-        _, decode, ndim = self._codec(prefix)
-        key = chunk_key(prefix, chunk, ndim)
-        raw = self._get(key)
         try:
-            if raw is None:
-                raise ValueError("missing")
-            return decode(raw)[:rows].copy()
-        except (ValueError, RuntimeError) as err:
-            msg = f"chunk '{key}' of store '{self.path}' is missing or damaged; run 'gridstore validate {name}'"
-            raise CorruptChunkError(msg) from err
+            return self.read_chunk(f"{name}/{split}/{array}", chunk)[:rows].copy()
+        except CorruptChunkError as err:
+            msg = f"{err}; run 'gridstore validate {name}'"
+            raise type(err)(msg) from err
+
+
+_FAULTS = {  # what each damage is called in messages
+    ChunkMissingError: "is missing",
+    ChunkChecksumError: "failed its crc32c check",
+    ChunkDecodeError: "could not be decoded",
+}

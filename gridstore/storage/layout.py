@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from gridstore.errors import ConfigError
+from gridstore.errors import ChunkChecksumError, ChunkDecodeError, ConfigError
 
 __all__ = [
     "ARRAY_CODECS",
@@ -226,8 +226,8 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
     """``(encode, decode, ndim)`` for whole chunks of an array, from its zarr.json ``meta``.
 
     ``encode(data)`` returns the bytes zarr would write for that chunk;
-    ``decode(raw)`` checks the crc32c and returns the array (raising ValueError
-    on a damaged chunk). ``where`` names the array in errors.
+    ``decode(raw)`` checks the crc32c and returns the array (raising
+    `ChunkChecksumError` or `ChunkDecodeError` on a damaged chunk). ``where`` names the array in errors.
     """
     import google_crc32c
     from numcodecs import Blosc
@@ -267,7 +267,11 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
         body, crc = raw[:-4], raw[-4:]
         if len(raw) < 5 or np.frombuffer(crc, "<u4")[0] != google_crc32c.value(body):
             msg = f"chunk of '{where}' fails its crc32c checksum"
-            raise ValueError(msg)
-        return np.frombuffer(blosc.decode(body), dtype).reshape(chunk_shape)
+            raise ChunkChecksumError(msg)
+        try:
+            return np.frombuffer(blosc.decode(body), dtype).reshape(chunk_shape)
+        except (RuntimeError, ValueError) as err:  # what numcodecs raises for a bad blosc frame
+            msg = f"chunk of '{where}' passes its crc32c but cannot be decoded ({err})"
+            raise ChunkDecodeError(msg) from err
 
     return encode, decode, len(chunk_shape)

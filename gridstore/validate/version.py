@@ -19,8 +19,14 @@ from typing import Any
 import numpy as np
 
 from gridstore.arguments import check_int
-from gridstore.errors import GridstoreError, VersionNotFoundError
+from gridstore.errors import (
+    ChunkChecksumError,
+    CorruptChunkError,
+    GridstoreError,
+    VersionNotFoundError,
+)
 from gridstore.plan import SPLITS, Plan
+from gridstore.read.source import chunk_key, read_chunk
 from gridstore.storage import FIELDS, StoreBackend, open_backend, zarr_store
 
 __all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate_version"]
@@ -144,9 +150,7 @@ class _Run:
         ]
 
     def key(self, split: str, f: str, c: int) -> str:
-        arr = self.arrays[split][f]
-        rel = arr.metadata.encode_chunk_key((c,) + (0,) * (arr.ndim - 1))
-        return f"{self.name}/{split}/{f}/{rel}"
+        return chunk_key(self.arrays[split][f], c)
 
     def check_metadata(self) -> None:
         for dotted in _REQUIRED:
@@ -167,7 +171,7 @@ class _Run:
         from zarr.codecs import Crc32cCodec
 
         fmt = self.meta.get("file_format") or {}
-        root = zarr_store(f"{self.store.path}/{self.name}")
+        root = zarr_store(self.store.path)
         if self.plan is None:
             self.fail("structure", self.plan_error)
         elif fmt.get("chunk_images") != self.plan.chunk_images:
@@ -185,7 +189,7 @@ class _Run:
             for f in FIELDS:
                 where = f"{self.name}/{split}/{f}"
                 try:
-                    arr = zarr.open_array(store=root, path=f"{split}/{f}", mode="r")
+                    arr = zarr.open_array(store=root, path=where, mode="r")
                 except (OSError, ValueError, TypeError, KeyError) as err:
                     self.fail("structure", f"{where} unreadable ({type(err).__name__})", [where])
                     ok = False
@@ -261,18 +265,20 @@ class _Run:
             )
         self.passed["chunks_present"] = f"all {total} chunk files present"
 
-    def read(self, split: str, f: str, c: int, rows: slice) -> np.ndarray | None:
+    def read(self, split: str, f: str, c: int) -> np.ndarray | None:
         """Read chunk `c` of an array through zarr; None (and a failure) if it cannot be."""
         key = self.key(split, f, c)
         if key in self.bad_files:  # never let zarr read a missing chunk as zeros
             self.fail("checksums", f"{key} not read: missing or truncated", [key])
             return None
+        arr = self.arrays[split][f]
         try:
-            return np.asarray(self.arrays[split][f][rows])
-        except (ValueError, RuntimeError) as err:  # crc32c: ValueError; blosc: RuntimeError
-            why = "fails its crc32c check" if "checksum" in str(err) else f"is undecodable ({err})"
-            self.fail("checksums", f"{key} {why}", [key])
-            return None
+            return read_chunk(arr, c, field=f, store=self.store.path, check_rows=False)
+        except ChunkChecksumError:
+            self.fail("checksums", f"{key} fails its crc32c check", [key])
+        except CorruptChunkError as err:
+            self.fail("checksums", f"{key} is undecodable ({err})", [key])
+        return None
 
     def check_data(self, chosen: list[int], full: bool, progress: bool) -> None:
         from tqdm import tqdm
@@ -304,7 +310,7 @@ class _Run:
         )
         for c, split, rows in units:
             bar.update(rows.stop - rows.start)
-            got = {f: self.read(split, f, c, rows) for f in FIELDS}
+            got = {f: self.read(split, f, c) for f in FIELDS}
             unit = {f: v for f, v in got.items() if v is not None}
             if len(unit) < len(FIELDS):
                 continue

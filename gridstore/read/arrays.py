@@ -1,0 +1,141 @@
+"""Lazy arrays of a split: numpy indexing that decodes only the chunks it needs."""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from gridstore.read.source import SplitSource
+
+__all__ = ["Fields", "LazyArray"]
+
+_CACHE_CHUNKS = 2
+
+
+class LazyArray:
+    """One array of a split, read chunk by chunk when indexed.
+
+    ``a[key]`` takes on axis 0 an int, a slice, or an integer or boolean index
+    array (any order, repeats and negative indices allowed), optionally
+    followed by indices of the other axes, and returns a new numpy array. Each
+    needed chunk is decoded once; the last two decoded chunks are cached, so
+    memory stays bounded. Not safe to share between threads.
+    """
+
+    def __init__(self, source: SplitSource, name: str) -> None:
+        self.source = source
+        self.name = name
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"source": self.source, "name": self.name, "_cache": OrderedDict()}
+
+    def __repr__(self) -> str:
+        return f"LazyArray({self.name!r}, shape={self.shape}, dtype={self.dtype})"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the whole array; axis 0 counts images."""
+        return tuple(self.source.arrays()[self.name].shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """Numpy dtype of the array."""
+        return np.dtype(self.source.arrays()[self.name].dtype)
+
+    @property
+    def chunk_images(self) -> int:
+        """Images per chunk (axis 0 of the chunk shape)."""
+        return int(self.source.arrays()[self.name].chunks[0])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def chunk(self, index: int) -> np.ndarray:
+        """Return chunk `index`, decoded and checked (cached: do not modify it)."""
+        if index in self._cache:
+            self._cache.move_to_end(index)
+        else:
+            self._cache[index] = self.source.read(self.name, index)
+            if len(self._cache) > _CACHE_CHUNKS:
+                self._cache.popitem(last=False)
+        return self._cache[index]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        n, size = len(self), self.chunk_images
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not -n <= key < n:
+                msg = f"index {key} is out of bounds for axis 0 with size {n}"
+                raise IndexError(msg)
+            i = int(key) % n
+            return np.asarray(self.chunk(i // size)[i % size][rest]).copy()
+        if isinstance(key, slice):
+            start, stop, step = key.indices(n)
+            if step == 1 and stop > start:
+                out = self._range(start, stop)
+            else:
+                out = self._gather(np.arange(start, stop, step))
+        else:
+            idx = np.asarray(key)
+            if idx.dtype == np.bool_:
+                if idx.shape != (n,):
+                    msg = f"boolean index has shape {idx.shape}, expected ({n},)"
+                    raise IndexError(msg)
+                idx = np.flatnonzero(idx)
+            elif idx.size and not np.issubdtype(idx.dtype, np.integer):
+                msg = f"index arrays must hold integers, got dtype {idx.dtype}"
+                raise IndexError(msg)
+            idx = idx.astype(np.int64)
+            if (bad := (idx < -n) | (idx >= n)).any():
+                msg = f"index {idx[bad][0]} is out of bounds for axis 0 with size {n}"
+                raise IndexError(msg)
+            out = self._gather(np.where(idx < 0, idx + n, idx).ravel())
+            out = out.reshape(idx.shape + self.shape[1:])
+        return out[(slice(None),) * (out.ndim - len(self.shape) + 1) + rest] if rest else out
+
+    def _range(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (in bounds), copied chunk by chunk."""
+        out = np.empty((stop - start, *self.shape[1:]), self.dtype)
+        size = self.chunk_images
+        for c in range(start // size, -(-stop // size)):
+            lo, hi = max(start, c * size), min(stop, (c + 1) * size)
+            out[lo - start : hi - start] = self.chunk(c)[lo - c * size : hi - c * size]
+        return out
+
+    def _gather(self, idx: np.ndarray) -> np.ndarray:
+        """Rows `idx` (in bounds, non-negative) in order, decoding each chunk once."""
+        out = np.empty((len(idx), *self.shape[1:]), self.dtype)
+        size = self.chunk_images
+        order = np.argsort(idx // size, kind="stable")
+        cids = idx[order] // size
+        cuts = [0, *(np.flatnonzero(np.diff(cids)) + 1), len(idx)] if len(idx) else [0]
+        for lo, hi in itertools.pairwise(cuts):
+            pos, c = order[lo:hi], int(cids[lo])
+            out[pos] = np.take(self.chunk(c), idx[pos] - c * size, axis=0)
+        return out
+
+
+class Fields(Mapping[str, LazyArray]):
+    """Annotation arrays by name: ``fields["num_objects"]`` or ``fields.num_objects``."""
+
+    def __init__(self, get: Callable[[str], LazyArray], names: list[str]) -> None:
+        self._get, self._names = get, names
+
+    def __getitem__(self, name: str) -> LazyArray:
+        return self._get(name)
+
+    def __getattr__(self, name: str) -> LazyArray:
+        if name.startswith("_") or name not in self._names:
+            raise AttributeError(name)
+        return self._get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)

@@ -1,0 +1,171 @@
+"""One split's arrays as zarr sees them, and the one checked way to read a chunk.
+
+`SplitSource` holds only names and opens zarr lazily in each process, so
+everything built on it pickles into DataLoader workers under 'fork' and
+'spawn'. Every byte the readers return comes through `read_chunk`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gridstore.errors import CorruptChunkError, StoreNotFoundError
+from gridstore.storage import FIELDS, backend, open_backend, zarr_store
+
+if TYPE_CHECKING:
+    import zarr
+
+__all__ = ["SplitSource", "open_root", "read_chunk"]
+
+# Fields whose every row (one image) has a nonzero byte in a valid version.
+_NONZERO_ROWS = frozenset(FIELDS) - {"object_subtype", "object_bbox"}
+_VALIDATE = "run 'gridstore validate --full'"
+
+
+def open_root(path: str) -> zarr.Group:
+    """The store's root group, after the store's own checks (local path or URL)."""
+    import zarr
+
+    open_backend(path)
+    return zarr.open_group(zarr_store(path), mode="r")
+
+
+def _zero_rows(data: np.ndarray) -> np.ndarray:
+    """Return the indices of the rows (axis 0) whose bytes are all zero."""
+    rows = data.reshape(len(data), -1).view(np.uint8)
+    rows = rows.view(np.uint64) if rows.shape[1] % 8 == 0 else rows
+    return np.flatnonzero(np.bitwise_or.reduce(rows, axis=1) == 0)
+
+
+def chunk_key(arr: zarr.Array[Any], chunk: int) -> str:
+    """The store key of chunk ``chunk`` (along images) of ``arr``."""
+    return f"{arr.path}/{arr.metadata.encode_chunk_key((chunk,) + (0,) * (arr.ndim - 1))}"
+
+
+def read_chunk(
+    arr: zarr.Array[Any],
+    chunk: int,
+    *,
+    field: str,
+    store: str,
+    out: np.ndarray | None = None,
+    check_rows: bool = True,
+) -> np.ndarray:
+    """Read chunk ``chunk`` (axis 0) of ``arr`` whole through zarr and check its integrity.
+
+    With ``out`` (C-contiguous, at least the chunk's rows), decode into its first
+    rows. A chunk that fails its crc32c or does not decode, or a missing one
+    (zarr reads it as fill zeros), raises a `CorruptChunkError` subclass naming
+    the chunk key; so does, with ``check_rows``, an all-zero image, which no
+    valid version has.
+    """
+    from zarr.buffer.cpu import NDBuffer
+
+    size = arr.chunks[0]
+    rows = slice(chunk * size, min((chunk + 1) * size, arr.shape[0]))
+    try:
+        if out is None:
+            data = np.asarray(arr[rows])
+        else:
+            data = out[: rows.stop - rows.start]
+            arr.get_basic_selection(rows, out=NDBuffer.from_numpy_array(data))
+    except (ValueError, RuntimeError) as err:  # zarr's crc32c and blosc errors: find which
+        _diagnose(arr, chunk, store)
+        msg = f"chunk '{chunk_key(arr, chunk)}' of store '{store}' could not be read ({err})"
+        raise CorruptChunkError(msg) from err
+    zero = _zero_rows(data) if field in _NONZERO_ROWS else ([] if data.any() else [0])
+    if len(zero):
+        key = chunk_key(arr, chunk)
+        if not backend(store).has(key):  # local or object storage alike
+            msg = f"chunk '{key}' of store '{store}' is missing (read as zeros); {_VALIDATE}"
+            raise CorruptChunkError(msg)
+        if check_rows and field in _NONZERO_ROWS:
+            msg = (
+                f"chunk '{key}' of store '{store}' has an all-zero row at offset {zero[0]},"
+                f" which a valid version never has; {_VALIDATE}"
+            )
+            raise CorruptChunkError(msg)
+    return data
+
+
+def _diagnose(arr: zarr.Array[Any], chunk: int, store: str) -> None:
+    """Re-read a chunk that zarr could not, with the store's own decoder, to name its damage."""
+    try:
+        backend(store).read_chunk(arr.path, chunk)
+    except CorruptChunkError as err:
+        version = arr.path.split("/")[0]
+        msg = f"{err}; {_VALIDATE} and regenerate {version}"
+        raise type(err)(msg) from err
+
+
+class SplitSource:
+    """The zarr arrays of one split, opened once per process; picklable.
+
+    Parameters
+    ----------
+    store : str
+        Path or URL of the store.
+    version, split : str
+        Names of the version and the split.
+    """
+
+    def __init__(self, store: str, version: str, split: str) -> None:
+        self.store, self.version, self.split = store, version, split
+        self._handles: tuple[int, dict[str, zarr.Array[Any]]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_handles": None}
+
+    def arrays(self) -> dict[str, zarr.Array[Any]]:
+        """The split's arrays by field name (opened on first use in each process)."""
+        if self._handles is None or self._handles[0] != os.getpid():
+            self._handles = (os.getpid(), self._open())
+        return self._handles[1]
+
+    def _open(self) -> dict[str, zarr.Array[Any]]:
+        import zarr
+
+        where = f"{self.version}/{self.split}"
+        group, arrays = open_root(self.store)[where], {}
+        assert isinstance(group, zarr.Group)
+        for field in FIELDS:  # one at a time: a corrupt zarr.json fails alone, by name
+            try:
+                array = group[field]
+            except KeyError:
+                continue  # an older layout without this annotation
+            except (ValueError, TypeError) as err:  # zarr.json that is not JSON / not v3
+                msg = (
+                    f"the metadata of '{where}/{field}' in store '{self.store}' is corrupt "
+                    f"({type(err).__name__}: {str(err).splitlines()[0]}); run 'gridstore validate'"
+                )
+                raise StoreNotFoundError(msg) from err
+            assert isinstance(array, zarr.Array)
+            arrays[field] = array
+        return arrays
+
+    @property
+    def fields(self) -> list[str]:
+        """Names of the split's arrays: "images", then annotations in table order."""
+        rank = {f: i for i, f in enumerate(FIELDS)}
+        return sorted(self.arrays(), key=lambda f: (rank.get(f, len(rank)), f))
+
+    def __len__(self) -> int:
+        return int(self.arrays()["images"].shape[0])
+
+    @property
+    def chunk_images(self) -> int:
+        """Images per chunk of the split's images."""
+        return int(self.arrays()["images"].chunks[0])
+
+    def rows(self, chunks: np.ndarray) -> int:
+        """Number of rows (images) in ``chunks`` (the last chunk may be short)."""
+        size, n = self.chunk_images, len(self)
+        return sum(min(size, n - int(c) * size) for c in chunks)
+
+    def read(self, field: str, chunk: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Chunk ``chunk`` of array ``field``, checked (see `read_chunk`); into ``out`` if given."""
+        arr = self.arrays()[field]
+        return read_chunk(arr, chunk, field=field, store=self.store, out=out)
