@@ -35,7 +35,7 @@ def build(path: Path, args: argparse.Namespace) -> None:
     """Write a version whose train split has about `args.num_images` images."""
     t0 = time.perf_counter()
     if args.writer == "gridstore":
-        from gridstore.cli.commands import main
+        from gridstore.cli import main
 
         total = -(-args.num_images * 5 // 4)  # default splits 0.8 / 0.1 / 0.1
         main(

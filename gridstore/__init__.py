@@ -48,11 +48,11 @@ _LAZY = {
     "grow_version": "gridstore.build.versions",
     "open_store": "gridstore.read.store",
     "validate_version": "gridstore.validate.version",
-    "save_corpus": "gridstore.formats.legacy",
-    "load_corpus": "gridstore.formats.legacy",
-    "create_metadata": "gridstore.formats.legacy",
-    "save_metadata": "gridstore.formats.legacy",
-    "export_version": "gridstore.formats.legacy",
+    "save_corpus": "gridstore.formats",
+    "load_corpus": "gridstore.formats",
+    "create_metadata": "gridstore.formats",
+    "save_metadata": "gridstore.formats",
+    "export_version": "gridstore.formats",
 }
 
 __all__ = [

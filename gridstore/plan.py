@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 import numpy as np
 
-from gridstore.arguments import check_int, check_seed
+from gridstore.arguments import check_int, check_seed, is_integer
 from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
@@ -270,6 +270,28 @@ class Plan:
             "blocks_per_chunk": self.blocks_per_chunk,
             "routing_block_images": ROUTING_BLOCK_IMAGES,
         }
+
+    def grown(self, num_images: int, source: str = "") -> Plan:
+        """Return this plan with more images: the plan of a version grown from this one's.
+
+        Its first images are exactly this plan's (same config, seed, splits and
+        chunking), so the grown version can reuse the source's chunks.
+
+        Raises
+        ------
+        ConfigError
+            ``num_images`` is not an integer larger than this plan's.
+
+        Examples
+        --------
+        >>> Plan(num_images=1000).grown(3000).num_images
+        3000
+        """
+        if not is_integer(num_images) or num_images <= self.num_images:
+            size = f" (the size of '{source}')" if source else ""
+            msg = f"grow needs num_images > {self.num_images}{size}, got {num_images!r}"
+            raise ConfigError(msg)
+        return replace(self, num_images=int(num_images))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:

@@ -14,7 +14,7 @@ import argparse
 import re
 from pathlib import Path
 
-from gridstore.cli.commands import main as gridstore_main
+from gridstore.cli import main as gridstore_main
 
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}-v\d+$")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gridstore.cli.commands import main as gridstore_main
+from gridstore.cli import main as gridstore_main
 
 
 def to_cli_args(argv: list[str] | None = None) -> list[str]:

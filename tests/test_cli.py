@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gridstore.cli.commands import main
+from gridstore.cli import main
 from gridstore.storage import open_backend
 from tests.conftest import tree_bytes
 

@@ -1,4 +1,4 @@
-"""gridstore.formats.legacy: the seed's metadata.json and npz files, and export of a real version."""
+"""gridstore.formats: the seed's metadata.json and npz files, and export of a real version."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from gridstore.errors import (
     StoreNotFoundError,
     VersionNotFoundError,
 )
-from gridstore.formats.legacy import (
-    SEED_KEYS,
+from gridstore.formats import (
     create_metadata,
     export_version,
     load_corpus,
@@ -26,6 +25,7 @@ from gridstore.formats.legacy import (
     save_metadata,
 )
 from gridstore.generate.vocab import Annotations
+from gridstore.metadata import SEED_KEYS
 from gridstore.plan import SPLITS, Plan
 from gridstore.read import open_store
 

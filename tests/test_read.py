@@ -463,7 +463,7 @@ def sorted_rows(arrays: dict[str, np.ndarray]) -> list[bytes]:
 
 
 def test_reads_a_version_written_by_gridstore_generate(tmp_path: Path) -> None:
-    from gridstore.cli.commands import main
+    from gridstore.cli import main
 
     path = tmp_path / "datasets"
     main(

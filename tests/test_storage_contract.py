@@ -31,7 +31,7 @@ import pytest
 import zarr
 from click.testing import CliRunner, Result
 
-from gridstore.cli.commands import main
+from gridstore.cli import main
 from gridstore.errors import (
     CorruptChunkError,
     StoreLockedError,

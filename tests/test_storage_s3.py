@@ -28,7 +28,7 @@ import pytest
 from click.testing import CliRunner
 
 from gridstore.build.versions import create_version
-from gridstore.cli.commands import main
+from gridstore.cli import main
 from gridstore.errors import StoreLockedError, StoreNotFoundError, VersionExistsError
 from gridstore.plan import SPLITS, Plan
 from gridstore.read import open_store

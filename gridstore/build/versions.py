@@ -32,7 +32,8 @@ from gridstore.errors import (
 from gridstore.generate.batch import generate_block
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
 from gridstore.generate.rng import RNG_SCHEME
-from gridstore.plan import SPLITS, Plan, estimate_memory
+from gridstore.metadata import now, seed_fields
+from gridstore.plan import SPLITS, Plan
 from gridstore.build.stats import count_duplicates, merge_counts, split_counts, summarize
 from gridstore.storage import ARRAY_CODECS, StoreBackend, backend, open_backend
 
@@ -233,16 +234,7 @@ def _metadata(
         for shape, _, dtype in arrays.values()
     )
     counts = plan.split_counts
-    return {
-        "version": name,
-        "timestamp": created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "committed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "gridstore_version": __version__,
-        "generation_params": plan.to_dict(),
-        "dataset_info": {f"{s}_count": counts[s] for s in SPLITS}
-        | {"total_count": plan.num_images},
-        "memory_info": estimate_memory(plan.num_images, g),
-        "file_format": {
+    file_format = {
             "format": "zarr",
             "zarr_format": 3,
             "dtype": "uint8",
@@ -255,7 +247,10 @@ def _metadata(
             "codecs": ARRAY_CODECS,
             "chunk_images": plan.chunk_images,
             "chunks": {s: -(-counts[s] // plan.chunk_images[s]) for s in SPLITS},
-        },
+    }
+    return seed_fields(name, plan.to_dict(), counts, file_format, timestamp=created) | {
+        "committed": now(),
+        "gridstore_version": __version__,
         "rng": {"scheme": RNG_SCHEME, "routing_block_images": ROUTING_BLOCK_IMAGES},
         "storage": {
             "bytes_on_disk": on_disk,
@@ -317,7 +312,7 @@ def create_version(
     """
     s = open_backend(store, create=True)
     name = s.claim_version(name)
-    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    created = now()
     s.create_arrays(name, {"plan": plan.to_dict(), "created": created}, plan.array_shapes())
     return _run(
         s,
@@ -390,20 +385,9 @@ def grow_version(
     """
     s = open_backend(store)
     old = Plan.from_dict(s.metadata(source)["generation_params"])
-    if (
-        isinstance(num_images, bool)
-        or not isinstance(num_images, int)
-        or num_images <= old.num_images
-    ):
-        msg = (
-            f"grow needs num_images > {old.num_images} (the size of '{source}'), got {num_images!r}"
-        )
-        raise ConfigError(msg)
-    plan = Plan(
-        old.config, num_images, old.seed, old.fractions, old.split_mode, old.blocks_per_chunk
-    )
+    plan = old.grown(num_images, source)
     name = s.claim_version(name)
-    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    created = now()
     s.create_arrays(
         name, {"plan": plan.to_dict(), "created": created, "grow_from": source}, plan.array_shapes()
     )

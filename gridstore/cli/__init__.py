@@ -1,5 +1,54 @@
-"""The ``gridstore`` command line."""
+"""The ``gridstore`` command line: thin wrappers that parse, call the library and print.
 
-from gridstore.cli.commands import main
+Progress and prompts go to stderr; results (and ``--json``) to stdout. Every
+GridstoreError becomes one ``Error: ...`` line and exit code 1 (``--debug``
+shows the traceback); click's own usage errors exit with 2.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import warnings
+
+import click
+
+from gridstore._version import __version__
+from gridstore.cli import inspect
+from gridstore.cli.common import on_sigterm, warning_line
+from gridstore.cli.generate import generate
 
 __all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="gridstore")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def main(debug: bool) -> None:  # read back through the context in errors
+    """Generate, version, check and look at synthetic ARC-like grid image corpora.
+
+    \b
+    Examples:
+      gridstore generate --num-images 100000 --yes
+      gridstore versions
+      gridstore validate --full
+      gridstore preview 2026-11-25-v1 -o preview.png
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)
+    if not debug:
+        warnings.formatwarning = warning_line
+
+
+for command in (
+    generate,
+    inspect.versions,
+    inspect.info,
+    inspect.validate,
+    inspect.preview,
+    inspect.stats,
+    inspect.export,
+    inspect.delete,
+    inspect.estimate,
+):
+    main.add_command(command)

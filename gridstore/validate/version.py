@@ -25,6 +25,7 @@ from gridstore.errors import (
     GridstoreError,
     VersionNotFoundError,
 )
+from gridstore.metadata import REQUIRED_KEYS
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.source import chunk_key, read_chunk
 from gridstore.storage import FIELDS, StoreBackend, open_backend, zarr_store
@@ -44,21 +45,6 @@ CHECKS = (
     "duplicates",
 )
 _INSTANCE_RULES = ("instance_labels", "image_matches_instances")
-_REQUIRED = (
-    "version",
-    "timestamp",
-    "generation_params.num_images",
-    "generation_params.seed",
-    "generation_params.grid_size",
-    "generation_params.splits",
-    "dataset_info.total_count",
-    *(f"dataset_info.{s}_count" for s in SPLITS),
-    "memory_info",
-    "file_format.dtype",
-    "file_format.compression",
-    "file_format.chunk_images",
-    "state",
-)
 _MAX_WHERE = 100  # failing locations kept per check
 _MIN_CHUNK_BYTES = 21  # blosc header (16) + 1 byte + crc32c (4): a shorter file is truncated
 
@@ -153,7 +139,7 @@ class _Run:
         return chunk_key(self.arrays[split][f], c)
 
     def check_metadata(self) -> None:
-        for dotted in _REQUIRED:
+        for dotted in REQUIRED_KEYS:
             try:
                 value: Any = self.meta
                 for part in dotted.split("."):
@@ -164,7 +150,9 @@ class _Run:
             self.fail("metadata", f"state is {self.meta['state']!r}, expected 'complete'")
         if self.meta.get("version", self.name) != self.name:
             self.fail("metadata", f"field version {self.meta['version']!r} is not {self.name!r}")
-        self.passed["metadata"] = f"all {len(_REQUIRED)} required fields present; state complete"
+        self.passed["metadata"] = (
+            f"all {len(REQUIRED_KEYS)} required fields present; state complete"
+        )
 
     def check_structure(self) -> None:
         import zarr

@@ -1,0 +1,111 @@
+"""What every command shares: the store option, one-line errors, confirmation, warnings."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from gridstore.errors import ConfigError, GridstoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_STORE = "datasets"
+
+
+def _store_arg(ctx: click.Context, param: click.Parameter, value: str) -> Path | str:
+    """A local path, or an s3:// URL kept as written (a Path would collapse its '//')."""
+    return value if "://" in value else Path(value)
+
+
+store_option = click.option(
+    "--store",
+    default=DEFAULT_STORE,
+    show_default=True,
+    callback=_store_arg,
+    help="Store directory (a Zarr v3 group), or s3://bucket/prefix.",
+)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: unwind, release locks, leave a resumable version."""
+
+
+def on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+split_option = click.option(
+    "--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True
+)
+
+
+def png_option(kind: str) -> Callable[[F], F]:
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"PNG file [default: {kind}-VERSION-SPLIT.png].",
+    )
+
+
+def errors(fn: F) -> F:
+    """Turn a GridstoreError into one 'Error: ...' line and exit 1, unless --debug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GridstoreError as err:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            raise click.ClickException(
+                str(err).splitlines()[0] if str(err) else type(err).__name__
+            ) from err
+        except KeyboardInterrupt as err:
+            signame = "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
+            click.echo(
+                f"Error: interrupted by {signame}; an unfinished version can be resumed with "
+                "'gridstore generate --resume' or removed with 'gridstore delete'",
+                err=True,
+            )
+            sys.exit(143 if isinstance(err, Terminated) else 130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
+    """A warning as the command line's other messages: one line, no source location."""
+    return f"Warning: {message}\n"
+
+
+def confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        msg = f"{question.rstrip('?')}: no terminal to ask; pass --yes to proceed"
+        raise ConfigError(msg)
+    if not click.confirm(question, default=False, err=True):
+        raise click.Abort
+
+
+def print_summary(meta: dict[str, Any]) -> None:
+    from gridstore.plan import format_bytes
+
+    info, storage, gen = meta["dataset_info"], meta["storage"], meta["generation"]
+    click.echo(
+        f"{meta['version']}: {info['total_count']:,} images (train {info['train_count']:,}, "
+        f"val {info['val_count']:,}, test {info['test_count']:,}); "
+        f"{format_bytes(storage['bytes_on_disk'])} on disk, compression {storage['compression_ratio']:.1f}x, "
+        f"{storage['image_bytes_per_image']:.1f} B/image; {gen['wall_seconds']:.1f} s "
+        f"({gen['images_per_second']:,.0f} images/s)"
+    )

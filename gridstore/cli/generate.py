@@ -1,0 +1,215 @@
+"""``gridstore generate``: merge options into a plan, print it with its estimate, run it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gridstore.cli.common import confirm, errors, print_summary, store_option
+from gridstore.errors import ConfigError
+
+
+def _parse_weights(text: str | None) -> dict[str, float] | None:
+    if text is None:
+        return None
+    out = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            msg = f"weights must look like name=weight,name=weight, got {text!r}"
+            raise ConfigError(msg)
+    return out
+
+
+def _load_settings(config_file: Path | None) -> dict[str, Any]:
+    from gridstore.config import load_config_file
+
+    return load_config_file(config_file) if config_file else {}
+
+
+_DATASET_KEYS = {"num_images", "seed", "splits", "split_mode", "preset", "blocks_per_chunk"}
+
+
+def _plan_from_options(opts: dict[str, Any]) -> Any:
+    """Merge config file < command line into a validated Plan."""
+    from dataclasses import fields
+
+    from gridstore.config import GeneratorConfig, make_config
+    from gridstore.plan import Plan
+
+    config_file = opts.pop("config_file")
+    settings = _load_settings(config_file)
+    known = _DATASET_KEYS | {f.name for f in fields(GeneratorConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        msg = f"unknown key {unknown[0]!r} in config file '{config_file}'; known keys: {', '.join(sorted(known))}"
+        raise ConfigError(msg)
+    generator = {k: v for k, v in settings.items() if k not in _DATASET_KEYS}
+    for key in ("type_weights", "line_weights", "pattern_weights"):
+        opts[key] = _parse_weights(opts[key])
+    generator.update({k: v for k, v in opts.items() if k not in _DATASET_KEYS and v is not None})
+    pick = {k: opts[k] if opts.get(k) is not None else settings.get(k) for k in _DATASET_KEYS}
+    config = make_config(pick["preset"] or "atomic", **generator)
+    if pick["num_images"] is None:
+        msg = "--num-images is required (on the command line or in the config file)"
+        raise ConfigError(msg)
+    pick["fractions"] = pick.pop("splits")
+    del pick["preset"]
+    return Plan(
+        config=config, **{k: v for k, v in pick.items() if v is not None}
+    )  # Plan's defaults
+
+
+def _print_plan(
+    plan: Any, store: Path, name: str, workers: int, engine: str, done_tasks: int = 0
+) -> Any:
+    from gridstore._jit import kernel_cache_is_warm
+    from gridstore.estimate import estimate_run
+    from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
+    from gridstore.plan import SPLITS
+
+    if not kernel_cache_is_warm():
+        click.echo("compiling the generator for this CPU (once, a few seconds) ...", err=True)
+    est = estimate_run(plan, workers, engine, done_tasks=done_tasks)
+    counts = ", ".join(f"{s} {plan.split_counts[s]:,}" for s in SPLITS)
+    lines = [
+        f"plan for {name} in store '{store}':",
+        f"images:           {plan.num_images:,} ({counts}; {plan.split_mode} splits)",
+        f"generator:        preset {plan.config.preset}, grid {plan.config.grid_size}, seed {plan.seed}",
+        *est.lines(),
+        f"engine:           {engine}, {workers} worker{'s' if workers > 1 else ''}, "
+        f"{len(plan.tasks):,} tasks of {plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES:,} images",
+    ]
+    click.echo("\n".join(lines), err=True)
+    return est
+
+
+@click.command()
+@click.option("--num-images", type=click.IntRange(1, 10**12), help="Images over all splits.")
+@store_option
+@click.option(
+    "--version",
+    "version",
+    metavar="NAME",
+    help="Version name YYYY-MM-DD-vN [default: next of today].",
+)
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), help="Random seed [default: 42].")
+@click.option(
+    "--preset", type=click.Choice(["atomic", "shapes"]), help="Generator preset [default: atomic]."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML or JSON file of parameters (command-line options win).",
+)
+@click.option("--splits", help="train,val,test fractions [default: 0.8,0.1,0.1].")
+@click.option(
+    "--split-mode",
+    type=click.Choice(["disjoint", "independent"]),
+    help="disjoint: no image in two splits (default); independent: plain iid split.",
+)
+@click.option("--grid-size", type=int, help="Side of the square grid [16].")
+@click.option("--min-objects", type=int, help="Fewest objects drawn per image [1].")
+@click.option("--max-objects", type=int, help="Most objects drawn per image [4].")
+@click.option("--min-size", type=int, help="Fewest cells per object [2].")
+@click.option("--max-size", type=int, help="Most cells per object [15].")
+@click.option("--type-weights", help="e.g. blob=0.4,rectangle=0.2,line=0.2,pattern=0.2")
+@click.option(
+    "--line-weights", help="e.g. horizontal=0.3,vertical=0.3,diagonal=0.2,anti_diagonal=0.2"
+)
+@click.option("--pattern-weights", help="e.g. checkerboard=1,L=1,T=1,plus=1,zigzag=1")
+@click.option(
+    "--blob-compactness", type=float, help="Weight of frontier cells with 2+ blob neighbours [3]."
+)
+@click.option("--max-tries", type=int, help="Shapes drawn per object before it is skipped [10].")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["processes", "serial", "dask"]),
+    default="processes",
+    show_default=True,
+    help="Where tasks run.",
+)
+@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (engine dask).")
+@click.option(
+    "--resume", "resume", is_flag=True, help="Finish an interrupted version (--version names it)."
+)
+@click.option("--grow-from", metavar="VERSION", help="New version = VERSION's images plus more.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@errors
+def generate(**opts: Any) -> None:
+    """Generate a new dataset version into the store.
+
+    Prints the plan (images per split, raw and on-disk size, peak memory,
+    time), checks free disk space, asks to proceed, then streams the images
+    into the store with a progress bar and prints a summary.
+
+    \b
+    Examples:
+      gridstore generate --num-images 100000 --yes
+      gridstore generate --num-images 1000000 --preset shapes --splits 0.9,0.05,0.05
+      gridstore generate --num-images 2000000 --grow-from 2026-11-25-v1 --yes
+      gridstore generate --resume --version 2026-11-25-v3 --yes
+    """
+    from gridstore.build.versions import create_version, grow_version, resume_version
+    from gridstore.engines import default_workers
+    from gridstore.estimate import check_free_space
+    from gridstore.plan import Plan
+    from gridstore.storage import backend, check_store_target, open_backend, parse_version_name
+
+    store_path: Path = opts.pop("store")
+    name, yes, quiet, dry_run = (
+        opts.pop("version"),
+        opts.pop("yes"),
+        opts.pop("quiet"),
+        opts.pop("dry_run"),
+    )
+    resume, grow_from = opts.pop("resume"), opts.pop("grow_from")
+    engine, scheduler = opts.pop("engine"), opts.pop("scheduler")
+    workers = opts.pop("workers") or default_workers()
+    run = {"engine": engine, "workers": workers, "scheduler": scheduler, "show_progress": not quiet}
+    if name is not None:
+        parse_version_name(name)
+    done_tasks = 0
+    if resume:
+        store = open_backend(store_path)
+        if name is None:
+            staged = [s.name for s in store.staged() if not s.writing and s.plan is not None]
+            if len(staged) != 1:
+                msg = f"--resume needs --version NAME; unfinished versions: {', '.join(staged) or 'none'}"
+                raise ConfigError(msg)
+            name = staged[0]
+        plan = Plan.from_dict(store.staged_plan(name)["plan"])
+        done_tasks = len(store.task_results(name))
+    elif grow_from is not None:
+        source = Plan.from_dict(open_backend(store_path).metadata(grow_from)["generation_params"])
+        if opts["num_images"] is None:
+            msg = "--grow-from needs --num-images (the new total)"
+            raise ConfigError(msg)
+        plan = source.grown(opts["num_images"], grow_from)
+    else:
+        plan = _plan_from_options(opts)
+        check_store_target(store_path)  # refuse a path that is not a store before any work
+    est = _print_plan(plan, store_path, name or "the next version", workers, engine, done_tasks)
+    if dry_run:
+        return
+    check_free_space(backend(store_path), est.disk_bytes, resuming=resume)
+    confirm("Proceed?", yes)
+    if resume:
+        meta = resume_version(store_path, name, **run)
+    elif grow_from is not None:
+        meta = grow_version(store_path, grow_from, plan.num_images, name=name, **run)
+    else:
+        meta = create_version(store_path, plan, name=name, **run)
+    print_summary(meta)

@@ -1,0 +1,215 @@
+"""Export a version of a store to the seed's layout: ``{train,val,test}.npz`` and ``metadata.json``.
+
+The version is streamed chunk by chunk into each file, so memory stays bounded;
+the directory is written beside its place and renamed in, so a crash or a full
+disk never leaves a half export.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gridstore._version import __version__
+from gridstore.errors import GridstoreError
+from gridstore.formats.metadata_json import METADATA_FILE, NPZ_COMPRESSION, save_metadata
+from gridstore.formats.npz import Member, write_npz
+from gridstore.metadata import SEED_KEYS, now, seed_fields
+from gridstore.plan import SPLITS
+from gridstore.storage import is_url
+from gridstore.storage.fsio import fsync_dir
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from gridstore.read.arrays import LazyArray
+
+__all__ = ["export_version"]
+
+_EXPORT_FILES = {f"{s}.npz" for s in SPLITS} | {METADATA_FILE}
+
+
+def export_version(
+    store_path: str | os.PathLike[str],
+    version: str | None,
+    out_dir: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    show_progress: bool = False,
+) -> Path:
+    """Export a version of a store to the seed's npz layout.
+
+    Writes ``out_dir/train.npz``, ``val.npz`` and ``test.npz`` (``images`` and
+    every annotation array of the split, the same bytes as in the store) and
+    ``metadata.json``: the seed's fields filled from the version's metadata
+    (``file_format`` describes the npz files), then ``source`` {store,
+    version, gridstore_version, ...}, then the rest of the version's metadata.
+
+    The arrays are streamed chunk by chunk, so memory stays at about one chunk
+    of one array whatever the version's size (``np.load`` of a file then needs
+    the whole array). The export is written to a temp directory beside
+    ``out_dir`` and renamed into place, so a crash never leaves a half export.
+
+    Parameters
+    ----------
+    store_path : path
+        The store.
+    version : str or None
+        A version name; None exports the latest complete version.
+    out_dir : path
+        The directory to create.
+    overwrite : bool
+        Replace ``out_dir`` if it is a previous export. A non-empty directory
+        that is not one (other files in it) is never replaced.
+    show_progress : bool
+        Show a tqdm bar on stderr.
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+
+    Raises
+    ------
+    GridstoreError
+        ``out_dir`` is a file or non-empty (and not ``overwrite``, or not an
+        export); the store or version does not exist or is incomplete
+        (``StoreNotFoundError``, ``VersionNotFoundError``,
+        ``VersionIncompleteError``); a chunk is corrupt
+        (``CorruptChunkError``); the disk is full (``InsufficientSpaceError``).
+
+    Examples
+    --------
+    >>> export_version("datasets", None, "exports/latest")  # doctest: +SKIP
+    PosixPath('exports/latest')
+    """
+    from tqdm import tqdm
+
+    from gridstore.read import open_store
+
+    out = Path(out_dir)
+    _check_out_dir(out, overwrite)
+    store_path = store_path if is_url(str(store_path)) else Path(store_path).absolute()
+    reader = open_store(store_path).version(version)
+    splits = {s: reader[s] for s in reader.splits}
+    grid = int(reader.metadata.get("generation_params", {}).get("grid_size", 16))
+    tmp = out.parent / f".{out.name}.export-{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    bar = tqdm(
+        total=sum(map(len, splits.values())),
+        unit="img",
+        unit_scale=True,
+        desc=f"export {reader.name}",
+        file=sys.stderr,
+        disable=not show_progress,
+    )
+    try:
+        files = {}
+        for s in SPLITS:
+            split = splits.get(s)
+            if split is None:  # a version without this split still gets its (empty) file
+                members: list[Member] = [("images", (0, grid, grid), np.dtype(np.uint8), [])]
+            else:
+                arrays = [split.annotation(f) for f in split.fields]
+                members = [(a.name, a.shape, a.dtype, _blocks(a, bar)) for a in arrays]
+            path = tmp / f"{s}.npz"
+            write_npz(path, members)
+            files[path.name] = {
+                "images": 0 if split is None else len(split),
+                "arrays": [m[0] for m in members],
+                "bytes": path.stat().st_size,
+            }
+        save_metadata(_export_metadata(reader.metadata, reader.name, store_path, files), tmp)
+        _check_out_dir(out, overwrite)  # again: it may have changed while we wrote
+        _move_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        bar.close()
+    return out
+
+
+def _blocks(arr: LazyArray, bar: tqdm[Any]) -> Iterator[np.ndarray]:
+    """Rows of the lazy array ``arr`` one chunk at a time; images count on ``bar``."""
+    step = max(1, arr.chunk_images)
+    for lo in range(0, len(arr), step):
+        block = arr[lo : lo + step]
+        yield block
+        if arr.name == "images":
+            bar.update(len(block))
+
+
+def _export_metadata(
+    meta: dict[str, Any], name: str, store_path: str | Path, files: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The seed's fields from the version's metadata, then ``source``, then the rest."""
+    counts = {Path(f).stem: info["images"] for f, info in files.items()}
+    file_format = {
+        "dtype": "uint8",
+        "compression": NPZ_COMPRESSION,
+        "format": "npz",
+        "files": files,
+    }
+    params = meta.get("generation_params", {})
+    seed_part = seed_fields(
+        meta.get("version", name),
+        params,
+        counts,
+        file_format,
+        timestamp=meta.get("timestamp"),
+        memory_info=meta.get("memory_info"),
+    )
+    source = {
+        "store": str(store_path),
+        "version": name,
+        "gridstore_version": meta.get("gridstore_version"),
+        "exported_at": now(),
+        "exported_by": f"gridstore {__version__}",
+        "file_format": meta.get("file_format"),
+        "storage": meta.get("storage"),
+    }
+    rest = {k: v for k, v in meta.items() if k not in (*SEED_KEYS, "state", "storage", "source")}
+    return seed_part | {"source": source} | rest
+
+
+def _check_out_dir(out: Path, overwrite: bool) -> None:
+    """Raise GridstoreError unless ``out`` is missing, empty, or (``overwrite``) an export."""
+    if out.exists() and not out.is_dir():
+        msg = f"export directory '{out}' is a file; choose a directory"
+        raise GridstoreError(msg)
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        msg = (
+            f"export directory '{out}' is not empty; "
+            "choose another, or pass overwrite=True (--overwrite) to replace it"
+        )
+        raise GridstoreError(msg)
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in _EXPORT_FILES)
+    if foreign or not (out / METADATA_FILE).is_file():
+        what = f"'{foreign[0]}'" if foreign else f"no {METADATA_FILE}"
+        msg = (
+            f"export directory '{out}' is not a gridstore export ({what}); "
+            "not replacing it, choose another directory"
+        )
+        raise GridstoreError(msg)
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Rename ``tmp`` to ``out``; a previous export there is moved aside, then removed."""
+    old = None
+    if out.is_dir() and any(out.iterdir()):
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(out, old)
+    os.replace(tmp, out)  # onto a missing or empty directory
+    fsync_dir(out.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
