@@ -8,139 +8,34 @@ tasks without a record, which rewrite exactly the bytes they would have.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
 import time
 import warnings
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore._version import __version__
+from gridstore.build import tasks
+from gridstore.build.stats import count_duplicates, merge_counts, summarize
 from gridstore.engines import EngineName, default_workers, run_tasks
 from gridstore.errors import (
-    ConfigError,
     CorruptChunkError,
     VersionNotFoundError,
     WorkerLostError,
     resume_hint,
 )
-from gridstore.generate.batch import generate_block
-from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
 from gridstore.generate.rng import RNG_SCHEME
+from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
 from gridstore.metadata import now, seed_fields
 from gridstore.plan import SPLITS, Plan
-from gridstore.build.stats import count_duplicates, merge_counts, split_counts, summarize
-from gridstore.storage import ARRAY_CODECS, StoreBackend, backend, open_backend
+from gridstore.storage import ARRAY_CODECS, StoreBackend, open_backend
 
 __all__ = ["create_version", "grow_version", "resume_version"]
-
-
-@lru_cache(maxsize=4)
-def _plan(plan_json: str) -> Plan:
-    return Plan.from_dict(json.loads(plan_json))
-
-
-def _record(
-    store: StoreBackend,
-    name: str,
-    plan: Plan,
-    index: int,
-    images: list[np.ndarray],
-    anns: list[Annotations],
-    hashes: list[np.ndarray],
-    draws: int,
-    fence: str | None,
-) -> int:
-    counts = {
-        s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(SPLITS)
-    }
-    store.record_task(
-        name,
-        index,
-        {"counts": counts, "draws": draws},
-        dict(zip(SPLITS, hashes, strict=True)),
-        fence,
-    )
-    return sum(len(i) for i in images)
-
-
-def generate_task(
-    plan: Plan, index: int
-) -> tuple[list[np.ndarray], list[Annotations], list[np.ndarray], int]:
-    """Generate task ``index`` of a plan: its rows of every split, in memory.
-
-    Returns images, annotations and content hashes per split (in ``SPLITS``
-    order) and the number of images drawn. The writer and the validator's
-    regeneration check both use it, so they cannot drift apart.
-    """
-    task = plan.tasks[index]
-    blocks = [
-        generate_block(
-            plan.config,
-            plan.seed,
-            b,
-            plan.block_quotas(b),
-            plan.fractions,
-            disjoint=plan.split_mode == "disjoint",
-        )
-        for b in range(task.first_block, task.stop_block)
-    ]
-    images, anns, hashes = [], [], []
-    for k in range(len(SPLITS)):
-        images.append(np.concatenate([b.images[k] for b in blocks]))
-        anns.append(Annotations.concatenate([b.annotations[k] for b in blocks]))
-        hashes.append(np.concatenate([b.hashes[k] for b in blocks]))
-    return images, anns, hashes, sum(b.draws for b in blocks)
-
-
-def _run_task(store_path: str, name: str, plan_json: str, fence: str | None, index: int) -> int:
-    """Generate task ``index`` and write its chunks; returns images written.
-
-    ``fence`` is the writer's (see `StoreBackend.fence`): a writer that lost
-    the version to another process starts and records no more tasks.
-    """
-    plan = _plan(plan_json)
-    store = backend(store_path)
-    if fence is not None:
-        store.check_fence(name, fence)
-    images, anns, hashes, draws = generate_task(plan, index)
-    rows = plan.task_rows(plan.tasks[index])
-    for k, split in enumerate(SPLITS):
-        start, stop = rows[split]
-        if stop > start:
-            store.write_chunk(name, split, "images", index, images[k])
-            for field, arr in anns[k].as_dict().items():
-                store.write_chunk(name, split, field, index, arr)
-    crash_point(f"task-{index}-written")
-    return _record(store, name, plan, index, images, anns, hashes, draws, fence)
-
-
-def _copy_task(store: StoreBackend, name: str, plan_json: str, source: str, index: int) -> int:
-    """Take task ``index`` from ``source`` (same chunk, same bytes) instead of generating it."""
-    plan = _plan(plan_json)
-    rows = plan.task_rows(plan.tasks[index])
-    images, anns, hashes = [], [], []
-    from gridstore.generate.hashing import content_hashes
-
-    for split in SPLITS:
-        start, stop = rows[split]
-        if stop > start:
-            store.copy_chunk(source, name, split, index)
-
-        def read(field: str, split: str = split, n: int = stop - start) -> np.ndarray:
-            return store.read_chunk_rows(source, split, field, index, n)
-
-        images.append(read("images"))
-        anns.append(Annotations(**{f: read(f) for f in Annotations.names()}))
-        hashes.append(content_hashes(images[-1]))
-    crash_point(f"grow-copied-{index}")  # chunks copied, task not yet recorded
-    fence = store.fence(name)  # nothing drawn: 0
-    return _record(store, name, plan, index, images, anns, hashes, 0, fence)
 
 
 def _progress(total: int, done: int, show: bool, desc: str) -> Any:
@@ -188,13 +83,13 @@ def _run(
                 copyable = [t for t in todo if (t + 1) * per_task <= old.num_images]
                 for t in copyable:
                     try:
-                        bar.update(_copy_task(store, name, plan_json, grow_from, t))
+                        bar.update(tasks.copy_task(store, name, plan_json, grow_from, t))
                         todo.remove(t)
                     except (VersionNotFoundError, CorruptChunkError) as err:  # left to generate
                         warnings.warn(f"{err}; generating it instead", RuntimeWarning, stacklevel=1)
             try:
                 run_tasks(
-                    partial(_run_task, str(store.path), name, plan_json, store.fence(name)),
+                    partial(tasks.run_task, str(store.path), name, plan_json, store.fence(name)),
                     todo,
                     bar.update,
                     engine=engine,
@@ -235,18 +130,17 @@ def _metadata(
     )
     counts = plan.split_counts
     file_format = {
-            "format": "zarr",
-            "zarr_format": 3,
-            "dtype": "uint8",
-            "compression": "blosc "
-            + ", ".join(
-                f"{a}: {c['cname']} level {c['clevel']} {c['shuffle']}"
-                for a, c in ARRAY_CODECS.items()
-            ),
-            "checksum": "crc32c",
-            "codecs": ARRAY_CODECS,
-            "chunk_images": plan.chunk_images,
-            "chunks": {s: -(-counts[s] // plan.chunk_images[s]) for s in SPLITS},
+        "format": "zarr",
+        "zarr_format": 3,
+        "dtype": "uint8",
+        "compression": "blosc "
+        + ", ".join(
+            f"{a}: {c['cname']} level {c['clevel']} {c['shuffle']}" for a, c in ARRAY_CODECS.items()
+        ),
+        "checksum": "crc32c",
+        "codecs": ARRAY_CODECS,
+        "chunk_images": plan.chunk_images,
+        "chunks": {s: -(-counts[s] // plan.chunk_images[s]) for s in SPLITS},
     }
     return seed_fields(name, plan.to_dict(), counts, file_format, timestamp=created) | {
         "committed": now(),

@@ -1,5 +1,6 @@
 """Checking data: a committed version, an array of images, the generator's rules."""
 
-from gridstore.validate.version import CHECKS, CheckResult, ValidationReport, validate_version
+from gridstore.validate.report import CHECKS, CheckResult, ValidationReport
+from gridstore.validate.version import validate_version
 
 __all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate_version"]

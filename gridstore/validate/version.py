@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,77 +28,18 @@ from gridstore.metadata import REQUIRED_KEYS
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.source import chunk_key, read_chunk
 from gridstore.storage import FIELDS, StoreBackend, open_backend, zarr_store
+from gridstore.validate.report import CHECKS, CheckResult, ValidationReport
 
-__all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate_version"]
+__all__ = ["validate_version"]
 
-CHECKS = (
-    "metadata",
-    "structure",
-    "split_counts",
-    "chunks_present",
-    "checksums",
-    "values",
-    "constraints",
-    "instance_maps",
-    "regeneration",
-    "duplicates",
-)
 _INSTANCE_RULES = ("instance_labels", "image_matches_instances")
 _MAX_WHERE = 100  # failing locations kept per check
 _MIN_CHUNK_BYTES = 21  # blosc header (16) + 1 byte + crc32c (4): a shorter file is truncated
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """One named check: passed or not, why, and where (chunk keys or ``split:index``)."""
-
-    name: str
-    ok: bool
-    detail: str
-    where: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ValidationReport:
-    """What `validate_version` found: one `CheckResult` per name in ``CHECKS``, in order."""
-
-    version: str
-    store: str
-    checks: list[CheckResult]
-    full: bool
-    seed: int
-    chunks: dict[str, list[int]]  # chunk indices whose data was read, per split
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        """True when every check passed."""
-        return all(c.ok for c in self.checks)
-
-    def check(self, name: str) -> CheckResult:
-        """Return the result of check `name`."""
-        return next(c for c in self.checks if c.name == name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (what ``gridstore validate --json`` prints)."""
-        return {**asdict(self), "ok": self.ok, "seconds": round(self.seconds, 3)}
-
-    def summary_lines(self, *, header: bool = True, limit: int = 5) -> list[str]:
-        """Return a header, then ``PASS|FAIL name: detail [at locations]`` for each check."""
-        n, bad = sum(map(len, self.chunks.values())), sum(not c.ok for c in self.checks)
-        mode = "every chunk" if self.full else f"{n} sampled chunks (seed {self.seed})"
-        verdict = "OK" if self.ok else f"FAILED ({bad} of {len(self.checks)} checks)"
-        lines = [f"version {self.version}: {verdict}; data read from {mode}; {self.seconds:.1f} s"]
-        for c in self.checks:
-            more = f" (+{len(c.where) - limit} more)" if len(c.where) > limit else ""
-            at = f" [at {', '.join(c.where[:limit])}{more}]" if c.where and not c.ok else ""
-            lines.append(f"{'PASS' if c.ok else 'FAIL'} {c.name}: {c.detail}{at}")
-        return lines if header else lines[1:]
-
-
 def _regenerate(plan: Plan, c: int) -> dict[str, dict[str, np.ndarray]]:
     """Regenerate task `c` exactly as the writer does: split -> array -> rows."""
-    from gridstore.build.versions import generate_task
+    from gridstore.build.tasks import generate_task
 
     images, anns, _, _ = generate_task(plan, c)
     return {s: {"images": images[k], **anns[k].as_dict()} for k, s in enumerate(SPLITS)}

@@ -1,0 +1,126 @@
+"""The tasks of a plan: task ``t`` generates its images and writes chunk ``t`` of every array.
+
+A task writes its chunks, then a record (counts and content hashes) that marks
+it done; a grown version's tasks copy the source's chunks instead. Tasks run in
+worker processes and Dask workers, so they take names and a plan's JSON, not
+open objects.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import numpy as np
+
+from gridstore._faults import crash_point
+from gridstore.build.stats import split_counts
+from gridstore.generate.batch import generate_block
+from gridstore.generate.vocab import Annotations
+from gridstore.plan import SPLITS, Plan
+from gridstore.storage import StoreBackend, backend
+
+__all__ = ["copy_task", "generate_task", "plan_of", "record", "run_task"]
+
+
+@lru_cache(maxsize=4)
+def plan_of(plan_json: str) -> Plan:
+    return Plan.from_dict(json.loads(plan_json))
+
+
+def record(
+    store: StoreBackend,
+    name: str,
+    plan: Plan,
+    index: int,
+    images: list[np.ndarray],
+    anns: list[Annotations],
+    hashes: list[np.ndarray],
+    draws: int,
+    fence: str | None,
+) -> int:
+    counts = {
+        s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(SPLITS)
+    }
+    store.record_task(
+        name,
+        index,
+        {"counts": counts, "draws": draws},
+        dict(zip(SPLITS, hashes, strict=True)),
+        fence,
+    )
+    return sum(len(i) for i in images)
+
+
+def generate_task(
+    plan: Plan, index: int
+) -> tuple[list[np.ndarray], list[Annotations], list[np.ndarray], int]:
+    """Generate task ``index`` of a plan: its rows of every split, in memory.
+
+    Returns images, annotations and content hashes per split (in ``SPLITS``
+    order) and the number of images drawn. The writer and the validator's
+    regeneration check both use it, so they cannot drift apart.
+    """
+    task = plan.tasks[index]
+    blocks = [
+        generate_block(
+            plan.config,
+            plan.seed,
+            b,
+            plan.block_quotas(b),
+            plan.fractions,
+            disjoint=plan.split_mode == "disjoint",
+        )
+        for b in range(task.first_block, task.stop_block)
+    ]
+    images, anns, hashes = [], [], []
+    for k in range(len(SPLITS)):
+        images.append(np.concatenate([b.images[k] for b in blocks]))
+        anns.append(Annotations.concatenate([b.annotations[k] for b in blocks]))
+        hashes.append(np.concatenate([b.hashes[k] for b in blocks]))
+    return images, anns, hashes, sum(b.draws for b in blocks)
+
+
+def run_task(store_path: str, name: str, plan_json: str, fence: str | None, index: int) -> int:
+    """Generate task ``index`` and write its chunks; returns images written.
+
+    ``fence`` is the writer's (see `StoreBackend.fence`): a writer that lost
+    the version to another process starts and records no more tasks.
+    """
+    plan = plan_of(plan_json)
+    store = backend(store_path)
+    if fence is not None:
+        store.check_fence(name, fence)
+    images, anns, hashes, draws = generate_task(plan, index)
+    rows = plan.task_rows(plan.tasks[index])
+    for k, split in enumerate(SPLITS):
+        start, stop = rows[split]
+        if stop > start:
+            store.write_chunk(name, split, "images", index, images[k])
+            for field, arr in anns[k].as_dict().items():
+                store.write_chunk(name, split, field, index, arr)
+    crash_point(f"task-{index}-written")
+    return record(store, name, plan, index, images, anns, hashes, draws, fence)
+
+
+def copy_task(store: StoreBackend, name: str, plan_json: str, source: str, index: int) -> int:
+    """Take task ``index`` from ``source`` (same chunk, same bytes) instead of generating it."""
+    plan = plan_of(plan_json)
+    rows = plan.task_rows(plan.tasks[index])
+    images, anns, hashes = [], [], []
+    from gridstore.generate.hashing import content_hashes
+
+    for split in SPLITS:
+        start, stop = rows[split]
+        if stop > start:
+            store.copy_chunk(source, name, split, index)
+
+        def read(field: str, split: str = split, n: int = stop - start) -> np.ndarray:
+            return store.read_chunk_rows(source, split, field, index, n)
+
+        images.append(read("images"))
+        anns.append(Annotations(**{f: read(f) for f in Annotations.names()}))
+        hashes.append(content_hashes(images[-1]))
+    crash_point(f"grow-copied-{index}")  # chunks copied, task not yet recorded
+    fence = store.fence(name)  # nothing drawn: 0
+    return record(store, name, plan, index, images, anns, hashes, 0, fence)

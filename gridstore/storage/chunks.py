@@ -1,0 +1,182 @@
+"""The lowest layer of a store: bytes at keys, and whole encoded chunks of arrays.
+
+A backend implements the primitives (get, put, create-only, list, sizes,
+remove, copy) for its medium; `ChunkStore` turns them into the chunk reads and
+writes every layer above uses, encoded exactly as zarr encodes them, with every
+kind of damage raised as its own `CorruptChunkError` subclass.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from gridstore.errors import (
+    ChunkChecksumError,
+    ChunkDecodeError,
+    ChunkMissingError,
+    CorruptChunkError,
+    VersionNotFoundError,
+)
+from gridstore.storage.layout import FIELDS, chunk_encoder, chunk_key, staged_key
+
+__all__ = ["ChunkStore"]
+
+
+class ChunkStore(ABC):
+    """Bytes at keys relative to a store's root, and the chunks of its arrays."""
+
+    path: Any
+
+    def __init__(self) -> None:
+        self._codecs: dict[str, tuple[Any, Any, int]] = {}
+        # Written into this process's claims and published versions, so that a
+        # conditional create whose answer was lost can be recognised as its own.
+        self.token = uuid.uuid4().hex
+
+    # -- primitives: bytes at keys relative to the store's root ------------------
+
+    @abstractmethod
+    def _get(self, key: str) -> bytes | None:
+        """The object at ``key``, or None."""
+
+    def has(self, key: str) -> bool:
+        """True if an object is stored at ``key`` (relative to the store's root)."""
+        return self._get(key) is not None
+
+    def _get_many(self, keys: list[str]) -> list[bytes | None]:
+        """Several objects (a backend may fetch them concurrently)."""
+        return [self._get(k) for k in keys]
+
+    @abstractmethod
+    def _put(self, key: str, data: bytes) -> None:
+        """Store ``data`` at ``key`` whole: readers see the old object or the new one."""
+
+    def _put_chunk(self, key: str, data: bytes) -> None:
+        """Store a chunk; a backend may defer it until :meth:`_flush`."""
+        self._put(key, data)
+
+    def _flush(self) -> None:  # noqa: B027 - nothing to wait for unless _put_chunk defers
+        """Wait for deferred chunk writes; raise the first error."""
+
+    @abstractmethod
+    def _create(self, key: str, data: bytes) -> bool:
+        """Store ``data`` at ``key`` unless something is there; True if this call made it."""
+
+    @abstractmethod
+    def _list(self, prefix: str) -> list[str]:
+        """Names directly under ``prefix`` (objects and sub-prefixes); [] if none."""
+
+    @abstractmethod
+    def _sizes(self, prefix: str) -> dict[str, int]:
+        """Every object under ``prefix``, by key relative to it, with its size in bytes."""
+
+    @abstractmethod
+    def _remove(self, prefix: str) -> None:
+        """Remove the object ``prefix`` and everything under ``prefix/``."""
+
+    @abstractmethod
+    def _copy(self, pairs: list[tuple[str, str]]) -> None:
+        """Copy objects ``(source, destination)``; a missing source raises FileNotFoundError."""
+
+    # -- chunks of arrays ---------------------------------------------------------
+
+    def _codec(self, array: str) -> tuple[Any, Any, int]:
+        """``(encode, decode, ndim)`` of the array whose prefix is ``array`` (from its zarr.json)."""
+        if array not in self._codecs:
+            raw = self._get(f"{array}/zarr.json")
+            if raw is None:
+                msg = f"array '{array}' is missing from store '{self.path}'"
+                raise VersionNotFoundError(msg)
+            self._codecs[array] = chunk_encoder(json.loads(raw), f"{self.path}/{array}")
+        return self._codecs[array]
+
+    def write_chunk(self, name: str, split: str, array: str, chunk: int, data: np.ndarray) -> None:
+        """Encode (as zarr would) and store chunk ``chunk`` (along images) of a staged array.
+
+        A chunk is stored whole or not at all, so a killed writer leaves no partial chunk.
+        """
+        prefix = f"{staged_key(name)}/{split}/{array}"
+        encode, _, ndim = self._codec(prefix)
+        self._put_chunk(chunk_key(prefix, chunk, ndim), encode(data))
+
+    def read_chunk(self, array: str, chunk: int) -> np.ndarray:
+        """Chunk ``chunk`` (along images) of the array whose prefix is ``array``, decoded.
+
+        Raises
+        ------
+        ChunkMissingError, ChunkChecksumError, ChunkDecodeError
+            The chunk is missing, fails its crc32c, or does not decode (all
+            `CorruptChunkError`), with a message naming its key.
+        """
+        _, decode, ndim = self._codec(array)
+        key = chunk_key(array, chunk, ndim)
+        raw = self._get(key)
+        if raw is None:
+            msg = f"chunk '{key}' of store '{self.path}' is missing"
+            raise ChunkMissingError(msg)
+        try:
+            return decode(raw)
+        except CorruptChunkError as err:
+            msg = f"chunk '{key}' of store '{self.path}' {_FAULTS[type(err)]}"
+            raise type(err)(msg) from err
+
+    def read_chunk_rows(
+        self, name: str, split: str, array: str, chunk: int, rows: int
+    ) -> np.ndarray:
+        """The first ``rows`` rows of chunk ``chunk`` of a complete version's array, decoded.
+
+        Raises
+        ------
+        CorruptChunkError
+            The chunk is missing or damaged; the message says how to find out more.
+        """
+        try:
+            return self.read_chunk(f"{name}/{split}/{array}", chunk)[:rows].copy()
+        except CorruptChunkError as err:
+            msg = f"{err}; run 'gridstore validate {name}'"
+            raise type(err)(msg) from err
+
+    def array_bytes(self, name: str, split: str, array: str) -> int:
+        """Bytes stored for one staged array."""
+        return sum(self._sizes(f"{staged_key(name)}/{split}/{array}").values())
+
+    def chunk_sizes(self, name: str, split: str, array: str) -> dict[int, int]:
+        """Size in bytes of each stored chunk (by index along images) of a complete version's array."""
+        out = {}
+        for key, size in self._sizes(f"{name}/{split}/{array}/c").items():
+            out[int(key.split("/", 1)[0])] = size
+        return out
+
+    def copy_chunk(self, source: str, name: str, split: str, chunk: int) -> None:
+        """Copy chunk ``chunk`` of every array of a split from a complete version into a staged one.
+
+        Raises
+        ------
+        VersionNotFoundError
+            A chunk of the source is missing (a grow never copies nothing).
+        """
+        src, dst = f"{source}/{split}", f"{staged_key(name)}/{split}"
+        pairs = []
+        for array in FIELDS:  # the layout's arrays, not a listing: a vanished source raises
+            _, _, ndim = self._codec(f"{src}/{array}")
+            key = chunk_key(array, chunk, ndim)
+            pairs.append((f"{src}/{key}", f"{dst}/{key}"))
+        try:
+            self._copy(pairs)
+        except FileNotFoundError as err:
+            msg = (
+                f"chunk {chunk} of '{src}' is missing from store '{self.path}'; validate '{source}'"
+            )
+            raise VersionNotFoundError(msg) from err
+
+
+_FAULTS = {  # what each damage is called in messages
+    ChunkMissingError: "is missing",
+    ChunkChecksumError: "failed its crc32c check",
+    ChunkDecodeError: "could not be decoded",
+}
