@@ -56,8 +56,13 @@ def check_int(name: str, value: Any, low: int | None = None, high: int | None = 
         bound = f" <= {high}"
     else:
         bound = ""
-    msg = f"{name} must be an integer{bound}, got {value!r}"
+    msg = f"{name} must be an integer{bound}, got {_shown(value)!r}"
     raise ConfigError(msg)
+
+
+def _shown(value: Any) -> Any:
+    """A numpy scalar as the plain number it holds (``5``, not ``np.int64(5)``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_seed(seed: Any) -> int:
@@ -69,7 +74,7 @@ def check_seed(seed: Any) -> int:
     42
     """
     if not is_integer(seed) or not 0 <= seed < SEED_BOUND:
-        msg = f"seed must be an integer in [0, 2**64), got {seed!r}"
+        msg = f"seed must be an integer in [0, 2**64), got {_shown(seed)!r}"
         raise ConfigError(msg)
     return int(seed)
 

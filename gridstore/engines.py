@@ -149,7 +149,7 @@ def _deferred_interrupt() -> Iterator[None]:
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
     def deliver(signum: int) -> None:
-        handler = previous[signum]
+        handler = previous[signal.Signals(signum)]
         if callable(handler):
             handler(signum, None)  # e.g. default_int_handler: KeyboardInterrupt
         elif handler == signal.SIG_DFL:

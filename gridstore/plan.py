@@ -93,8 +93,9 @@ def parse_fractions(
         Not three numbers, a negative one, or a sum other than 1.
     """
     if isinstance(value, Mapping):  # {"train": 0.8, "val": 0.1, "test": 0.1}
-        value = [value.get(s, "?") for s in SPLITS]
-    text = value if isinstance(value, str) else ",".join(map(str, value))
+        text = ",".join(str(value[s]) if s in value else "?" for s in SPLITS)
+    else:
+        text = value if isinstance(value, str) else ",".join(map(str, value))
     try:
         parts = tuple(float(p) for p in text.split(","))
     except ValueError:
@@ -109,7 +110,7 @@ def parse_fractions(
     ):
         msg = f"splits must be >= 0 and sum to 1, got {text!r} (sum {sum(parts):g})"
         raise ConfigError(msg)
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 @lru_cache(maxsize=16)
@@ -200,9 +201,7 @@ class Plan:
         if self.split_mode not in ("disjoint", "independent"):
             msg = f"split_mode must be 'disjoint' or 'independent', got {self.split_mode!r}"
             raise ConfigError(msg)
-        if not 1 <= self.blocks_per_chunk <= 64:
-            msg = f"blocks_per_chunk must be in [1, 64], got {self.blocks_per_chunk}"
-            raise ConfigError(msg)
+        check_int("blocks_per_chunk", self.blocks_per_chunk, 1, 64)
 
     @cached_property
     def num_blocks(self) -> int:
@@ -297,13 +296,13 @@ class Plan:
     def from_dict(cls, d: dict[str, Any]) -> Plan:
         """Rebuild a plan from :meth:`to_dict` output."""
         if d.get("routing_block_images", ROUTING_BLOCK_IMAGES) != ROUTING_BLOCK_IMAGES:
-            msg = f"this gridstore uses routing blocks of {ROUTING_BLOCK_IMAGES}, the data {d['routing_block_images']}"
+            msg = f"the data was made with routing blocks of {d['routing_block_images']} images; this gridstore uses {ROUTING_BLOCK_IMAGES}"
             raise ConfigError(msg)
         return cls(
             config=GeneratorConfig.from_dict(d["generator"]),
             num_images=d["num_images"],
             seed=d["seed"],
-            fractions=tuple(d["splits"][s] for s in SPLITS),  # type: ignore[arg-type]
+            fractions=tuple(d["splits"][s] for s in SPLITS),
             split_mode=d["split_mode"],
             blocks_per_chunk=d["blocks_per_chunk"],
         )

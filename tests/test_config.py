@@ -1,4 +1,7 @@
-"""Generator parameters and dataset plans: presets, validation messages, config files, quotas."""
+"""Generator parameters (gridstore.config): presets, validation messages, config files.
+
+Plans, split fractions and quotas are in tests/test_plan.py.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from gridstore.config import (
@@ -19,8 +21,6 @@ from gridstore.config import (
     make_config,
 )
 from gridstore.errors import ConfigError
-from gridstore.generate import ROUTING_BLOCK_IMAGES
-from gridstore.plan import SPLITS, Plan, parse_fractions, split_quotas
 
 KNOWN = (
     "blob_compactness, grid_size, line_weights, max_objects, max_size, max_tries, "
@@ -421,186 +421,3 @@ def test_unknown_key_in_config_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         make_config(**load_config_file(path))
     assert str(info.value) == f"unknown parameter 'grid_sise'; known parameters: {KNOWN}"
-
-
-# ---------------------------------------------------------------------------
-# Split fractions and plans
-# ---------------------------------------------------------------------------
-
-THREE = "splits must be three numbers train,val,test like 0.8,0.1,0.1, got {!r}"
-NUM = "num_images must be an integer in [1, 1e+12], got {}"
-SUM = "splits must be >= 0 and sum to 1, got {!r} (sum {})"
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("0.8,0.1,0.1", (0.8, 0.1, 0.1)),
-        ((0.8, 0.1, 0.1), (0.8, 0.1, 0.1)),
-        ([1, 0, 0], (1.0, 0.0, 0.0)),
-        (" 0.5, 0.25 ,0.25", (0.5, 0.25, 0.25)),
-        ("1e0,0,0", (1.0, 0.0, 0.0)),
-    ],
-    ids=["string", "tuple", "list_ints", "spaces", "exponent"],
-)
-def test_parse_fractions_accepts(value: Any, expected: tuple[float, float, float]) -> None:
-    assert parse_fractions(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        ("0.8,0.2", THREE.format("0.8,0.2")),
-        ("0.8;0.1;0.1", THREE.format("0.8;0.1;0.1")),
-        ("a,b,c", THREE.format("a,b,c")),
-        ("", THREE.format("")),
-        ("0.8,0.1,0.05,0.05", THREE.format("0.8,0.1,0.05,0.05")),
-        ("0.8,nan,0.2", THREE.format("0.8,nan,0.2")),
-        ("inf,0,0", THREE.format("inf,0,0")),
-        ((0.5, 0.3, 0.1), SUM.format("0.5,0.3,0.1", 0.9)),
-        ("1.2,-0.1,-0.1", SUM.format("1.2,-0.1,-0.1", 1)),
-        ("0,0,0", SUM.format("0,0,0", 0)),
-        ("0.8,0.1,0.2", SUM.format("0.8,0.1,0.2", 1.1)),
-    ],
-    ids=[
-        "two_numbers", "semicolons", "words", "empty", "four_numbers", "nan", "inf",
-        "sum_below_1", "negative", "all_zero", "sum_above_1",
-    ],
-)  # fmt: skip
-def test_parse_fractions_rejects(value: Any, message: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        parse_fractions(value)
-    assert str(info.value) == message
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"num_images": 0}, NUM.format("0")),
-        ({"num_images": -5}, NUM.format("-5")),
-        ({"num_images": 10.0}, NUM.format("10.0")),
-        ({"num_images": True}, NUM.format("True")),
-        ({"num_images": "10"}, NUM.format("'10'")),
-        ({"num_images": 10**12 + 1}, NUM.format("1000000000001")),
-        ({"seed": -1}, "seed must be an integer in [0, 2**64), got -1"),
-        ({"seed": 2**64}, "seed must be an integer in [0, 2**64), got 18446744073709551616"),
-        ({"seed": 1.0}, "seed must be an integer in [0, 2**64), got 1.0"),
-        ({"seed": False}, "seed must be an integer in [0, 2**64), got False"),
-        ({"fractions": (0.8, 0.1, 0.2)}, SUM.format("0.8,0.1,0.2", 1.1)),
-        ({"fractions": (-0.1, 0.6, 0.5)}, SUM.format("-0.1,0.6,0.5", 1)),
-        ({"fractions": "0.8,0.2"}, THREE.format("0.8,0.2")),
-        ({"split_mode": "iid"}, "split_mode must be 'disjoint' or 'independent', got 'iid'"),
-        ({"blocks_per_chunk": 0}, "blocks_per_chunk must be in [1, 64], got 0"),
-        ({"blocks_per_chunk": 65}, "blocks_per_chunk must be in [1, 64], got 65"),
-    ],
-    ids=[
-        "images_zero", "images_negative", "images_float", "images_bool", "images_str",
-        "images_too_many", "seed_negative", "seed_2_64", "seed_float", "seed_bool",
-        "fractions_sum", "fractions_negative", "fractions_malformed", "split_mode",
-        "blocks_per_chunk_0", "blocks_per_chunk_65",
-    ],
-)  # fmt: skip
-def test_plan_rejects(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        Plan(**kwargs)
-    assert str(info.value) == message
-
-
-@pytest.mark.parametrize(
-    ("kwargs"),
-    [
-        {"num_images": 1, "seed": 0},
-        {"num_images": 10**12, "seed": 2**64 - 1},
-        {"num_images": np.int64(7), "seed": np.uint64(2**63)},
-        {"fractions": "0.7,0.2,0.1", "split_mode": "independent"},
-    ],
-    ids=["smallest", "largest", "numpy_ints", "fraction_string"],
-)
-def test_plan_accepts(kwargs: dict[str, Any]) -> None:
-    plan = Plan(**kwargs)
-    assert len(plan.fractions) == 3
-    assert isinstance(plan.fractions[0], float)
-
-
-FRACTIONS = [
-    (0.8, 0.1, 0.1),
-    (0.7, 0.2, 0.1),
-    (0.5, 0.25, 0.25),
-    (1 / 3, 1 / 3, 1 / 3),
-    (0.98, 0.01, 0.01),
-    (0.0, 0.5, 0.5),
-    (1.0, 0.0, 0.0),
-    (0.333, 0.333, 0.334),
-]
-FRACTION_IDS = [
-    "80-10-10",
-    "70-20-10",
-    "50-25-25",
-    "thirds",
-    "98-1-1",
-    "0-50-50",
-    "100-0-0",
-    "333-333-334",
-]
-
-
-@pytest.mark.parametrize("fractions", FRACTIONS, ids=FRACTION_IDS)
-def test_split_quotas_are_monotone_and_fair(fractions: tuple[float, float, float]) -> None:
-    q = np.array([split_quotas(fractions, r) for r in range(ROUTING_BLOCK_IMAGES + 1)])
-    assert q[0].tolist() == [0, 0, 0]
-    assert (q.sum(axis=1) == np.arange(ROUTING_BLOCK_IMAGES + 1)).all()
-    steps = np.diff(q, axis=0)
-    assert (steps >= 0).all(), "a split lost an image when the block grew"
-    assert (steps.sum(axis=1) == 1).all()
-    # largest-deficit routing never strays a whole image from the exact share
-    assert np.abs(q - np.outer(np.arange(ROUTING_BLOCK_IMAGES + 1), fractions)).max() < 1
-    assert split_quotas(fractions) == tuple(q[-1])
-
-
-@pytest.mark.parametrize(
-    ("fractions", "expected"),
-    [
-        ((0.8, 0.1, 0.1), (4000, 500, 500)),
-        ((0.7, 0.2, 0.1), (3500, 1000, 500)),
-        ((0.9, 0.05, 0.05), (4500, 250, 250)),
-        ((0.98, 0.01, 0.01), (4900, 50, 50)),
-        ((0.0, 0.5, 0.5), (0, 2500, 2500)),
-        ((1.0, 0.0, 0.0), (5000, 0, 0)),
-    ],
-    ids=["80-10-10", "70-20-10", "90-5-5", "98-1-1", "0-50-50", "100-0-0"],
-)
-def test_split_quotas_exact_for_multiples_of_1_over_5000(
-    fractions: tuple[float, float, float], expected: tuple[int, int, int]
-) -> None:
-    assert split_quotas(fractions) == expected
-
-
-def test_split_quotas_ties_go_to_the_lowest_split() -> None:
-    assert [split_quotas((1 / 3, 1 / 3, 1 / 3), r) for r in (1, 2, 3)] == [
-        (1, 0, 0),
-        (1, 1, 0),
-        (1, 1, 1),
-    ]
-    assert split_quotas((0.5, 0.25, 0.25), 1) == (1, 0, 0)
-
-
-@pytest.mark.parametrize(
-    "num_images", [1, 2, 4999, 5000, 5001, 23_456, 123_457, 10**12], ids=lambda n: f"n={n}"
-)
-@pytest.mark.parametrize("fractions", FRACTIONS[:5], ids=FRACTION_IDS[:5])
-def test_plan_split_counts_sum_to_num_images(
-    num_images: int, fractions: tuple[float, float, float]
-) -> None:
-    plan = Plan(num_images=num_images, fractions=fractions)
-    counts = plan.split_counts
-    assert tuple(counts) == SPLITS
-    assert sum(counts.values()) == num_images
-    blocks = [plan.block_quotas(b) for b in range(min(plan.num_blocks, 30))]
-    if plan.num_blocks <= 30:
-        assert tuple(np.sum(blocks, axis=0)) == tuple(counts.values())
-    for k, s in enumerate(SPLITS):
-        assert abs(counts[s] - fractions[k] * num_images) < plan.num_blocks
-
-
-def test_plan_normalises_fraction_strings() -> None:
-    assert Plan(fractions="0.8,0.1,0.1") == Plan()  # type: ignore[arg-type]

@@ -8,7 +8,6 @@ input and source; ``check_constraints`` without annotations.
 from __future__ import annotations
 
 import datetime as dt
-import doctest
 import json
 from pathlib import Path
 from typing import Any
@@ -120,15 +119,6 @@ def test_public_api_lists_the_seed_names() -> None:
         assert name in gridstore.__all__
         assert name in dir(gridstore)
         assert callable(getattr(gridstore, name))
-
-
-def test_docstring_examples_run() -> None:
-    from gridstore.validate import constraints, dataset
-
-    for module in (dataset, constraints):
-        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert result.attempted > 0, module.__name__
-        assert result.failed == 0, module.__name__
 
 
 # -- validate_dataset: each kind of bad input --------------------------------------

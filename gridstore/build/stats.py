@@ -75,8 +75,10 @@ def summarize(counts: dict[str, Any], grid_size: int) -> dict[str, Any]:
     """Turn merged counts into the statistics recorded in metadata."""
     n = counts.get("images", 0)
     cells = n * grid_size * grid_size
-    mean = counts["pixel_sum"] / cells if cells else None
-    var = counts["pixel_sq_sum"] / cells - mean**2 if cells else None
+    mean = var = None
+    if cells:
+        mean = counts["pixel_sum"] / cells
+        var = counts["pixel_sq_sum"] / cells - mean**2
     return {
         "images": n,
         "pixel_mean": mean,

@@ -20,7 +20,7 @@ from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, backend
 
-__all__ = ["copy_task", "generate_task", "plan_of", "record", "run_task"]
+__all__ = ["copy_task", "generate_task", "plan_of", "record", "run_task", "task_arrays"]
 
 
 @lru_cache(maxsize=4)
@@ -79,6 +79,12 @@ def generate_task(
         anns.append(Annotations.concatenate([b.annotations[k] for b in blocks]))
         hashes.append(np.concatenate([b.hashes[k] for b in blocks]))
     return images, anns, hashes, sum(b.draws for b in blocks)
+
+
+def task_arrays(plan: Plan, index: int) -> dict[str, dict[str, np.ndarray]]:
+    """Task ``index`` regenerated exactly as the writer wrote it: split -> array -> rows."""
+    images, anns, _, _ = generate_task(plan, index)
+    return {s: {"images": images[k], **anns[k].as_dict()} for k, s in enumerate(SPLITS)}
 
 
 def run_task(store_path: str, name: str, plan_json: str, fence: str | None, index: int) -> int:

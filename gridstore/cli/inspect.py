@@ -72,15 +72,10 @@ def versions(store: Path, as_json: bool) -> None:
 
 
 def _resolve(store: Path, version: str | None) -> tuple[Any, str]:
-    from gridstore.storage import open_backend
+    from gridstore.storage import latest_version, open_backend
 
     s = open_backend(store)
-    if version is None:
-        names = s.versions()
-        if not names:
-            msg = f"store '{s.path}' has no complete version yet; run 'gridstore generate'"
-            raise ConfigError(msg)
-        version = names[-1]
+    version = version or latest_version(s)
     s.metadata(version)  # raises a clear error for unknown or unfinished names
     return s, version
 

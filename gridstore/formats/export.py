@@ -86,8 +86,13 @@ def export_version(
 
     Examples
     --------
-    >>> export_version("datasets", None, "exports/latest")  # doctest: +SKIP
-    PosixPath('exports/latest')
+    >>> import tempfile
+    >>> from gridstore import Plan, create_version
+    >>> store = tempfile.mkdtemp() + "/datasets"
+    >>> _ = create_version(store, Plan(num_images=2000), engine="serial", show_progress=False)
+    >>> out = export_version(store, None, tempfile.mkdtemp() + "/latest")
+    >>> sorted(p.name for p in out.iterdir())
+    ['metadata.json', 'test.npz', 'train.npz', 'val.npz']
     """
     from tqdm import tqdm
 
@@ -95,8 +100,8 @@ def export_version(
 
     out = Path(out_dir)
     _check_out_dir(out, overwrite)
-    store_path = store_path if is_url(str(store_path)) else Path(store_path).absolute()
-    reader = open_store(store_path).version(version)
+    where = str(store_path) if is_url(str(store_path)) else Path(store_path).absolute()
+    reader = open_store(where).version(version)
     splits = {s: reader[s] for s in reader.splits}
     grid = int(reader.metadata.get("generation_params", {}).get("grid_size", 16))
     tmp = out.parent / f".{out.name}.export-{os.getpid()}.tmp"
@@ -125,7 +130,7 @@ def export_version(
                 "arrays": [m[0] for m in members],
                 "bytes": path.stat().st_size,
             }
-        save_metadata(_export_metadata(reader.metadata, reader.name, store_path, files), tmp)
+        save_metadata(_export_metadata(reader.metadata, reader.name, where, files), tmp)
         _check_out_dir(out, overwrite)  # again: it may have changed while we wrote
         _move_into_place(tmp, out)
     except BaseException:

@@ -53,7 +53,7 @@ def splitmix64_array(x: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> splitmix64_array(np.zeros(1, np.uint64))[0] == splitmix64(np.uint64(0))
+    >>> bool(splitmix64_array(np.zeros(1, np.uint64))[0] == splitmix64(np.uint64(0)))
     True
     """
     flat = np.ascontiguousarray(x, dtype=np.uint64).ravel()

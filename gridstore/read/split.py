@@ -157,11 +157,13 @@ class SplitReader:
         CorruptChunkError
             A chunk is missing or fails its checksum (raised when reached).
         """
-        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, "start_step": start_step}
         return batching.batches(
             self._source,
             batch_size,
-            **opts,
+            shuffle=shuffle,
+            seed=seed,
+            epoch=epoch,
+            start_step=start_step,
             drop_last=drop_last,
             window_chunks=window_chunks,
             fields=fields,

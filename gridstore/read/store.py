@@ -15,7 +15,7 @@ from gridstore.errors import VersionNotFoundError
 from gridstore.plan import SPLITS
 from gridstore.read.source import open_root
 from gridstore.read.split import SplitReader
-from gridstore.storage import backend
+from gridstore.storage import backend, latest_version
 
 if TYPE_CHECKING:
     import zarr
@@ -46,8 +46,12 @@ def open_store(path: str | os.PathLike[str]) -> StoreReader:
 
     Examples
     --------
-    >>> split = open_store("datasets").version()["train"]  # doctest: +SKIP
-    >>> next(split.batches(256)).shape  # doctest: +SKIP
+    >>> import tempfile
+    >>> from gridstore import Plan, create_version
+    >>> store = tempfile.mkdtemp() + "/datasets"
+    >>> _ = create_version(store, Plan(num_images=2000), engine="serial", show_progress=False)
+    >>> split = open_store(store).version()["train"]
+    >>> next(split.batches(256)).shape
     (256, 16, 16)
     """
     reader = StoreReader(path)
@@ -107,16 +111,10 @@ class StoreReader:
         VersionIncompleteError
             The version exists but is being written or was interrupted.
         """
-        available = self.versions
-        if name is None and available:
-            name = available[-1]
-        if name is None:
-            msg = (
-                f"store '{self.path}' has no complete version; "
-                f"create one with 'gridstore generate --store {self.path}'"
-            )
-            raise VersionNotFoundError(msg)
-        if name not in available:
+        self._root()  # the store's own checks, once per process
+        store = backend(self.path)
+        name = name or latest_version(store)
+        if name not in store.versions():
             backend(self.path).metadata(name)  # raises the store's own not-found / unfinished error
         return VersionReader(self, name)
 

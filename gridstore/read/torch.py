@@ -8,7 +8,7 @@ DataLoader workers under both 'fork' and 'spawn'.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,7 +21,8 @@ class Split(Protocol):
 
     def __len__(self) -> int: ...
     def annotation(self, name: str) -> Any: ...
-    def batches(self, batch_size: int, **kwargs: Any) -> Iterator[Any]: ...
+    @property
+    def batches(self) -> Callable[..., Iterator[Any]]: ...
 
 
 _TORCH: list[type] = []
@@ -38,7 +39,7 @@ def _torch_classes() -> tuple[type, type]:
     import torch
     from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-    class SplitDataset(Dataset):  # type: ignore[type-arg]
+    class SplitDataset(Dataset):
         def __init__(self, split: Split, options: dict[str, Any]) -> None:
             self.split, self.fields = split, options["fields"]
 
@@ -58,7 +59,7 @@ def _torch_classes() -> tuple[type, type]:
                 return list(cols[0])
             return [dict(zip(self.fields, row, strict=True)) for row in zip(*cols, strict=True)]
 
-    class SplitIterable(IterableDataset):  # type: ignore[type-arg]
+    class SplitIterable(IterableDataset):
         def __init__(self, split: Split, options: dict[str, Any]) -> None:
             self.split, self.options = split, dict(options)
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gridstore.errors import VersionNotFoundError
 from gridstore.storage.base import StagedVersion, StoreBackend
 from gridstore.storage.layout import (
     ARRAY_CODECS,
@@ -31,6 +32,7 @@ __all__ = [
     "check_store_target",
     "format_version_name",
     "is_url",
+    "latest_version",
     "open_backend",
     "parse_version_name",
     "zarr_store",
@@ -64,6 +66,24 @@ def open_backend(path: str | os.PathLike[str], *, create: bool = False) -> Store
 
         return ObjectStore.open(str(path), create=create)
     return LocalStore.open(path, create=create)
+
+
+def latest_version(store: StoreBackend) -> str:
+    """The newest complete version of ``store``.
+
+    Raises
+    ------
+    VersionNotFoundError
+        The store has no complete version.
+    """
+    versions = store.versions()
+    if not versions:
+        msg = (
+            f"store '{store.path}' has no complete version; "
+            f"create one with 'gridstore generate --store {store.path}'"
+        )
+        raise VersionNotFoundError(msg)
+    return versions[-1]
 
 
 def check_store_target(path: str | os.PathLike[str]) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -331,7 +331,7 @@ class _NpySource(_Source):
                 self.block_error = self.block_error or f"'{self.name}' is truncated"
                 yield start, None
                 return
-            order = "F" if self.fortran else "C"
+            order: Literal["C", "F"] = "F" if self.fortran else "C"
             yield (
                 start,
                 np.frombuffer(data, self.dtype).reshape((rows, *self.shape[1:]), order=order),

@@ -22,12 +22,11 @@ from gridstore.errors import (
     ChunkChecksumError,
     CorruptChunkError,
     GridstoreError,
-    VersionNotFoundError,
 )
 from gridstore.metadata import REQUIRED_KEYS
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.source import chunk_key, read_chunk
-from gridstore.storage import FIELDS, StoreBackend, open_backend, zarr_store
+from gridstore.storage import FIELDS, StoreBackend, latest_version, open_backend, zarr_store
 from gridstore.validate.report import CHECKS, CheckResult, ValidationReport
 
 __all__ = ["validate_version"]
@@ -35,14 +34,6 @@ __all__ = ["validate_version"]
 _INSTANCE_RULES = ("instance_labels", "image_matches_instances")
 _MAX_WHERE = 100  # failing locations kept per check
 _MIN_CHUNK_BYTES = 21  # blosc header (16) + 1 byte + crc32c (4): a shorter file is truncated
-
-
-def _regenerate(plan: Plan, c: int) -> dict[str, dict[str, np.ndarray]]:
-    """Regenerate task `c` exactly as the writer does: split -> array -> rows."""
-    from gridstore.build.tasks import generate_task
-
-    images, anns, _, _ = generate_task(plan, c)
-    return {s: {"images": images[k], **anns[k].as_dict()} for k, s in enumerate(SPLITS)}
 
 
 class _Run:
@@ -212,6 +203,7 @@ class _Run:
         from tqdm import tqdm
 
         from gridstore.build.stats import count_duplicates
+        from gridstore.build.tasks import task_arrays
         from gridstore.generate.hashing import content_hashes
         from gridstore.validate.constraints import check_constraints
 
@@ -257,7 +249,7 @@ class _Run:
                 for check in ("constraints", "instance_maps")[: 1 + (rule in _INSTANCE_RULES)]:
                     self.fail(check, f"{here}: {rule} broken in {len(idx)} images", at(idx))
             if regen[0] != c:
-                regen = (c, _regenerate(self.plan, c) if c < len(self.plan.tasks) else {})
+                regen = (c, task_arrays(self.plan, c) if c < len(self.plan.tasks) else {})
             want = regen[1].get(split, {})
             diff = [f for f in FIELDS if f not in want or not np.array_equal(unit[f], want[f])]
             if diff:
@@ -368,26 +360,24 @@ def validate_version(
 
     Examples
     --------
-    >>> report = validate_version("datasets", sample=4)  # doctest: +SKIP
-    >>> print("\\n".join(report.summary_lines()))  # doctest: +SKIP
+    >>> import tempfile
+    >>> from gridstore import Plan, create_version
+    >>> store = tempfile.mkdtemp() + "/datasets"
+    >>> _ = create_version(store, Plan(num_images=2000), engine="serial", show_progress=False)
+    >>> report = validate_version(store, sample=4)
+    >>> report.ok, [c.name for c in report.checks][:3]
+    (True, ['metadata', 'structure', 'split_counts'])
     """
     check_int("sample", 1 if sample is None else sample, 1)
     check_int("seed", seed, 0)
     started = time.perf_counter()
     store = open_backend(store_path)
-    if version is None:
-        if not store.versions():
-            msg = f"store '{store.path}' has no complete version; make one with gridstore generate"
-            raise VersionNotFoundError(msg)
-        version = store.versions()[-1]
+    version = version or latest_version(store)
     run = _Run(store, version, store.metadata(version))
-    for check in (
-        run.check_metadata,
-        run.check_structure,
-        run.check_split_counts,
-        run.check_chunks_present,
-    ):
-        check()
+    run.check_metadata()
+    run.check_structure()
+    run.check_split_counts()
+    run.check_chunks_present()
     nchunks = {s: run.arrays[s]["images"].cdata_shape[0] for s in run.good}
     n = max(nchunks.values(), default=0)
     full = full or sample is None or sample >= n
