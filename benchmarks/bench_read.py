@@ -66,7 +66,7 @@ def rate(label: str, images: int, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, help="existing store (default: build one)")
-    has_writer = importlib.util.find_spec("gridstore.build.versions") is not None
+    has_writer = importlib.util.find_spec("gridstore.write.versions") is not None
     parser.add_argument(
         "--writer", choices=["gridstore", "zarr"], default="gridstore" if has_writer else "zarr"
     )

@@ -55,7 +55,7 @@ def machine() -> list[str]:
 
 
 def write(store: str | Path, plan: Any, workers: int) -> tuple[dict[str, Any], float]:
-    from gridstore.build.versions import create_version
+    from gridstore.write.versions import create_version
 
     t0 = time.perf_counter()
     meta = create_version(store, plan, workers=workers, show_progress=False)

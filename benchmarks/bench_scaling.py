@@ -84,7 +84,7 @@ def load() -> str:
 
 def child(engine: str, workers: int, num_images: int, store: str) -> dict[str, Any]:
     """One run, in this (fresh) process: create_version with a timed run_tasks."""
-    import gridstore.build.versions as build
+    import gridstore.write.versions as build
     from gridstore.plan import Plan
 
     timing: dict[str, float] = {}

@@ -5,7 +5,7 @@ same kernel as the store: ``generate_corpus(n, seed)`` returns exactly the
 images ``[0, n)`` of the corpus stream of ``(config, seed)`` (see
 docs/internals.md). Everything here holds the whole corpus in memory; for
 corpora that do not fit, generate a version into a store
-(:func:`gridstore.build.create_version`) and read it lazily
+(:func:`gridstore.write.create_version`) and read it lazily
 (:func:`gridstore.read.open_store`).
 """
 
@@ -64,7 +64,7 @@ def generate_corpus(
     ``G * G + 9 * max_objects + 1`` bytes per image for the annotations
     (about 550 bytes per image in total for the ``atomic`` preset and uint8).
     For larger corpora, generate a version into a store
-    (:func:`gridstore.build.create_version`, ``gridstore generate``) and read
+    (:func:`gridstore.write.create_version`, ``gridstore generate``) and read
     it lazily with :func:`gridstore.read.open_store`.
 
     Parameters

@@ -118,7 +118,7 @@ def estimate_run(
     RunEstimate
     """
     from gridstore._jit import kernel_cache_is_warm
-    from gridstore.build.stats import count_duplicates, duplicate_count_bytes, split_counts
+    from gridstore.write.stats import count_duplicates, duplicate_count_bytes, split_counts
 
     startup = _cpu_seconds()  # interpreter and imports: what each fresh worker pays
     rss_before = _max_rss_bytes()

@@ -1,6 +1,6 @@
 """The one metadata schema: the seed's fields, which every version and export starts with.
 
-A committed version's metadata (`gridstore.build`), an export's
+A committed version's metadata (`gridstore.write`), an export's
 ``metadata.json`` and the seed-style ``create_metadata`` (`gridstore.formats`)
 all begin with `seed_fields`; the validator checks `REQUIRED_KEYS`.
 """

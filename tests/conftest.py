@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gridstore.build.versions import create_version
+from gridstore.write.versions import create_version
 from gridstore.plan import Plan
 from tests.helpers_signals import SENT
 

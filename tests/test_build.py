@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import zarr
 
-from gridstore.build.versions import create_version, grow_version, resume_version
+from gridstore.write.versions import create_version, grow_version, resume_version
 from gridstore.errors import ConfigError, StoreLockedError, VersionNotFoundError
 from gridstore.generate import Annotations, generate_block
 from gridstore.plan import SPLITS, Plan
@@ -183,7 +183,7 @@ def test_the_cli_says_in_one_line_what_a_grow_could_not_copy(tmp_path: Path) -> 
 
 def _run_killed(store: Path, num_images: int, crash_at: str) -> subprocess.CompletedProcess[str]:
     code = (
-        "from gridstore.build.versions import create_version; from gridstore.plan import Plan; "
+        "from gridstore.write.versions import create_version; from gridstore.plan import Plan; "
         f"create_version({str(store)!r}, Plan(num_images={num_images}, seed=3), workers=1, show_progress=False)"
     )
     env = {**os.environ, "GRIDSTORE_CRASH_AT": crash_at}

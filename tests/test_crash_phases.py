@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from gridstore.build.versions import create_version, resume_version
+from gridstore.write.versions import create_version, resume_version
 from gridstore.plan import Plan
 from gridstore.storage import open_backend
 from gridstore.storage.layout import tasks_key

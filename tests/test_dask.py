@@ -14,8 +14,8 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
-import gridstore.build.tasks  # noqa: E402
-from gridstore.build.versions import create_version  # noqa: E402
+import gridstore.write.tasks  # noqa: E402
+from gridstore.write.versions import create_version  # noqa: E402
 from gridstore.engines import run_tasks  # noqa: E402
 from gridstore.errors import ConfigError  # noqa: E402
 from gridstore.plan import Plan  # noqa: E402
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 # 20 tasks of one routing block each, the last one partial: enough to kill a worker mid-run.
 PLAN = Plan(num_images=98_765, seed=13, blocks_per_chunk=1)
 VICTIM = 7  # the task whose worker dies
-_REAL_RUN_TASK = gridstore.build.tasks.run_task
+_REAL_RUN_TASK = gridstore.write.tasks.run_task
 
 
 def _run_task_dying_once(
@@ -93,7 +93,7 @@ def test_a_killed_worker_is_replaced_and_its_task_rerun(
 ) -> None:
     chunks, reference = serial_reference
     os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    monkeypatch.setattr(gridstore.build.tasks, "run_task", _run_task_dying_once)
+    monkeypatch.setattr(gridstore.write.tasks, "run_task", _run_task_dying_once)
     meta = create_version(tmp_path / "s", PLAN, engine="dask", workers=2, show_progress=False)
     assert (tmp_path / "killed").exists()
     runs = [line.split() for line in (tmp_path / "victim-runs").read_text().splitlines()]

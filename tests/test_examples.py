@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gridstore.build.versions import create_version
+from gridstore.write.versions import create_version
 from gridstore.plan import Plan
 
 EXAMPLES = Path(__file__).parent.parent / "examples"

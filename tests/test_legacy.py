@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridstore.build.versions import create_version
+from gridstore.write.versions import create_version
 from gridstore.corpus import generate_corpus
 from gridstore.errors import (
     ConfigError,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gridstore.build.versions import create_version, resume_version
+from gridstore.write.versions import create_version, resume_version
 from gridstore.plan import Plan
 from gridstore.storage import open_backend
 from tests.conftest import version_chunks
@@ -238,7 +238,7 @@ def test_finished_versions_are_never_rewritten(
     """Handles opened on v1 stay valid and no later operation touches a byte of it."""
     import zarr
 
-    from gridstore.build.versions import grow_version
+    from gridstore.write.versions import grow_version
     from gridstore.read import open_store
 
     store, v1 = store_copy

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridstore.build.versions import create_version
+from gridstore.write.versions import create_version
 from gridstore.config import make_config
 from gridstore.errors import InsufficientSpaceError, no_space
 from gridstore.estimate import SAFETY, estimate_run

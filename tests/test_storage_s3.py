@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gridstore.build.versions import create_version
+from gridstore.write.versions import create_version
 from gridstore.cli import main
 from gridstore.errors import StoreLockedError, StoreNotFoundError, VersionExistsError
 from gridstore.plan import SPLITS, Plan

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
-from gridstore.build.versions import create_version
+from gridstore.write.versions import create_version
 from gridstore.errors import (
     ConfigError,
     StoreNotFoundError,

@@ -5,7 +5,7 @@ full (metadata and directory listings only). Data checks read sampled chunk indi
 (all with ``full``) one task at a time: task ``c`` wrote chunk ``c`` of every split,
 so one regeneration checks that index in all splits. Memory: one task's data twice
 (stored, regenerated; ~11 MB each by default) plus 8 bytes of content hash per image
-read (``full``: 800 MB per 100 M images, counted by gridstore.build.stats in buckets of ~32 MB).
+read (``full``: 800 MB per 100 M images, counted by gridstore.write.stats in buckets of ~32 MB).
 """
 
 from __future__ import annotations
@@ -202,8 +202,8 @@ class _Run:
     def check_data(self, chosen: list[int], full: bool, progress: bool) -> None:
         from tqdm import tqdm
 
-        from gridstore.build.stats import count_duplicates
-        from gridstore.build.tasks import task_arrays
+        from gridstore.write.stats import count_duplicates
+        from gridstore.write.tasks import task_arrays
         from gridstore.generate.hashing import content_hashes
         from gridstore.validate.constraints import check_constraints
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore._version import __version__
-from gridstore.build import tasks
-from gridstore.build.stats import count_duplicates, merge_counts, summarize
+from gridstore.write import tasks
+from gridstore.write.stats import count_duplicates, merge_counts, summarize
 from gridstore.engines import EngineName, default_workers, run_tasks
 from gridstore.errors import (
     CorruptChunkError,

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from gridstore._faults import crash_point
-from gridstore.build.stats import split_counts
+from gridstore.write.stats import split_counts
 from gridstore.generate.batch import generate_block
 from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS, Plan

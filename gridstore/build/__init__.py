@@ -1,5 +1,0 @@
-"""Building versions: create, resume or grow one from a plan, with any engine."""
-
-from gridstore.build.versions import create_version, grow_version, resume_version
-
-__all__ = ["create_version", "grow_version", "resume_version"]
