@@ -13,7 +13,14 @@ import numpy as np
 
 from gridstore.errors import ConfigError
 
-__all__ = ["SEED_BOUND", "check_int", "check_seed", "check_whole_number", "is_integer"]
+__all__ = [
+    "SEED_BOUND",
+    "check_int",
+    "check_number",
+    "check_seed",
+    "check_whole_number",
+    "is_integer",
+]
 
 SEED_BOUND = 2**64  # seeds are uint64
 
@@ -79,10 +86,22 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def _is_finite_number(value: Any) -> bool:
+    number = isinstance(value, int | float | np.integer | np.floating)
+    return number and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_number(name: str, value: Any) -> float:
+    """Return a finite number (not a bool) as a float, or raise `ConfigError`."""
+    if not _is_finite_number(value):
+        msg = f"{name} must be a finite number, got {_shown(value)!r}"
+        raise ConfigError(msg)
+    return float(value)
+
+
 def check_whole_number(name: str, value: Any) -> int:
     """Return a finite number with no fraction (``3`` or ``3.0``) as an int (config files)."""
-    number = isinstance(value, int | float | np.integer) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value != int(value):
-        msg = f"{name} must be an integer, got {value!r}"
+    if not _is_finite_number(value) or value != int(value):
+        msg = f"{name} must be an integer, got {_shown(value)!r}"
         raise ConfigError(msg)
     return int(value)

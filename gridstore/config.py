@@ -9,16 +9,13 @@ version's metadata.
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from gridstore.arguments import check_whole_number
+from gridstore.arguments import check_number, check_whole_number
 from gridstore.errors import ConfigError
 from gridstore.generate.shapes import build_tables
 from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
@@ -77,7 +74,7 @@ class GeneratorConfig:
             if f.name in _WEIGHT_NAMES:
                 value = _weights(f.name, value, getattr(_DEFAULT, f.name, value))
             elif f.name == "blob_compactness":
-                value = _number(f.name, value)
+                value = check_number(f.name, value)
             elif f.name != "preset":
                 value = check_whole_number(f.name, value)
             object.__setattr__(self, f.name, value)
@@ -165,17 +162,6 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _number(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.integer)
-        or not math.isfinite(value)
-    ):
-        msg = f"{name} must be a finite number, got {value!r}"
-        raise ConfigError(msg)
-    return float(value)
-
-
 def _weights(name: str, value: Any, base: tuple[float, ...]) -> tuple[float, ...]:
     names = _WEIGHT_NAMES[name]
     if isinstance(value, Mapping):
@@ -188,7 +174,7 @@ def _weights(name: str, value: Any, base: tuple[float, ...]) -> tuple[float, ...
     if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != len(names):
         msg = f"{name} must give {len(names)} weights ({', '.join(names)}), got {value!r}"
         raise ConfigError(msg)
-    out = tuple(_number(f"{name}[{k}]", w) for k, w in zip(names, value, strict=True))
+    out = tuple(check_number(f"{name}[{k}]", w) for k, w in zip(names, value, strict=True))
     if any(w < 0 for w in out):
         msg = f"{name} must be >= 0, got {dict(zip(names, out, strict=True))}"
         raise ConfigError(msg)

@@ -12,7 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gridstore.arguments import SEED_BOUND, check_int, check_seed, check_whole_number, is_integer
+from gridstore.arguments import (
+    SEED_BOUND,
+    check_int,
+    check_number,
+    check_seed,
+    check_whole_number,
+    is_integer,
+)
 from gridstore.config import load_config_file, make_config
 from gridstore.errors import ConfigError
 
@@ -145,3 +152,15 @@ def test_whole_numbers_in_config_files(tmp_path: Path) -> None:
     toml = tmp_path / "gen.toml"
     toml.write_text("max_objects = 6.0\n", encoding="utf-8")
     assert make_config(**load_config_file(toml)).max_objects == 6
+
+
+@pytest.mark.parametrize("value", [0, 2.5, np.float32(0.5), np.int64(3)], ids=repr)
+def test_check_number_accepts_finite_numbers(value: Any) -> None:
+    assert check_number("w", value) == float(value)
+
+
+@pytest.mark.parametrize("value", [True, float("nan"), float("inf"), "1", None], ids=repr)
+def test_check_number_rejects_the_rest(value: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_number("w", value)
+    assert str(info.value) == f"w must be a finite number, got {value!r}"

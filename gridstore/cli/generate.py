@@ -162,11 +162,11 @@ def generate(**opts: Any) -> None:
       gridstore generate --num-images 2000000 --grow-from 2026-11-25-v1 --yes
       gridstore generate --resume --version 2026-11-25-v3 --yes
     """
-    from gridstore.write.versions import create_version, grow_version, resume_version
     from gridstore.engines import default_workers
     from gridstore.estimate import check_free_space
     from gridstore.plan import Plan
     from gridstore.storage import backend, check_store_target, open_backend, parse_version_name
+    from gridstore.write.versions import create_version, grow_version, resume_version
 
     store_path: Path = opts.pop("store")
     name, yes, quiet, dry_run = (

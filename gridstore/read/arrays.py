@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from gridstore.arguments import is_integer
 from gridstore.read.source import SplitSource
 
 __all__ = ["Fields", "LazyArray"]
@@ -68,7 +69,7 @@ class LazyArray:
     def __getitem__(self, key: Any) -> np.ndarray:
         key, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
         n, size = len(self), self.chunk_images
-        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        if is_integer(key):
             if not -n <= key < n:
                 msg = f"index {key} is out of bounds for axis 0 with size {n}"
                 raise IndexError(msg)

@@ -202,10 +202,10 @@ class _Run:
     def check_data(self, chosen: list[int], full: bool, progress: bool) -> None:
         from tqdm import tqdm
 
-        from gridstore.write.stats import count_duplicates
-        from gridstore.write.tasks import task_arrays
         from gridstore.generate.hashing import content_hashes
         from gridstore.validate.constraints import check_constraints
+        from gridstore.write.stats import count_duplicates
+        from gridstore.write.tasks import task_arrays
 
         size = {s: self.arrays[s]["images"].chunks[0] for s in self.good}
         n = {s: self.arrays[s]["images"].shape[0] for s in self.good}

@@ -14,11 +14,11 @@ from functools import lru_cache
 import numpy as np
 
 from gridstore._faults import crash_point
-from gridstore.write.stats import split_counts
 from gridstore.generate.batch import generate_block
 from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, backend
+from gridstore.write.stats import split_counts
 
 __all__ = ["copy_task", "generate_task", "plan_of", "record", "run_task", "task_arrays"]
 

@@ -20,8 +20,6 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore._version import __version__
-from gridstore.write import tasks
-from gridstore.write.stats import count_duplicates, merge_counts, summarize
 from gridstore.engines import EngineName, default_workers, run_tasks
 from gridstore.errors import (
     CorruptChunkError,
@@ -34,6 +32,8 @@ from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
 from gridstore.metadata import now, seed_fields
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import ARRAY_CODECS, StoreBackend, open_backend
+from gridstore.write import tasks
+from gridstore.write.stats import count_duplicates, merge_counts, summarize
 
 __all__ = ["create_version", "grow_version", "resume_version"]
 
