@@ -301,3 +301,32 @@ def test_is_locked_on_a_read_only_lock_file(tmp_path: Path) -> None:
         assert is_locked(path)
     assert not is_locked(path)
     assert not is_locked(tmp_path / "no.lock")
+
+
+def test_share_file_links_and_makes_the_file_read_only(tmp_path: Path) -> None:
+    src, dst = tmp_path / "a", tmp_path / "b"
+    src.write_bytes(b"chunk")
+    assert fsio.share_file(src, dst) == "link"
+    assert dst.stat().st_ino == src.stat().st_ino and src.stat().st_nlink == 2
+    assert src.stat().st_mode & 0o777 == fsio.READ_ONLY
+
+
+def test_share_file_copies_where_the_file_system_has_no_hard_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vfat, SMB and some FUSE file systems refuse link(2) with EPERM: the bytes are copied."""
+
+    def no_links(src: object, dst: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(fsio.os, "link", no_links)
+    src, dst = tmp_path / "a", tmp_path / "b"
+    src.write_bytes(b"chunk")
+    assert fsio.share_file(src, dst) in ("reflink", "copy")  # reflink on btrfs / XFS
+    assert dst.read_bytes() == b"chunk" and dst.stat().st_ino != src.stat().st_ino
+    assert dst.stat().st_mode & 0o777 == fsio.READ_ONLY
+
+
+def test_share_file_of_a_missing_file_raises_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        fsio.share_file(tmp_path / "missing", tmp_path / "b")

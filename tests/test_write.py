@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -12,11 +14,12 @@ import numpy as np
 import pytest
 import zarr
 
-from gridstore.write.versions import create_version, grow_version, resume_version
 from gridstore.errors import ConfigError, StoreLockedError, VersionNotFoundError
 from gridstore.generate import Annotations, generate_block
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import open_backend
+from gridstore.validate import validate_version
+from gridstore.write.versions import create_version, grow_version, resume_version
 from tests.conftest import TINY, version_chunks
 
 SEED_FIELDS = {
@@ -144,6 +147,67 @@ def test_grow_equals_generating_the_larger_version(tmp_path: Path) -> None:
     assert open_backend(store).metadata(small["version"])["dataset_info"]["total_count"] == 43_000
     with pytest.raises(ConfigError, match=r"grow needs num_images > 43000"):
         grow_version(store, small["version"], 43_000, workers=1, show_progress=False)
+
+
+def _chunk_files(root: Path) -> dict[str, os.stat_result]:
+    return {str(f.relative_to(root)): f.stat() for f in root.rglob("c/**/*") if f.is_file()}
+
+
+def test_a_grown_version_shares_the_sources_chunk_files(tmp_path: Path) -> None:
+    """Copied tasks are hard links to the source's files, and every finished chunk is read-only."""
+    store = tmp_path / "s"
+    small = create_version(store, Plan(num_images=43_000, seed=9), workers=1, show_progress=False)
+    grown = grow_version(store, small["version"], 61_000, workers=1, show_progress=False)
+    source, target = _chunk_files(store / small["version"]), _chunk_files(store / grown["version"])
+    shared = {k for k, st in target.items() if k in source and st.st_ino == source[k].st_ino}
+    # tasks 0 and 1 (20,000 images each) lie within the source's 43,000: 8 arrays x 3 splits each
+    assert shared == {k for k in target if k.split("/")[3] in ("0", "1")}
+    assert len(shared) == 2 * 3 * 8
+    assert all(source[k].st_nlink == 2 for k in shared)
+    for st in (*source.values(), *target.values()):
+        assert st.st_mode & 0o222 == 0, oct(st.st_mode)  # nobody may write a finished chunk
+    new_bytes = sum(st.st_size for k, st in target.items() if k not in shared)
+    assert new_bytes < 0.5 * sum(st.st_size for st in target.values())
+    # deleting the source leaves the grown version whole
+    open_backend(store).delete(small["version"])
+    assert all(f.read_bytes() for f in (store / grown["version"]).rglob("c/**/*") if f.is_file())
+    assert validate_version(store, grown["version"], full=True).ok
+
+
+def test_a_write_in_place_to_a_finished_chunk_fails(tmp_path: Path) -> None:
+    """A tool of the store's owner cannot change a finished chunk in place (mode 0444).
+
+    The store is handed to user nobody, who then appends to one of its chunks
+    (as root the mode would not matter).
+    """
+    if os.geteuid() != 0:
+        pytest.skip("switching to another user needs root (CI runs as root)")
+    top = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's tmp_path is private to root
+    try:
+        top.chmod(0o777)
+        store = top / "s"
+        meta = create_version(
+            store, Plan(num_images=1000, seed=2), engine="serial", show_progress=False
+        )
+        chunk = store / meta["version"] / "train" / "images" / "c" / "0" / "0" / "0"
+        before = chunk.read_bytes()
+        subprocess.run(["chown", "-R", "65534:65534", str(store)], check=True)  # nobody's store
+        write = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+            'printf x >> "$1"',
+            "sh",
+            str(chunk),
+        ]
+        done = subprocess.run(write, capture_output=True, text=True, check=False)
+        assert done.returncode != 0 and "Permission denied" in done.stderr, done
+        assert chunk.read_bytes() == before
+    finally:
+        shutil.rmtree(top)
 
 
 def test_a_grow_generates_what_it_cannot_copy_from_a_damaged_source(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import sys
 import warnings
 from collections.abc import Iterator
@@ -25,7 +26,12 @@ __all__ = [
     "is_locked",
     "os_errors",
     "read_json",
+    "share_file",
 ]
+
+READ_ONLY = 0o444  # finished chunk files: a write in place fails instead of changing them
+_FICLONE = 0x40049409  # Linux ioctl (linux/fs.h): dst shares src's extents (btrfs, XFS, bcachefs)
+_NO_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV, errno.ENOTSUP)
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -54,12 +60,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write_bytes(
+    path: Path, data: bytes, *, durable: bool = True, read_only: bool = False
+) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new one, never half.
 
     ``durable=False`` skips the fsyncs: still atomic for readers and against a
     killed process, but not against a power cut (for files that a later
     :func:`flush_tree` makes durable, or that a resume re-checks).
+    ``read_only`` gives the file mode 0444 (it can still be replaced whole).
 
     Raises
     ------
@@ -72,6 +81,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as fh:
                 fh.write(data)
+                if read_only:
+                    os.fchmod(fh.fileno(), READ_ONLY)
                 if durable:
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -81,6 +92,45 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
             raise
         if durable:
             fsync_dir(path.parent)
+
+
+def share_file(src: Path, dst: Path) -> str:
+    """Give ``dst`` the bytes of ``src``, sharing them on disk where the file system can.
+
+    A hard link where the file system has them (both names are then one
+    file); else, on Linux, a reflink (a new file sharing the old one's blocks
+    until either is written); else a copy. The shared file is made read-only,
+    so that a write in place by another tool fails instead of changing every
+    version that holds it. ``dst`` must not exist.
+
+    Returns
+    -------
+    str
+        ``"link"``, ``"reflink"`` or ``"copy"``: what was done.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``src`` does not exist.
+    """
+    try:
+        os.link(src, dst)
+        os.chmod(dst, READ_ONLY)  # the one inode both versions hold
+        return "link"
+    except OSError as err:
+        if err.errno not in _NO_LINKS:
+            raise
+    if sys.platform.startswith("linux"):
+        try:
+            with open(src, "rb") as source, open(dst, "wb") as target:
+                fcntl.ioctl(target.fileno(), _FICLONE, source.fileno())
+            os.chmod(dst, READ_ONLY)
+            return "reflink"
+        except OSError:
+            dst.unlink(missing_ok=True)  # no reflinks here: copy below
+    shutil.copyfile(src, dst)
+    os.chmod(dst, READ_ONLY)
+    return "copy"
 
 
 def atomic_write_json(path: Path, value: Any, *, durable: bool = True) -> None:

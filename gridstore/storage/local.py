@@ -25,6 +25,7 @@ from gridstore.storage.fsio import (
     fsync_dir,
     is_locked,
     os_errors,
+    share_file,
 )
 from gridstore.storage.layout import BOOKKEEPING, lock_key, root_doc, staged_key
 
@@ -122,6 +123,11 @@ class LocalStore(StoreBackend):
         # No fsync here: _publish flushes the whole version before it appears.
         atomic_write_bytes(self.path / key, data, durable=False)
 
+    def _put_chunk(self, key: str, data: bytes) -> None:
+        # Read-only: a grown version shares these files (see _copy), so a write
+        # in place by another tool must fail rather than change both versions.
+        atomic_write_bytes(self.path / key, data, durable=False, read_only=True)
+
     def _create(self, key: str, data: bytes) -> bool:
         path = self.path / key
         tmp = path.with_name(f".{path.name}.{os.getpid()}.create")
@@ -159,13 +165,16 @@ class LocalStore(StoreBackend):
             path.unlink(missing_ok=True)
 
     def _copy(self, pairs: list[tuple[str, str]]) -> None:
+        # Chunks of finished versions never change, so a grown version shares
+        # them (hard links or reflinks): time and disk grow with the new images only.
         for src, dst in pairs:
             target = self.path / dst
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             with os_errors(target):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    shutil.copyfile(self.path / src, tmp)
+                    tmp.unlink(missing_ok=True)  # a killed run's leftover
+                    share_file(self.path / src, tmp)
                     os.replace(tmp, target)  # a killed copy leaves no partial chunk
                 finally:
                     tmp.unlink(missing_ok=True)
