@@ -1,9 +1,12 @@
-"""How the store's codecs were chosen: size and speed of Blosc settings on real images.
+"""How the store's codecs were chosen: size and speed of Blosc settings on every array.
 
-For the images and the instance map of N atomic images (chunks of 16,000, as
-the train split stores them) prints bytes per image, encode and decode time
-per image for each candidate, and np.savez_compressed on the same images as
-the seed's baseline. Run:  python benchmarks/bench_codecs.py --num-images 320000
+For each array of N atomic images (chunks of 16,000, as the train split
+stores them) prints bytes per image, encode and decode time per image for
+each candidate, marks the store's current choice with ``*``, and gives
+np.savez_compressed on the same images as the seed's baseline. ``typesize``
+is Blosc's shuffle unit: an array's item size, or a whole row of a
+per-object array (all of one image's objects side by side). Run:
+python benchmarks/bench_codecs.py --num-images 320000
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from numcodecs import Blosc
 
 from gridstore.generate import GeneratorConfig, generate_images
 
-CANDIDATES = [  # (cname, clevel, shuffle, blocksize)
+CANDIDATES = [  # (cname, clevel, shuffle, blocksize) for images and the instance map
     ("lz4", 5, Blosc.BITSHUFFLE, 0),
     ("zstd", 1, Blosc.BITSHUFFLE, 0),
     ("zstd", 3, Blosc.NOSHUFFLE, 0),
@@ -29,12 +32,41 @@ CANDIDATES = [  # (cname, clevel, shuffle, blocksize)
     ("zstd", 6, Blosc.BITSHUFFLE, 1 << 20),
     ("zstd", 9, Blosc.NOSHUFFLE, 0),
 ]
+SMALL = [  # for the per-object arrays: (cname, clevel, shuffle, typesize: 0 = item size, -1 = row)
+    ("zstd", 3, Blosc.SHUFFLE, 0),
+    ("zstd", 3, Blosc.BITSHUFFLE, 0),
+    ("zstd", 3, Blosc.SHUFFLE, -1),
+    ("zstd", 3, Blosc.BITSHUFFLE, -1),
+    ("zstd", 5, Blosc.BITSHUFFLE, -1),
+    ("zstd", 9, Blosc.SHUFFLE, -1),
+    ("zstd", 9, Blosc.BITSHUFFLE, -1),
+    ("lz4", 5, Blosc.BITSHUFFLE, -1),
+]
 SHUFFLE = {Blosc.NOSHUFFLE: "noshuffle", Blosc.SHUFFLE: "shuffle", Blosc.BITSHUFFLE: "bitshuffle"}
 
 
-def measure(arr: np.ndarray, codec: Blosc, chunk: int, repeats: int) -> tuple[float, float, float]:
-    """Bytes per image, best encode and decode microseconds per image."""
+_BLOCK = {"images": 1 << 20, "instance_map": 0}
+
+
+def current(name: str) -> tuple[str, int, str, int]:
+    """The store's codec for array ``name``: (cname, clevel, shuffle, typesize or 0)."""
+    from gridstore.storage.layout import ARRAY_CODECS
+
+    c = ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
+    return c["cname"], c["clevel"], c["shuffle"], c.get("typesize", 0)
+
+
+def measure(
+    arr: np.ndarray, codec: Blosc, chunk: int, repeats: int, typesize: int = 0
+) -> tuple[float, float, float]:
+    """Bytes per image, best encode and decode microseconds per image.
+
+    ``typesize`` > 0 shuffles in units of that many bytes (the array is viewed
+    as raw bytes of that width, as Blosc sees a buffer of that type size).
+    """
     parts = [np.ascontiguousarray(arr[i : i + chunk]) for i in range(0, len(arr), chunk)]
+    if typesize:
+        parts = [p.reshape(len(p), -1).view(np.uint8).view(f"V{typesize}") for p in parts]
     enc = dec = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
@@ -70,17 +102,36 @@ def main() -> None:
         f"{(time.perf_counter() - t) / len(images) * 1e6:.2f} us/image to write\n"
     )
     print(
-        f"{'array':<13} {'codec':<32} {'B/image':>8} {'vs npz':>7} {'enc us/img':>11} {'dec us/img':>11}"
+        f"{'array':<15} {'codec':<32} {'B/image':>8} {'vs npz':>7} {'enc us/img':>11} {'dec us/img':>11}"
     )
-    for name, arr in (("images", images), ("instance_map", ann.instance_map)):
-        for cname, level, shuffle, blocksize in CANDIDATES:
+    total = 0.0
+    for name, arr in (("images", images), *ann.as_dict().items()):
+        row = arr[0].nbytes
+        small = name not in ("images", "instance_map")
+        mine = current(name)
+        best = None
+        for cname, level, shuffle, other in SMALL if small else CANDIDATES:
+            blocksize = 0 if small else other
+            typesize = (row if other == -1 else 0) if small else 0
             size, enc, dec = measure(
-                arr, Blosc(cname, level, shuffle, blocksize), args.chunk, args.repeats
+                arr, Blosc(cname, level, shuffle, blocksize), args.chunk, args.repeats, typesize
             )
-            label = f"{cname} {level} {SHUFFLE[shuffle]} block {blocksize >> 10 or 'auto'}{'K' if blocksize else ''}"
+            unit = (
+                f"type {typesize or arr.itemsize}"
+                if small
+                else f"block {blocksize >> 10 or 'auto'}{'K' if blocksize else ''}"
+            )
+            label = f"{cname} {level} {SHUFFLE[shuffle]} {unit}"
+            chosen = (cname, level, SHUFFLE[shuffle], typesize) == mine and (
+                small or blocksize == _BLOCK.get(name, blocksize)
+            )
+            best = size if chosen else best
             print(
-                f"{name:<13} {label:<32} {size:>8.2f} {size / npz:>7.3f} {enc:>11.2f} {dec:>11.2f}"
+                f"{name:<15} {label:<32} {size:>8.2f} {size / npz:>7.3f} {enc:>11.2f} {dec:>11.2f}"
+                f"{'  *' if chosen else ''}"
             )
+        total += best or 0.0
+    print(f"\nthe store's choices (*): {total:.2f} B/image in all, {total / npz:.3f}x npz")
 
 
 if __name__ == "__main__":

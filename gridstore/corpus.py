@@ -119,10 +119,12 @@ def generate_corpus(
               disable=not show_progress) as bar:  # fmt: skip
         for start in range(0, n, BATCH_IMAGES):
             stop = min(start + BATCH_IMAGES, n)
-            batch, ann = generate_images(config, seed, start, stop)
-            images[start:stop] = batch  # casts to out_dtype (exact: values are 0..9)
-            for name, arr in ann.as_dict().items():
-                getattr(annotations, name)[start:stop] = arr
+            rows = slice(start, stop)
+            # uint8: straight into the result; another dtype: a cast copy (exact: values 0..9)
+            into = images[rows] if out_dtype == np.uint8 else np.empty(images[rows].shape, np.uint8)
+            generate_images(config, seed, start, stop, out=(into, annotations[rows]))
+            if into.base is not images:
+                images[rows] = into
             bar.update(stop - start)
     return images, annotations
 

@@ -182,7 +182,12 @@ def _flat(images: np.ndarray, ann: Annotations) -> tuple[np.ndarray, ...]:
 
 
 def generate_images(
-    config: GeneratorConfig, seed: int, start: int, stop: int
+    config: GeneratorConfig,
+    seed: int,
+    start: int,
+    stop: int,
+    *,
+    out: tuple[np.ndarray, Annotations] | None = None,
 ) -> tuple[np.ndarray, Annotations]:
     """Generate images ``[start, stop)`` of the corpus stream of ``(config, seed)``.
 
@@ -197,11 +202,16 @@ def generate_images(
         Dataset seed, in [0, 2**64).
     start, stop : int
         Image range, 0 <= start <= stop.
+    out : (ndarray, Annotations), optional
+        Arrays of ``stop - start`` rows to generate into (uint8 images, C
+        order; any contents): the kernel writes every byte of each row, so
+        the caller's arrays need no copy. Default: new arrays.
 
     Returns
     -------
     images : ndarray, shape (stop - start, G, G), uint8
     annotations : Annotations
+        ``out`` when given.
 
     Examples
     --------
@@ -213,9 +223,16 @@ def generate_images(
     if not 0 <= start <= stop:
         msg = f"image range must satisfy 0 <= start <= stop, got [{start}, {stop})"
         raise ConfigError(msg)
-    images, ann = _outputs(stop - start, config)
+    images, ann = _outputs(stop - start, config) if out is None else out
+    arrays = (images, *ann.as_dict().values())
+    if images.dtype != np.uint8 or any(len(a) != stop - start for a in arrays):
+        msg = f"out must hold {stop - start} rows (images uint8), got {images.dtype} {images.shape}"
+        raise ConfigError(msg)
+    if not all(a.flags.c_contiguous for a in arrays):  # a reshape would copy: rows lost
+        msg = "out arrays must be C-contiguous"
+        raise ConfigError(msg)
     flat = _flat(images, ann)
-    hashes = np.zeros(stop - start, np.uint64)
+    hashes = np.empty(stop - start, np.uint64)
     args = _kernel_args(config)
     no_fracs = np.ones(3, np.float64)
     i = start

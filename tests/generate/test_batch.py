@@ -274,3 +274,28 @@ def test_blocks_fill_their_quotas_for_any_config(
         for h in hashes.tolist():
             if disjoint:
                 assert seen.setdefault(h, s) == s, "an image is in two splits"
+
+
+def test_generate_images_into_given_arrays_writes_every_byte() -> None:
+    """``out=`` arrays full of junk end up byte-identical to freshly allocated output."""
+    config = GeneratorConfig()
+    want_images, want_ann = generate_images(config, 5, 4990, 5020)  # crosses a routing block
+    images = np.full((30, 16, 16), 255, np.uint8)
+    ann = Annotations.empty(30, 16, config.max_objects)
+    for arr in ann.as_dict().values():
+        arr.fill(255)
+    got_images, got_ann = generate_images(config, 5, 4990, 5020, out=(images, ann))
+    assert got_images is images and got_ann is ann
+    np.testing.assert_array_equal(images, want_images)
+    for name, arr in want_ann.as_dict().items():
+        np.testing.assert_array_equal(getattr(ann, name), arr, err_msg=name)
+
+
+def test_generate_images_refuses_out_arrays_it_cannot_fill_in_place() -> None:
+    config = GeneratorConfig()
+    ann = Annotations.empty(4, 16, config.max_objects)
+    strided = np.zeros((8, 16, 16), np.uint8)[::2]  # a reshape would copy: rows would be lost
+    with pytest.raises(ConfigError, match="C-contiguous"):
+        generate_images(config, 0, 0, 4, out=(strided, ann))
+    with pytest.raises(ConfigError, match="out must hold 4 rows"):
+        generate_images(config, 0, 0, 4, out=(np.zeros((3, 16, 16), np.uint8), ann))
