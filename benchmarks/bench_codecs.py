@@ -17,7 +17,7 @@ import platform
 import time
 
 import numpy as np
-from numcodecs import Blosc
+from numcodecs import Blosc, blosc
 
 from gridstore.generate import GeneratorConfig, generate_images
 
@@ -45,14 +45,15 @@ SMALL = [  # for the per-object arrays: (cname, clevel, shuffle, typesize: 0 = i
 SHUFFLE = {Blosc.NOSHUFFLE: "noshuffle", Blosc.SHUFFLE: "shuffle", Blosc.BITSHUFFLE: "bitshuffle"}
 
 
-_BLOCK = {"images": 1 << 20, "instance_map": 0}
+def _spec(name: str) -> dict:
+    from gridstore.storage.layout import ARRAY_CODECS
+
+    return ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
 
 
 def current(name: str) -> tuple[str, int, str, int]:
     """The store's codec for array ``name``: (cname, clevel, shuffle, typesize or 0)."""
-    from gridstore.storage.layout import ARRAY_CODECS
-
-    c = ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
+    c = _spec(name)
     return c["cname"], c["clevel"], c["shuffle"], c.get("typesize", 0)
 
 
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=16_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    blosc.use_threads = False  # as the store encodes: one thread, deterministic bytes
     images, ann = generate_images(GeneratorConfig(), 0, 0, args.num_images)
     print(
         f"{args.num_images:,} atomic images, chunks of {args.chunk:,}; Python {platform.python_version()}, "
@@ -111,7 +113,7 @@ def main() -> None:
         mine = current(name)
         best = None
         for cname, level, shuffle, other in SMALL if small else CANDIDATES:
-            blocksize = 0 if small else other
+            blocksize = _spec(name)["blocksize"] if small else other
             typesize = (row if other == -1 else 0) if small else 0
             size, enc, dec = measure(
                 arr, Blosc(cname, level, shuffle, blocksize), args.chunk, args.repeats, typesize
@@ -123,7 +125,7 @@ def main() -> None:
             )
             label = f"{cname} {level} {SHUFFLE[shuffle]} {unit}"
             chosen = (cname, level, SHUFFLE[shuffle], typesize) == mine and (
-                small or blocksize == _BLOCK.get(name, blocksize)
+                blocksize == _spec(name)["blocksize"]
             )
             best = size if chosen else best
             print(

@@ -232,6 +232,11 @@ def main(argv: list[str] | None = None) -> None:
         lambda: generate_range(config, args.seed, 0, n, args.batch_images), args.repeats
     )
     print(_row("gridstore", 1, n, one_s, ref_rate), flush=True)
+    from gridstore import generate_corpus
+
+    corpus_s = best_time(lambda: generate_corpus(n, args.seed, show_progress=False), args.repeats)
+    print(_row("generate_corpus", 1, n, corpus_s, ref_rate), flush=True)
+    print(f"generate_corpus / generator rate: {one_s / corpus_s:.2f}x (one result array, no copy)")
     pool_s = bench_pool(config, args.seed, n, args.batch_images, args.workers, args.repeats)
     print(_row("gridstore (process pool)", args.workers, n, pool_s, ref_rate), flush=True)
     print(f"pool speed-up over one process: {one_s / pool_s:.2f}x with {args.workers} workers")

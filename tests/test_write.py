@@ -17,7 +17,7 @@ import zarr
 from gridstore.errors import ConfigError, StoreLockedError, VersionNotFoundError
 from gridstore.generate import Annotations, generate_block
 from gridstore.plan import SPLITS, Plan
-from gridstore.storage import open_backend
+from gridstore.storage import layout, open_backend
 from gridstore.validate import validate_version
 from gridstore.write.versions import create_version, grow_version, resume_version
 from tests.conftest import TINY, version_chunks
@@ -172,6 +172,28 @@ def test_a_grown_version_shares_the_sources_chunk_files(tmp_path: Path) -> None:
     open_backend(store).delete(small["version"])
     assert all(f.read_bytes() for f in (store / grown["version"]).rglob("c/**/*") if f.is_file())
     assert validate_version(store, grown["version"], full=True).ok
+
+
+def test_a_grow_from_a_version_encoded_otherwise_regenerates_its_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source written with other codecs (an older gridstore) is not shared: same bytes as fresh."""
+    store = tmp_path / "s"
+    older = {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "blocksize": 0}
+    with monkeypatch.context() as m:
+        m.setitem(layout.ARRAY_CODECS, "*", older)
+        small = create_version(
+            store, Plan(num_images=43_000, seed=9), workers=1, show_progress=False
+        )
+    grown = grow_version(store, small["version"], 61_000, workers=1, show_progress=False)
+    scratch = create_version(
+        tmp_path / "t", Plan(num_images=61_000, seed=9), workers=1, show_progress=False
+    )
+    assert version_chunks(store, grown["version"]) == version_chunks(
+        tmp_path / "t", scratch["version"]
+    )
+    source = {st.st_ino for st in _chunk_files(store / small["version"]).values()}
+    assert not source & {st.st_ino for st in _chunk_files(store / grown["version"]).values()}
 
 
 def test_a_write_in_place_to_a_finished_chunk_fails(tmp_path: Path) -> None:

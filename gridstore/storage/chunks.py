@@ -152,6 +152,28 @@ class ChunkStore(ABC):
             out[int(key.split("/", 1)[0])] = size
         return out
 
+    def same_encoding(self, source: str, name: str) -> bool:
+        """True if every array of the staged version ``name`` encodes chunks as ``source``'s does.
+
+        A grow shares the source's chunk files only then: a version written by
+        an older gridstore with other codecs is regenerated instead, to the
+        bytes a fresh run writes.
+        """
+        staged = staged_key(name)
+        for split in self._list(staged):
+            for array in self._list(f"{staged}/{split}"):
+                if array == "zarr.json":
+                    continue
+                docs = self._get_many(
+                    [f"{source}/{split}/{array}/zarr.json", f"{staged}/{split}/{array}/zarr.json"]
+                )
+                if (
+                    None in docs
+                    or len({json.dumps(json.loads(d or b"{}").get("codecs")) for d in docs}) > 1
+                ):
+                    return False
+        return True
+
     def copy_chunk(self, source: str, name: str, split: str, chunk: int) -> None:
         """Copy chunk ``chunk`` of every array of a split from a complete version into a staged one.
 

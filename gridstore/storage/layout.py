@@ -67,10 +67,15 @@ FIELDS = (
 # Chosen with benchmarks/bench_codecs.py: for images the cheapest setting
 # smaller than the seed's npz (zstd 4: 0.98x its bytes at ~1 us/image; zstd 5
 # gains 1.5% for 30% more time); the instance map, read less, gets lz4.
+# Blosc settings per array, measured by benchmarks/bench_codecs.py (table in
+# docs/internals.md): bit-shuffling packs the small per-object codes best and
+# encodes fastest; whole-chunk blocks (1 MiB) let zstd see repeats across images.
 ARRAY_CODECS: dict[str, dict[str, Any]] = {
     "images": {"cname": "zstd", "clevel": 4, "shuffle": "bitshuffle", "blocksize": 1 << 20},
     "instance_map": {"cname": "lz4", "clevel": 5, "shuffle": "bitshuffle", "blocksize": 0},
-    "*": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "blocksize": 0},
+    "num_objects": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "blocksize": 0},
+    "object_bbox": {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle", "blocksize": 1 << 20},
+    "*": {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle", "blocksize": 0},
 }
 VERSION_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-v([1-9]\d{0,5})$")
 BOOKKEEPING = ".gridstore"

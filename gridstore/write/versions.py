@@ -77,10 +77,13 @@ def _run(
         already = sum(sum(c["images"] for c in r["counts"].values()) for r in done.values())
         with _progress(plan.num_images, already, show_progress, name) as bar:
             if grow_from is not None and grow_from in store.versions():
-                # (a source deleted since: its tasks are generated, to the same bytes)
+                # (a source deleted since, or encoded otherwise: its tasks are generated,
+                # to the bytes a fresh run writes)
                 old = Plan.from_dict(store.metadata(grow_from)["generation_params"])
                 per_task = plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES
                 copyable = [t for t in todo if (t + 1) * per_task <= old.num_images]
+                if not store.same_encoding(grow_from, name):
+                    copyable = []
                 for t in copyable:
                     try:
                         bar.update(tasks.copy_task(store, name, plan_json, grow_from, t))
