@@ -120,11 +120,12 @@ def generate_corpus(
         for start in range(0, n, BATCH_IMAGES):
             stop = min(start + BATCH_IMAGES, n)
             rows = slice(start, stop)
-            # uint8: straight into the result; another dtype: a cast copy (exact: values 0..9)
-            into = images[rows] if out_dtype == np.uint8 else np.empty(images[rows].shape, np.uint8)
-            generate_images(config, seed, start, stop, out=(into, annotations[rows]))
-            if into.base is not images:
-                images[rows] = into
+            if out_dtype == np.uint8:  # straight into the result
+                generate_images(config, seed, start, stop, out=(images[rows], annotations[rows]))
+            else:  # a cast copy (exact: the values are 0..9)
+                pixels = np.empty(images[rows].shape, np.uint8)
+                generate_images(config, seed, start, stop, out=(pixels, annotations[rows]))
+                images[rows] = pixels
             bar.update(stop - start)
     return images, annotations
 

@@ -113,9 +113,10 @@ class StoreReader:
         """
         self._root()  # the store's own checks, once per process
         store = backend(self.path)
-        name = name or latest_version(store)
-        if name not in store.versions():
-            backend(self.path).metadata(name)  # raises the store's own not-found / unfinished error
+        if name is None:
+            name = latest_version(store)
+        else:
+            store.metadata(name)  # one read; raises the store's not-found / unfinished error
         return VersionReader(self, name)
 
 

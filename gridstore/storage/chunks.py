@@ -161,17 +161,15 @@ class ChunkStore(ABC):
         """
         staged = staged_key(name)
         for split in self._list(staged):
-            for array in self._list(f"{staged}/{split}"):
-                if array == "zarr.json":
-                    continue
-                docs = self._get_many(
-                    [f"{source}/{split}/{array}/zarr.json", f"{staged}/{split}/{array}/zarr.json"]
-                )
-                if (
-                    None in docs
-                    or len({json.dumps(json.loads(d or b"{}").get("codecs")) for d in docs}) > 1
-                ):
-                    return False
+            if split == "zarr.json":
+                continue
+            keys = [f"{v}/{split}/{array}/zarr.json" for array in FIELDS for v in (source, staged)]
+            docs = self._get_many(keys)
+            if None in docs:  # an array the other lacks (an older layout)
+                return False
+            codecs = [json.dumps(json.loads(d or b"{}")["codecs"]) for d in docs]
+            if codecs[0::2] != codecs[1::2]:
+                return False
         return True
 
     def copy_chunk(self, source: str, name: str, split: str, chunk: int) -> None:
