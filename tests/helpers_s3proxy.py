@@ -23,6 +23,9 @@ the test thread sets, from its next request on. Each mode models one behaviour:
 ``slowdown503``
     Throttling (``503 SlowDown``), unapplied: the first conditional PUT of each key and
     every ``every``-th other request.
+``garble``
+    A body damaged in transit: every ``every``-th GET is forwarded, and one byte of its
+    body is flipped on the way back, headers (and the checksum they declare) unchanged.
 ``delay``
     A slow server: every request waits ``delay`` seconds before it is forwarded.
 
@@ -49,8 +52,8 @@ from xml.sax.saxutils import escape
 
 __all__ = ["KINDS", "MODES", "FaultProxy", "fault_mode"]
 
-MODES = ("off", "aws412", "minio412", "conflict409", "lost500", "slowdown503", "delay")
-KINDS = ("412-aws", "412-minio", "409", "lost-500", "503", "delay")
+MODES = ("off", "aws412", "minio412", "conflict409", "lost500", "slowdown503", "garble", "delay")
+KINDS = ("412-aws", "412-minio", "409", "lost-500", "503", "garbled", "delay")
 
 # Framing is per hop: the proxy reads whole bodies and re-frames them with Content-Length.
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate"}
@@ -101,6 +104,7 @@ class FaultProxy:
         self.requests = 0
         self._attempts: dict[str, int] = {}  # conditional PUTs seen, by key
         self._count = 0  # requests eligible for the every-th fault
+        self._gets = 0  # GETs eligible for the every-th garbled body
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -146,7 +150,7 @@ class FaultProxy:
             self.mode, self.every, self.delay = mode, max(1, every), delay
             self._modes = modes
             self.injected.update(dict.fromkeys(KINDS, 0))
-            self.requests, self._count = 0, 0
+            self.requests, self._count, self._gets = 0, 0, 0
             self._attempts.clear()
 
     def _decide(self, method: str, key: str, conditional: bool) -> tuple[str | None, bool]:
@@ -167,6 +171,10 @@ class FaultProxy:
                 self._count += 1
                 if self._count % self.every == 0:
                     fault = "503" if "slowdown503" in modes else "lost-500"
+            if fault is None and "garble" in modes and method == "GET":
+                self._gets += 1
+                if self._gets % self.every == 0:
+                    fault = "garbled"
             delay = "delay" in modes
             for kind in (fault, "delay" if delay else None):
                 if kind:
@@ -318,6 +326,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(502, "BadGateway", f"upstream failed: {exc!r}")
         if fault == "lost-500":  # applied upstream; the client never learns it
             return self._error(500, "InternalError", _INTERNAL)
+        if fault == "garbled" and data:
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
         kind = proxy._412_form() if status == 412 and self.command != "HEAD" else None
         if kind is not None:
             if kind == "412-aws":  # AWS names the failed header

@@ -21,7 +21,7 @@ import boto3
 import pytest
 import s3fs
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from tests.helpers_s3 import _start_server
 from tests.helpers_s3proxy import KINDS, MODES, FaultProxy, fault_mode
@@ -225,6 +225,18 @@ def test_slowdown503_is_retried_by_botocore(
     with pytest.raises(ClientError, match="SlowDown"):
         once.get_object(Bucket=bucket, Key="k")
     assert proxy.injected["503"] == 1
+
+
+def test_garble_damages_a_body_and_the_checksum_catches_it(
+    proxy: FaultProxy, client: Callable[..., Any], bucket: str
+) -> None:
+    s3 = client(NO_RETRY)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"payload")
+    proxy.set_mode("garble", every=2)  # the second GET's body has its first byte flipped
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"payload"
+    with pytest.raises(FlexibleChecksumError):
+        s3.get_object(Bucket=bucket, Key="k")["Body"].read()
+    assert proxy.injected["garbled"] == 1
 
 
 def test_delay_slows_every_request(

@@ -68,14 +68,15 @@ LEASE_SECONDS = 1.0
 # The fault proxy in front of the S3 server (tests/helpers_s3proxy.py), every mode at
 # once: 412s alternate between AWS's and MinIO's forms, each conditional PUT meets a
 # conflict, a lost response and throttling before it lands, 1 in 40 plain requests is
-# throttled, all are delayed. The setup must meet every kind it names. (A clean server
+# throttled, 1 in 40 GETs has its body damaged (the response checksum catches it), all
+# are delayed. The setup must meet every kind it names. (A clean server
 # is a subset of this one: 39 of 40 plain requests pass untouched. Running the whole
 # contract a second time without faults cost 90 s of a suite that must stay under 10
 # minutes; tests/test_storage_s3.py runs the clean server, mode "off".)
 S3_MODES: dict[str, tuple[str, set[str]]] = {
     "s3-faults": (
-        "aws412+minio412+conflict409+lost500+slowdown503+delay",
-        {"412-aws", "412-minio", "409", "lost-500", "503", "delay"},
+        "aws412+minio412+conflict409+lost500+slowdown503+garble+delay",
+        {"412-aws", "412-minio", "409", "lost-500", "503", "garbled", "delay"},
     ),
 }
 

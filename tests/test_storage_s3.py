@@ -300,6 +300,7 @@ MODE_FAULTS = {
     "conflict409": "409",
     "lost500": "lost-500",
     "slowdown503": "503",
+    "garble": "garbled",
     "delay": "delay",
     "aws412+conflict409+lost500+slowdown503": "409",
 }

@@ -100,10 +100,15 @@ def zarr_store(path: str | os.PathLike[str], *, read_only: bool = True) -> Any:
     """What ``zarr.open_group`` / ``zarr.open_array`` should open for a path or URL."""
     if not is_url(path):
         return os.fspath(path)
+    from botocore.exceptions import FlexibleChecksumError
+    from s3fs import core as s3fs_core
     from zarr.storage import FsspecStore
 
     from gridstore.storage.s3 import STORAGE_OPTIONS
 
+    # A body that fails its response checksum was damaged on the way: s3fs reads it again.
+    if FlexibleChecksumError not in s3fs_core.S3_RETRYABLE_ERRORS:
+        s3fs_core.add_retryable_error(FlexibleChecksumError)
     return FsspecStore.from_url(
         os.fspath(path), storage_options=dict(STORAGE_OPTIONS), read_only=read_only
     )

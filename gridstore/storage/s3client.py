@@ -14,7 +14,8 @@ answers apart without looking at the object:
 So every conditional PUT here carries bytes unique to its writer (a token),
 and any precondition failure is settled by reading the object back: our own
 bytes mean our write landed. Conflicts, throttling (503 SlowDown), server
-errors and timeouts are retried with exponential backoff until a deadline.
+errors, timeouts and bodies that fail the response checksum (corrupted or
+cut short in transit) are retried with exponential backoff until a deadline.
 Errors are told apart by their HTTP status and code (botocore's
 ``ClientError``, which s3fs keeps as the translated error's cause), never by
 their message.
@@ -74,12 +75,19 @@ def _network_error(err: BaseException) -> bool:
     # Imported here: botocore and aiohttp come with the s3 extra only.
     from aiohttp import ClientError as AiohttpError
     from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import HTTPClientError
+    from botocore.exceptions import (
+        FlexibleChecksumError,
+        HTTPClientError,
+        IncompleteReadError,
+        ResponseStreamingError,
+    )
 
     network = (TimeoutError, ConnectionError, HTTPClientError, BotoConnectionError, AiohttpError)
+    # A body that fails its checksum or ends early was damaged on the way: read it again.
+    damaged = (FlexibleChecksumError, IncompleteReadError, ResponseStreamingError)
     seen: BaseException | None = err
     while seen is not None:
-        if isinstance(seen, network):
+        if isinstance(seen, network + damaged):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -93,7 +101,8 @@ def classify(err: BaseException) -> str | None:
     str or None
         ``PRECONDITION`` (a conditional write's condition did not hold, in any
         server's form), ``CONFLICT`` (a concurrent conditional write: retry),
-        ``TRANSIENT`` (throttling, a server error, a timeout: retry), or None
+        ``TRANSIENT`` (throttling, a server error, a timeout, a body damaged
+        in transit: retry), or None
         (anything else, such as a missing object or denied access).
     """
     if isinstance(err, FileExistsError):
