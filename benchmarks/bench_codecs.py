@@ -2,7 +2,8 @@
 
 For each array of N atomic images (chunks of 16,000, as the train split
 stores them) prints bytes per image, encode and decode time per image for
-each candidate, marks the store's current choice with ``*``, and gives
+each candidate, marks the store's choices (``default``, and ``max`` for
+``--compression max``), and gives
 np.savez_compressed on the same images as the seed's baseline. ``typesize``
 is Blosc's shuffle unit: an array's item size, or a whole row of a
 per-object array (all of one image's objects side by side). Run:
@@ -17,13 +18,16 @@ import platform
 import time
 
 import numpy as np
-from numcodecs import Blosc, blosc
+from numcodecs import Blosc, Zstd, blosc
 
 from gridstore.generate import GeneratorConfig, generate_images
+from gridstore.storage.layout import COMPRESSIONS, codec_spec
 
 CANDIDATES = [  # (cname, clevel, shuffle, blocksize) for images and the instance map
     ("lz4", 5, Blosc.BITSHUFFLE, 0),
     ("zstd", 1, Blosc.BITSHUFFLE, 0),
+    ("zstd", 1, Blosc.BITSHUFFLE, 1 << 20),
+    ("zstd", 2, Blosc.BITSHUFFLE, 1 << 20),
     ("zstd", 3, Blosc.NOSHUFFLE, 0),
     ("zstd", 3, Blosc.BITSHUFFLE, 0),
     ("zstd", 3, Blosc.BITSHUFFLE, 1 << 20),
@@ -31,13 +35,17 @@ CANDIDATES = [  # (cname, clevel, shuffle, blocksize) for images and the instanc
     ("zstd", 5, Blosc.BITSHUFFLE, 1 << 20),
     ("zstd", 6, Blosc.BITSHUFFLE, 1 << 20),
     ("zstd", 9, Blosc.NOSHUFFLE, 0),
+    ("zstd", 9, Blosc.BITSHUFFLE, 1 << 20),
+    ("zarr-zstd", 19, Blosc.NOSHUFFLE, 0),  # zarr's own zstd codec, no Blosc
 ]
 SMALL = [  # for the per-object arrays: (cname, clevel, shuffle, typesize: 0 = item size, -1 = row)
+    ("zstd", 1, Blosc.BITSHUFFLE, 0),
     ("zstd", 3, Blosc.SHUFFLE, 0),
     ("zstd", 3, Blosc.BITSHUFFLE, 0),
     ("zstd", 3, Blosc.SHUFFLE, -1),
     ("zstd", 3, Blosc.BITSHUFFLE, -1),
     ("zstd", 5, Blosc.BITSHUFFLE, -1),
+    ("zstd", 9, Blosc.BITSHUFFLE, 0),
     ("zstd", 9, Blosc.SHUFFLE, -1),
     ("zstd", 9, Blosc.BITSHUFFLE, -1),
     ("lz4", 5, Blosc.BITSHUFFLE, -1),
@@ -45,16 +53,12 @@ SMALL = [  # for the per-object arrays: (cname, clevel, shuffle, typesize: 0 = i
 SHUFFLE = {Blosc.NOSHUFFLE: "noshuffle", Blosc.SHUFFLE: "shuffle", Blosc.BITSHUFFLE: "bitshuffle"}
 
 
-def _spec(name: str) -> dict:
-    from gridstore.storage.layout import ARRAY_CODECS
-
-    return ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
-
-
-def current(name: str) -> tuple[str, int, str, int]:
-    """The store's codec for array ``name``: (cname, clevel, shuffle, typesize or 0)."""
-    c = _spec(name)
-    return c["cname"], c["clevel"], c["shuffle"], c.get("typesize", 0)
+def current(name: str, compression: str) -> tuple[str, int, str, int, int]:
+    """The store's codec for ``name``: (cname, clevel, shuffle, typesize or 0, blocksize)."""
+    c = codec_spec(name, compression)
+    if "zstd_level" in c:
+        return "zarr-zstd", c["zstd_level"], "noshuffle", 0, 0
+    return c["cname"], c["clevel"], c["shuffle"], c.get("typesize", 0), c["blocksize"]
 
 
 def measure(
@@ -106,34 +110,32 @@ def main() -> None:
     print(
         f"{'array':<15} {'codec':<32} {'B/image':>8} {'vs npz':>7} {'enc us/img':>11} {'dec us/img':>11}"
     )
-    total = 0.0
+    totals = dict.fromkeys(COMPRESSIONS, 0.0)
     for name, arr in (("images", images), *ann.as_dict().items()):
         row = arr[0].nbytes
         small = name not in ("images", "instance_map")
-        mine = current(name)
-        best = None
         for cname, level, shuffle, other in SMALL if small else CANDIDATES:
-            blocksize = _spec(name)["blocksize"] if small else other
+            blocksize = codec_spec(name)["blocksize"] if small else other
             typesize = (row if other == -1 else 0) if small else 0
-            size, enc, dec = measure(
-                arr, Blosc(cname, level, shuffle, blocksize), args.chunk, args.repeats, typesize
-            )
+            codec = Zstd(level) if cname == "zarr-zstd" else Blosc(cname, level, shuffle, blocksize)
+            size, enc, dec = measure(arr, codec, args.chunk, args.repeats, typesize)
             unit = (
                 f"type {typesize or arr.itemsize}"
                 if small
                 else f"block {blocksize >> 10 or 'auto'}{'K' if blocksize else ''}"
             )
             label = f"{cname} {level} {SHUFFLE[shuffle]} {unit}"
-            chosen = (cname, level, SHUFFLE[shuffle], typesize) == mine and (
-                blocksize == _spec(name)["blocksize"]
-            )
-            best = size if chosen else best
+            mine = (cname, level, SHUFFLE[shuffle], typesize, blocksize)
+            marks = [c for c in COMPRESSIONS if current(name, c) == mine]
+            for c in marks:
+                totals[c] += size
             print(
                 f"{name:<15} {label:<32} {size:>8.2f} {size / npz:>7.3f} {enc:>11.2f} {dec:>11.2f}"
-                f"{'  *' if chosen else ''}"
+                f"{'  ' + ', '.join(marks) if marks else ''}"
             )
-        total += best or 0.0
-    print(f"\nthe store's choices (*): {total:.2f} B/image in all, {total / npz:.3f}x npz")
+    print()
+    for c, total in totals.items():
+        print(f"compression {c!r}: {total:.2f} B/image in all, {total / npz:.3f}x npz")
 
 
 if __name__ == "__main__":

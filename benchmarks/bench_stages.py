@@ -37,7 +37,7 @@ def stage_times(plan: Plan, tasks: int, where: Path) -> tuple[dict[str, float], 
     """Seconds spent in each stage over the first ``tasks`` tasks, and the images they made."""
     store = open_backend(where, create=True)
     name = store.claim_version()
-    store.create_arrays(name, plan.to_dict(), plan.array_shapes())
+    store.create_arrays(name, {"plan": plan.to_dict()}, plan.array_shapes())
     spent: dict[str, float] = defaultdict(float)
     images_done = 0
     generate_task(plan, 0)  # compile / load the kernels outside the clock

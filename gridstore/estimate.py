@@ -40,6 +40,8 @@ class RunEstimate:
 
     ``compile_seconds`` is the one-time compile of the kernels this process just
     did (0 when they came from the cache); it is not part of ``seconds``.
+    ``record_bytes`` is the task records (each image's 8-byte content hash),
+    on disk next to the chunks until the commit.
     """
 
     raw_image_bytes: int
@@ -48,6 +50,12 @@ class RunEstimate:
     peak_total_bytes: int
     seconds: float
     compile_seconds: float = 0.0
+    record_bytes: int = 0
+
+    @property
+    def needed_bytes(self) -> int:
+        """Disk space the run needs before its commit: its chunks and its task records."""
+        return self.disk_bytes + self.record_bytes
 
     def lines(self) -> list[str]:
         """Human-readable lines for the plan printout."""
@@ -83,10 +91,10 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _encoders(arrays: dict[str, np.ndarray], rows: int) -> dict[str, Any]:
-    """The writer's chunk encoder (blosc, crc32c) for arrays like these of ``rows`` rows, one chunk."""
+def _encoders(arrays: dict[str, np.ndarray], rows: int, compression: str) -> dict[str, Any]:
+    """The writer's chunk encoder (codec, crc32c) for arrays like these of ``rows`` rows, one chunk."""
     shapes = {"s": {k: ((rows, *a.shape[1:]),) * 2 + (a.dtype.name,) for k, a in arrays.items()}}
-    docs = array_docs("sample", shapes)
+    docs = array_docs("sample", shapes, compression)
     return {k: chunk_encoder(json.loads(docs[f"s/{k}/zarr.json"]), k)[0] for k in arrays}
 
 
@@ -145,7 +153,8 @@ def estimate_run(
         )
         generated = time.perf_counter() - started
         fields = block.annotations[0].names()
-        encoders = _encoders({"images": block.images[0], **block.annotations[0].as_dict()}, sample)
+        arrays = {"images": block.images[0], **block.annotations[0].as_dict()}
+        encoders = _encoders(arrays, sample, plan.compression)
         started = time.perf_counter()  # what a worker does with a task's images, on one block
         arrays = {
             "images": np.concatenate(block.images),
@@ -157,7 +166,7 @@ def estimate_run(
         per_image = (generated + time.perf_counter() - started) / sample
 
     started = time.perf_counter()  # the run's fixed cost: its empty arrays
-    array_docs("estimate", plan.array_shapes())
+    array_docs("estimate", plan.array_shapes(), plan.compression)
     setup = time.perf_counter() - started
 
     hashes = {s: block.hashes[k] for k, s in enumerate(SPLITS)}
@@ -197,6 +206,7 @@ def estimate_run(
         peak_total_bytes=peak_total,
         seconds=seconds,
         compile_seconds=first_call if cold else 0.0,
+        record_bytes=int(8 * plan.num_images * remaining) + 4096 * tasks,  # hashes + JSON
     )
 
 

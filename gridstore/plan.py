@@ -34,6 +34,7 @@ __all__ = [
 SPLITS = ("train", "val", "test")
 Split = Literal["train", "val", "test"]
 SplitMode = Literal["disjoint", "independent"]
+Compression = Literal["default", "max"]
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 MAX_IMAGES = 10**12
 
@@ -185,6 +186,9 @@ class Plan:
         Route images by content hash (no image in two splits) or iid.
     blocks_per_chunk : int
         Routing blocks per task and per chunk.
+    compression : {"default", "max"}
+        The codecs (`gridstore.storage.layout.COMPRESSIONS`): ``max`` stores
+        images in 0.78x the npz's bytes but writes about 30x slower.
     """
 
     config: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -193,6 +197,7 @@ class Plan:
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     split_mode: SplitMode = "disjoint"
     blocks_per_chunk: int = 4
+    compression: Compression = "default"
 
     def __post_init__(self) -> None:
         check_int("num_images", self.num_images, 1, MAX_IMAGES)
@@ -202,6 +207,9 @@ class Plan:
             msg = f"split_mode must be 'disjoint' or 'independent', got {self.split_mode!r}"
             raise ConfigError(msg)
         check_int("blocks_per_chunk", self.blocks_per_chunk, 1, 64)
+        if self.compression not in ("default", "max"):
+            msg = f"compression must be 'default' or 'max', got {self.compression!r}"
+            raise ConfigError(msg)
 
     @cached_property
     def num_blocks(self) -> int:
@@ -268,6 +276,7 @@ class Plan:
             "generator": self.config.to_dict(),
             "blocks_per_chunk": self.blocks_per_chunk,
             "routing_block_images": ROUTING_BLOCK_IMAGES,
+            "compression": self.compression,
         }
 
     def grown(self, num_images: int, source: str = "") -> Plan:
@@ -305,4 +314,5 @@ class Plan:
             fractions=tuple(d["splits"][s] for s in SPLITS),
             split_mode=d["split_mode"],
             blocks_per_chunk=d["blocks_per_chunk"],
+            compression=d.get("compression", "default"),  # absent from older versions
         )

@@ -465,7 +465,7 @@ def test_disk_filling_up_mid_run_is_one_line_and_resumes_to_the_same_bytes(
     pre-flight counts only what remains: the whole run would no longer pass) gives the bytes of
     a clean run."""
     num_images = 200_000  # 10 tasks: still running well after the first record appears
-    need = estimate_run(_plan(num_images), 1).disk_bytes * SAFETY
+    need = estimate_run(_plan(num_images), 1).needed_bytes * SAFETY
     # Just enough for the pre-flight of the whole run: after a task or more it would refuse.
     store = mount_tmpfs(tmp_path / "store", str(int(need) + 512 * 1024))
     run = ["--store", str(store), "--workers", "1", "--yes", "--quiet"]

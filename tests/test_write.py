@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -315,11 +316,7 @@ def test_resume_errors(tmp_store: Path) -> None:
         resume_version(tmp_store, name, show_progress=False)
 
 
-def test_chunks_are_byte_identical_to_what_zarr_writes(
-    built_store: tuple[Path, str], tmp_path: Path
-) -> None:
-    """gridstore encodes chunks itself; zarr, given the same data and metadata, writes the same files."""
-    store, version = built_store
+def _assert_zarr_writes_the_same(store: Path, version: str, tmp_path: Path) -> None:
     for split in SPLITS:
         for name in ["images", *Annotations.names()]:
             src = zarr.open_array(store / version / split / name, mode="r")
@@ -344,3 +341,39 @@ def test_chunks_are_byte_identical_to_what_zarr_writes(
                 if p.is_file()
             }
             assert ours == theirs, f"{split}/{name}"
+
+
+def test_chunks_are_byte_identical_to_what_zarr_writes(
+    built_store: tuple[Path, str], tmp_path: Path
+) -> None:
+    """gridstore encodes chunks itself; zarr, given the same data and metadata, writes the same files."""
+    _assert_zarr_writes_the_same(*built_store, tmp_path)
+
+
+def test_compression_max_stores_the_same_values_in_fewer_bytes(tmp_path: Path) -> None:
+    """``compression="max"``: zarr's zstd codec on images, same values, smaller, kept by a grow."""
+    plan = Plan(num_images=6000, seed=5)
+    usual = create_version(tmp_path / "d", plan, workers=1, show_progress=False)
+    plan = replace(plan, compression="max")
+    small = create_version(tmp_path / "m", plan, workers=1, show_progress=False)
+    assert small["generation_params"]["compression"] == "max"
+    codecs = zarr.open_array(tmp_path / "m" / small["version"] / "train" / "images").compressors
+    assert [type(c).__name__ for c in codecs] == ["ZstdCodec", "Crc32cCodec"]
+    assert codecs[0].level == 19
+    want, got = _arrays(tmp_path / "d", usual["version"]), _arrays(tmp_path / "m", small["version"])
+    assert want.keys() == got.keys() and all(np.array_equal(want[k], got[k]) for k in want)
+    per_image = [m["storage"]["image_bytes_per_image"] for m in (usual, small)]
+    assert per_image[1] < 0.85 * per_image[0], per_image
+    assert small["storage"]["bytes_on_disk"] < usual["storage"]["bytes_on_disk"]
+    _assert_zarr_writes_the_same(tmp_path / "m", small["version"], tmp_path / "zarr")
+    grown = grow_version(tmp_path / "m", small["version"], 7000, workers=1, show_progress=False)
+    assert grown["generation_params"]["compression"] == "max"
+    assert validate_version(tmp_path / "m", grown["version"], full=True).ok
+
+
+def test_compression_must_be_known() -> None:
+    with pytest.raises(ConfigError, match="compression must be 'default' or 'max', got 'best'"):
+        Plan(compression="best")  # type: ignore[arg-type]
+    older = Plan().to_dict()
+    del older["compression"]  # versions written before the choice existed
+    assert Plan.from_dict(older).compression == "default"

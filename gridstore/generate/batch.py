@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ from gridstore.generate.rng import image_key, seed_state, splitmix64, unit_float
 from gridstore.generate.shapes import build_tables
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
 
-__all__ = ["BlockOutput", "generate_block", "generate_images"]
+__all__ = ["BlockOutput", "generate_block", "generate_blocks", "generate_images"]
 
 MAX_DRAWS_PER_SLOT = 50  # a block drawing this many times its slots cannot fill its splits
 _ROUTE_SALT = np.uint64(0x5EED5EED5EED5EED)
@@ -63,6 +64,7 @@ def _fill(
     block,
     first,
     quotas,
+    offsets,
     route,
     cum_fracs,
     max_draws,
@@ -89,6 +91,7 @@ def _fill(
     ``route`` is STREAM (every image to split 0, in order), BY_CONTENT (a hash of
     the image's bytes picks the split) or BY_POSITION (a hash of its key does).
     This one kernel serves the corpus stream and routed blocks, so it is compiled once.
+    Split ``s``'s images go to rows ``offsets[s]``, ``offsets[s] + 1``, ...
     Returns the number of draws, or -1 if max_draws did not fill every quota.
     """
     scratch = make_scratch(g)
@@ -101,9 +104,6 @@ def _fill(
     s_col = np.zeros(k, np.uint8)
     s_size = np.zeros(k, np.uint16)
     s_bbox = np.zeros(k * 4, np.uint8)
-    offsets = np.zeros(3, np.int64)
-    offsets[1] = quotas[0]
-    offsets[2] = quotas[0] + quotas[1]
     counts = np.zeros(3, np.int64)
     remaining = quotas[0] + quotas[1] + quotas[2]
     j = first
@@ -234,7 +234,7 @@ def generate_images(
     flat = _flat(images, ann)
     hashes = np.empty(stop - start, np.uint64)
     args = _kernel_args(config)
-    no_fracs = np.ones(3, np.float64)
+    no_fracs, no_offsets = np.ones(3, np.float64), np.zeros(3, np.int64)
     i = start
     while i < stop:  # the stream is the routing blocks' draws, in order
         block, first = divmod(i, ROUTING_BLOCK_IMAGES)
@@ -246,6 +246,7 @@ def generate_images(
             np.int64(block),
             np.int64(first),
             quotas,
+            no_offsets,
             STREAM,
             no_fracs,
             np.int64(n),
@@ -293,38 +294,92 @@ def generate_block(
     ConfigError
         The distribution has too few distinct images to fill a split disjointly.
     """
+    return generate_blocks(config, seed, block, [quotas], fractions, disjoint=disjoint)
+
+
+def generate_blocks(
+    config: GeneratorConfig,
+    seed: int,
+    first_block: int,
+    quotas: Sequence[tuple[int, int, int]],
+    fractions: tuple[float, float, float],
+    *,
+    disjoint: bool = True,
+    out: tuple[np.ndarray, Annotations, np.ndarray] | None = None,
+) -> BlockOutput:
+    """Generate routing blocks ``first_block, first_block + 1, ...`` into one buffer.
+
+    Block ``first_block + i`` gives split ``s`` ``quotas[i][s]`` images. The
+    rows are the blocks' rows concatenated, split by split (all of train, then
+    val, then test), written in place: no block is copied after it is drawn.
+
+    Parameters
+    ----------
+    config, seed, fractions, disjoint
+        As for :func:`generate_block`.
+    first_block : int
+        The first routing block.
+    quotas : sequence of (int, int, int)
+        Each block's images per split.
+    out : (ndarray, Annotations, ndarray), optional
+        Images (uint8, C order), annotations and uint64 hashes of exactly the
+        blocks' total rows, to generate into (any contents: every byte of each
+        row is written). A writer reuses them from task to task. Default: new
+        arrays.
+
+    Returns
+    -------
+    BlockOutput
+        Views of ``out`` (or of new arrays), split by split; ``draws`` summed.
+    """
     check_seed(seed)
-    total = int(sum(quotas))
-    images, ann = _outputs(total, config)
-    hashes = np.zeros(total, np.uint64)
+    q = np.asarray(quotas, np.int64).reshape(-1, 3)
+    per_split = q.sum(axis=0)
+    total = int(per_split.sum())
+    if out is None:
+        images, ann = _outputs(total, config)
+        hashes = np.zeros(total, np.uint64)
+    else:
+        images, ann, hashes = out
+        if len(images) != total or len(hashes) != total or not images.flags.c_contiguous:
+            msg = f"out must hold {total} C-contiguous rows, got {images.shape}"
+            raise ConfigError(msg)
+    flat, args = _flat(images, ann), _kernel_args(config)
     cum = np.cumsum(np.asarray(fractions, np.float64))
     cum[-1] = 1.0
-    q = np.asarray(quotas, np.int64)
-    max_draws = max(total, 1) * MAX_DRAWS_PER_SLOT
-    draws = _fill(
-        np.uint64(seed),
-        np.int64(block),
-        np.int64(0),
-        q,
-        BY_CONTENT if disjoint else BY_POSITION,
-        cum,
-        np.int64(max_draws),
-        *_kernel_args(config),
-        *_flat(images, ann),
-        hashes,
-    )
-    if draws < 0:
-        msg = (
-            f"block {block} drew {max_draws} images without filling its splits {tuple(quotas)}: "
-            "the distribution has too few distinct images for disjoint splits; "
-            "use split_mode='independent' or a larger grid"
+    split_start = np.concatenate([[0], np.cumsum(per_split)[:-1]])
+    done = np.zeros(3, np.int64)
+    draws = 0
+    for i, block_quotas in enumerate(q):
+        block, slots = first_block + i, max(int(block_quotas.sum()), 1)
+        max_draws = slots * MAX_DRAWS_PER_SLOT
+        drawn = _fill(
+            np.uint64(seed),
+            np.int64(block),
+            np.int64(0),
+            block_quotas,
+            split_start + done,
+            BY_CONTENT if disjoint else BY_POSITION,
+            cum,
+            np.int64(max_draws),
+            *args,
+            *flat,
+            hashes,
         )
-        raise ConfigError(msg)
-    bounds = np.concatenate([[0], np.cumsum(q)])
+        if drawn < 0:
+            msg = (
+                f"block {block} drew {max_draws} images without filling its splits "
+                f"{tuple(int(x) for x in block_quotas)}: the distribution has too few distinct "
+                "images for disjoint splits; use split_mode='independent' or a larger grid"
+            )
+            raise ConfigError(msg)
+        done += block_quotas
+        draws += int(drawn)
+    bounds = np.concatenate([[0], np.cumsum(per_split)])
     parts = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
     return BlockOutput(
         images=[images[p] for p in parts],
         annotations=[ann[p] for p in parts],
         hashes=[hashes[p] for p in parts],
-        draws=int(draws),
+        draws=draws,
     )

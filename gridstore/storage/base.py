@@ -1,10 +1,10 @@
-"""One storage interface: what build, read, validate and the CLI may ask of a store.
+"""One storage interface: what write, read, validate and the CLI may ask of a store.
 
 :class:`StoreBackend` holds every rule of the layout once (names, claims,
 staging, task records, listing, commit, delete). A backend supplies a handful
 of byte-level primitives on keys relative to the store's root, a writer lock,
 and :meth:`StoreBackend._publish`, the one step that makes a staged version
-visible. :mod:`gridstore.storage.local` and :mod:`gridstore.storage.s3` are the two.
+visible: :mod:`gridstore.storage.local` and :mod:`gridstore.storage.s3`.
 """
 
 from __future__ import annotations
@@ -218,14 +218,15 @@ class StoreBackend(ChunkStore):
     ) -> None:
         """Create the staged version's groups and empty arrays; record its plan.
 
-        ``shapes[split][array] = (shape, chunks, dtype)``. Whatever was staged
-        under that name before is removed first.
+        ``shapes[split][array] = (shape, chunks, dtype)``, codecs by the plan's
+        ``compression``. Whatever was staged under that name before is removed first.
         """
         self._codecs.clear()
         staged = staged_key(name)
         self._remove(staged)
         self._remove(tasks_key(name))
-        for key, doc in array_docs(name, shapes).items():
+        compression = plan_dict.get("plan", {}).get("compression", "default")
+        for key, doc in array_docs(name, shapes, compression).items():
             self._put(f"{staged}/{key}", doc)
         self._put(f"{tasks_key(name)}/plan.json", json.dumps(plan_dict, indent=2).encode())
 
@@ -334,9 +335,8 @@ class StoreBackend(ChunkStore):
 
     def staged_bytes(self, name: str) -> int:
         """Bytes stored for a staged version, less its own zarr.json (rewritten at commit)."""
-        return sum(
-            size for key, size in self._sizes(staged_key(name)).items() if key != "zarr.json"
-        )
+        sizes = self._sizes(staged_key(name))
+        return sum(sizes.values()) - sizes.get("zarr.json", 0)
 
     def missing_keys(self, name: str, shapes: dict[str, dict[str, tuple]]) -> list[str]:
         """Keys of a staged version's arrays and chunks that are not stored (see `required_keys`)."""

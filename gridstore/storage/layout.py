@@ -32,6 +32,7 @@ __all__ = [
     "ARRAY_CODECS",
     "BOOKKEEPING",
     "CLAIMS",
+    "COMPRESSIONS",
     "FIELDS",
     "LAYOUT",
     "TASKS",
@@ -41,6 +42,7 @@ __all__ = [
     "chunk_encoder",
     "chunk_key",
     "claim_key",
+    "codec_spec",
     "format_version_name",
     "lock_key",
     "parse_version_name",
@@ -64,19 +66,27 @@ FIELDS = (
     "object_bbox",
     "instance_map",
 )
-# Chosen with benchmarks/bench_codecs.py: for images the cheapest setting
-# smaller than the seed's npz (zstd 4: 0.98x its bytes at ~1 us/image; zstd 5
-# gains 1.5% for 30% more time); the instance map, read less, gets lz4.
-# Blosc settings per array, measured by benchmarks/bench_codecs.py (table in
-# docs/internals.md): bit-shuffling packs the small per-object codes best and
-# encodes fastest; whole-chunk blocks (1 MiB) let zstd see repeats across images.
+# Blosc settings per array, chosen with benchmarks/bench_codecs.py (table in
+# docs/internals.md). Images: the cheapest setting smaller than the seed's npz
+# (zstd 4: 0.98x its bytes at ~1.2 us/image; zstd 5 gains 1.5% for 30% more
+# time). Instance maps and boxes: zstd 1 packs them to half of lz4's bytes at
+# almost lz4's speed. Bit-shuffling packs the small per-object codes best;
+# whole-chunk blocks (1 MiB) let zstd see repeats across images.
 ARRAY_CODECS: dict[str, dict[str, Any]] = {
     "images": {"cname": "zstd", "clevel": 4, "shuffle": "bitshuffle", "blocksize": 1 << 20},
-    "instance_map": {"cname": "lz4", "clevel": 5, "shuffle": "bitshuffle", "blocksize": 0},
+    "instance_map": {"cname": "zstd", "clevel": 1, "shuffle": "bitshuffle", "blocksize": 1 << 20},
     "num_objects": {"cname": "zstd", "clevel": 3, "shuffle": "shuffle", "blocksize": 0},
-    "object_bbox": {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle", "blocksize": 1 << 20},
+    "object_bbox": {"cname": "zstd", "clevel": 1, "shuffle": "bitshuffle", "blocksize": 1 << 20},
     "*": {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle", "blocksize": 0},
 }
+# ``compression="max"`` trades write speed for bytes: zarr's own zstd codec at
+# level 19 on the raw bytes of images (0.78x the npz, ~90 us/image: 70x the
+# default's encode time) and Blosc's strongest zstd (9) on the other arrays.
+MAX_CODECS: dict[str, dict[str, Any]] = {
+    "images": {"zstd_level": 19},
+    **{k: v | {"clevel": 9} for k, v in ARRAY_CODECS.items() if k != "images"},
+}
+COMPRESSIONS = {"default": ARRAY_CODECS, "max": MAX_CODECS}
 VERSION_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-v([1-9]\d{0,5})$")
 BOOKKEEPING = ".gridstore"
 _WORK = f"{BOOKKEEPING}/work"
@@ -192,18 +202,29 @@ def bookkeeping_docs() -> dict[str, bytes]:
     return {f"{BOOKKEEPING}/zarr.json": _json(group), f"{_WORK}/zarr.json": _json(work)}
 
 
-def _codecs(name: str, itemsize: int) -> list[Any]:
-    from zarr.codecs import BloscCodec, Crc32cCodec
+def codec_spec(array: str, compression: str = "default") -> dict[str, Any]:
+    """The codec settings of ``array`` under ``compression`` (a key of `COMPRESSIONS`)."""
+    codecs = COMPRESSIONS[compression]
+    return codecs.get(array, codecs["*"])
 
-    spec = ARRAY_CODECS.get(name, ARRAY_CODECS["*"])
+
+def _codecs(name: str, itemsize: int, compression: str) -> list[Any]:
+    from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
+
+    spec = codec_spec(name, compression)
+    if "zstd_level" in spec:
+        return [ZstdCodec(level=spec["zstd_level"]), Crc32cCodec()]
     return [BloscCodec(typesize=itemsize, **spec), Crc32cCodec()]
 
 
-def array_docs(name: str, shapes: dict[str, dict[str, tuple]]) -> dict[str, bytes]:
+def array_docs(
+    name: str, shapes: dict[str, dict[str, tuple]], compression: str = "default"
+) -> dict[str, bytes]:
     """The zarr.json documents of a new version (state "in_progress"), by key under the version.
 
-    ``shapes[split][array] = (shape, chunks, dtype)``. zarr itself writes them,
-    into memory, so they are exactly what zarr would write on disk.
+    ``shapes[split][array] = (shape, chunks, dtype)``; ``compression`` picks
+    the codecs (a key of `COMPRESSIONS`). zarr itself writes them, into
+    memory, so they are exactly what zarr would write on disk.
     """
     import zarr
     from zarr.storage import MemoryStore
@@ -220,7 +241,7 @@ def array_docs(name: str, shapes: dict[str, dict[str, tuple]]) -> dict[str, byte
                 chunks=chunks,
                 dtype=dtype,
                 fill_value=0,
-                compressors=_codecs(array, np.dtype(dtype).itemsize),
+                compressors=_codecs(array, np.dtype(dtype).itemsize, compression),
                 dimension_names=("image", *(f"{array}_dim{i}" for i in range(1, len(shape)))),
                 config={"write_empty_chunks": True},
             )
@@ -235,14 +256,17 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
     `ChunkChecksumError` or `ChunkDecodeError` on a damaged chunk). ``where`` names the array in errors.
     """
     import google_crc32c
-    from numcodecs import Blosc
+    from numcodecs import Blosc, Zstd
     from numcodecs import blosc as numcodecs_blosc
 
     chunk_shape = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
     dtype = np.dtype(meta["data_type"]).newbyteorder("<")
     names = [c["name"] for c in meta["codecs"]]
-    if names != ["bytes", "blosc", "crc32c"] or meta["fill_value"] != 0:
-        msg = f"array '{where}' has codecs {names}; gridstore writes bytes, blosc, crc32c"
+    if names not in (["bytes", "blosc", "crc32c"], ["bytes", "zstd", "crc32c"]):
+        msg = f"array '{where}' has codecs {names}; gridstore writes bytes, blosc or zstd, crc32c"
+        raise ConfigError(msg)
+    if meta["fill_value"] != 0:
+        msg = f"array '{where}' has fill value {meta['fill_value']}; gridstore writes 0"
         raise ConfigError(msg)
     conf = meta["codecs"][1]["configuration"]
     shuffle = {
@@ -250,8 +274,16 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
         "shuffle": Blosc.SHUFFLE,
         "bitshuffle": Blosc.BITSHUFFLE,
     }
-    blosc = Blosc(
-        conf["cname"], conf["clevel"], shuffle[conf["shuffle"]], conf["blocksize"], conf["typesize"]
+    codec: Blosc | Zstd = (
+        Zstd(conf["level"], conf.get("checksum", False))
+        if names[1] == "zstd"
+        else Blosc(
+            conf["cname"],
+            conf["clevel"],
+            shuffle[conf["shuffle"]],
+            conf["blocksize"],
+            conf["typesize"],
+        )
     )
 
     def encode(data: np.ndarray) -> bytes:
@@ -263,7 +295,7 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
         # data could give other bytes. One thread keeps every chunk deterministic.
         threads, numcodecs_blosc.use_threads = numcodecs_blosc.use_threads, False
         try:
-            compressed = blosc.encode(np.ascontiguousarray(data, dtype=dtype))
+            compressed = codec.encode(np.ascontiguousarray(data, dtype=dtype))
         finally:
             numcodecs_blosc.use_threads = threads
         return compressed + np.uint32(google_crc32c.value(compressed)).tobytes()
@@ -274,7 +306,7 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
             msg = f"chunk of '{where}' fails its crc32c checksum"
             raise ChunkChecksumError(msg)
         try:
-            return np.frombuffer(blosc.decode(body), dtype).reshape(chunk_shape)
+            return np.frombuffer(codec.decode(body), dtype).reshape(chunk_shape)
         except (RuntimeError, ValueError) as err:  # what numcodecs raises for a bad blosc frame
             msg = f"chunk of '{where}' passes its crc32c but cannot be decoded ({err})"
             raise ChunkDecodeError(msg) from err

@@ -9,12 +9,13 @@ open objects.
 from __future__ import annotations
 
 import json
+import threading
 from functools import lru_cache
 
 import numpy as np
 
 from gridstore._faults import crash_point
-from gridstore.generate.batch import generate_block
+from gridstore.generate.batch import generate_blocks
 from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, backend
@@ -53,32 +54,40 @@ def record(
 
 
 def generate_task(
-    plan: Plan, index: int
+    plan: Plan, index: int, *, reuse: bool = False
 ) -> tuple[list[np.ndarray], list[Annotations], list[np.ndarray], int]:
     """Generate task ``index`` of a plan: its rows of every split, in memory.
 
     Returns images, annotations and content hashes per split (in ``SPLITS``
     order) and the number of images drawn. The writer and the validator's
-    regeneration check both use it, so they cannot drift apart.
+    regeneration check both use it, so they cannot drift apart. With
+    ``reuse``, the rows are generated into this thread's buffers from the
+    previous call (fresh pages for every task cost system time), so they are
+    valid only until the thread's next ``reuse`` call.
     """
     task = plan.tasks[index]
-    blocks = [
-        generate_block(
-            plan.config,
-            plan.seed,
-            b,
-            plan.block_quotas(b),
-            plan.fractions,
-            disjoint=plan.split_mode == "disjoint",
-        )
-        for b in range(task.first_block, task.stop_block)
-    ]
-    images, anns, hashes = [], [], []
-    for k in range(len(SPLITS)):
-        images.append(np.concatenate([b.images[k] for b in blocks]))
-        anns.append(Annotations.concatenate([b.annotations[k] for b in blocks]))
-        hashes.append(np.concatenate([b.hashes[k] for b in blocks]))
-    return images, anns, hashes, sum(b.draws for b in blocks)
+    blocks = range(task.first_block, task.stop_block)
+    quotas = [plan.block_quotas(b) for b in blocks]
+    out = _buffers(plan, sum(map(sum, quotas))) if reuse else None
+    disjoint = plan.split_mode == "disjoint"
+    got = generate_blocks(
+        plan.config, plan.seed, task.first_block, quotas, plan.fractions, disjoint=disjoint, out=out
+    )
+    return got.images, got.annotations, got.hashes, got.draws
+
+
+_local = threading.local()
+
+
+def _buffers(plan: Plan, rows: int) -> tuple[np.ndarray, Annotations, np.ndarray]:
+    """The first ``rows`` of this thread's task buffers (made anew when too small)."""
+    g, k = plan.config.grid_size, plan.config.max_objects
+    held = getattr(_local, "buffers", None)
+    if held is None or held[0] != (g, k) or len(held[1]) < rows:
+        images, ann = np.empty((rows, g, g), np.uint8), Annotations.empty(rows, g, k)
+        held = _local.buffers = ((g, k), images, ann, np.empty(rows, np.uint64))
+    _, images, ann, hashes = held
+    return images[:rows], ann[:rows], hashes[:rows]
 
 
 def task_arrays(plan: Plan, index: int) -> dict[str, dict[str, np.ndarray]]:
@@ -97,7 +106,7 @@ def run_task(store_path: str, name: str, plan_json: str, fence: str | None, inde
     store = backend(store_path)
     if fence is not None:
         store.check_fence(name, fence)
-    images, anns, hashes, draws = generate_task(plan, index)
+    images, anns, hashes, draws = generate_task(plan, index, reuse=True)
     rows = plan.task_rows(plan.tasks[index])
     for k, split in enumerate(SPLITS):
         start, stop = rows[split]

@@ -31,7 +31,8 @@ from gridstore.generate.rng import RNG_SCHEME
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
 from gridstore.metadata import now, seed_fields
 from gridstore.plan import SPLITS, Plan
-from gridstore.storage import ARRAY_CODECS, StoreBackend, open_backend
+from gridstore.storage import StoreBackend, open_backend
+from gridstore.storage.layout import COMPRESSIONS
 from gridstore.write import tasks
 from gridstore.write.stats import count_duplicates, merge_counts, summarize
 
@@ -132,16 +133,14 @@ def _metadata(
         for shape, _, dtype in arrays.values()
     )
     counts = plan.split_counts
+    codecs = COMPRESSIONS[plan.compression]
     file_format = {
         "format": "zarr",
         "zarr_format": 3,
         "dtype": "uint8",
-        "compression": "blosc "
-        + ", ".join(
-            f"{a}: {c['cname']} level {c['clevel']} {c['shuffle']}" for a, c in ARRAY_CODECS.items()
-        ),
+        "compression": ", ".join(f"{a}: {_describe(c)}" for a, c in codecs.items()),
         "checksum": "crc32c",
-        "codecs": ARRAY_CODECS,
+        "codecs": codecs,
         "chunk_images": plan.chunk_images,
         "chunks": {s: -(-counts[s] // plan.chunk_images[s]) for s in SPLITS},
     }
@@ -170,6 +169,12 @@ def _metadata(
             "writer": store.token,
         },
     }
+
+
+def _describe(codec: dict[str, Any]) -> str:
+    if "zstd_level" in codec:
+        return f"zstd level {codec['zstd_level']}"
+    return f"blosc {codec['cname']} level {codec['clevel']} {codec['shuffle']}"
 
 
 def create_version(
