@@ -169,6 +169,78 @@ def machine_info() -> str:
     )
 
 
+DRAWS_CODE = """
+import os, sys
+import gridstore.generate.rng as rng
+from gridstore.config import GeneratorConfig
+from gridstore.generate.batch import generate_images
+calls = [0]
+next_u64 = rng.next_u64
+def counted(s):
+    calls[0] += 1
+    return next_u64(s)
+rng.next_u64 = counted  # uniform() and randint() look it up at call time with the JIT off
+n = int(sys.argv[1])
+generate_images(GeneratorConfig(), 0, 0, n)
+print(calls[0] / n)
+"""
+
+
+def draws_per_image(n: int = 2000) -> float:
+    """RNG words (``next_u64`` calls) per image, counted with the JIT off in a subprocess."""
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run(
+        [sys.executable, "-c", DRAWS_CODE, str(n)], check=True, env=env, capture_output=True
+    )
+    return float(out.stdout)
+
+
+def ns_per_draw(n: int = 50_000_000) -> float:
+    """Nanoseconds per ``next_u64`` call in a compiled loop (the RNG alone)."""
+    import numba
+    import numpy as np
+
+    from gridstore.generate.rng import next_u64, seed_state
+
+    @numba.njit
+    def draw_many(n: int) -> np.uint64:
+        s = np.zeros(4, np.uint64)
+        seed_state(s, np.uint64(1))
+        acc = np.uint64(0)
+        for _ in range(n):
+            acc ^= next_u64(s)
+        return acc
+
+    draw_many(10)
+    t = time.perf_counter()
+    draw_many(n)
+    return (time.perf_counter() - t) / n * 1e9
+
+
+def cpu_mhz() -> float | None:
+    """The CPU clock /proc/cpuinfo reports (None elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next(float(x.split(":")[1]) for x in f if x.startswith("cpu MHz"))
+    except (OSError, StopIteration):
+        return None
+
+
+def kernel_limit(rate: float) -> None:
+    """Print where one process's generation time goes: RNG draws against the rest."""
+    per_image_ns = 1e9 / rate
+    draws, draw_ns = draws_per_image(), ns_per_draw()
+    mhz = cpu_mhz()
+    cycles = f", {per_image_ns * mhz / 1e3:,.0f} cycles at {mhz:,.0f} MHz" if mhz else ""
+    print(f"\nkernel limit: {per_image_ns:,.0f} ns per image{cycles}")
+    per_draw = f" ({draw_ns * mhz / 1e3:.1f} cycles)" if mhz else ""
+    print(f"  RNG words per image {draws:.1f}, {draw_ns:.2f} ns per word{per_draw}:")
+    print(
+        f"  the RNG is {draws * draw_ns / per_image_ns:.1%} of the time; the rest is drawing "
+        "shapes (blob growth, placement tests, 256-cell images), hashing and routing"
+    )
+
+
 def _row(name: str, procs: int, images: int, seconds: float, ref_rate: float) -> str:
     rate = images / seconds
     ratio = f"{rate / ref_rate:,.1f}x" if rate < 10 * ref_rate else f"{rate / ref_rate:,.0f}x"
@@ -232,6 +304,8 @@ def main(argv: list[str] | None = None) -> None:
         lambda: generate_range(config, args.seed, 0, n, args.batch_images), args.repeats
     )
     print(_row("gridstore", 1, n, one_s, ref_rate), flush=True)
+    kernel_limit(n / one_s)
+    print()
     from gridstore import generate_corpus
 
     corpus_s = best_time(lambda: generate_corpus(n, args.seed, show_progress=False), args.repeats)

@@ -1,5 +1,10 @@
 """Measure gridstore.read.store: sequential read, shuffled batches, index-array reads, first batch.
 
+Shuffled batches are timed against in-RAM fancy indexing (the whole split
+in memory, ``images[perm[i:i + batch]]``) in the same run, alternating, and
+their ratio printed; then the stages of a shuffled read one by one, in
+microseconds per image.
+
 Builds its own store unless --store points at an existing one: with the real
 writer (`gridstore generate`, default splits, so train has chunks of 16000 and
 the writer's codecs), or with `--writer zarr` directly in the layout of
@@ -14,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +88,7 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--window-chunks", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs")
     args = parser.parse_args()
     tmp = None
     store = args.store
@@ -125,7 +132,22 @@ def run(store: Path, args: argparse.Namespace) -> None:
         assert count == n
 
     rate("sequential full read (images[:])", n, best(sequential))
-    rate("shuffled batches (images)", n, best(shuffled))
+    data = split.images[:]
+    perm = np.random.default_rng(0).permutation(n)
+
+    def in_ram() -> None:
+        for i in range(0, n, bs):
+            data[perm[i : i + bs]]
+
+    times = {shuffled: float("inf"), in_ram: float("inf")}
+    for _ in range(args.repeat):  # alternate: both see the same load on shared cores
+        for fn in times:
+            t = time.perf_counter()
+            fn()
+            times[fn] = min(times[fn], time.perf_counter() - t)
+    rate("shuffled batches (images)", n, times[shuffled])
+    rate(f"in-RAM fancy indexing (images[perm] of {bs})", n, times[in_ram])
+    print(f"{'shuffled / in-RAM':<44} {times[in_ram] / times[shuffled]:>14.2f} x")
     rate(
         "shuffled batches (images + all annotations)",
         n,
@@ -148,6 +170,66 @@ def run(store: Path, args: argparse.Namespace) -> None:
         f"{'time to first batch (open + first batch)':<44} {first_s * 1e3:>14.1f} ms"
         f"  (shape {first.shape})"
     )
+    stages(split, args, times[shuffled] / n)
+
+
+def stages(split: Any, args: argparse.Namespace, measured: float) -> None:
+    """Time each stage of one shuffled epoch of images alone, over all its chunks."""
+    import google_crc32c
+    from numcodecs import blosc
+    from zarr.buffer.cpu import NDBuffer
+
+    from gridstore.read.batching import _permutation, _windows
+    from gridstore.read.source import _get, _zero_rows, chunk_key
+
+    source, bs = split._source, args.batch_size
+    arr, n, size = source.arrays()["images"], len(source), source.chunk_images
+    windows = _windows(source, True, 0, 1, 0, 1, args.window_chunks)
+    chunks = [int(c) for w in windows for c in w]
+    raws = {c: _get(arr.store_path.store, chunk_key(arr, c)) or b"" for c in chunks}
+    rows = {c: min(size, n - c * size) for c in chunks}
+    buf = np.empty((size, *arr.shape[1:]), arr.dtype)
+    window = split.images[: len(windows[0]) * size]
+    perms = [_permutation((0, 1, 0, 1, 1, w), source.rows(ws)) for w, ws in enumerate(windows)]
+
+    def zarr_read() -> None:  # the path before: zarr decodes, then copies into the window
+        for c in chunks:
+            out = NDBuffer.from_numpy_array(buf[: rows[c]])
+            arr.get_basic_selection(slice(c * size, c * size + rows[c]), out=out)
+
+    def decode() -> None:
+        for c in chunks:
+            blosc.decompress(raws[c][:-4], buf if rows[c] == size else None)
+
+    def gather() -> None:
+        for p in perms:
+            for i in range(0, len(p), bs):
+                window.take(p[i : i + bs], axis=0)
+
+    steps: dict[str, Callable[[], object]] = {
+        "read (file or object)": lambda: [
+            _get(arr.store_path.store, chunk_key(arr, c)) for c in chunks
+        ],
+        "crc32c": lambda: [google_crc32c.value(raws[c][:-4]) for c in chunks],
+        "blosc decode into the window": decode,
+        "all-zero image check": lambda: [_zero_rows(buf[: rows[c]]) for c in chunks],
+        "window permutations": lambda: [
+            _permutation((0, 1, 0, 1, 1, w), source.rows(ws)) for w, ws in enumerate(windows)
+        ],
+        f"gather batches of {bs} (np.take)": gather,
+    }
+    best = {k: float("inf") for k in [*steps, "(before: zarr read + copy, no check)"]}
+    for _ in range(args.repeat):
+        for k, fn in [*steps.items(), ("(before: zarr read + copy, no check)", zarr_read)]:
+            t = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t)
+    print(f"stages of a shuffled epoch, alone (us/image; {os.cpu_count()} cores):")
+    for k, t in best.items():
+        print(f"  {k:<42} {t / n * 1e6:>8.3f}")
+    total = sum(best[k] for k in steps) / n
+    print(f"  {'sum of the stages (one thread)':<42} {total * 1e6:>8.3f}")
+    print(f"  {'measured end to end (threads overlap)':<42} {measured * 1e6:>8.3f}")
 
 
 if __name__ == "__main__":

@@ -76,8 +76,9 @@ def _keep_freed_memory() -> None:
     By default each buffer over 128 KiB-32 MiB (blosc's output, the last
     chunk's padding) is a fresh mmap whose every page faults when first
     written: a fifth of a worker's time went to the kernel. Only in pool
-    workers, which are ours: a user's own process keeps its allocator's
-    settings. Elsewhere (macOS, musl) the allocator keeps its defaults.
+    workers and the workers of our own LocalCluster: a user's process or
+    cluster keeps its allocator's settings. Elsewhere (macOS, musl) the
+    allocator keeps its defaults.
     """
     import ctypes
 
@@ -260,6 +261,8 @@ def _dask(scheduler: str | None, workers: int) -> Engine:
                     msg = f"cannot connect to the Dask scheduler at {scheduler!r}: {err}"
                     raise ConfigError(msg) from err
                 stack.callback(client.close)
+                if scheduler is None:  # our own workers: tuned as the pool's are
+                    client.run(_keep_freed_memory)
             threads = sum(client.nthreads().values())
             # Submit a bounded window, not every task: the scheduler's memory stays
             # flat for huge plans, and an interrupted run has little to cancel.

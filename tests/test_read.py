@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from gridstore.errors import (
 )
 from gridstore.read import open_store
 from gridstore.read.batching import _windows
+from gridstore.read.source import read_chunk
 from gridstore.storage import LocalStore
 
 LATEST = "2026-01-02-v10"
@@ -438,6 +440,50 @@ def test_flipped_byte_raises_corrupt_chunk_error(copy_path: Path, offset: int) -
             read()
         assert str(info.value) == message
         assert isinstance(info.value, ChunkChecksumError)  # typed, not told by its text
+
+
+def reading_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("gridstore-read")}
+
+
+def test_batches_stop_their_reading_threads_when_closed_or_dropped(store_path: Path) -> None:
+    split = open_store(store_path).version()["train"]
+    before = reading_threads()
+    batches = split.batches(64, window_chunks=2)
+    next(batches)
+    assert reading_threads() - before  # the next window is being read ahead
+    batches.close()
+    assert reading_threads() == before
+    batches = split.batches(64, window_chunks=2)
+    next(batches)
+    del batches  # dropped mid-epoch: its finaliser stops the threads
+    assert reading_threads() == before
+
+
+def test_read_error_in_a_later_window_comes_after_the_batches_before_it(copy_path: Path) -> None:
+    os.remove(chunk_file(copy_path, "train", "images", 3))
+    split = open_store(copy_path).version()["train"]
+    windows = _windows(split._source, True, 4, 0, 0, 1, 2)
+    where = next(w for w, chunks in enumerate(windows) if 3 in chunks)
+    before = sum(split._source.rows(w) for w in windows[:where])
+    threads, batches = reading_threads(), split.batches(96, seed=4, window_chunks=2)
+    for _ in range(before // 96):  # the batches before that window come first, whole
+        assert len(next(batches)) == 96
+    with pytest.raises(CorruptChunkError, match=r"images/c/3/0/0' .* is missing"):
+        next(batches)  # read by a thread, raised here when its window is reached
+    assert reading_threads() == threads  # the error ended the iterator and its threads
+
+
+def test_read_chunk_of_another_encoding_goes_through_zarr(tmp_path: Path) -> None:
+    arr = zarr.create_array(  # zarr's default codecs (zstd), not gridstore's blosc
+        os.fspath(tmp_path / "a"), shape=(10, 3), chunks=(4, 3), dtype="uint16", fill_value=0
+    )
+    arr[:] = np.arange(1, 31, dtype=np.uint16).reshape(10, 3)
+    out = np.zeros((5, 3), np.uint16)
+    last = read_chunk(arr, 2, field="object_size", store=os.fspath(tmp_path), out=out)
+    np.testing.assert_array_equal(last, arr[8:])
+    assert np.shares_memory(last, out)
+    np.testing.assert_array_equal(read_chunk(arr, 1, field="object_size", store="s"), arr[4:8])
 
 
 def test_all_zero_image_in_a_present_chunk_is_an_error(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ split's `SplitSource`; `gridstore.read.split.SplitReader` documents them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,19 +23,16 @@ __all__ = ["Batch", "batches", "check_batch_args", "num_batches"]
 
 Batch = dict[str, np.ndarray] | np.ndarray
 
+# Threads reading chunks ahead: two keep two cores decoding while the consumer gathers.
+_THREADS = 2
+
 
 def _take(data: list[np.ndarray], perm: np.ndarray | None, lo: int, hi: int) -> list[np.ndarray]:
-    """Copy rows ``perm[lo:hi]`` (``lo:hi`` if perm is None) of each array."""
+    """New arrays of rows ``perm[lo:hi]`` (``lo:hi`` if perm is None) of each of ``data``."""
     if perm is None:
         return [d[lo:hi].copy() for d in data]
-    idx, out = perm[lo:hi], []
-    for d in data:
-        if d.ndim > 1 and d.strides[0] % 8 == 0 and d.flags.c_contiguous:  # 8-byte words
-            words = np.take(d.reshape(len(d), -1).view(np.uint64), idx, axis=0)
-            out.append(words.view(d.dtype).reshape(len(idx), *d.shape[1:]))
-        else:
-            out.append(np.take(d, idx, axis=0))
-    return out
+    idx = perm[lo:hi]
+    return [d.take(idx, axis=0) for d in data]
 
 
 def check_batch_args(source: SplitSource, fields: Sequence[str], **ints: int) -> None:
@@ -114,6 +113,69 @@ def batches(
     return _stream(source, windows, fields, batch_size, start_step, drop_last, seeds)
 
 
+class _Reader:
+    """Windows read ahead by a pool of threads, into two sets of buffers used in turn.
+
+    `fetch` queues one chunk read per chunk (every field) and the window's
+    permutation; `get` waits for them. blosc and file reads release the GIL, so
+    the next window is decoded while this one is cut into batches. Memory: two
+    windows of the requested fields.
+    """
+
+    def __init__(
+        self,
+        source: SplitSource,
+        windows: list[np.ndarray],
+        fields: tuple[str, ...],
+        seeds: tuple[int, ...] | None,
+    ) -> None:
+        arrays = source.arrays()  # opened here, once, before any thread asks for them
+        cap = len(windows[0]) * source.chunk_images
+        self.sets = [
+            [np.empty((cap, *arrays[f].shape[1:]), arrays[f].dtype) for f in fields] for _ in "ab"
+        ]
+        self.source, self.windows, self.fields, self.seeds = source, windows, fields, seeds
+        self.stop = threading.Event()
+        self.pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="gridstore-read")
+        self.ahead: dict[int, tuple[list[Future[None]], Future[np.ndarray] | None, int]] = {}
+
+    def _read(self, bufs: list[np.ndarray], chunk: int, off: int) -> None:
+        """Read chunk ``chunk`` of every field into ``bufs`` from row ``off`` (in a thread)."""
+        if not self.stop.is_set():  # the iterator was closed: read no more
+            for f, buf in zip(self.fields, bufs, strict=True):
+                self.source.read(f, chunk, buf[off:])
+
+    def fetch(self, w: int) -> None:
+        """Queue the reads of window ``w`` (the previous window's rows must all be copied out)."""
+        chunks, bufs = self.windows[w], self.sets[w % 2]
+        offs = np.cumsum([0, *(self.source.rows(chunks[i : i + 1]) for i in range(len(chunks)))])
+        reads = [
+            self.pool.submit(self._read, bufs, int(c), int(o))
+            for c, o in zip(chunks, offs[:-1], strict=True)
+        ]
+        perm = None
+        if self.seeds is not None:
+            perm = self.pool.submit(_permutation, (*self.seeds, 1, w), int(offs[-1]))
+        self.ahead[w] = (reads, perm, int(offs[-1]))
+
+    def get(self, w: int) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Window ``w``'s rows of each field and their permutation; a read's error is raised here."""
+        reads, perm, n = self.ahead.pop(w)
+        for r in reads:  # in chunk order: the error raised is the one a serial read meets first
+            r.result()
+        return [buf[:n] for buf in self.sets[w % 2]], None if perm is None else perm.result()
+
+    def close(self) -> None:
+        """Stop the threads (after the chunk each is reading)."""
+        self.stop.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _permutation(seed: tuple[int, ...], n: int) -> np.ndarray:
+    """The order of a window's ``n`` rows."""
+    return np.random.default_rng(list(seed)).permutation(n)
+
+
 def _stream(
     source: SplitSource,
     windows: list[np.ndarray],
@@ -123,42 +185,45 @@ def _stream(
     drop_last: bool,
     seeds: tuple[int, ...] | None,
 ) -> Iterator[Batch]:
-    """Read `windows` in turn, shuffle each (unless `seeds` is None) and cut batches."""
-    arrays = source.arrays()
+    """Read `windows` in turn, shuffle each (unless `seeds` is None) and cut batches.
+
+    The next window is read (see `_Reader`) while this one is cut; closing the
+    iterator, or dropping it, stops the reading threads.
+    """
     starts = np.cumsum([0, *(source.rows(w) for w in windows)])
     steps = starts[-1] // batch_size if drop_last else -(-starts[-1] // batch_size)
     if start_step >= steps:
         return
     skip = start_step * batch_size
     first = int(np.searchsorted(starts, skip, side="right")) - 1
-    cap = len(windows[0]) * source.chunk_images  # one buffer per field, reused
-    bufs = [np.empty((cap, *arrays[f].shape[1:]), arrays[f].dtype) for f in fields]
 
     def pack(parts: list[np.ndarray]) -> Batch:
         return parts[0] if fields == ("images",) else dict(zip(fields, parts, strict=True))
 
-    pending: list[np.ndarray] | None = None
-    for w in range(first, len(windows)):
-        off = 0
-        for c in windows[w]:
-            for f, buf in zip(fields, bufs, strict=True):
-                got = source.read(f, int(c), buf[off:])
-            off += len(got)
-        data = [buf[:off] for buf in bufs]
-        perm = None if seeds is None else np.random.default_rng([*seeds, 1, w]).permutation(off)
-        i = skip - int(starts[w]) if w == first else 0
-        if pending is not None:  # complete the batch begun in the previous window
-            more = _take(data, perm, i, i + batch_size - len(pending[0]))
-            i += len(more[0])
-            pending = [np.concatenate(pair) for pair in zip(pending, more, strict=True)]
-            if len(pending[0]) < batch_size:
-                continue
+    reader = _Reader(source, windows, fields, seeds)
+    try:
+        reader.fetch(first)
+        pending: list[np.ndarray] | None = None
+        for w in range(first, len(windows)):
+            data, perm = reader.get(w)
+            if w + 1 < len(windows):
+                reader.fetch(w + 1)
+            off = len(data[0])
+            i = skip - int(starts[w]) if w == first else 0
+            if pending is not None:  # complete the batch begun in the previous window
+                more = _take(data, perm, i, i + batch_size - len(pending[0]))
+                i += len(more[0])
+                pending = [np.concatenate(pair) for pair in zip(pending, more, strict=True)]
+                if len(pending[0]) < batch_size:
+                    continue
+                yield pack(pending)
+                pending = None
+            while off - i >= batch_size:
+                yield pack(_take(data, perm, i, i + batch_size))
+                i += batch_size
+            if i < off:
+                pending = _take(data, perm, i, off)
+        if pending is not None and not drop_last:
             yield pack(pending)
-            pending = None
-        while off - i >= batch_size:
-            yield pack(_take(data, perm, i, i + batch_size))
-            i += batch_size
-        if i < off:
-            pending = _take(data, perm, i, off)
-    if pending is not None and not drop_last:
-        yield pack(pending)
+    finally:  # also on close() or garbage collection of a suspended iterator
+        reader.close()

@@ -124,7 +124,8 @@ class SplitReader:
         one may span two windows, never two epochs; each row comes once. Resuming
         is exact: the batches from `start_step` on equal those of an uninterrupted
         run with the same arguments, and windows before it are not read. Memory:
-        one window of the requested fields plus the batch being built.
+        two windows of the requested fields (the next is read ahead by two
+        threads while this one is cut) plus the batch being built.
 
         Parameters
         ----------

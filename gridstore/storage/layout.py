@@ -252,8 +252,10 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
     """``(encode, decode, ndim)`` for whole chunks of an array, from its zarr.json ``meta``.
 
     ``encode(data)`` returns the bytes zarr would write for that chunk;
-    ``decode(raw)`` checks the crc32c and returns the array (raising
-    `ChunkChecksumError` or `ChunkDecodeError` on a damaged chunk). ``where`` names the array in errors.
+    ``decode(raw, out=None)`` checks the crc32c and returns the array (raising
+    `ChunkChecksumError` or `ChunkDecodeError` on a damaged chunk); a Blosc
+    chunk is decoded straight into ``out`` (a whole chunk, C order) when it is
+    given, others are copied into it. ``where`` names the array in errors.
     """
     import google_crc32c
     from numcodecs import Blosc, Zstd
@@ -262,7 +264,11 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
     chunk_shape = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
     dtype = np.dtype(meta["data_type"]).newbyteorder("<")
     names = [c["name"] for c in meta["codecs"]]
-    if names not in (["bytes", "blosc", "crc32c"], ["bytes", "zstd", "crc32c"]):
+    endian = meta["codecs"][0].get("configuration", {}).get("endian", "little")
+    if (
+        names not in (["bytes", "blosc", "crc32c"], ["bytes", "zstd", "crc32c"])
+        or endian != "little"
+    ):
         msg = f"array '{where}' has codecs {names}; gridstore writes bytes, blosc or zstd, crc32c"
         raise ConfigError(msg)
     if meta["fill_value"] != 0:
@@ -300,14 +306,31 @@ def chunk_encoder(meta: dict[str, Any], where: str) -> tuple[Any, Any, int]:
             numcodecs_blosc.use_threads = threads
         return compressed + np.uint32(google_crc32c.value(compressed)).tobytes()
 
-    def decode(raw: bytes) -> np.ndarray:
+    def decode(raw: bytes, out: np.ndarray | None = None) -> np.ndarray:
         body, crc = raw[:-4], raw[-4:]
         if len(raw) < 5 or np.frombuffer(crc, "<u4")[0] != google_crc32c.value(body):
             msg = f"chunk of '{where}' fails its crc32c checksum"
             raise ChunkChecksumError(msg)
         try:
-            return np.frombuffer(codec.decode(body), dtype).reshape(chunk_shape)
-        except (RuntimeError, ValueError) as err:  # what numcodecs raises for a bad blosc frame
+            if (
+                out is not None
+                and isinstance(codec, Blosc)
+                and (out.shape, out.dtype) == (chunk_shape, dtype)
+                and out.flags.c_contiguous
+            ):
+                # Blosc's header gives the decoded size: a frame that would not
+                # fill ``out`` exactly is damaged, and is refused before it is written.
+                if int.from_bytes(body[4:8], "little") != out.nbytes:
+                    msg = f"the blosc frame does not hold a chunk of shape {chunk_shape}"
+                    raise ValueError(msg)
+                numcodecs_blosc.decompress(body, out)  # no intermediate buffer, no copy
+                return out
+            values = np.frombuffer(codec.decode(body), dtype).reshape(chunk_shape)
+            if out is None:
+                return values
+            out[...] = values
+            return out
+        except (RuntimeError, ValueError) as err:  # what numcodecs raises for a bad frame
             msg = f"chunk of '{where}' passes its crc32c but cannot be decoded ({err})"
             raise ChunkDecodeError(msg) from err
 
