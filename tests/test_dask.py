@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ _REAL_RUN_TASK = gridstore.write.tasks.run_task
 
 
 def _run_task_dying_once(
-    store_path: str, name: str, plan_json: str, fence: str | None, index: int
+    store_path: str, name: str, plan_json: str, fence: str | None, index: int, **kw: Any
 ) -> int:
     """``_run_task``, but the first run of task VICTIM SIGKILLs its own worker process
     after writing its chunks and before writing its record (``crash_point``).
@@ -50,7 +51,7 @@ def _run_task_dying_once(
         else:
             os.close(fd)
             os.environ["GRIDSTORE_CRASH_AT"] = f"task-{index}-written"  # only this process dies
-    return _REAL_RUN_TASK(store_path, name, plan_json, fence, index)
+    return _REAL_RUN_TASK(store_path, name, plan_json, fence, index, **kw)
 
 
 @pytest.fixture(autouse=True)

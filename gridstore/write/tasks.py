@@ -15,7 +15,9 @@ from functools import lru_cache
 import numpy as np
 
 from gridstore._faults import crash_point
+from gridstore.errors import CorruptChunkError, VersionNotFoundError
 from gridstore.generate.batch import generate_blocks
+from gridstore.generate.hashing import content_hashes
 from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, backend
@@ -39,14 +41,16 @@ def record(
     hashes: list[np.ndarray],
     draws: int,
     fence: str | None,
+    note: str | None = None,
 ) -> int:
+    """Record task ``index`` done (statistics, draws, content hashes, and ``note`` if any)."""
     counts = {
         s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(SPLITS)
     }
     store.record_task(
         name,
         index,
-        {"counts": counts, "draws": draws},
+        {"counts": counts, "draws": draws} | ({"note": note} if note else {}),
         dict(zip(SPLITS, hashes, strict=True)),
         fence,
     )
@@ -96,16 +100,34 @@ def task_arrays(plan: Plan, index: int) -> dict[str, dict[str, np.ndarray]]:
     return {s: {"images": images[k], **anns[k].as_dict()} for k, s in enumerate(SPLITS)}
 
 
-def run_task(store_path: str, name: str, plan_json: str, fence: str | None, index: int) -> int:
-    """Generate task ``index`` and write its chunks; returns images written.
+def run_task(
+    store_path: str,
+    name: str,
+    plan_json: str,
+    fence: str | None,
+    index: int,
+    *,
+    grow_from: str | None = None,
+    copy_tasks: int = 0,
+) -> int:
+    """Write task ``index``: copy it from ``grow_from`` if ``index < copy_tasks``, else
+    generate it; returns images written.
 
     ``fence`` is the writer's (see `StoreBackend.fence`): a writer that lost
-    the version to another process starts and records no more tasks.
+    the version to another process starts and records no more tasks. A task
+    that cannot be copied (its source deleted or damaged since) is generated,
+    to the same bytes, and its record says why.
     """
     plan = plan_of(plan_json)
     store = backend(store_path)
     if fence is not None:
         store.check_fence(name, fence)
+    note = None
+    if grow_from is not None and index < copy_tasks:
+        try:
+            return copy_task(store, name, plan, grow_from, index, fence)
+        except (VersionNotFoundError, CorruptChunkError) as err:
+            note = f"{err}; generating it instead"
     images, anns, hashes, draws = generate_task(plan, index, reuse=True)
     rows = plan.task_rows(plan.tasks[index])
     for k, split in enumerate(SPLITS):
@@ -115,16 +137,18 @@ def run_task(store_path: str, name: str, plan_json: str, fence: str | None, inde
             for field, arr in anns[k].as_dict().items():
                 store.write_chunk(name, split, field, index, arr)
     crash_point(f"task-{index}-written")
-    return record(store, name, plan, index, images, anns, hashes, draws, fence)
+    return record(store, name, plan, index, images, anns, hashes, draws, fence, note)
 
 
-def copy_task(store: StoreBackend, name: str, plan_json: str, source: str, index: int) -> int:
-    """Take task ``index`` from ``source`` (same chunk, same bytes) instead of generating it."""
-    plan = plan_of(plan_json)
+def copy_task(
+    store: StoreBackend, name: str, plan: Plan, source: str, index: int, fence: str | None
+) -> int:
+    """Take task ``index`` from ``source`` (same chunk, same bytes) instead of generating it.
+
+    The chunks are decoded once, for the task record's statistics and hashes.
+    """
     rows = plan.task_rows(plan.tasks[index])
     images, anns, hashes = [], [], []
-    from gridstore.generate.hashing import content_hashes
-
     for split in SPLITS:
         start, stop = rows[split]
         if stop > start:
@@ -137,5 +161,4 @@ def copy_task(store: StoreBackend, name: str, plan_json: str, source: str, index
         anns.append(Annotations(**{f: read(f) for f in Annotations.names()}))
         hashes.append(content_hashes(images[-1]))
     crash_point(f"grow-copied-{index}")  # chunks copied, task not yet recorded
-    fence = store.fence(name)  # nothing drawn: 0
-    return record(store, name, plan, index, images, anns, hashes, 0, fence)
+    return record(store, name, plan, index, images, anns, hashes, 0, fence)  # nothing drawn

@@ -22,8 +22,6 @@ from gridstore._faults import crash_point
 from gridstore._version import __version__
 from gridstore.engines import EngineName, default_workers, run_tasks
 from gridstore.errors import (
-    CorruptChunkError,
-    VersionNotFoundError,
     WorkerLostError,
     resume_hint,
 )
@@ -77,23 +75,20 @@ def _run(
         todo = [t.index for t in plan.tasks if t.index not in done]
         already = sum(sum(c["images"] for c in r["counts"].values()) for r in done.values())
         with _progress(plan.num_images, already, show_progress, name) as bar:
+            # A grow's first tasks, whole in the source, are copied by the workers
+            # (unless the source is gone or encoded otherwise: they are generated,
+            # to the bytes a fresh run writes).
+            copy_tasks = 0
             if grow_from is not None and grow_from in store.versions():
-                # (a source deleted since, or encoded otherwise: its tasks are generated,
-                # to the bytes a fresh run writes)
                 old = Plan.from_dict(store.metadata(grow_from)["generation_params"])
-                per_task = plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES
-                copyable = [t for t in todo if (t + 1) * per_task <= old.num_images]
-                if not store.same_encoding(grow_from, name):
-                    copyable = []
-                for t in copyable:
-                    try:
-                        bar.update(tasks.copy_task(store, name, plan_json, grow_from, t))
-                        todo.remove(t)
-                    except (VersionNotFoundError, CorruptChunkError) as err:  # left to generate
-                        warnings.warn(f"{err}; generating it instead", RuntimeWarning, stacklevel=1)
+                if store.same_encoding(grow_from, name):
+                    copy_tasks = old.num_images // (plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES)
+            fence = store.fence(name)
+            task = partial(tasks.run_task, str(store.path), name, plan_json, fence,
+                           grow_from=grow_from, copy_tasks=copy_tasks)  # fmt: skip
             try:
                 run_tasks(
-                    partial(tasks.run_task, str(store.path), name, plan_json, store.fence(name)),
+                    task,
                     todo,
                     bar.update,
                     engine=engine,
@@ -102,6 +97,9 @@ def _run(
                 )
             except WorkerLostError as err:
                 raise WorkerLostError(f"{err}; {resume_hint(str(store.path), name)}") from err
+        for t, result in store.task_results(name).items() if copy_tasks else ():
+            if t in todo and "note" in result:  # a task of this run that could not be copied
+                warnings.warn(result["note"], RuntimeWarning, stacklevel=1)
         crash_point("before-commit")
         store.check_held(name)  # a writer that stalled past its lease stops here
         metadata = _metadata(
