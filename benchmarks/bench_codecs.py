@@ -114,9 +114,14 @@ def main() -> None:
     for name, arr in (("images", images), *ann.as_dict().items()):
         row = arr[0].nbytes
         small = name not in ("images", "instance_map")
+        seen = set()
         for cname, level, shuffle, other in SMALL if small else CANDIDATES:
             blocksize = codec_spec(name)["blocksize"] if small else other
             typesize = (row if other == -1 else 0) if small else 0
+            typesize = 0 if typesize == arr.itemsize else typesize  # a row of one item
+            if (cname, level, shuffle, typesize, blocksize) in seen:
+                continue
+            seen.add((cname, level, shuffle, typesize, blocksize))
             codec = Zstd(level) if cname == "zarr-zstd" else Blosc(cname, level, shuffle, blocksize)
             size, enc, dec = measure(arr, codec, args.chunk, args.repeats, typesize)
             unit = (
