@@ -108,8 +108,9 @@ def per_size(n: int, top: Path) -> float:
     meta, wall = pool["meta"], pool["seconds"]
     npz_s, npz_bpi = npz_of_same_images(top / f"pool-{n}")
     rate = n / wall
-    row(f"generate {label}, 2 workers, whole command", f"{rate:,.0f} images/s",
-        "≥ 600,000 images/s at 10M", rate >= 600_000 or n < 10_000_000)  # fmt: skip
+    goal = "≥ 600,000 images/s" if n >= 10_000_000 else "(reported; the goal is for 10M)"
+    row(f"generate {label}, 2 workers, whole command", f"{rate:,.0f} images/s", goal,
+        rate >= 600_000 or n < 10_000_000)  # fmt: skip
     row(f"generate {label} against np.savez_compressed of the same images",
         f"{npz_s / wall:.2f}x faster ({wall:.1f} s against {npz_s:.1f} s)", "≥ 1.5x",
         npz_s / wall >= 1.5)  # fmt: skip

@@ -82,8 +82,17 @@ def _duration(seconds: float) -> str:
 
 
 def _max_rss_bytes() -> int:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss if sys.platform == "darwin" else rss * 1024  # macOS counts bytes, Linux KiB
+    """This process's peak resident memory.
+
+    On Linux, the high-water mark of its own memory (VmHWM): ``ru_maxrss``
+    survives exec, so a process started by a large one would inherit its peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmHWM:"))
+    except (OSError, StopIteration):  # not Linux
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return rss if sys.platform == "darwin" else rss * 1024  # macOS counts bytes
 
 
 def _cpu_seconds() -> float:
