@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -207,8 +207,9 @@ class Plan:
             msg = f"split_mode must be 'disjoint' or 'independent', got {self.split_mode!r}"
             raise ConfigError(msg)
         check_int("blocks_per_chunk", self.blocks_per_chunk, 1, 64)
-        if self.compression not in ("default", "max"):
-            msg = f"compression must be 'default' or 'max', got {self.compression!r}"
+        if self.compression not in get_args(Compression):
+            names = " or ".join(repr(c) for c in get_args(Compression))
+            msg = f"compression must be {names}, got {self.compression!r}"
             raise ConfigError(msg)
 
     @cached_property

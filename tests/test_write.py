@@ -115,19 +115,12 @@ def test_same_bytes_with_one_or_two_workers_and_serial(tmp_path: Path) -> None:
 
 
 def test_chunking_does_not_change_the_data(tmp_path: Path) -> None:
-    a = create_version(
-        tmp_path / "a",
-        Plan(num_images=12_000, seed=5, blocks_per_chunk=1),
-        workers=1,
-        show_progress=False,
-    )["version"]
-    b = create_version(
-        tmp_path / "b",
-        Plan(num_images=12_000, seed=5, blocks_per_chunk=3),
-        workers=1,
-        show_progress=False,
-    )["version"]
-    left, right = _arrays(tmp_path / "a", a), _arrays(tmp_path / "b", b)
+    def arrays(where: str, blocks_per_chunk: int) -> dict[str, np.ndarray]:
+        plan = Plan(num_images=12_000, seed=5, blocks_per_chunk=blocks_per_chunk)
+        made = create_version(tmp_path / where, plan, workers=1, show_progress=False)
+        return _arrays(tmp_path / where, made["version"])
+
+    left, right = arrays("a", 1), arrays("b", 3)
     assert left.keys() == right.keys()
     for key in left:
         np.testing.assert_array_equal(left[key], right[key], err_msg=key)

@@ -97,13 +97,15 @@ def _run(
                 )
             except WorkerLostError as err:
                 raise WorkerLostError(f"{err}; {resume_hint(str(store.path), name)}") from err
-        for t, result in store.task_results(name).items() if copy_tasks else ():
-            if t in todo and "note" in result:  # a task of this run that could not be copied
+        results, ran = store.task_results(name), set(todo)  # read once: notes, then metadata
+        for t, result in results.items():
+            if t in ran and "note" in result:  # a task of this run that could not be copied
                 warnings.warn(result["note"], RuntimeWarning, stacklevel=1)
         crash_point("before-commit")
         store.check_held(name)  # a writer that stalled past its lease stops here
+        seconds = time.perf_counter() - started
         metadata = _metadata(
-            store, name, plan, time.perf_counter() - started, engine, workers, grow_from, created
+            store, name, plan, results, seconds, engine, workers, grow_from, created
         )
         store.commit(name, metadata, plan.array_shapes())
     return metadata
@@ -113,13 +115,13 @@ def _metadata(
     store: StoreBackend,
     name: str,
     plan: Plan,
+    results: dict[int, dict[str, Any]],
     seconds: float,
     engine: str,
     workers: int | None,
     grow_from: str | None,
     created: str | None,
 ) -> dict[str, Any]:
-    results = store.task_results(name)
     g = plan.config.grid_size
     per_split = {s: merge_counts(r["counts"][s] for r in results.values()) for s in SPLITS}
     duplicates = count_duplicates(lambda: store.task_hashes(name), SPLITS, plan.num_images)
