@@ -412,14 +412,19 @@ def race(setup: Setup, clean: Version) -> Race:
 
     Until the store and a first claim exist, a plain zarr listing is not made: the
     claim writes the bookkeeping's zarr.json files first (a known window: see the report).
+    The first writer stops itself before its commit and is continued only once a poll
+    has seen a live writer, so readers overlap a write however fast the writers run.
     """
     store = setup.new_store()
-    procs = [setup.spawn(generate_args(store, N, "--engine", "serial")) for _ in range(2)]
+    args = generate_args(store, N, "--engine", "serial")
+    stalled = setup.spawn(args, stall_at="before-commit")
+    procs = [stalled, setup.spawn(args)]
     seen: set[str] = set()
     whole: set[str] = set()
     polls = polls_while_writing = 0
-    writing = True
+    writing, deadline = True, time.monotonic() + 300
     while writing:  # and one last poll after both exited
+        assert time.monotonic() < deadline, "the writers did not finish"
         writing = any(p.poll() is None for p in procs)
         time.sleep(0.02)  # leave the writers the cores (and the S3 server some quiet)
         try:
@@ -437,7 +442,10 @@ def race(setup: Setup, clean: Version) -> Race:
             ):
                 whole.add(name)
         polls += 1
-        polls_while_writing += any(st.writing for st in staged)
+        live = any(st.writing for st in staged)
+        polls_while_writing += live
+        if live and stalled.poll() is None:
+            os.kill(stalled.pid, signal.SIGCONT)  # seen writing: it may commit now
     return Race(store, [finish(p) for p in procs], polls, polls_while_writing, seen, whole)
 
 
