@@ -258,12 +258,19 @@ class _Handler(BaseHTTPRequestHandler):
             parts = []
             while size := int(self.rfile.readline(65537).split(b";")[0], 16):
                 parts.append(self.rfile.read(size))
+                if len(parts[-1]) < size:  # the client died mid-upload
+                    raise ConnectionResetError("the client went away before the end of its body")
                 self.rfile.readline()  # the CRLF after each chunk
             while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                 pass  # trailers: dropped
             return b"".join(parts)
         length = self.headers.get("Content-Length")
-        return None if length is None else self.rfile.read(int(length))
+        if length is None:
+            return None
+        body = self.rfile.read(int(length))
+        if len(body) < int(length):  # the client died mid-upload: a server stores nothing
+            raise ConnectionResetError("the client went away before the end of its body")
+        return body
 
     def _forward(self, body: bytes | None) -> tuple[int, str, list[tuple[str, str]], bytes]:
         """Send the request upstream; a stale kept-alive connection is reopened once."""

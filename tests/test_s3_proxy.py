@@ -139,6 +139,26 @@ def test_chunked_and_expect_continue_requests(
     assert s3.get_object(Bucket=bucket, Key="expect")["Body"].read() == b"xyz"
 
 
+def test_a_client_that_dies_mid_upload_stores_nothing(
+    proxy: FaultProxy, client: Callable[..., Any], bucket: str
+) -> None:
+    """As a real server: a PUT whose body ends early (its writer was killed) is not applied."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    for framing, body in (
+        ("Content-Length: 10", b"abc"),
+        ("Transfer-Encoding: chunked", b"a\r\nabc"),
+    ):
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(
+                f"PUT /{bucket}/cut HTTP/1.1\r\nHost: {host}\r\n{framing}\r\n\r\n".encode()
+            )
+            sock.sendall(body)  # then the connection closes: the client is gone
+        time.sleep(0.2)  # the proxy's thread sees the end of the stream
+        with pytest.raises(ClientError) as exc:
+            client().head_object(Bucket=bucket, Key="cut")
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
 @pytest.mark.parametrize(("mode", "aws"), [("aws412", True), ("minio412", False)])
 def test_412_in_aws_and_minio_forms(
     proxy: FaultProxy,
