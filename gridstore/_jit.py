@@ -36,6 +36,7 @@ _PACKAGE = Path(__file__).resolve().parent
 KERNEL_SOURCES = (
     *sorted((_PACKAGE / "generate").glob("*.py")),
     _PACKAGE / "validate" / "constraints.py",
+    _PACKAGE / "write" / "unique.py",
 )
 
 

@@ -189,6 +189,9 @@ class Plan:
     compression : {"default", "max"}
         The codecs (`gridstore.storage.layout.COMPRESSIONS`): ``max`` stores
         images in 0.78x the npz's bytes but writes about 30x slower.
+    unique : bool
+        No image twice in the version: each block passes over the draws whose
+        content an earlier draw gave (`gridstore.write.unique`); disjoint splits only.
     """
 
     config: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -198,6 +201,7 @@ class Plan:
     split_mode: SplitMode = "disjoint"
     blocks_per_chunk: int = 4
     compression: Compression = "default"
+    unique: bool = False
 
     def __post_init__(self) -> None:
         check_int("num_images", self.num_images, 1, MAX_IMAGES)
@@ -210,6 +214,12 @@ class Plan:
         if self.compression not in get_args(Compression):
             names = " or ".join(repr(c) for c in get_args(Compression))
             msg = f"compression must be {names}, got {self.compression!r}"
+            raise ConfigError(msg)
+        if self.unique not in (True, False):
+            msg = f"unique must be True or False, got {self.unique!r}"
+            raise ConfigError(msg)
+        if self.unique and self.split_mode != "disjoint":
+            msg = "a unique version needs disjoint splits (its repeats are found by content)"
             raise ConfigError(msg)
 
     @cached_property
@@ -278,6 +288,7 @@ class Plan:
             "blocks_per_chunk": self.blocks_per_chunk,
             "routing_block_images": ROUTING_BLOCK_IMAGES,
             "compression": self.compression,
+            "unique": self.unique,
         }
 
     def grown(self, num_images: int, source: str = "") -> Plan:
@@ -316,4 +327,5 @@ class Plan:
             split_mode=d["split_mode"],
             blocks_per_chunk=d["blocks_per_chunk"],
             compression=d.get("compression", "default"),  # absent from older versions
+            unique=d.get("unique", False),
         )

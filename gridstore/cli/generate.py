@@ -41,6 +41,7 @@ _DATASET_KEYS = {
     "preset",
     "blocks_per_chunk",
     "compression",
+    "unique",
 }
 
 
@@ -88,7 +89,8 @@ def _print_plan(
     counts = ", ".join(f"{s} {plan.split_counts[s]:,}" for s in SPLITS)
     lines = [
         f"plan for {name} in store '{store}':",
-        f"images:           {plan.num_images:,} ({counts}; {plan.split_mode} splits)",
+        f"images:           {plan.num_images:,} ({counts}; {plan.split_mode} splits"
+        + ("; unique)" if plan.unique else ")"),
         f"generator:        preset {plan.config.preset}, grid {plan.config.grid_size}, seed {plan.seed}",
         f"compression:      {plan.compression}",
         *est.lines(),
@@ -128,6 +130,12 @@ def _print_plan(
     "--compression",
     type=click.Choice(["default", "max"]),
     help="max: images in 0.78x the npz's bytes, written about 30x slower [default].",
+)
+@click.option(
+    "--unique",
+    is_flag=True,
+    default=None,
+    help="No image twice in the version (draws that repeat one are passed over).",
 )
 @click.option("--grid-size", type=int, help="Side of the square grid [16].")
 @click.option("--min-objects", type=int, help="Fewest objects drawn per image [1].")
@@ -173,6 +181,7 @@ def generate(**opts: Any) -> None:
     Examples:
       gridstore generate --num-images 100000 --yes
       gridstore generate --num-images 1000000 --preset shapes --splits 0.9,0.05,0.05
+      gridstore generate --num-images 1000000 --unique --yes
       gridstore generate --num-images 2000000 --grow-from 2026-11-25-v1 --yes
       gridstore generate --resume --version 2026-11-25-v3 --yes
     """
@@ -212,6 +221,9 @@ def generate(**opts: Any) -> None:
             msg = "--grow-from needs --num-images (the new total)"
             raise ConfigError(msg)
         plan = source.grown(opts["num_images"], grow_from)
+        if opts["unique"] and not plan.unique:
+            msg = f"--unique: '{grow_from}' is not unique, so a version grown from it cannot be"
+            raise ConfigError(msg)
     else:
         plan = _plan_from_options(opts)
         check_store_target(store_path)  # refuse a path that is not a store before any work

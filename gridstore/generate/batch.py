@@ -18,7 +18,13 @@ from gridstore.generate.rng import image_key, seed_state, splitmix64, unit_float
 from gridstore.generate.shapes import build_tables
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
 
-__all__ = ["BlockOutput", "generate_block", "generate_blocks", "generate_images"]
+__all__ = [
+    "BlockOutput",
+    "draw_hashes",
+    "generate_block",
+    "generate_blocks",
+    "generate_images",
+]
 
 MAX_DRAWS_PER_SLOT = 50  # a block drawing this many times its slots cannot fill its splits
 _ROUTE_SALT = np.uint64(0x5EED5EED5EED5EED)
@@ -49,6 +55,7 @@ def _kernel_args(config: GeneratorConfig) -> tuple:
 
 
 STREAM, BY_CONTENT, BY_POSITION = 0, 1, 2  # how _fill routes a drawn image to a split
+_NO_SKIP = np.zeros(0, np.int64)
 
 
 @kernel
@@ -59,39 +66,17 @@ def _copy(dst, src):
 
 
 @kernel
-def _fill(
-    seed,
-    block,
-    first,
-    quotas,
-    offsets,
-    route,
-    cum_fracs,
-    max_draws,
-    g,
-    nmin,
-    nmax,
-    smin,
-    smax,
-    compact,
-    tries,
-    tb,
-    img,
-    inst,
-    n_obj,
-    otype,
-    osub,
-    ocol,
-    osize,
-    obbox,
-    hashes,
-):
+def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip,
+          g, nmin, nmax, smin, smax, compact, tries, tb,
+          img, inst, n_obj, otype, osub, ocol, osize, obbox, hashes):  # fmt: skip
     """Draw images j = first, first + 1, ... of a routing block, keeping each if its split has room.
 
     ``route`` is STREAM (every image to split 0, in order), BY_CONTENT (a hash of
     the image's bytes picks the split) or BY_POSITION (a hash of its key does).
     This one kernel serves the corpus stream and routed blocks, so it is compiled once.
     Split ``s``'s images go to rows ``offsets[s]``, ``offsets[s] + 1``, ...
+    Draws listed in ``skip`` (ascending) are passed over without being drawn: a
+    unique version's repeats (see gridstore.write.unique).
     Returns the number of draws, or -1 if max_draws did not fill every quota.
     """
     scratch = make_scratch(g)
@@ -107,9 +92,14 @@ def _fill(
     counts = np.zeros(3, np.int64)
     remaining = quotas[0] + quotas[1] + quotas[2]
     j = first
+    skipped = 0
     while remaining > 0:
         if j - first >= max_draws:
             return -1
+        if skipped < skip.shape[0] and skip[skipped] == j:
+            skipped += 1
+            j += 1
+            continue
         key = image_key(np.uint64(seed), np.uint64(block), np.uint64(j))
         seed_state(scratch[3], key)
         s_img[:] = 0
@@ -250,6 +240,7 @@ def generate_images(
             STREAM,
             no_fracs,
             np.int64(n),
+            _NO_SKIP,
             *args,
             *(a[rows] for a in flat),
             hashes[rows],
@@ -306,6 +297,7 @@ def generate_blocks(
     *,
     disjoint: bool = True,
     out: tuple[np.ndarray, Annotations, np.ndarray] | None = None,
+    skips: Sequence[np.ndarray] | None = None,
 ) -> BlockOutput:
     """Generate routing blocks ``first_block, first_block + 1, ...`` into one buffer.
 
@@ -352,7 +344,7 @@ def generate_blocks(
     draws = 0
     for i, block_quotas in enumerate(q):
         block, slots = first_block + i, max(int(block_quotas.sum()), 1)
-        max_draws = slots * MAX_DRAWS_PER_SLOT
+        max_draws = slots * MAX_DRAWS_PER_SLOT + (0 if skips is None else len(skips[i]))
         drawn = _fill(
             np.uint64(seed),
             np.int64(block),
@@ -362,6 +354,7 @@ def generate_blocks(
             BY_CONTENT if disjoint else BY_POSITION,
             cum,
             np.int64(max_draws),
+            _NO_SKIP if skips is None else np.asarray(skips[i], np.int64),
             *args,
             *flat,
             hashes,
@@ -383,3 +376,20 @@ def generate_blocks(
         hashes=[hashes[p] for p in parts],
         draws=draws,
     )
+
+
+def draw_hashes(
+    config: GeneratorConfig, seed: int, block: int, start: int, stop: int
+) -> np.ndarray:
+    """Content hashes of draws ``[start, stop)`` of routing block ``block``, in draw order.
+
+    Every draw of a block, whatever split it routes to: what a unique version's
+    first pass looks at (`gridstore.write.unique`).
+    """
+    n = stop - start
+    images, ann = _outputs(n, config)
+    hashes = np.empty(n, np.uint64)
+    quotas, offsets, fracs = np.array([n, 0, 0], np.int64), np.zeros(3, np.int64), np.ones(3)
+    _fill(np.uint64(seed), np.int64(block), np.int64(start), quotas, offsets, STREAM, fracs,
+          np.int64(n), _NO_SKIP, *_kernel_args(config), *_flat(images, ann), hashes)  # fmt: skip
+    return hashes

@@ -7,7 +7,7 @@ import numpy as np
 from gridstore._jit import kernel
 from gridstore.generate.rng import rotl, splitmix64
 
-__all__ = ["content_hash", "content_hashes"]
+__all__ = ["content_hash", "content_hashes", "route_splits"]
 
 _K1 = np.uint64(0x9E3779B185EBCA87)  # multiply-rotate constants of xxHash64
 _K2 = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -51,3 +51,15 @@ def content_hashes(images: np.ndarray) -> np.ndarray:
     out = np.empty(n, np.uint64)
     _hash_rows(flat, out)
     return out
+
+
+def route_splits(hashes: np.ndarray, fractions: tuple[float, float, float]) -> np.ndarray:
+    """The split (0, 1, 2) each content hash routes to in a disjoint version, as the kernel does.
+
+    Examples
+    --------
+    >>> route_splits(np.array([0, 2**64 - 1], np.uint64), (0.8, 0.1, 0.1)).tolist()
+    [0, 2]
+    """
+    u = (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return np.cumsum(fractions)[:2].searchsorted(u, side="right").astype(np.int8)

@@ -10,10 +10,8 @@ visible: :mod:`gridstore.storage.local` and :mod:`gridstore.storage.s3`.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 from abc import abstractmethod
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -22,15 +20,12 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore.errors import (
-    ChunkMissingError,
-    CorruptChunkError,
     StoreNotFoundError,
     VersionExistsError,
     VersionIncompleteError,
     VersionNotFoundError,
     resume_hint,
 )
-from gridstore.storage.chunks import ChunkStore
 from gridstore.storage.layout import (
     CLAIMS,
     LAYOUT,
@@ -38,7 +33,6 @@ from gridstore.storage.layout import (
     VERSION_RE,
     array_docs,
     bookkeeping_docs,
-    chunk_key,
     claim_key,
     format_version_name,
     parse_version_name,
@@ -48,6 +42,7 @@ from gridstore.storage.layout import (
     tasks_key,
     version_state,
 )
+from gridstore.storage.records import TaskRecords
 
 __all__ = ["StagedVersion", "StoreBackend"]
 
@@ -61,10 +56,10 @@ class StagedVersion:
     plan: dict[str, Any] | None  # None: interrupted before its plan was recorded
 
 
-class StoreBackend(ChunkStore):
+class StoreBackend(TaskRecords):
     """A gridstore store: versions, staged versions, claims, locks and task records.
 
-    Built on `ChunkStore` (bytes and chunks at keys); ``path`` is what the user
+    Built on `ChunkStore` (bytes and chunks at keys) and `TaskRecords`; ``path`` is what the user
     named (a directory or a URL) and appears in messages.
     """
 
@@ -268,70 +263,8 @@ class StoreBackend(ChunkStore):
         self._flush()
         if fence is not None:
             self.check_fence(name, fence)
-        buf = io.BytesIO()
-        np.savez(buf, **hashes)  # type: ignore[arg-type]
-        self._put(task_key(name, index, "npz"), buf.getvalue())
+        self.put_task_arrays(name, index, "npz", hashes)
         self._put(task_key(name, index, "json"), json.dumps(result, sort_keys=True).encode())
-
-    def _task_files(self, name: str, suffix: str) -> list[str]:
-        return sorted(
-            f for f in self._list(tasks_key(name)) if f.endswith(suffix) and f[0].isdigit()
-        )
-
-    def task_results(self, name: str) -> dict[int, dict[str, Any]]:
-        """Results of the finished tasks of a staged version, by task index."""
-        files = self._task_files(name, ".json")
-        docs = self._get_many([f"{tasks_key(name)}/{f}" for f in files])
-        return {int(f.removesuffix(".json")): json.loads(d) for f, d in zip(files, docs, strict=True)
-                if d is not None}  # fmt: skip
-
-    def task_hashes(self, name: str) -> Iterator[dict[str, np.ndarray]]:
-        """Content hashes of each finished task (one dict of split -> hashes per task)."""
-        files = [f"{tasks_key(name)}/{f}" for f in self._task_files(name, ".npz")]
-        for i in range(0, len(files), 32):  # 32 at a time: concurrent, bounded memory
-            for raw in self._get_many(files[i : i + 32]):
-                if raw is None:
-                    msg = f"a task record of version '{name}' vanished while reading it; resume the version"
-                    raise VersionNotFoundError(msg)
-                with np.load(io.BytesIO(raw)) as data:
-                    yield {k: data[k] for k in data.files}
-
-    def drop_damaged_tasks(
-        self, name: str, rows: dict[int, dict[str, tuple[int, int]]]
-    ) -> list[int]:
-        """Forget the record of each task whose chunks are missing or do not decode.
-
-        A record is written after its task's chunks, but without an fsync: after
-        a power cut a record can outlive the chunks it vouches for. ``rows[task]``
-        gives the task's rows per split; a split with no rows has no chunk to check.
-
-        Returns
-        -------
-        list of int
-            The tasks whose records were dropped (they will be run again).
-        """
-        staged = staged_key(name)
-        arrays = {split: [a for a in self._list(f"{staged}/{split}") if a != "zarr.json"]
-                  for split in {s for by_split in rows.values() for s in by_split}}  # fmt: skip
-        dropped = []
-        for index, by_split in sorted(rows.items()):
-            keys, decoders = [], []
-            for split, (start, stop) in by_split.items():
-                if stop <= start:
-                    continue
-                for array in arrays[split]:
-                    _, decode, ndim = self._codec(f"{staged}/{split}/{array}")
-                    keys.append(chunk_key(f"{staged}/{split}/{array}", index, ndim))
-                    decoders.append(decode)
-            try:
-                for raw, decode in zip(self._get_many(keys), decoders, strict=True):
-                    if raw is None:
-                        raise ChunkMissingError(name)
-                    decode(raw)
-            except CorruptChunkError:  # missing, failed crc, or blosc cannot decode
-                self._remove(task_key(name, index, "json"))
-                dropped.append(index)
-        return dropped
 
     def staged_bytes(self, name: str) -> int:
         """Bytes stored for a staged version, less its own zarr.json (rewritten at commit)."""

@@ -199,35 +199,34 @@ class _Run:
             self.fail("checksums", f"{key} is undecodable ({err})", [key])
         return None
 
+    def regenerate(self, c: int, size: dict, n: dict, unique: Any) -> dict[str, dict[str, Any]]:
+        """Task ``c`` regenerated ({} past the plan); a unique one from its stored images."""
+        from gridstore.write.tasks import task_arrays
+
+        assert self.plan is not None
+        if c >= len(self.plan.tasks) or unique is None:
+            return {} if c >= len(self.plan.tasks) else task_arrays(self.plan, c)
+        has = {s for s in self.good if c * size[s] < n[s]}
+        return unique.task(c, [self.read(s, "images", c) if s in has else None for s in SPLITS])
+
     def check_data(self, chosen: list[int], full: bool, progress: bool) -> None:
         from tqdm import tqdm
 
-        from gridstore.generate.hashing import content_hashes
+        from gridstore.generate.hashing import content_hashes, route_splits
         from gridstore.validate.constraints import check_constraints
+        from gridstore.validate.unique import UniqueRegeneration
         from gridstore.write.stats import count_duplicates
-        from gridstore.write.tasks import task_arrays
 
         size = {s: self.arrays[s]["images"].chunks[0] for s in self.good}
         n = {s: self.arrays[s]["images"].shape[0] for s in self.good}
-        units = [
-            (c, s, slice(c * size[s], min(n[s], (c + 1) * size[s])))
-            for c in chosen
-            for s in self.good
-            if c * size[s] < n[s]
-        ]
+        units = [(c, s, slice(c * size[s], min(n[s], (c + 1) * size[s])))
+                 for c in chosen for s in self.good if c * size[s] < n[s]]  # fmt: skip
         hashes = {c: {s: np.zeros(0, np.uint64) for s in self.good} for c in chosen}
+        unique = UniqueRegeneration(self.plan) if self.plan and self.plan.unique else None
         regen: tuple[int, dict[str, dict[str, np.ndarray]]] = (-1, {})
-        read, bar = (
-            0,
-            tqdm(
-                total=sum(r.stop - r.start for *_, r in units),
-                unit="img",
-                unit_scale=True,
-                desc=f"validate {self.name}",
-                disable=not progress,
-                file=sys.stderr,
-            ),
-        )
+        read, total = 0, sum(r.stop - r.start for *_, r in units)
+        bar = tqdm(total=total, unit="img", unit_scale=True, desc=f"validate {self.name}",
+                   disable=not progress, file=sys.stderr)  # fmt: skip
         for c, split, rows in units:
             bar.update(rows.stop - rows.start)
             got = {f: self.read(split, f, c) for f in FIELDS}
@@ -249,7 +248,7 @@ class _Run:
                 for check in ("constraints", "instance_maps")[: 1 + (rule in _INSTANCE_RULES)]:
                     self.fail(check, f"{here}: {rule} broken in {len(idx)} images", at(idx))
             if regen[0] != c:
-                regen = (c, task_arrays(self.plan, c) if c < len(self.plan.tasks) else {})
+                regen = (c, self.regenerate(c, size, n, unique))
             want = regen[1].get(split, {})
             diff = [f for f in FIELDS if f not in want or not np.array_equal(unit[f], want[f])]
             if diff:
@@ -269,8 +268,7 @@ class _Run:
                     f"{here}: {', '.join(diff)} differ in {what}",
                     [self.key(split, f, c) for f in diff],
                 )
-            u = (h >> np.uint64(11)) * 2.0**-53  # the kernel's route key in [0, 1)
-            route = np.cumsum(self.plan.fractions)[:2].searchsorted(u, side="right")
+            route = route_splits(h, self.plan.fractions)  # as the kernel routes
             off = np.flatnonzero(route != SPLITS.index(split))
             if self.plan.split_mode == "disjoint" and len(off):
                 self.fail(
@@ -310,6 +308,9 @@ class _Run:
             )
         if whole and any(recorded.get(k) != v for k, v in counts.items()):
             self.fail("duplicates", f"recomputed {counts} differ from the metadata's {recorded}")
+        if unique is not None:
+            problem, verdict = unique.verdict(counts, scope, whole)
+            self.fail("duplicates", verdict) if problem else self.passed.update(duplicates=verdict)
         self.passed.setdefault(
             "duplicates",
             f"no content in two splits among {scope}, each in "

@@ -22,6 +22,7 @@ from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, backend
 from gridstore.write.stats import split_counts
+from gridstore.write.unique import task_skips
 
 __all__ = ["copy_task", "generate_task", "plan_of", "record", "run_task", "task_arrays"]
 
@@ -42,15 +43,19 @@ def record(
     draws: int,
     fence: str | None,
     note: str | None = None,
+    skipped: int | None = None,
 ) -> int:
-    """Record task ``index`` done (statistics, draws, content hashes, and ``note`` if any)."""
+    """Record task ``index`` done (statistics, draws, content hashes, and ``note`` and
+    a unique version's ``skipped`` repeats if any)."""
     counts = {
         s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(SPLITS)
     }
     store.record_task(
         name,
         index,
-        {"counts": counts, "draws": draws} | ({"note": note} if note else {}),
+        {"counts": counts, "draws": draws}
+        | ({"note": note} if note else {})
+        | ({"skipped": skipped} if skipped is not None else {}),
         dict(zip(SPLITS, hashes, strict=True)),
         fence,
     )
@@ -58,7 +63,7 @@ def record(
 
 
 def generate_task(
-    plan: Plan, index: int, *, reuse: bool = False
+    plan: Plan, index: int, *, reuse: bool = False, skips: list[np.ndarray] | None = None
 ) -> tuple[list[np.ndarray], list[Annotations], list[np.ndarray], int]:
     """Generate task ``index`` of a plan: its rows of every split, in memory.
 
@@ -67,7 +72,8 @@ def generate_task(
     regeneration check both use it, so they cannot drift apart. With
     ``reuse``, the rows are generated into this thread's buffers from the
     previous call (fresh pages for every task cost system time), so they are
-    valid only until the thread's next ``reuse`` call.
+    valid only until the thread's next ``reuse`` call. ``skips``: per block,
+    the draws a unique version passes over (`gridstore.write.unique`).
     """
     task = plan.tasks[index]
     blocks = range(task.first_block, task.stop_block)
@@ -75,7 +81,14 @@ def generate_task(
     out = _buffers(plan, sum(map(sum, quotas))) if reuse else None
     disjoint = plan.split_mode == "disjoint"
     got = generate_blocks(
-        plan.config, plan.seed, task.first_block, quotas, plan.fractions, disjoint=disjoint, out=out
+        plan.config,
+        plan.seed,
+        task.first_block,
+        quotas,
+        plan.fractions,
+        disjoint=disjoint,
+        out=out,
+        skips=skips,
     )
     return got.images, got.annotations, got.hashes, got.draws
 
@@ -94,9 +107,14 @@ def _buffers(plan: Plan, rows: int) -> tuple[np.ndarray, Annotations, np.ndarray
     return images[:rows], ann[:rows], hashes[:rows]
 
 
-def task_arrays(plan: Plan, index: int) -> dict[str, dict[str, np.ndarray]]:
-    """Task ``index`` regenerated exactly as the writer wrote it: split -> array -> rows."""
-    images, anns, _, _ = generate_task(plan, index)
+def task_arrays(
+    plan: Plan, index: int, skips: list[np.ndarray] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Task ``index`` regenerated exactly as the writer wrote it: split -> array -> rows.
+
+    A unique version's task also needs its ``skips`` (see `generate_task`).
+    """
+    images, anns, _, _ = generate_task(plan, index, skips=skips)
     return {s: {"images": images[k], **anns[k].as_dict()} for k, s in enumerate(SPLITS)}
 
 
@@ -128,7 +146,8 @@ def run_task(
             return copy_task(store, name, plan, grow_from, index, fence)
         except (VersionNotFoundError, CorruptChunkError) as err:
             note = f"{err}; generating it instead"
-    images, anns, hashes, draws = generate_task(plan, index, reuse=True)
+    skips = task_skips(store, name, index) if plan.unique else None
+    images, anns, hashes, draws = generate_task(plan, index, reuse=True, skips=skips)
     rows = plan.task_rows(plan.tasks[index])
     for k, split in enumerate(SPLITS):
         start, stop = rows[split]
@@ -137,7 +156,8 @@ def run_task(
             for field, arr in anns[k].as_dict().items():
                 store.write_chunk(name, split, field, index, arr)
     crash_point(f"task-{index}-written")
-    return record(store, name, plan, index, images, anns, hashes, draws, fence, note)
+    skipped = None if skips is None else sum(len(s) for s in skips)
+    return record(store, name, plan, index, images, anns, hashes, draws, fence, note, skipped)
 
 
 def copy_task(

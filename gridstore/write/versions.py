@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -31,13 +32,13 @@ from gridstore.metadata import now, seed_fields
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, open_backend
 from gridstore.storage.layout import COMPRESSIONS
-from gridstore.write import tasks
+from gridstore.write import tasks, unique
 from gridstore.write.stats import count_duplicates, merge_counts, summarize
 
 __all__ = ["create_version", "grow_version", "resume_version"]
 
 
-def _progress(total: int, done: int, show: bool, desc: str) -> Any:
+def _progress(total: int | None, done: int, show: bool, desc: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(
@@ -74,6 +75,18 @@ def _run(
                 del done[t]
         todo = [t.index for t in plan.tasks if t.index not in done]
         already = sum(sum(c["images"] for c in r["counts"].values()) for r in done.values())
+
+        def run(fn: Callable[[int], int], indices: list[int], bar: Any) -> None:
+            try:
+                run_tasks(
+                    fn, indices, bar.update, engine=engine, workers=workers, scheduler=scheduler
+                )
+            except WorkerLostError as err:
+                raise WorkerLostError(f"{err}; {resume_hint(str(store.path), name)}") from err
+
+        if plan.unique and todo:  # first the draws each task passes over
+            with _progress(None, 0, show_progress, f"{name} repeats") as bar:
+                unique.find_skips(store, name, plan, todo, partial(run, bar=bar))
         with _progress(plan.num_images, already, show_progress, name) as bar:
             # A grow's first tasks, whole in the source, are copied by the workers
             # (unless the source is gone or encoded otherwise: they are generated,
@@ -86,17 +99,7 @@ def _run(
             fence = store.fence(name)
             task = partial(tasks.run_task, str(store.path), name, plan_json, fence,
                            grow_from=grow_from, copy_tasks=copy_tasks)  # fmt: skip
-            try:
-                run_tasks(
-                    task,
-                    todo,
-                    bar.update,
-                    engine=engine,
-                    workers=workers,
-                    scheduler=scheduler,
-                )
-            except WorkerLostError as err:
-                raise WorkerLostError(f"{err}; {resume_hint(str(store.path), name)}") from err
+            run(task, todo, bar)
         results, ran = store.task_results(name), set(todo)  # read once: notes, then metadata
         for t, result in results.items():
             if t in ran and "note" in result:  # a task of this run that could not be copied
@@ -164,6 +167,10 @@ def _metadata(
             "workers": workers or default_workers(),
             # images drawn to fill the routed quotas (copied tasks count 0)
             "draws": sum(r["draws"] for r in results.values()),
+            # a unique version's draws passed over as repeats (copied tasks count 0)
+            "skipped_repeats": sum(r.get("skipped", 0) for r in results.values())
+            if plan.unique
+            else None,
             "grown_from": grow_from,
             # unique to this run: makes the published zarr.json this writer's own bytes
             "writer": store.token,

@@ -1,0 +1,281 @@
+"""Unique versions: the draws each routing block passes over so that no image repeats.
+
+The rule is the ordinary one plus a skip: blocks in order, each drawing
+j = 0, 1, 2, ...; draw j is taken if its split still has room in the block
+and its content was not taken before, by an earlier block or an earlier draw
+of this one. It only looks back, so a grown version starts with its source's
+bytes, and it does not depend on how the work is cut.
+
+Finding the skips needs every earlier content, but never all of them in
+memory at once:
+
+1. Candidates (`candidate_task`, in the workers, a task at a time): the content
+   hashes of each block's first draws, about 1.3 times its slots, stored
+   beside the task records.
+2. Links (`_link`, here): the candidates, numbered in draw order, go to a
+   memory-mapped file; bucket by bucket of hash bits, each candidate is linked
+   to the previous candidate with the same content (or -1).
+3. Scan (`_scan`, compiled, here): one pass in draw order decides, for each
+   candidate, whether its split had room and whether its content was claimed
+   before (through its link). Each task's skips are stored for the writers.
+
+A block whose candidates ran out before its splits were full gets twice the
+draws and steps 1-3 run again; draws past a block's last taken image change
+nothing, so the skips do not depend on these budgets. Temporary files: 17
+bytes per candidate (hash, link, state) in the system's temp directory.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from gridstore._faults import crash_point
+from gridstore._jit import kernel
+from gridstore.errors import ConfigError
+from gridstore.generate.batch import MAX_DRAWS_PER_SLOT, draw_hashes
+from gridstore.generate.hashing import route_splits
+from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
+from gridstore.plan import Plan
+from gridstore.storage import StoreBackend, backend
+from gridstore.write.stats import BUCKET_BYTES
+
+__all__ = ["CANDIDATES", "SKIPS", "candidate_task", "find_skips", "taken_draws", "task_skips"]
+
+CANDIDATES, SKIPS = "candidates", "skips"  # kinds of task file (see TaskRecords)
+_BUDGET = 1.3  # first-pass draws per slot: ~3% route overflow + the repeats of 10^7 images
+
+
+def _budget(slots: int, doublings: int) -> int:
+    return (int(slots * _BUDGET) + 64) << doublings
+
+
+def candidate_task(
+    store_path: str,
+    name: str,
+    plan_json: str,
+    fence: str | None,
+    doublings: dict[int, int],
+    index: int,
+) -> int:
+    """Store the content hashes of the first draws of task ``index``'s blocks; returns draws.
+
+    Block ``b`` draws ``_budget(slots, doublings.get(b, 0))`` times.
+    """
+    plan = Plan.from_dict(json.loads(plan_json))
+    store = backend(store_path)
+    task = plan.tasks[index]
+    parts, counts = [], []
+    for b in range(task.first_block, task.stop_block):
+        n = _budget(sum(plan.block_quotas(b)), doublings.get(b, 0))
+        parts.append(draw_hashes(plan.config, plan.seed, b, 0, n))
+        counts.append(n)
+    if fence is not None:
+        store.check_fence(name, fence)
+    store.put_task_arrays(
+        name, index, CANDIDATES, {"hashes": np.concatenate(parts), "draws": np.array(counts)}
+    )
+    crash_point(f"unique-candidates-{index}")
+    return sum(counts)
+
+
+def task_skips(store: StoreBackend, name: str, index: int) -> list[np.ndarray]:
+    """The draws each block of task ``index`` passes over (stored by `find_skips`)."""
+    got = next(store.task_arrays(name, [index], SKIPS))
+    return np.split(got["draws"], np.cumsum(got["counts"])[:-1])
+
+
+def find_skips(
+    store: StoreBackend,
+    name: str,
+    plan: Plan,
+    todo: list[int],
+    run: Callable[[Callable[[int], int], list[int]], None],
+) -> int:
+    """Store the skips of tasks ``todo``; returns the candidates drawn in the last round.
+
+    ``run(fn, tasks)`` runs the candidate tasks (the version's engine). Tasks
+    whose candidates are stored already (an interrupted run) are not redrawn.
+    """
+    from functools import partial
+
+    plan_json = json.dumps(plan.to_dict(), sort_keys=True)
+    fence = store.fence(name)
+    doublings: dict[int, int] = {}
+    redo = [t.index for t in plan.tasks if t.index not in store.task_indices(name, CANDIDATES)]
+    while True:
+        run(partial(candidate_task, str(store.path), name, plan_json, fence, doublings), redo)
+        with tempfile.TemporaryDirectory(prefix="gridstore-unique-") as tmp:
+            short, total = _resolve(store, name, plan, todo, Path(tmp))
+        if not short:
+            return total
+        for b in short:
+            doublings[b] = doublings.get(b, 0) + 1
+            drawn = _budget(sum(plan.block_quotas(b)), doublings[b] - 1)
+            if drawn > MAX_DRAWS_PER_SLOT * ROUTING_BLOCK_IMAGES:
+                msg = (
+                    f"block {b} found too few distinct images in {drawn:,} draws to fill its "
+                    f"splits {plan.block_quotas(b)}: the distribution has too few distinct "
+                    "images for a unique version of this size"
+                )
+                raise ConfigError(msg)
+        redo = sorted({b // plan.blocks_per_chunk for b in short})
+
+
+def _resolve(
+    store: StoreBackend, name: str, plan: Plan, todo: list[int], tmp: Path
+) -> tuple[list[int], int]:
+    """Steps 2 and 3; returns the blocks whose candidates ran out (nothing stored then)."""
+    tasks = list(range(len(plan.tasks)))
+    with open(tmp / "hashes", "wb") as f:
+        counts = []
+        for got in store.task_arrays(name, tasks, CANDIDATES):
+            f.write(got["hashes"].tobytes())
+            counts.extend(got["draws"].tolist())
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    total = int(starts[-1])
+    hashes = np.memmap(tmp / "hashes", np.uint64, "r", shape=(total,))
+    links = np.memmap(tmp / "links", np.int64, "w+", shape=(total,))
+    state = np.memmap(tmp / "state", np.uint8, "w+", shape=(total,))
+    _link(hashes, links, tmp)
+    quotas = np.array([plan.block_quotas(b) for b in range(plan.num_blocks)], np.int64)
+    cum = np.cumsum(np.asarray(plan.fractions, np.float64))
+    short = np.zeros(plan.num_blocks, np.bool_)
+    _scan(np.asarray(hashes), np.asarray(links), starts, quotas, cum, np.asarray(state), short)
+    if short.any():
+        return np.flatnonzero(short).tolist(), total
+    for t in todo:
+        task = plan.tasks[t]
+        per_block = [
+            np.flatnonzero(state[starts[b] : starts[b + 1]] == _SKIP)
+            for b in range(task.first_block, task.stop_block)
+        ]
+        arrays = {
+            "draws": np.concatenate(per_block),
+            "counts": np.array([len(p) for p in per_block]),
+        }
+        store.put_task_arrays(name, t, SKIPS, arrays)
+    return [], total
+
+
+def _link(
+    hashes: np.ndarray, links: np.ndarray, tmp: Path, bucket_bytes: int = BUCKET_BYTES
+) -> None:
+    """``links[i]``: the last ``j < i`` with ``hashes[j] == hashes[i]``, or -1.
+
+    One pass spills ``(hash, i)`` pairs to a file per bucket of hash top bits
+    (at most 256); each bucket is then sorted alone, so memory holds one
+    bucket: about ``bucket_bytes`` of hashes up to 33M candidates, 1/256 of
+    them beyond.
+    """
+    total = len(hashes)
+    bits = min(8, max(0, int(np.ceil(np.log2(max(1, total * 8 / bucket_bytes))))))
+    pair = np.dtype([("h", np.uint64), ("i", np.int64)])
+    files = [open(tmp / f"bucket-{k}", "wb") for k in range(1 << bits)]  # noqa: SIM115
+    try:
+        for lo in range(0, total, 1 << 22):
+            rows = np.empty(min(1 << 22, total - lo), pair)
+            rows["h"], rows["i"] = hashes[lo : lo + len(rows)], np.arange(lo, lo + len(rows))
+            key = (
+                (rows["h"] >> np.uint64(64 - bits)).astype(np.int64)
+                if bits
+                else np.zeros(len(rows), np.int64)
+            )
+            order = np.argsort(key, kind="stable")
+            ends = np.cumsum(np.bincount(key, minlength=len(files)))
+            for k, part in enumerate(np.split(rows[order], ends[:-1])):
+                files[k].write(part.tobytes())
+    finally:
+        for f in files:
+            f.close()
+    links[:] = -1
+    for k in range(len(files)):
+        rows = np.fromfile(tmp / f"bucket-{k}", pair)
+        rows = rows[np.argsort(rows["h"], kind="stable")]  # equal hashes keep draw order
+        same = np.flatnonzero(rows["h"][1:] == rows["h"][:-1])
+        links[rows["i"][same + 1]] = rows["i"][same]
+        (tmp / f"bucket-{k}").unlink()
+
+
+# A candidate's state: 0 unclaimed content past its split's last place; CLAIMED
+# a content taken before, past its split's last place; TAKEN; SKIP (taken before).
+_CLAIMED, _TAKEN, _SKIP = 1, 2, 3
+
+
+@kernel
+def _scan(hashes, links, starts, quotas, cum, state, short):
+    """Decide every candidate, blocks in order (see the module docstring).
+
+    A nonzero ``state[i]`` marks a content taken by candidate ``i`` or before
+    it; ``_SKIP`` a draw the writer passes over. ``short[b]``: block ``b`` ran out.
+    """
+    for b in range(quotas.shape[0]):
+        room = quotas[b].copy()
+        left = room[0] + room[1] + room[2]
+        for i in range(starts[b], starts[b + 1]):
+            before = links[i] >= 0 and state[links[i]] != 0
+            u = float(hashes[i] >> np.uint64(11)) * 1.1102230246251565e-16  # 2**-53
+            s = 0
+            while s < 2 and u >= cum[s]:
+                s += 1
+            if left > 0 and room[s] > 0:
+                if before:
+                    state[i] = _SKIP
+                else:
+                    state[i] = _TAKEN
+                    room[s] -= 1
+                    left -= 1
+            else:
+                state[i] = _CLAIMED if before else 0
+        short[b] = left > 0
+
+
+def taken_draws(
+    plan: Plan, index: int, stored: list[np.ndarray]
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray] | None:
+    """Rebuild from a unique version's stored hashes which draws task ``index`` passed over.
+
+    ``stored[k]`` holds the content hashes of the task's rows of split ``k``.
+    Walking each block's draws, a draw whose split has room is taken if it is
+    the split's next stored image and passed over otherwise. Returns the
+    skips per block (for `gridstore.write.tasks.task_arrays`) and, as
+    ``(hash, block * 2**32 + draw)`` rows, the passed-over and the taken
+    draws: the version follows the rule when every passed-over content was
+    taken at an earlier position. None if the stored rows are not the
+    blocks' draws in order (within ``MAX_DRAWS_PER_SLOT`` draws per slot).
+    """
+    task = plan.tasks[index]
+    at = [0, 0, 0]
+    skips, passed, taken = [], [], []
+    for b in range(task.first_block, task.stop_block):
+        room = list(plan.block_quotas(b))
+        cap = MAX_DRAWS_PER_SLOT * max(sum(room), 1)
+        mine: list[int] = []
+        j = 0
+        while any(room):
+            n = min(cap, _budget(sum(room), 0) + j)
+            if j >= n:
+                return None
+            hashes = draw_hashes(plan.config, plan.seed, b, j, n)
+            for h, s in zip(
+                hashes.tolist(), route_splits(hashes, plan.fractions).tolist(), strict=True
+            ):
+                if room[s]:
+                    here = (h, (b << 32) + j)
+                    if at[s] < len(stored[s]) and int(stored[s][at[s]]) == h:
+                        at[s] += 1
+                        room[s] -= 1
+                        taken.append(here)
+                    else:
+                        mine.append(j)
+                        passed.append(here)
+                    if not any(room):
+                        break
+                j += 1
+        skips.append(np.array(mine, np.int64))
+    pair = np.dtype([("h", np.uint64), ("p", np.int64)])
+    return skips, np.array(passed, pair), np.array(taken, pair)

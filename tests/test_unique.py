@@ -1,0 +1,204 @@
+"""Unique versions: no image twice, exact counts, the same bytes however the work is cut."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gridstore import Plan, create_version, grow_version, open_store, resume_version
+from gridstore.config import make_config
+from gridstore.errors import ConfigError
+from gridstore.generate.batch import draw_hashes
+from gridstore.generate.hashing import content_hashes, route_splits
+from gridstore.plan import SPLITS
+from gridstore.validate.unique import UniqueRegeneration
+from gridstore.validate.version import validate_version
+from gridstore.write.tasks import generate_task
+from gridstore.write.unique import _link
+from tests.helpers_s3 import new_bucket, s3_endpoint_fixture  # noqa: F401 - fixture
+
+# Few distinct images (up to two small objects on an 8x8 grid): a fifth of 12,000 draws repeat.
+NO_PATTERNS = {"blob": 1, "rectangle": 1, "line": 1, "pattern": 0}
+SMALL = make_config(
+    "atomic", grid_size=8, max_objects=2, min_size=2, max_size=4, type_weights=NO_PATTERNS
+)
+
+
+def _digest(store: Path) -> tuple[str, dict[str, np.ndarray]]:
+    version = open_store(store).version()
+    images = {s: version[s].images[:] for s in SPLITS}
+    return hashlib.sha256(b"".join(images[s].tobytes() for s in SPLITS)).hexdigest(), images
+
+
+def _by_the_rule(plan: Plan) -> dict[str, list[int]]:
+    """The content hashes a unique version holds, split by split, by the rule in plain Python."""
+    taken: set[int] = set()
+    out: dict[str, list[int]] = {s: [] for s in SPLITS}
+    for b in range(plan.num_blocks):
+        room = list(plan.block_quotas(b))
+        hashes = draw_hashes(plan.config, plan.seed, b, 0, 40_000)
+        for h, s in zip(
+            hashes.tolist(), route_splits(hashes, plan.fractions).tolist(), strict=True
+        ):
+            if not any(room):
+                break
+            if room[s] and h not in taken:
+                taken.add(h)
+                room[s] -= 1
+                rows = out[SPLITS[s]]
+                rows.append(h)
+    return out
+
+
+def test_a_unique_version_is_the_rule_exactly_and_has_no_repeat(tmp_path: Path) -> None:
+    plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=1, unique=True)
+    meta = create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
+    _, images = _digest(tmp_path / "s")
+    want = _by_the_rule(plan)
+    for s in SPLITS:
+        assert len(images[s]) == plan.split_counts[s]
+        assert content_hashes(images[s]).tolist() == want[s]
+    every = np.concatenate([content_hashes(images[s]) for s in SPLITS])
+    assert len(np.unique(every)) == len(every) == 12_000
+    assert meta["generation_params"]["unique"] is True
+    assert set(meta["duplicates"].values()) == {0}
+    assert meta["generation"]["skipped_repeats"] > 1000  # this distribution repeats a lot
+
+
+def test_an_ordinary_version_of_the_same_plan_repeats(tmp_path: Path) -> None:
+    plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=1)
+    meta = create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
+    assert meta["duplicates"]["train_within"] > 1000
+    assert meta["generation_params"]["unique"] is False
+
+
+def test_links_point_to_the_previous_equal_hash_in_any_number_of_buckets(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 50, 5000).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    want, last = np.full(len(hashes), -1), {}
+    for i, h in enumerate(hashes.tolist()):
+        want[i] = last.get(h, -1)
+        last[h] = i
+    for bucket_bytes in (1 << 24, 64):  # one bucket; the most buckets (256)
+        links = np.zeros(len(hashes), np.int64)
+        _link(hashes, links, tmp_path, bucket_bytes)
+        assert np.array_equal(links, want)
+
+
+def test_same_bytes_for_any_workers_and_engine_dask_included(tmp_path: Path) -> None:
+    plan = Plan(config=SMALL, num_images=30_000, seed=5, blocks_per_chunk=1, unique=True)
+    digests = set()
+    for i, (engine, workers) in enumerate((("serial", 1), ("processes", 2), ("dask", 2))):
+        create_version(
+            tmp_path / f"s{i}", plan, engine=engine, workers=workers, show_progress=False
+        )
+        digests.add(_digest(tmp_path / f"s{i}")[0])
+    assert len(digests) == 1
+
+
+def test_blocks_short_of_candidates_draw_more_and_give_the_same_bytes(tmp_path: Path) -> None:
+    # grid 4, one object of 2 cells: a few hundred distinct images, so blocks run out.
+    tiny = make_config(
+        "atomic", grid_size=4, max_objects=1, min_size=2, max_size=2, type_weights=NO_PATTERNS
+    )
+    plan = Plan(config=tiny, num_images=60, seed=1, unique=True, fractions=(1.0, 0.0, 0.0))
+    create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
+    _, images = _digest(tmp_path / "s")
+    assert content_hashes(images["train"]).tolist() == _by_the_rule(plan)["train"]
+    with pytest.raises(ConfigError, match="too few distinct images for a unique version"):
+        create_version(tmp_path / "t", Plan(config=tiny, num_images=2000, unique=True),
+                       engine="serial", show_progress=False)  # fmt: skip
+
+
+def test_growing_a_unique_version_keeps_it_unique_and_equals_a_fresh_one(tmp_path: Path) -> None:
+    small = Plan(config=SMALL, num_images=10_000, seed=2, blocks_per_chunk=1, unique=True)
+    source = create_version(tmp_path / "g", small, engine="serial", show_progress=False)
+    grown = grow_version(
+        tmp_path / "g", source["version"], 17_500, engine="serial", show_progress=False
+    )
+    assert grown["generation_params"]["unique"] is True
+    create_version(tmp_path / "f", small.grown(17_500), engine="serial", show_progress=False)
+    version = open_store(tmp_path / "g").version(grown["version"])
+    fresh = _digest(tmp_path / "f")[1]
+    for s in SPLITS:
+        assert np.array_equal(version[s].images[:], fresh[s])
+
+
+def test_validate_full_proves_a_unique_version(tmp_path: Path) -> None:
+    plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=1, unique=True)
+    create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
+    report = validate_version(tmp_path / "s", full=True, progress=False)
+    assert report.ok, report.summary_lines()
+    assert "every draw passed over repeats an earlier one" in report.check("duplicates").detail
+
+
+def test_validate_catches_an_ordinary_version_that_claims_to_be_unique(tmp_path: Path) -> None:
+    plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=1)
+    meta = create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
+    doc_path = tmp_path / "s" / meta["version"] / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    doc["attributes"]["generation_params"]["unique"] = True
+    doc_path.write_text(json.dumps(doc))
+    report = validate_version(tmp_path / "s", full=True, progress=False)
+    assert not report.check("duplicates").ok
+    assert "a unique version, but" in report.check("duplicates").detail
+
+
+def test_a_draw_passed_over_without_being_a_repeat_is_caught() -> None:
+    plan = Plan(config=SMALL, num_images=5_000, seed=3, blocks_per_chunk=1, unique=True)
+    check = UniqueRegeneration(plan)
+    honest = generate_task(plan, 0, skips=[np.zeros(0, np.int64)])  # block 0 repeats within itself
+    rebuilt = check.task(0, honest[0])
+    assert rebuilt and check.late_skips() == 0
+    extra = [np.array([7], np.int64)]  # pass over draw 7, whose content is new
+    tampered = generate_task(plan, 0, skips=extra)
+    assert check.task(0, tampered[0]) and check.late_skips() == 1
+
+
+_KILL = """
+import os, sys
+from gridstore import Plan, create_version
+from gridstore.config import make_config
+os.environ["GRIDSTORE_CRASH_AT"] = sys.argv[2]
+weights = {"blob": 1, "rectangle": 1, "line": 1, "pattern": 0}
+config = make_config("atomic", grid_size=8, max_objects=2, min_size=2, max_size=4, type_weights=weights)
+plan = Plan(config=config,
+            num_images=12_000, seed=3, blocks_per_chunk=1, unique=True)
+create_version(sys.argv[1], plan, engine="serial", show_progress=False, name="2026-11-30-v1")
+"""
+
+
+@pytest.mark.parametrize("point", ["unique-candidates-1", "task-1-written"])
+def test_kill_9_during_a_unique_run_then_resume_gives_the_same_bytes(
+    tmp_path: Path, point: str
+) -> None:
+    plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=1, unique=True)
+    create_version(tmp_path / "clean", plan, engine="serial", show_progress=False)
+    run = subprocess.run([sys.executable, "-c", _KILL, str(tmp_path / "s"), point])
+    assert run.returncode == -signal.SIGKILL
+    resume_version(tmp_path / "s", "2026-11-30-v1", engine="serial", show_progress=False)
+    assert _digest(tmp_path / "s")[0] == _digest(tmp_path / "clean")[0]
+
+
+def test_unique_needs_disjoint_splits() -> None:
+    with pytest.raises(ConfigError, match="needs disjoint splits"):
+        Plan(unique=True, split_mode="independent")
+
+
+def test_a_unique_version_on_object_storage_equals_the_local_one(
+    tmp_path: Path, s3_endpoint: str
+) -> None:
+    plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=1, unique=True)
+    url = f"s3://{new_bucket()}/datasets"
+    create_version(url, plan, engine="processes", workers=2, show_progress=False)
+    create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
+    remote, local = open_store(url).version(), open_store(tmp_path / "s").version()
+    for s in SPLITS:
+        assert np.array_equal(remote[s].images[:], local[s].images[:])
