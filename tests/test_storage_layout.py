@@ -132,3 +132,84 @@ def test_layout_fields_are_the_annotations_after_images() -> None:
     from gridstore.generate import Annotations
 
     assert ("images", *Annotations.names()) == FIELDS
+
+
+def _array_docs() -> dict[str, dict]:
+    from gridstore.plan import Plan
+    from gridstore.storage.layout import array_docs
+
+    docs = array_docs("2026-11-25-v1", Plan(num_images=30_000).array_shapes())
+    assert docs == array_docs("2026-11-25-v1", Plan(num_images=30_000).array_shapes())
+    return {
+        k.removesuffix("/zarr.json"): json.loads(v) for k, v in docs.items() if k.count("/") == 2
+    }
+
+
+def test_arrays_share_dimension_names() -> None:
+    """xarray aligns arrays by dimension name: images and instance maps cell by cell, objects by slot."""
+    per_object = ("image", "object")
+    want = {
+        "images": ("image", "row", "col"),
+        "num_objects": ("image",),
+        "object_type": per_object,
+        "object_subtype": per_object,
+        "object_colour": per_object,
+        "object_size": per_object,
+        "object_bbox": ("image", "object", "bbox"),
+        "instance_map": ("image", "row", "col"),
+    }
+    docs = _array_docs()
+    assert len(docs) == 3 * len(FIELDS)
+    for key, doc in docs.items():
+        assert tuple(doc["dimension_names"]) == want[key.split("/")[1]], key
+
+
+def test_arrays_carry_cf_attributes_from_the_vocabulary() -> None:
+    from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
+
+    attrs = {key.split("/")[1]: doc["attributes"] for key, doc in _array_docs().items()}
+    assert set(attrs) == set(FIELDS)
+    assert all(a["long_name"] for a in attrs.values())
+    # xarray masks _FillValue / missing_value as NaN: the 0s of background and empty slots must stay
+    assert not any({"_FillValue", "missing_value"} & set(a) for a in attrs.values())
+    assert attrs["object_type"]["flag_meanings"].split() == ["none", *OBJECT_TYPES]
+    assert attrs["object_type"]["flag_values"] == list(range(len(OBJECT_TYPES) + 1))
+    by_type = attrs["object_subtype"]["flag_meanings_by_type"]
+    assert by_type["line"]["flag_meanings"].split() == list(LINE_ORIENTATIONS)
+    assert by_type["pattern"]["flag_meanings"].split() == list(PATTERN_FAMILIES)
+    assert set(by_type) < set(OBJECT_TYPES)
+    assert "flag_values" not in attrs["object_subtype"]  # one list cannot name every type's codes
+    assert attrs["images"]["flag_meanings"].split()[0] == "background"
+    assert len(attrs["images"]["flag_values"]) == len(attrs["images"]["flag_meanings"].split())
+    assert attrs["object_size"]["units"] == "cells"
+    # docs/internals.md's order of the bbox axis
+    assert attrs["object_bbox"]["bbox_labels"] == ["row_min", "col_min", "row_max", "col_max"]
+
+
+def test_same_encoding_ignores_dimension_names_and_attributes(
+    store_copy: tuple[Path, str],
+) -> None:
+    """A version written before shared dimension names may share its chunks with a grow."""
+    from gridstore.plan import Plan
+    from gridstore.storage.layout import staged_key
+    from tests.conftest import TINY
+
+    store, version = store_copy
+    for path in (store / version).glob("*/*/zarr.json"):
+        doc = json.loads(path.read_text())
+        doc["attributes"] = {}
+        doc["dimension_names"] = [
+            "image",
+            *(f"{path.parent.name}_dim{i}" for i in range(1, len(doc["shape"]))),
+        ]
+        path.write_text(json.dumps(doc, indent=2))
+    s = open_backend(store)
+    name = s.claim_version()
+    grown = Plan(num_images=TINY.num_images + 5000, seed=TINY.seed)
+    s.create_arrays(name, {"plan": grown.to_dict()}, grown.array_shapes())
+    assert s.same_encoding(version, name)
+    staged = store / staged_key(name) / "val" / "object_size" / "zarr.json"
+    doc = json.loads(staged.read_text())
+    doc["codecs"][1]["configuration"]["clevel"] = 9  # another codec setting: not the same bytes
+    staged.write_text(json.dumps(doc, indent=2))
+    assert not s.same_encoding(version, name)

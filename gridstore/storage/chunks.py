@@ -157,7 +157,9 @@ class ChunkStore(ABC):
 
         A grow shares the source's chunk files only then: a version written by
         an older gridstore with other codecs is regenerated instead, to the
-        bytes a fresh run writes.
+        bytes a fresh run writes. Only the codecs count: dimension names and
+        attributes (which versions before the shared names lack) change no
+        chunk's bytes.
         """
         staged = staged_key(name)
         for split in self._list(staged):

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from gridstore.errors import ChunkChecksumError, ChunkDecodeError, ConfigError
+from gridstore.storage.conventions import ARRAY_ATTRS, dims_of
 
 __all__ = [
     "ARRAY_CODECS",
@@ -242,7 +243,8 @@ def array_docs(
                 dtype=dtype,
                 fill_value=0,
                 compressors=_codecs(array, np.dtype(dtype).itemsize, compression),
-                dimension_names=("image", *(f"{array}_dim{i}" for i in range(1, len(shape)))),
+                dimension_names=dims_of(array),
+                attributes=ARRAY_ATTRS.get(array, {}),
                 config={"write_empty_chunks": True},
             )
     return {key: buf.to_bytes() for key, buf in docs.items()}
