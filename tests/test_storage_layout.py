@@ -140,9 +140,26 @@ def _array_docs() -> dict[str, dict]:
 
     docs = array_docs("2026-11-25-v1", Plan(num_images=30_000).array_shapes())
     assert docs == array_docs("2026-11-25-v1", Plan(num_images=30_000).array_shapes())
-    return {
-        k.removesuffix("/zarr.json"): json.loads(v) for k, v in docs.items() if k.count("/") == 2
+    return {  # each array of FIELDS; the bbox labels have a test of their own
+        k.removesuffix("/zarr.json"): json.loads(v)
+        for k, v in docs.items()
+        if k.endswith("/zarr.json") and k.count("/") == 2 and k.split("/")[1] in FIELDS
     }
+
+
+def test_each_split_labels_the_bbox_axis(tmp_path: Path) -> None:
+    import zarr
+
+    from gridstore.plan import Plan
+    from gridstore.storage.layout import array_docs
+
+    docs = array_docs("2026-11-25-v1", Plan(num_images=30_000).array_shapes())
+    assert json.loads(docs["val/bbox/zarr.json"])["dimension_names"] == ["bbox"]
+    for key, data in docs.items():
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(data)
+    group = zarr.open_group(tmp_path, mode="r")
+    assert group["val/bbox"][:].tolist() == ["row_min", "col_min", "row_max", "col_max"]
 
 
 def test_arrays_share_dimension_names() -> None:

@@ -18,7 +18,7 @@ from gridstore.errors import (
     VersionNotFoundError,
 )
 from gridstore.plan import Plan
-from gridstore.storage import open_backend
+from gridstore.storage import FIELDS, open_backend
 from gridstore.validate.version import CHECKS, ValidationReport, validate_version
 
 # One block per chunk: 3 tasks, so chunks 0 and 1 are full and chunk 2 is partial
@@ -142,7 +142,8 @@ def test_image_moved_across_splits_fails_duplicates(damaged: tuple[Path, str]) -
     """Val image 3, copied with its annotations over train image 5, breaks disjointness."""
     store, version = damaged
     group = zarr.open_group(store / version, mode="r+")
-    for name, array in group["train"].arrays():
+    for name in FIELDS:
+        array = group["train"][name]
         rows = array[0:4000]
         rows[5] = group["val"][name][3]
         array[0:4000] = rows

@@ -1,11 +1,10 @@
 """One split as an xarray Dataset: shared dimensions, CF-style attributes, names for codes.
 
 Every version's split is a plain Zarr group that ``xr.open_zarr(path,
-consolidated=False)`` opens by itself; `open_split` adds what the store cannot
-hold without an array of its own (the labels of the ``bbox`` axis as a
-coordinate), and opens versions written before the shared dimension names and
-attributes (``images_dim1``, ``object_type_dim1``, ..., no attributes) as the
-same tidy Dataset. `flag_names` and `subtype_names` turn codes into names.
+consolidated=False)`` opens by itself, the ``bbox`` labels included;
+`open_split` also opens versions written before the shared dimension names,
+attributes and labels (``images_dim1``, ``object_type_dim1``, ..., no
+attributes) as the same tidy Dataset. `flag_names` and `subtype_names` turn codes into names.
 xarray is imported on use (``pip install 'gridstore[xarray]'``).
 """
 

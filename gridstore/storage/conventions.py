@@ -11,7 +11,7 @@ from typing import Any
 
 from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
 
-__all__ = ["ARRAY_ATTRS", "ARRAY_DIMS", "BBOX_LABELS", "dims_of"]
+__all__ = ["ARRAY_ATTRS", "ARRAY_DIMS", "BBOX_COORD", "BBOX_LABELS", "dims_of"]
 
 # Dimension names, shared between arrays so that xarray aligns a split's arrays
 # (versions before them named every axis apart: images_dim1, object_type_dim1, ...).
@@ -23,6 +23,7 @@ ARRAY_DIMS: dict[str, tuple[str, ...]] = {
     "*": ("image", "object"),  # the other per-object arrays
 }
 BBOX_LABELS = ("row_min", "col_min", "row_max", "col_max")  # object_bbox's bbox axis, in order
+BBOX_COORD = "bbox"  # the small array of a split that holds BBOX_LABELS (xarray's coordinate)
 _COLOURS = tuple(f"colour_{c}" for c in range(1, 10))
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from gridstore.errors import ChunkChecksumError, ChunkDecodeError, ConfigError
-from gridstore.storage.conventions import ARRAY_ATTRS, dims_of
+from gridstore.storage.conventions import ARRAY_ATTRS, BBOX_COORD, BBOX_LABELS, dims_of
 
 __all__ = [
     "ARRAY_CODECS",
@@ -225,7 +225,9 @@ def array_docs(
 
     ``shapes[split][array] = (shape, chunks, dtype)``; ``compression`` picks
     the codecs (a key of `COMPRESSIONS`). zarr itself writes them, into
-    memory, so they are exactly what zarr would write on disk.
+    memory, so they are exactly what zarr would write on disk. Each split also
+    gets ``bbox``, the labels of object_bbox's last axis (its one chunk
+    included): xarray takes it for that dimension's coordinate.
     """
     import zarr
     from zarr.storage import MemoryStore
@@ -247,6 +249,13 @@ def array_docs(
                 attributes=ARRAY_ATTRS.get(array, {}),
                 config={"write_empty_chunks": True},
             )
+        if "object_bbox" in arrays:
+            # its chunk at "bbox/0" (v2 keys), apart from the arrays' "c/..." chunks
+            labels = group.create_array(BBOX_COORD, shape=(4,), dtype=str, fill_value="",
+                                        dimension_names=(BBOX_COORD,),
+                                        chunk_key_encoding={"name": "v2", "separator": "."},
+                                        attributes={"long_name": "bounding box edge"})  # fmt: skip
+            labels[:] = np.array(BBOX_LABELS)
     return {key: buf.to_bytes() for key, buf in docs.items()}
 
 

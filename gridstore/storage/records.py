@@ -17,7 +17,7 @@ import numpy as np
 
 from gridstore.errors import ChunkMissingError, CorruptChunkError, VersionNotFoundError
 from gridstore.storage.chunks import ChunkStore
-from gridstore.storage.layout import chunk_key, staged_key, task_key, tasks_key
+from gridstore.storage.layout import FIELDS, chunk_key, staged_key, task_key, tasks_key
 
 __all__ = ["TaskRecords"]
 
@@ -87,7 +87,7 @@ class TaskRecords(ChunkStore):
             The tasks whose records were dropped (they will be run again).
         """
         staged = staged_key(name)
-        arrays = {split: [a for a in self._list(f"{staged}/{split}") if a != "zarr.json"]
+        arrays = {split: [a for a in self._list(f"{staged}/{split}") if a in FIELDS]
                   for split in {s for by_split in rows.values() for s in by_split}}  # fmt: skip
         dropped = []
         for index, by_split in sorted(rows.items()):
