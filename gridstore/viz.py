@@ -133,7 +133,7 @@ def render_preview(
     if line_pt >= 0.15:  # at very large G, lines would hide the cells
         ax.add_collection(LineCollection(segments, colors="#5A5A5A", linewidths=line_pt))
     _preview_panel(fig, arr, left=2 * _MARGIN + mosaic_w)
-    return _save(fig, path, title=title)
+    return _save(fig, path, title=title, description=subtitle)
 
 
 def _preview_panel(fig: Figure, arr: npt.NDArray[Any], *, left: float) -> None:
@@ -288,12 +288,16 @@ def _field(annotations: Any, name: str, hi: int) -> npt.NDArray[np.int64]:
     return arr.astype(np.int64)
 
 
-def _save(fig: Figure, path: str | os.PathLike[str], *, title: str) -> Path:
-    """Render ``fig`` to PNG with the Agg canvas; write it atomically (parents created)."""
+def _save(fig: Figure, path: str | os.PathLike[str], *, title: str, description: str = "") -> Path:
+    """Render ``fig`` to PNG with the Agg canvas; write it atomically (parents created).
+
+    The title and description go into the PNG's text chunks too, for tools (and tests).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     out, buf = Path(path), io.BytesIO()
     out.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig).print_figure(buf, fig.dpi, format="png", metadata={"Title": title})
+    meta = {"Title": title, **({"Description": description} if description else {})}
+    FigureCanvasAgg(fig).print_figure(buf, fig.dpi, format="png", metadata=meta)
     atomic_write_bytes(out, buf.getvalue())
     return out

@@ -47,6 +47,7 @@ for command in (
     inspect.validate,
     inspect.preview,
     inspect.stats,
+    inspect.count,
     inspect.export,
     inspect.delete,
     inspect.estimate,

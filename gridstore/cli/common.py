@@ -1,4 +1,4 @@
-"""What every command shares: the store option, one-line errors, confirmation, warnings."""
+"""What every command shares: the store option, --where, one-line errors, confirmation, warnings."""
 
 from __future__ import annotations
 
@@ -41,6 +41,75 @@ def on_sigterm(signum: int, frame: Any) -> None:
 split_option = click.option(
     "--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True
 )
+
+
+def _where_value(text: str) -> int | str | range:
+    """One value of --where: an int, an inclusive range ``12..15``, or a name."""
+    if ".." in text:
+        lo, _, hi = text.partition("..")
+        try:
+            return range(int(lo), int(hi) + 1)
+        except ValueError:
+            msg = f"range '{text}' must be two integers LO..HI (inclusive), e.g. 12..15"
+            raise click.BadParameter(msg) from None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def parse_where(text: str) -> dict[str, Any]:
+    """The keyword conditions of one --where: space-separated FIELD=VALUE[,VALUE...] terms.
+
+    Raises click.BadParameter (exit 2) for text that is not of that form; the
+    fields and values are checked by the library (`View.where`).
+    """
+    conditions: dict[str, Any] = {}
+    for term in text.split():
+        field, eq, values = term.partition("=")
+        if not (field and eq and values):
+            msg = (
+                f"'{term}' is not FIELD=VALUE[,VALUE...], e.g. num_objects=1 or object_size=12..15"
+            )
+            raise click.BadParameter(msg)
+        if field in conditions:
+            msg = f"field '{field}' is given twice in '{text}'; list its values: {field}=A,B"
+            raise click.BadParameter(msg)
+        parsed = [_where_value(v) for v in values.split(",")]
+        conditions[field] = parsed[0] if len(parsed) == 1 else parsed
+    if not conditions:
+        msg = "an empty --where; give FIELD=VALUE, e.g. num_objects=1"
+        raise click.BadParameter(msg)
+    return conditions
+
+
+Where = tuple[tuple[str, dict[str, Any]], ...]  # each --where: its text and its keywords
+
+
+def _where_arg(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Where:
+    return tuple((text, parse_where(text)) for text in values)
+
+
+where_option = click.option(
+    "--where",
+    multiple=True,
+    callback=_where_arg,
+    metavar="'FIELD=VALUE[,VALUE...]'",
+    help="Only images that match: FIELD is num_objects, object_type, object_subtype, "
+    "object_colour or object_size; VALUEs are any-of, as ints, names (blob, line, diagonal, "
+    "...) or inclusive ranges 12..15. Space-separated FIELD=VALUE in one --where hold for "
+    "the same object; repeat --where to require each.",
+)
+
+
+def where_conditions(where: Where) -> list[dict[str, Any]]:
+    """The keywords of each --where, for `gridstore.read.view.select`."""
+    return [conditions for _, conditions in where]
+
+
+def where_text(where: Where) -> str:
+    """The --where options as the user wrote them, for titles and messages."""
+    return " and ".join(text for text, _ in where)
 
 
 def png_option(kind: str) -> Callable[[F], F]:

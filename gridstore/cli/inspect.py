@@ -1,4 +1,4 @@
-"""The commands that look at a store: versions, info, validate, preview, stats, export, delete, estimate."""
+"""The commands that look at a store: versions, info, validate, preview, stats, count, export, delete, estimate."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from typing import Any
 import click
 
 from gridstore.cli.common import (
+    Where,
     confirm,
     errors,
     png_option,
     print_summary,
     split_option,
     store_option,
+    where_conditions,
+    where_option,
+    where_text,
 )
 from gridstore.errors import ConfigError
 
@@ -156,33 +160,55 @@ def validate(
 @click.option(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Which samples."
 )
+@where_option
 @errors
-def preview(version: str | None, store: Path, split: str, output: Path | None, seed: int) -> None:
-    """Draw 100 random samples in a 10x10 grid with metadata and pixel statistics."""
+def preview(
+    version: str | None, store: Path, split: str, output: Path | None, seed: int, where: Where
+) -> None:
+    """Draw 100 random samples in a 10x10 grid with metadata and pixel statistics.
+
+    With --where, the samples are drawn from the matching images; each is
+    labelled with its index in the split.
+    """
     import numpy as np
 
-    from gridstore.read import open_store
-    from gridstore.viz import render_preview
-
     s, version = _resolve(store, version)
-    data = open_store(s.path).version(version)[split]
-    if len(data) == 0:
-        msg = f"split '{split}' of version '{version}' is empty; choose another --split"
-        raise ConfigError(msg)
+    view = _view(s.path, version, split, where)
     rng = np.random.default_rng(seed)
-    indices = np.sort(rng.choice(len(data), size=min(100, len(data)), replace=False))
+    picks = np.sort(rng.choice(len(view), size=min(100, len(view)), replace=False))
     meta = s.metadata(version)
     params = meta["generation_params"]
     output = output or Path(f"preview-{version}-{split}.png")
+    matching = f"; where {where_text(where)}: {len(view):,} match" if where else ""
+    from gridstore.viz import render_preview
+
     render_preview(
-        data.images[indices],
-        indices,
+        view.images[picks],
+        view.indices[picks],
         output,
         title=f"{version} ({split}) - created {meta['timestamp']}",
-        subtitle=f"preset {params['preset']}, seed {params['seed']}, {len(data):,} images, "
-        f"samples drawn with seed {seed}",
+        subtitle=f"preset {params['preset']}, seed {params['seed']}, {len(view.split):,} images"
+        f"{matching}, samples drawn with seed {seed}",
     )
     click.echo(str(output))
+
+
+def _view(store: str, version: str, split: str, where: Where) -> Any:
+    """The images of ``split`` that match --where (all without it); an error if none."""
+    from gridstore.read import open_store
+    from gridstore.read.view import select
+
+    view = select(open_store(store).version(version)[split], where_conditions(where))
+    if len(view) == 0 and where:
+        msg = (
+            f"no image of split '{split}' of version '{version}' matches --where "
+            f"{where_text(where)}; loosen it, or count matches with 'gridstore count'"
+        )
+        raise ConfigError(msg)
+    if len(view) == 0:
+        msg = f"split '{split}' of version '{version}' is empty; choose another --split"
+        raise ConfigError(msg)
+    return view
 
 
 @click.command()
@@ -197,35 +223,53 @@ def preview(version: str | None, store: Path, split: str, output: Path | None, s
     show_default=True,
     help="Read annotations of at most this many images (whole chunks, chosen at random).",
 )
+@where_option
 @errors
 def stats(
-    version: str | None, store: Path, split: str, output: Path | None, max_images: int
+    version: str | None,
+    store: Path,
+    split: str,
+    output: Path | None,
+    max_images: int,
+    where: Where,
 ) -> None:
-    """Plot objects per image, types against their weights, sizes and colours."""
+    """Plot objects per image, types against their weights, sizes and colours.
+
+    With --where, of the matching images only (read chunk by chunk from the
+    chunks that hold one, at most --max-images of them).
+    """
     import numpy as np
 
     from gridstore.generate.vocab import OBJECT_TYPES
-    from gridstore.read import open_store
     from gridstore.viz import render_stats
 
     s, version = _resolve(store, version)
-    data = open_store(s.path).version(version)[split]
+    view = _view(s.path, version, split, where)
     meta = s.metadata(version)
     gen = meta["generation_params"]["generator"]
-    chunk = data.images.chunk_images
-    n_chunks = -(-len(data) // chunk)
-    take = np.sort(np.random.default_rng(0).permutation(n_chunks)[: max(1, max_images // chunk)])
+    counts = view.chunk_counts()
+    order = np.random.default_rng(0).permutation(len(counts))
+    order = order[counts[order] > 0]  # chunks without a match are not read
+    take = np.sort(order[: max(1, np.searchsorted(np.cumsum(counts[order]), max_images, "right"))])
     fields = ("num_objects", "object_type", "object_subtype", "object_colour", "object_size")
-    ann = {f: np.concatenate([data.annotation(f).chunk(int(c)) for c in take]) for f in fields}
+    ann = {
+        f: np.concatenate(
+            [view.split.annotation(f).chunk(int(c))[view.chunk_rows(int(c))] for c in take]
+        )
+        for f in fields
+    }
     output = output or Path(f"stats-{version}-{split}.png")
     weights = gen["type_weights"]
     total = sum(weights.values())
-    render_stats(
+    shown = len(ann["num_objects"])
+    of = f" of {len(view):,} matching" if where and shown < len(view) else ""
+    matching = f" where {where_text(where)}" if where else ""
+    render_stats(  # a selection is not the generator's draw: no expectations then
         ann,
         output,
-        title=f"{version} ({split}): {len(ann['num_objects']):,} images",
-        expected_type_weights={t: weights[t] / total for t in OBJECT_TYPES},
-        max_objects=gen["max_objects"],
+        title=f"{version} ({split}){matching}: {shown:,}{of} images",
+        expected_type_weights=None if where else {t: weights[t] / total for t in OBJECT_TYPES},
+        max_objects=None if where else gen["max_objects"],
     )
     click.echo(str(output))
 
@@ -242,13 +286,63 @@ def stats(
     help="Directory for train.npz, val.npz, test.npz and metadata.json.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
+@where_option
 @errors
-def export(version: str | None, store: Path, fmt: str, output: Path, overwrite: bool) -> None:
-    """Export a version to the seed's npz layout (for older tooling)."""
+def export(
+    version: str | None, store: Path, fmt: str, output: Path, overwrite: bool, where: Where
+) -> None:
+    """Export a version to the seed's npz layout (for older tooling).
+
+    With --where, each split's file holds only its matching images, in order.
+    """
     from gridstore.formats import export_version
 
     s, version = _resolve(store, version)
-    click.echo(str(export_version(s.path, version, output, overwrite=overwrite)))
+    out = export_version(
+        s.path, version, output, overwrite=overwrite, where=where_conditions(where)
+    )
+    click.echo(str(out))
+
+
+@click.command()
+@click.argument("version", required=False)
+@store_option
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test"]),
+    help="Count in this split only [default: every split].",
+)
+@where_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@errors
+def count(version: str | None, store: Path, split: str | None, where: Where, as_json: bool) -> None:
+    """Count the images that match --where, per split (default: the latest version).
+
+    Reads, chunk by chunk, only the annotation arrays the conditions need.
+
+    \b
+    Examples:
+      gridstore count --where num_objects=1
+      gridstore count --split train --where 'object_type=blob object_colour=3'
+      gridstore count --where object_size=12..15 --where object_type=line,rectangle
+    """
+    from gridstore.read import open_store
+    from gridstore.read.view import select
+
+    s, version = _resolve(store, version)
+    reader = open_store(s.path).version(version)
+    counts = {}
+    for name in [split] if split else reader.splits:
+        view = select(reader[name], where_conditions(where))
+        counts[name] = {"count": len(view), "images": len(view.split)}
+    if as_json:
+        texts = [text for text, _ in where]
+        click.echo(json.dumps({"version": version, "where": texts, "splits": counts}, indent=2))
+        return
+    click.echo(f"{version}: images where {where_text(where) or 'anything'}")
+    for name, c in counts.items():
+        share = f" ({c['count'] / c['images']:.1%})" if c["images"] else ""
+        click.echo(f"{name:<6} {c['count']:>14,} of {c['images']:,}{share}")
 
 
 @click.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from gridstore.storage.fsio import fsync_dir
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from gridstore.read.arrays import LazyArray
+    from gridstore.read.arrays import LazyArray, ViewArray
 
 __all__ = ["export_version"]
 
@@ -42,6 +42,7 @@ def export_version(
     *,
     overwrite: bool = False,
     show_progress: bool = False,
+    where: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
     """Export a version of a store to the seed's npz layout.
 
@@ -69,6 +70,11 @@ def export_version(
         that is not one (other files in it) is never replaced.
     show_progress : bool
         Show a tqdm bar on stderr.
+    where : sequence of mapping
+        Export only the rows of each split that pass these conditions: one
+        mapping per ``where`` call (see `gridstore.read.view.View.where`), e.g.
+        ``[{"num_objects": 1}]``. ``metadata.json`` records them under
+        ``source.where`` and counts the exported rows.
 
     Returns
     -------
@@ -82,7 +88,8 @@ def export_version(
         export); the store or version does not exist or is incomplete
         (``StoreNotFoundError``, ``VersionNotFoundError``,
         ``VersionIncompleteError``); a chunk is corrupt
-        (``CorruptChunkError``); the disk is full (``InsufficientSpaceError``).
+        (``CorruptChunkError``); the disk is full (``InsufficientSpaceError``);
+        a bad ``where`` condition (``ConfigError``).
 
     Examples
     --------
@@ -97,12 +104,15 @@ def export_version(
     from tqdm import tqdm
 
     from gridstore.read import open_store
+    from gridstore.read.view import select
 
     out = Path(out_dir)
     _check_out_dir(out, overwrite)
-    where = str(store_path) if is_url(str(store_path)) else Path(store_path).absolute()
-    reader = open_store(where).version(version)
-    splits = {s: reader[s] for s in reader.splits}
+    store = str(store_path) if is_url(str(store_path)) else Path(store_path).absolute()
+    reader = open_store(store).version(version)
+    splits: dict[str, Any] = {s: reader[s] for s in reader.splits}
+    if where:  # the views' rows; without conditions the splits' (contiguous reads)
+        splits = {s: select(split, where) for s, split in splits.items()}
     grid = int(reader.metadata.get("generation_params", {}).get("grid_size", 16))
     tmp = out.parent / f".{out.name}.export-{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -130,7 +140,9 @@ def export_version(
                 "arrays": [m[0] for m in members],
                 "bytes": path.stat().st_size,
             }
-        save_metadata(_export_metadata(reader.metadata, reader.name, where, files), tmp)
+        selected = [c.text for c in next(iter(splits.values())).conditions] if where else []
+        meta = _export_metadata(reader.metadata, reader.name, store, files, selected)
+        save_metadata(meta, tmp)
         _check_out_dir(out, overwrite)  # again: it may have changed while we wrote
         _move_into_place(tmp, out)
     except BaseException:
@@ -141,7 +153,7 @@ def export_version(
     return out
 
 
-def _blocks(arr: LazyArray, bar: tqdm[Any]) -> Iterator[np.ndarray]:
+def _blocks(arr: LazyArray | ViewArray, bar: tqdm[Any]) -> Iterator[np.ndarray]:
     """Rows of the lazy array ``arr`` one chunk at a time; images count on ``bar``."""
     step = max(1, arr.chunk_images)
     for lo in range(0, len(arr), step):
@@ -152,7 +164,11 @@ def _blocks(arr: LazyArray, bar: tqdm[Any]) -> Iterator[np.ndarray]:
 
 
 def _export_metadata(
-    meta: dict[str, Any], name: str, store_path: str | Path, files: dict[str, dict[str, Any]]
+    meta: dict[str, Any],
+    name: str,
+    store_path: str | Path,
+    files: dict[str, dict[str, Any]],
+    where: list[str],
 ) -> dict[str, Any]:
     """The seed's fields from the version's metadata, then ``source``, then the rest."""
     counts = {Path(f).stem: info["images"] for f, info in files.items()}
@@ -179,6 +195,7 @@ def _export_metadata(
         "exported_by": f"gridstore {__version__}",
         "file_format": meta.get("file_format"),
         "storage": meta.get("storage"),
+        **({"where": where} if where else {}),
     }
     rest = {k: v for k, v in meta.items() if k not in (*SEED_KEYS, "state", "storage", "source")}
     return seed_part | {"source": source} | rest

@@ -1,9 +1,12 @@
-"""Batches of a split: chunk windows shuffled in bounded memory, sharded over ranks.
+"""Batches of a split or a view: chunk windows shuffled in bounded memory, sharded over ranks.
 
 An epoch permutes the split's chunks (seeded from ``(seed, epoch)``), deals them
 to ranks, reads them a window of chunks at a time and shuffles each window's
 rows; batches are cut from that stream of rows. The functions here take the
-split's `SplitSource`; `gridstore.read.split.SplitReader` documents them.
+split's `SplitSource`; `gridstore.read.split.SplitReader` documents them. A
+view's `Selection` (`gridstore.read.selection`) restricts them to its rows of
+each chunk: chunks where it has none are dropped before they are dealt to
+ranks, and only its rows of each window are shuffled and batched.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from gridstore.arguments import check_int
 from gridstore.errors import ConfigError, GridstoreError
+from gridstore.read.selection import Selection
 from gridstore.read.source import SplitSource
 
 __all__ = ["Batch", "batches", "check_batch_args", "num_batches"]
@@ -27,11 +31,11 @@ Batch = dict[str, np.ndarray] | np.ndarray
 _THREADS = 2
 
 
-def _take(data: list[np.ndarray], perm: np.ndarray | None, lo: int, hi: int) -> list[np.ndarray]:
-    """New arrays of rows ``perm[lo:hi]`` (``lo:hi`` if perm is None) of each of ``data``."""
-    if perm is None:
+def _take(data: list[np.ndarray], order: np.ndarray | None, lo: int, hi: int) -> list[np.ndarray]:
+    """New arrays of rows ``order[lo:hi]`` (``lo:hi`` if order is None) of each of ``data``."""
+    if order is None:
         return [d[lo:hi].copy() for d in data]
-    idx = perm[lo:hi]
+    idx = order[lo:hi]
     return [d.take(idx, axis=0) for d in data]
 
 
@@ -64,20 +68,43 @@ def _windows(
     rank: int,
     world_size: int,
     window: int,
+    counts: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """This rank's chunk indices, in epoch order, cut into windows of ``window`` chunks."""
+    """This rank's chunk indices, in epoch order, cut into windows of ``window`` chunks.
+
+    With ``counts`` (a selection's rows per chunk), chunks without a selected
+    row are dropped before the chunks are dealt to ranks.
+    """
     nchunks = -(-len(source) // source.chunk_images)
     rng = np.random.default_rng([seed, epoch, 0])
-    mine = (rng.permutation(nchunks) if shuffle else np.arange(nchunks))[rank::world_size]
+    order = rng.permutation(nchunks) if shuffle else np.arange(nchunks)
+    if counts is not None:
+        order = order[counts[order] > 0]
+    mine = order[rank::world_size]
     return [mine[i : i + window] for i in range(0, len(mine), window)]
 
 
-def num_batches(source: SplitSource, batch_size: int, drop_last: bool, **kwargs: Any) -> int:
+def _rows(source: SplitSource, selection: Selection | None, chunks: np.ndarray) -> int:
+    """Rows of ``chunks`` that a batch stream reads: all, or the selection's."""
+    if selection is None:
+        return source.rows(chunks)
+    return int(selection.chunk_counts()[chunks].sum())
+
+
+def num_batches(
+    source: SplitSource,
+    batch_size: int,
+    drop_last: bool,
+    selection: Selection | None = None,
+    **kwargs: Any,
+) -> int:
     """How many batches `batches` yields from step 0 (see ``SplitReader.num_batches``)."""
     opts = {"seed": 0, "epoch": 0, "rank": 0, "world_size": 1, **kwargs}
     shuffle = opts.pop("shuffle", True)
     check_batch_args(source, ("images",), batch_size=batch_size, **opts)
-    rows = sum(source.rows(w) for w in _windows(source, shuffle, **opts, window=1))
+    counts = None if selection is None else selection.chunk_counts()
+    windows = _windows(source, shuffle, **opts, window=1, counts=counts)
+    rows = sum(_rows(source, selection, w) for w in windows)
     return rows // batch_size if drop_last else -(-rows // batch_size)
 
 
@@ -94,8 +121,12 @@ def batches(
     fields: Sequence[str],
     rank: int,
     world_size: int,
+    selection: Selection | None = None,
 ) -> Iterator[Batch]:
-    """One epoch of batches (see ``SplitReader.batches``); arguments are checked at once."""
+    """One epoch of batches (see ``SplitReader.batches``); arguments are checked at once.
+
+    With a `selection`, only its rows (the counts of every chunk are computed here).
+    """
     fields = tuple(fields)
     check_batch_args(
         source,
@@ -108,16 +139,18 @@ def batches(
         start_step=start_step,
         window_chunks=window_chunks,
     )
-    windows = _windows(source, shuffle, seed, epoch, rank, world_size, window_chunks)
+    counts = None if selection is None else selection.chunk_counts()
+    windows = _windows(source, shuffle, seed, epoch, rank, world_size, window_chunks, counts)
     seeds = (seed, epoch, rank, world_size) if shuffle else None
-    return _stream(source, windows, fields, batch_size, start_step, drop_last, seeds)
+    return _stream(source, windows, fields, batch_size, start_step, drop_last, seeds, selection)
 
 
 class _Reader:
     """Windows read ahead by a pool of threads, into two sets of buffers used in turn.
 
-    `fetch` queues one chunk read per chunk (every field) and the window's
-    permutation; `get` waits for them. blosc and file reads release the GIL, so
+    `fetch` queues one chunk read per chunk (every field) and the window's row
+    order (a permutation, of the selected rows only if there is a selection);
+    `get` waits for them. blosc and file reads release the GIL, so
     the next window is decoded while this one is cut into batches. Memory: two
     windows of the requested fields.
     """
@@ -128,6 +161,7 @@ class _Reader:
         windows: list[np.ndarray],
         fields: tuple[str, ...],
         seeds: tuple[int, ...] | None,
+        selection: Selection | None,
     ) -> None:
         arrays = source.arrays()  # opened here, once, before any thread asks for them
         cap = len(windows[0]) * source.chunk_images
@@ -135,6 +169,7 @@ class _Reader:
             [np.empty((cap, *arrays[f].shape[1:]), arrays[f].dtype) for f in fields] for _ in "ab"
         ]
         self.source, self.windows, self.fields, self.seeds = source, windows, fields, seeds
+        self.selection = selection
         self.stop = threading.Event()
         self.pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="gridstore-read")
         self.ahead: dict[int, tuple[list[Future[None]], Future[np.ndarray] | None, int]] = {}
@@ -153,17 +188,35 @@ class _Reader:
             self.pool.submit(self._read, bufs, int(c), int(o))
             for c, o in zip(chunks, offs[:-1], strict=True)
         ]
-        perm = None
-        if self.seeds is not None:
-            perm = self.pool.submit(_permutation, (*self.seeds, 1, w), int(offs[-1]))
-        self.ahead[w] = (reads, perm, int(offs[-1]))
+        order = None
+        if self.seeds is not None or self.selection is not None:
+            order = self.pool.submit(self._order, w, offs)
+        self.ahead[w] = (reads, order, int(offs[-1]))
+
+    def _order(self, w: int, offs: np.ndarray) -> np.ndarray:
+        """Window ``w``'s rows to take from its buffers, in order (in a thread)."""
+        n, rows = int(offs[-1]), None
+        if self.selection is not None:  # the selected rows, offset to their chunk's place
+            parts = [
+                o + self.selection.chunk_rows(int(c))
+                for c, o in zip(self.windows[w], offs[:-1], strict=True)
+            ]
+            rows = np.concatenate([np.empty(0, np.int64), *parts])
+            n = len(rows)
+        if self.seeds is None:
+            return np.arange(n) if rows is None else rows
+        perm = _permutation((*self.seeds, 1, w), n)
+        return perm if rows is None else rows[perm]
 
     def get(self, w: int) -> tuple[list[np.ndarray], np.ndarray | None]:
-        """Window ``w``'s rows of each field and their permutation; a read's error is raised here."""
-        reads, perm, n = self.ahead.pop(w)
+        """Window ``w``'s buffers of each field and their row order; a read's error is raised here.
+
+        The order is None for every row in stored order.
+        """
+        reads, order, n = self.ahead.pop(w)
         for r in reads:  # in chunk order: the error raised is the one a serial read meets first
             r.result()
-        return [buf[:n] for buf in self.sets[w % 2]], None if perm is None else perm.result()
+        return [buf[:n] for buf in self.sets[w % 2]], None if order is None else order.result()
 
     def close(self) -> None:
         """Stop the threads (after the chunk each is reading)."""
@@ -184,13 +237,14 @@ def _stream(
     start_step: int,
     drop_last: bool,
     seeds: tuple[int, ...] | None,
+    selection: Selection | None,
 ) -> Iterator[Batch]:
     """Read `windows` in turn, shuffle each (unless `seeds` is None) and cut batches.
 
     The next window is read (see `_Reader`) while this one is cut; closing the
     iterator, or dropping it, stops the reading threads.
     """
-    starts = np.cumsum([0, *(source.rows(w) for w in windows)])
+    starts = np.cumsum([0, *(_rows(source, selection, w) for w in windows)])
     steps = starts[-1] // batch_size if drop_last else -(-starts[-1] // batch_size)
     if start_step >= steps:
         return
@@ -200,18 +254,18 @@ def _stream(
     def pack(parts: list[np.ndarray]) -> Batch:
         return parts[0] if fields == ("images",) else dict(zip(fields, parts, strict=True))
 
-    reader = _Reader(source, windows, fields, seeds)
+    reader = _Reader(source, windows, fields, seeds, selection)
     try:
         reader.fetch(first)
         pending: list[np.ndarray] | None = None
         for w in range(first, len(windows)):
-            data, perm = reader.get(w)
+            data, order = reader.get(w)
             if w + 1 < len(windows):
                 reader.fetch(w + 1)
-            off = len(data[0])
+            off = len(data[0]) if order is None else len(order)
             i = skip - int(starts[w]) if w == first else 0
             if pending is not None:  # complete the batch begun in the previous window
-                more = _take(data, perm, i, i + batch_size - len(pending[0]))
+                more = _take(data, order, i, i + batch_size - len(pending[0]))
                 i += len(more[0])
                 pending = [np.concatenate(pair) for pair in zip(pending, more, strict=True)]
                 if len(pending[0]) < batch_size:
@@ -219,10 +273,10 @@ def _stream(
                 yield pack(pending)
                 pending = None
             while off - i >= batch_size:
-                yield pack(_take(data, perm, i, i + batch_size))
+                yield pack(_take(data, order, i, i + batch_size))
                 i += batch_size
             if i < off:
-                pending = _take(data, perm, i, off)
+                pending = _take(data, order, i, off)
         if pending is not None and not drop_last:
             yield pack(pending)
     finally:  # also on close() or garbage collection of a suspended iterator

@@ -2,20 +2,23 @@
 
 A `SplitReader` is composed of parts, each with one job: a `SplitSource` (the
 zarr arrays, opened once per process), `LazyArray` views of it, the batch
-stream of `gridstore.read.batching`, and torch adapters (`gridstore.read.torch`,
-which alone imports torch).
+stream of `gridstore.read.batching`, torch adapters (`gridstore.read.torch`,
+which alone imports torch) and filtered views (`gridstore.read.view`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
+
+import numpy as np
 
 from gridstore.errors import VersionNotFoundError
 from gridstore.read import batching
 from gridstore.read.arrays import Fields, LazyArray
 from gridstore.read.batching import Batch
 from gridstore.read.source import SplitSource
+from gridstore.read.view import View
 
 __all__ = ["SplitReader"]
 
@@ -58,7 +61,7 @@ class SplitReader:
         return self.annotation("images")
 
     @property
-    def annotations(self) -> Fields:
+    def annotations(self) -> Fields[LazyArray]:
         """Annotation arrays by name: ``split.annotations.num_objects`` or ``[...]``."""
         return Fields(self.annotation, [f for f in self.fields if f != "images"])
 
@@ -73,6 +76,40 @@ class SplitReader:
                 raise VersionNotFoundError(msg)
             self._lazy[name] = LazyArray(self._source, name)
         return self._lazy[name]
+
+    def where(
+        self,
+        predicate: Callable[[Mapping[str, np.ndarray]], Any] | None = None,
+        /,
+        **conditions: Any,
+    ) -> View:
+        """Return the lazy view of the rows that pass a predicate and/or field=value conditions.
+
+        ``num_objects=1``; ``object_type="blob", object_colour=3`` (the same
+        object); ``object_type=["line", "rectangle"]`` (any of these);
+        ``object_size=range(12, 16)``; ``lambda a: a["object_size"].max(axis=1)
+        >= 12`` (a boolean mask of one chunk's rows). Chain calls to add
+        conditions. See `View.where` for the rules and `View` for what a view
+        offers (arrays, ``indices``, batches, torch adapters).
+
+        Parameters
+        ----------
+        predicate : callable, optional
+            A function of one chunk's arrays returning a boolean mask of its rows.
+        **conditions
+            ``field=value`` tests on ``num_objects``, ``object_type``,
+            ``object_subtype``, ``object_colour``, ``object_size``.
+
+        Returns
+        -------
+        View
+
+        Raises
+        ------
+        ConfigError
+            An unknown field or a bad value (one line naming the valid choices).
+        """
+        return View(self).where(predicate, **conditions)
 
     def num_batches(self, batch_size: int, *, drop_last: bool = False, **kwargs: Any) -> int:
         """Return how many batches `batches` yields from step 0 with these arguments.

@@ -1,6 +1,7 @@
-"""torch adapters of a split: a map-style Dataset and an IterableDataset of batches.
+"""torch adapters of a split or a view: a map-style Dataset and an IterableDataset of batches.
 
-`SplitReader.torch_dataset` and `SplitReader.torch_iterable` build them here.
+`SplitReader.torch_dataset` and `SplitReader.torch_iterable` (and the same
+methods of a `gridstore.read.view.View`) build them here.
 torch is imported only when an adapter is built; the adapter classes are made
 on first use and pickle by reference to `adapter`, so they cross into
 DataLoader workers under both 'fork' and 'spawn'.
@@ -17,7 +18,7 @@ __all__ = ["adapter"]
 
 
 class Split(Protocol):
-    """What an adapter needs of a split (a `gridstore.read.split.SplitReader`)."""
+    """What an adapter needs of a split (a `SplitReader`, or a `View` of one)."""
 
     def __len__(self) -> int: ...
     def annotation(self, name: str) -> Any: ...
