@@ -14,7 +14,7 @@ import warnings
 import click
 
 from gridstore._version import __version__
-from gridstore.cli import inspect
+from gridstore.cli import diff, inspect
 from gridstore.cli.common import on_sigterm, warning_line
 from gridstore.cli.generate import generate
 
@@ -51,5 +51,6 @@ for command in (
     inspect.export,
     inspect.delete,
     inspect.estimate,
+    diff.diff,
 ):
     main.add_command(command)
