@@ -1,7 +1,8 @@
-"""What a run will cost before it starts: disk, memory and time, measured on a sample.
+"""What a run will cost before it starts: disk, memory, time and duplicates, measured on samples.
 
 The sample is one routing block generated and compressed here with the
 store's codecs, so the estimate follows whatever parameters were chosen.
+The duplicates are forecast from a larger sample (`gridstore.forecast`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from gridstore.engines import default_workers
 from gridstore.errors import InsufficientSpaceError
+from gridstore.forecast import DuplicateForecast, forecast_duplicates
 from gridstore.generate.batch import generate_block
 from gridstore.plan import SPLITS, Plan, estimate_memory, format_bytes
 from gridstore.storage import StoreBackend
@@ -43,7 +45,10 @@ class RunEstimate:
     ``compile_seconds`` is the one-time compile of the kernels this process just
     did (0 when they came from the cache); it is not part of ``seconds``.
     ``record_bytes`` is the task records (each image's 8-byte content hash),
-    on disk next to the chunks until the commit.
+    on disk next to the chunks until the commit. ``duplicates`` forecasts the
+    repeats a plain run would record; a ``unique`` run passes over them
+    instead: ``unique_seconds``, part of ``seconds``, is its first pass over
+    the draws.
     """
 
     raw_image_bytes: int
@@ -53,6 +58,9 @@ class RunEstimate:
     seconds: float
     compile_seconds: float = 0.0
     record_bytes: int = 0
+    duplicates: DuplicateForecast | None = None
+    unique: bool = False
+    unique_seconds: float = 0.0
 
     @property
     def needed_bytes(self) -> int:
@@ -72,7 +80,45 @@ class RunEstimate:
             lines.append(
                 f"compiled:         {self.compile_seconds:.1f} s (once: cached for later runs)"
             )
+        if self.duplicates is not None:
+            lines += _duplicate_lines(self.duplicates, self.unique, self.unique_seconds)
         return lines
+
+
+def _duplicate_lines(forecast: DuplicateForecast, unique: bool, seconds: float) -> list[str]:
+    """The forecast's lines: the share of repeats, and what a unique run draws to avoid them."""
+    f = forecast
+    detail = _about(f.duplicates)
+    if f.cross_split:
+        detail += f": {_about(f.within_split)} within splits, {_about(f.cross_split)} across"
+    share = f"{_percent(f.share)} of images ({detail})"
+    lines = [f"duplicates (est.): {f'none; a plain run would hold {share}' if unique else share}"]
+    if unique and f.extra_draws is None:
+        lines.append(
+            f"unique:           out of reach: these parameters are not expected to make "
+            f"{f.num_images:,} distinct images"
+        )
+    elif unique and f.extra_draws is not None:
+        lines.append(
+            f"unique:           +{_percent(f.extra_draws / f.num_images)} generation "
+            f"({_about(f.extra_draws)} extra images drawn; first pass {_duration(seconds)})"
+        )
+    return lines
+
+
+def _about(count: int) -> str:
+    """A forecast count to three significant digits: ``_about(205568) == '206,000'``."""
+    if count < 1000:
+        return f"{count:,}"
+    digits = len(str(count)) - 3
+    return f"{round(count, -digits):,}"
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage, two significant digits below 0.1%."""
+    if share == 0 or share >= 0.001:
+        return f"{share:.1%}"
+    return f"{100 * share:.2g}%"
 
 
 def _duration(seconds: float) -> str:
@@ -119,7 +165,9 @@ def estimate_run(
     worker would; the time per image, the bytes per image and this process's
     memory scale to the plan. Worker start-up is this process's own start-up
     CPU time; the commit is a duplicate count over every image's hash, timed
-    on the sample's hashes.
+    on the sample's hashes. The duplicates are forecast
+    (:func:`gridstore.forecast.forecast_duplicates`); a unique plan's time
+    includes drawing and sifting the draws its forecast needs.
 
     Parameters
     ----------
@@ -175,6 +223,7 @@ def estimate_run(
             split_counts(block.images[k], block.annotations[k], plan.config.max_size)
         encoded = sum(len(encoders[k](a)) for k, a in arrays.items())
         per_image = (generated + time.perf_counter() - started) / sample
+        draw_seconds = generated / sample  # a draw and its content hash
 
     started = time.perf_counter()  # the run's fixed cost: its empty arrays
     array_docs("estimate", plan.array_shapes(), plan.compression)
@@ -201,6 +250,15 @@ def estimate_run(
     seconds = setup + rounds * task_seconds + commit + teardown
     if not in_process:
         seconds += startup + load  # each fresh worker imports and loads the kernels
+    duplicates = forecast_duplicates(plan.config, plan.num_images, plan.split_mode, plan.fractions)
+    unique = bool(getattr(plan, "unique", False))  # older plans have no unique field
+    unique_seconds = 0.0
+    if unique and done_tasks == 0 and duplicates.draws_for_unique is not None:
+        # The first pass draws and hashes every candidate, repeats included, and finds
+        # the repeats among their hashes (about what the commit's count costs per image).
+        draws = duplicates.draws_for_unique
+        unique_seconds = draws * (draw_seconds * contention / parallel + commit / plan.num_images)
+    seconds += unique_seconds
 
     task_bytes = TASK_COPIES * images_per_task * sum(a.nbytes for a in arrays.values()) / sample
     worker_bytes = (parent_bytes if not cold else rss_before + KERNEL_LOAD_BYTES) + task_bytes
@@ -218,6 +276,9 @@ def estimate_run(
         seconds=seconds,
         compile_seconds=first_call if cold else 0.0,
         record_bytes=int(8 * plan.num_images * remaining) + 4096 * tasks,  # hashes + JSON
+        duplicates=duplicates,
+        unique=unique,
+        unique_seconds=unique_seconds,
     )
 
 
