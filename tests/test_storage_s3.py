@@ -227,7 +227,9 @@ def test_a_version_costs_a_put_per_object_and_a_copy_per_object(bucket: str) -> 
         )
     chunks = [p for p in s3_objects(f"{url}/{meta['version']}") if "/c/" in p]
     assert len(chunks) == 24  # 3 splits x 8 arrays x 1 chunk
-    docs = 1 + 3 + 24  # the version's, its splits' and its arrays' zarr.json
+    # the version's, its splits' and its arrays' zarr.json, and each split's bbox labels
+    # (a zarr.json and its one chunk)
+    docs = 1 + 3 + 24 + 3 * 2
     # chunks; staged docs, the commit's rewrite of one and the version's own; plan and a
     # task record (npz, json); the claim and the bookkeeping's 2 docs; the lease
     assert calls["PutObject"] == 24 + docs + 2 + 3 + 3 + 1
