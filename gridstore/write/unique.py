@@ -10,7 +10,8 @@ Finding the skips needs every earlier content, but never all of them in
 memory at once:
 
 1. Candidates (`candidate_task`, in the workers, a task at a time): the content
-   hashes of each block's first draws, about 1.3 times its slots, stored
+   hashes of each block's first draws, as many as the duplicate forecast says
+   its slots cost (`schedule`: 1.3 to 1.4 per slot up to 10^7 images), stored
    beside the task records.
 2. Links (`_link`, here): the candidates, numbered in draw order, go to a
    memory-mapped file; bucket by bucket of hash bits, each candidate is linked
@@ -122,8 +123,8 @@ def find_skips(
     plan: Plan,
     todo: list[int],
     run: Callable[[Callable[[int], int], list[int]], None],
-) -> int:
-    """Store the skips of tasks ``todo``; returns the candidates drawn in the last round.
+) -> None:
+    """Store the skips of tasks ``todo`` (see the module docstring).
 
     ``run(fn, tasks)`` runs the candidate tasks (the version's engine). Tasks
     whose candidates are stored already (an interrupted run) are not redrawn.
@@ -139,9 +140,9 @@ def find_skips(
         fn = partial(candidate_task, str(store.path), name, plan_json, fence, per_slot, doublings)
         run(fn, redo)
         with tempfile.TemporaryDirectory(prefix="gridstore-unique-") as tmp:
-            short, total = _resolve(store, name, plan, todo, Path(tmp))
+            short = _resolve(store, name, plan, todo, Path(tmp))
         if not short:
-            return total
+            return
         for b in short:
             doublings[b] = doublings.get(b, 0) + 1
             drawn = _budget(plan, b, doublings[b] - 1, per_slot)
@@ -157,7 +158,7 @@ def find_skips(
 
 def _resolve(
     store: StoreBackend, name: str, plan: Plan, todo: list[int], tmp: Path
-) -> tuple[list[int], int]:
+) -> list[int]:
     """Steps 2 and 3; returns the blocks whose candidates ran out (nothing stored then)."""
     tasks = list(range(len(plan.tasks)))
     with open(tmp / "hashes", "wb") as f:
@@ -176,7 +177,7 @@ def _resolve(
     short = np.zeros(plan.num_blocks, np.bool_)
     _scan(np.asarray(hashes), np.asarray(links), starts, quotas, cum, np.asarray(state), short)
     if short.any():
-        return np.flatnonzero(short).tolist(), total
+        return np.flatnonzero(short).tolist()
     for t in todo:
         task = plan.tasks[t]
         per_block = [
@@ -188,7 +189,7 @@ def _resolve(
             "counts": np.array([len(p) for p in per_block]),
         }
         store.put_task_arrays(name, t, SKIPS, arrays)
-    return [], total
+    return []
 
 
 def _link(
