@@ -156,9 +156,7 @@ def find_skips(
         redo = sorted({b // plan.blocks_per_chunk for b in short})
 
 
-def _resolve(
-    store: StoreBackend, name: str, plan: Plan, todo: list[int], tmp: Path
-) -> list[int]:
+def _resolve(store: StoreBackend, name: str, plan: Plan, todo: list[int], tmp: Path) -> list[int]:
     """Steps 2 and 3; returns the blocks whose candidates ran out (nothing stored then)."""
     tasks = list(range(len(plan.tasks)))
     with open(tmp / "hashes", "wb") as f:
