@@ -44,8 +44,9 @@ class RunEstimate:
 
     ``compile_seconds`` is the one-time compile of the kernels this process just
     did (0 when they came from the cache); it is not part of ``seconds``.
-    ``record_bytes`` is the task records (each image's 8-byte content hash),
-    on disk next to the chunks until the commit. ``duplicates`` forecasts the
+    ``record_bytes`` is the task records (each image's 8-byte content hash,
+    and each of a unique run's first-pass draws'), on disk next to the chunks
+    until the commit. ``duplicates`` forecasts the
     repeats a plain run would record; a ``unique`` run passes over them
     instead: ``unique_seconds``, part of ``seconds``, is its first pass over
     the draws.
@@ -252,7 +253,9 @@ def estimate_run(
         seconds += startup + load  # each fresh worker imports and loads the kernels
     duplicates = forecast_duplicates(plan.config, plan.num_images, plan.split_mode, plan.fractions)
     unique = bool(getattr(plan, "unique", False))  # older plans have no unique field
-    unique_seconds = 0.0
+    unique_seconds, unique_draws = 0.0, 0
+    if unique:  # a first pass draws about 1.15x what the forecast says (write/unique.py)
+        unique_draws = int(1.15 * (duplicates.draws_for_unique or 1.3 * plan.num_images))
     if unique and done_tasks == 0 and duplicates.draws_for_unique is not None:
         # The first pass draws and hashes every candidate, repeats included, and finds
         # the repeats among their hashes (about what the commit's count costs per image).
@@ -275,7 +278,8 @@ def estimate_run(
         peak_total_bytes=peak_total,
         seconds=seconds,
         compile_seconds=first_call if cold else 0.0,
-        record_bytes=int(8 * plan.num_images * remaining) + 4096 * tasks,  # hashes + JSON
+        # hashes + JSON, and a unique run's candidate hashes (its first pass's draws)
+        record_bytes=int(8 * (plan.num_images + unique_draws) * remaining) + 4096 * tasks,
         duplicates=duplicates,
         unique=unique,
         unique_seconds=unique_seconds,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from gridstore.validate.version import validate_version
 from gridstore.write.tasks import generate_task
 from gridstore.write.unique import _link
 from tests.helpers_s3 import new_bucket, s3_endpoint_fixture  # noqa: F401 - fixture
+from tests.test_storage_local import mount_tmpfs  # noqa: F401 - fixture
 
 # Few distinct images (up to two small objects on an 8x8 grid): a fifth of 12,000 draws repeat.
 NO_PATTERNS = {"blob": 1, "rectangle": 1, "line": 1, "pattern": 0}
@@ -202,3 +205,24 @@ def test_a_unique_version_on_object_storage_equals_the_local_one(
     remote, local = open_store(url).version(), open_store(tmp_path / "s").version()
     for s in SPLITS:
         assert np.array_equal(remote[s].images[:], local[s].images[:])
+
+
+def test_too_little_temporary_space_is_one_line_and_resumes_to_the_same_bytes(
+    tmp_path: Path, mount_tmpfs: Callable[[Path, str], Path]  # noqa: F811 - the fixture
+) -> None:
+    plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=1, unique=True)
+    create_version(tmp_path / "clean", plan, engine="serial", show_progress=False)
+    small = mount_tmpfs(tmp_path / "small-tmp", "64k")  # the links need ~33 bytes per draw
+    env = {**os.environ, "TMPDIR": str(small)}
+    settings = {"num_images": 12_000, "seed": 3, "grid_size": 8, "max_objects": 2, "min_size": 2,
+                "max_size": 4, "type_weights": NO_PATTERNS, "blocks_per_chunk": 1, "unique": True}  # fmt: skip
+    (tmp_path / "plan.json").write_text(json.dumps(settings))
+    cmd = [sys.executable, "-m", "gridstore.cli", "generate", "--store", str(tmp_path / "s"),
+           "--config", str(tmp_path / "plan.json"), "--version", "2026-11-30-v1", "--yes",
+           "--quiet"]  # fmt: skip
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    errors = [line for line in run.stderr.splitlines() if line.startswith("Error")]
+    assert run.returncode == 1 and len(errors) == 1, run.stderr
+    assert "of temporary space" in errors[0] and "set TMPDIR" in errors[0]
+    resume_version(tmp_path / "s", "2026-11-30-v1", engine="serial", show_progress=False)
+    assert _digest(tmp_path / "s")[0] == _digest(tmp_path / "clean")[0]

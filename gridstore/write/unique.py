@@ -32,6 +32,7 @@ peak. Memory: one bucket of (hash, index) pairs sorted, about 100 MiB at
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -40,11 +41,11 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore._jit import kernel
-from gridstore.errors import ConfigError
+from gridstore.errors import ConfigError, InsufficientSpaceError
 from gridstore.generate.batch import MAX_DRAWS_PER_SLOT, draw_hashes
 from gridstore.generate.hashing import route_splits
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
-from gridstore.plan import Plan
+from gridstore.plan import Plan, format_bytes
 from gridstore.storage import StoreBackend, backend
 from gridstore.write.stats import BUCKET_BYTES
 
@@ -139,6 +140,8 @@ def find_skips(
     while True:
         fn = partial(candidate_task, str(store.path), name, plan_json, fence, per_slot, doublings)
         run(fn, redo)
+        _check_temp_space(sum(_budget(plan, b, doublings.get(b, 0), per_slot)
+                              for b in range(plan.num_blocks)))  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="gridstore-unique-") as tmp:
             short = _resolve(store, name, plan, todo, Path(tmp))
         if not short:
@@ -154,6 +157,19 @@ def find_skips(
                 )
                 raise ConfigError(msg)
         redo = sorted({b // plan.blocks_per_chunk for b in short})
+
+
+def _check_temp_space(candidates: int) -> None:
+    """Refuse to start the links of ``candidates`` draws where they do not fit (33 bytes each)."""
+    where = tempfile.gettempdir()
+    free, needed = shutil.disk_usage(where).free, 33 * candidates
+    if free < needed:
+        msg = (
+            f"a unique run needs {format_bytes(needed)} of temporary space for "
+            f"{candidates:,} candidate draws, and '{where}' has {format_bytes(free)} free; "
+            "set TMPDIR to a larger file system, then resume"
+        )
+        raise InsufficientSpaceError(msg)
 
 
 def _resolve(store: StoreBackend, name: str, plan: Plan, todo: list[int], tmp: Path) -> list[int]:
