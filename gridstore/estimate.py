@@ -24,6 +24,7 @@ from gridstore.generate.batch import generate_block
 from gridstore.plan import SPLITS, Plan, estimate_memory, format_bytes
 from gridstore.storage import StoreBackend
 from gridstore.storage.layout import array_docs, chunk_encoder
+from gridstore.write.unique import first_pass_draws
 
 __all__ = ["RunEstimate", "check_free_space", "estimate_run"]
 
@@ -49,7 +50,7 @@ class RunEstimate:
     until the commit. ``duplicates`` forecasts the
     repeats a plain run would record; a ``unique`` run passes over them
     instead: ``unique_seconds``, part of ``seconds``, is its first pass over
-    the draws.
+    ``first_pass_draws`` draws.
     """
 
     raw_image_bytes: int
@@ -62,6 +63,7 @@ class RunEstimate:
     duplicates: DuplicateForecast | None = None
     unique: bool = False
     unique_seconds: float = 0.0
+    first_pass_draws: int = 0
 
     @property
     def needed_bytes(self) -> int:
@@ -82,11 +84,15 @@ class RunEstimate:
                 f"compiled:         {self.compile_seconds:.1f} s (once: cached for later runs)"
             )
         if self.duplicates is not None:
-            lines += _duplicate_lines(self.duplicates, self.unique, self.unique_seconds)
+            lines += _duplicate_lines(
+                self.duplicates, self.unique, self.unique_seconds, self.first_pass_draws
+            )
         return lines
 
 
-def _duplicate_lines(forecast: DuplicateForecast, unique: bool, seconds: float) -> list[str]:
+def _duplicate_lines(
+    forecast: DuplicateForecast, unique: bool, seconds: float, first_pass: int
+) -> list[str]:
     """The forecast's lines: the share of repeats, and what a unique run draws to avoid them."""
     f = forecast
     detail = _about(f.duplicates)
@@ -102,7 +108,8 @@ def _duplicate_lines(forecast: DuplicateForecast, unique: bool, seconds: float) 
     elif unique and f.extra_draws is not None:
         lines.append(
             f"unique:           +{_percent(f.extra_draws / f.num_images)} generation "
-            f"({_about(f.extra_draws)} extra images drawn; first pass {_duration(seconds)})"
+            f"({_about(f.extra_draws)} extra images drawn; first pass {_duration(seconds)}, "
+            f"hashing {_about(first_pass)} draws)"
         )
     return lines
 
@@ -254,13 +261,13 @@ def estimate_run(
     duplicates = forecast_duplicates(plan.config, plan.num_images, plan.split_mode, plan.fractions)
     unique = bool(getattr(plan, "unique", False))  # older plans have no unique field
     unique_seconds, unique_draws = 0.0, 0
-    if unique:  # a first pass draws about 1.15x what the forecast says (write/unique.py)
-        unique_draws = int(1.15 * (duplicates.draws_for_unique or 1.3 * plan.num_images))
-    if unique and done_tasks == 0 and duplicates.draws_for_unique is not None:
+    if unique:  # the first pass hashes its budgets' draws (write/unique.py)
+        unique_draws = first_pass_draws(plan)
+    if unique and done_tasks == 0:
         # The first pass draws and hashes every candidate, repeats included, and finds
         # the repeats among their hashes (about what the commit's count costs per image).
-        draws = duplicates.draws_for_unique
-        unique_seconds = draws * (draw_seconds * contention / parallel + commit / plan.num_images)
+        per_draw = draw_seconds * contention / parallel + commit / plan.num_images
+        unique_seconds = unique_draws * per_draw
     seconds += unique_seconds
 
     task_bytes = TASK_COPIES * images_per_task * sum(a.nbytes for a in arrays.values()) / sample
@@ -283,6 +290,7 @@ def estimate_run(
         duplicates=duplicates,
         unique=unique,
         unique_seconds=unique_seconds,
+        first_pass_draws=unique_draws,
     )
 
 

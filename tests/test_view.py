@@ -105,9 +105,9 @@ FORMS: list[tuple[str, dict[str, Any], Callable[[Arrays], np.ndarray]]] = [
         lambda a: slots(a, (a["object_type"] == 4) & np.isin(a["object_subtype"], [1, 4])),
     ),
     (
-        "subtype-code-any-type",
-        {"object_subtype": 1},
-        lambda a: slots(a, a["object_subtype"] == 1),
+        "subtype-code-of-a-line-or-pattern",
+        {"object_subtype": [0, 1]},
+        lambda a: slots(a, np.isin(a["object_type"], [3, 4]) & (a["object_subtype"] <= 1)),
     ),
     (
         "stepped-range",
@@ -531,6 +531,8 @@ def reference(data: Arrays, conditions: dict[str, Any]) -> np.ndarray:
         for code in ok:
             if isinstance(code, tuple):  # a subtype name: its type and its code
                 hit |= (data["object_type"] == code[0]) & (data["object_subtype"] == code[1])
+            elif field == "object_subtype":  # a code: of a line or a pattern
+                hit |= (data["object_type"] >= 3) & (data["object_subtype"] == code)
             else:
                 hit |= data[field] == code
         slot = slot & hit

@@ -344,7 +344,7 @@ def generate_blocks(
     draws = 0
     for i, block_quotas in enumerate(q):
         block, slots = first_block + i, max(int(block_quotas.sum()), 1)
-        max_draws = slots * MAX_DRAWS_PER_SLOT + (0 if skips is None else len(skips[i]))
+        max_draws = slots * MAX_DRAWS_PER_SLOT  # skips included: a unique block's cap too
         drawn = _fill(
             np.uint64(seed),
             np.int64(block),
@@ -363,8 +363,9 @@ def generate_blocks(
             msg = (
                 f"block {block} drew {max_draws} images without filling its splits "
                 f"{tuple(int(x) for x in block_quotas)}: the distribution has too few distinct "
-                "images for disjoint splits; use split_mode='independent' or a larger grid"
-            )
+                + ("images for a unique version of this size" if skips is not None else
+                   "images for disjoint splits; use split_mode='independent' or a larger grid")
+            )  # fmt: skip
             raise ConfigError(msg)
         done += block_quotas
         draws += int(drawn)

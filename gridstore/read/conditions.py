@@ -47,6 +47,7 @@ WHERE_FIELDS = ("num_objects", "object_type", "object_subtype", "object_colour",
 Alternative = tuple[tuple[str, int, int], ...]
 
 _LINE, _PATTERN = OBJECT_TYPES.index("line") + 1, OBJECT_TYPES.index("pattern") + 1
+assert _PATTERN == _LINE + 1  # "a line or a pattern" is one interval of codes
 _NAMES: dict[str, dict[str, Alternative]] = {
     "object_type": {t: (("object_type", i, i),) for i, t in enumerate(OBJECT_TYPES, 1)},
     "object_subtype": {
@@ -250,13 +251,15 @@ def _alternatives(field: str, value: Any, limits: tuple[int, int]) -> tuple[Alte
         raise ConfigError(msg)
     out: list[Alternative] = []
     lo, hi = limits
+    # a subtype code means something for lines and patterns only (0 elsewhere)
+    typed: Alternative = (("object_type", _LINE, _PATTERN),) if field == "object_subtype" else ()
     for item in items:
         if isinstance(item, str) and item in _NAMES.get(field, {}):
             out.append(_NAMES[field][item])
         elif is_integer(item) and lo <= item <= hi:
-            out.append(((field, int(item), int(item)),))
+            out.append((*typed, (field, int(item), int(item))))
         elif isinstance(item, range) and (found := _intervals(item, lo, hi)):
-            out.extend(((field, a, b),) for a, b in found)
+            out.extend((*typed, (field, a, b)) for a, b in found)
         else:
             names = f" or a name: {', '.join(_NAMES[field])}" if field in _NAMES else ""
             msg = (

@@ -117,7 +117,8 @@ class View:
         Keywords ``num_objects``, ``object_type``, ``object_subtype``,
         ``object_colour``, ``object_size`` take a value, a ``range`` or a list
         (any of these values); type and subtype names stand for their codes (a
-        subtype name also fixes its type). The per-object keywords of one call
+        subtype name also fixes its type; a subtype code matches lines and
+        patterns only, since blobs and rectangles have subtype 0). The per-object keywords of one call
         must hold for the same object; each call is its own condition, so
         ``.where(object_type="blob").where(object_colour=3)`` asks for a blob and
         a colour-3 object, not a colour-3 blob. ``predicate`` is called with one

@@ -49,7 +49,17 @@ from gridstore.plan import Plan, format_bytes
 from gridstore.storage import StoreBackend, backend
 from gridstore.write.stats import BUCKET_BYTES
 
-__all__ = ["CANDIDATES", "SKIPS", "candidate_task", "find_skips", "taken_draws", "task_skips"]
+__all__ = [
+    "CANDIDATES",
+    "SKIPS",
+    "candidate_task",
+    "draw_cap",
+    "find_skips",
+    "first_pass_draws",
+    "schedule",
+    "taken_draws",
+    "task_skips",
+]
 
 CANDIDATES, SKIPS = "candidates", "skips"  # kinds of task file (see TaskRecords)
 _BUDGET = 1.3  # first-pass draws per slot at least: ~3% route overflow, and repeats
@@ -60,26 +70,41 @@ def schedule(plan: Plan) -> Schedule:
     """First-pass draws per slot along the version, from the duplicate forecast.
 
     A block at ``k`` images kept needs about ``dM/dk`` draws per slot, ``M(k)``
-    being the draws that hold ``k`` distinct images: 1.05 at 10^5 images of
-    the default generator, 1.25 at 10^7. Each gets 15% more (at least
+    being the draws that hold ``k`` distinct images: 1.3 up to 10^6 images of
+    the default generator, 1.39 at 10^7. Each gets 15% more (at least
     ``_BUDGET``); where the forecast sees no end, ``_BUDGET`` and doubling.
     """
     from gridstore.forecast import forecast_duplicates
 
-    ends = np.unique(np.geomspace(ROUTING_BLOCK_IMAGES, plan.num_images + ROUTING_BLOCK_IMAGES, 16))
+    first = min(ROUTING_BLOCK_IMAGES, plan.num_images)
+    ends = np.unique(np.geomspace(first, plan.num_images, 16).astype(np.int64))
     draws = [forecast_duplicates(plan.config, int(k)).draws_for_unique for k in ends]
     if any(d is None for d in draws):
         return ((plan.num_images, _BUDGET),)
     slope = np.diff([0, *draws]) / np.diff([0, *ends])
-    return tuple((int(k), max(_BUDGET, 1.15 * float(r))) for k, r in zip(ends, slope, strict=True))
+    rates = np.clip(1.15 * slope, _BUDGET, MAX_DRAWS_PER_SLOT)
+    return tuple((int(k), float(r)) for k, r in zip(ends, rates, strict=True))
+
+
+def draw_cap(plan: Plan, block: int) -> int:
+    """The most draws a unique block may make (``MAX_DRAWS_PER_SLOT`` per slot): the
+    first pass, the writer and the validator all stop there."""
+    return MAX_DRAWS_PER_SLOT * max(sum(plan.block_quotas(block)), 1)
 
 
 def _budget(plan: Plan, block: int, doublings: int, per_slot: Schedule) -> int:
-    """First-pass draws of ``block``: its slots times its place's draws per slot, doubled ``doublings`` times."""
+    """First-pass draws of ``block``: its slots times its place's draws per slot,
+    doubled ``doublings`` times, at most `draw_cap`."""
     slots = sum(plan.block_quotas(block))
     kept = (block + 1) * ROUTING_BLOCK_IMAGES
     rate = next((r for k, r in per_slot if k >= kept), per_slot[-1][1])
-    return (int(slots * rate) + 64) << doublings
+    return min((int(slots * rate) + 64) << doublings, draw_cap(plan, block))
+
+
+def first_pass_draws(plan: Plan) -> int:
+    """The draws a unique plan's first pass hashes when no block runs short."""
+    per_slot = schedule(plan)
+    return sum(_budget(plan, b, 0, per_slot) for b in range(plan.num_blocks))
 
 
 def candidate_task(
@@ -136,7 +161,8 @@ def find_skips(
     fence = store.fence(name)
     doublings: dict[int, int] = {}
     per_slot = schedule(plan)
-    redo = [t.index for t in plan.tasks if t.index not in store.task_indices(name, CANDIDATES)]
+    have = store.task_indices(name, CANDIDATES)  # an interrupted run's, reused
+    redo = [t.index for t in plan.tasks if t.index not in have]
     while True:
         fn = partial(candidate_task, str(store.path), name, plan_json, fence, per_slot, doublings)
         run(fn, redo)
@@ -147,15 +173,15 @@ def find_skips(
         if not short:
             return
         for b in short:
-            doublings[b] = doublings.get(b, 0) + 1
-            drawn = _budget(plan, b, doublings[b] - 1, per_slot)
-            if drawn > MAX_DRAWS_PER_SLOT * ROUTING_BLOCK_IMAGES:
+            drawn = _budget(plan, b, doublings.get(b, 0), per_slot)
+            if drawn >= draw_cap(plan, b):
                 msg = (
                     f"block {b} found too few distinct images in {drawn:,} draws to fill its "
                     f"splits {plan.block_quotas(b)}: the distribution has too few distinct "
                     "images for a unique version of this size"
                 )
                 raise ConfigError(msg)
+            doublings[b] = doublings.get(b, 0) + 1
         redo = sorted({b // plan.blocks_per_chunk for b in short})
 
 
@@ -290,14 +316,13 @@ def taken_draws(
     ``(hash, block * 2**32 + draw)`` rows, the passed-over and the taken
     draws: the version follows the rule when every passed-over content was
     taken at an earlier position. None if the stored rows are not the
-    blocks' draws in order (within ``MAX_DRAWS_PER_SLOT`` draws per slot).
+    blocks' draws in order (within `draw_cap` draws).
     """
     task = plan.tasks[index]
     at = [0, 0, 0]
     skips, passed, taken = [], [], []
     for b in range(task.first_block, task.stop_block):
-        room = list(plan.block_quotas(b))
-        cap = MAX_DRAWS_PER_SLOT * max(sum(room), 1)
+        room, cap = list(plan.block_quotas(b)), draw_cap(plan, b)
         mine: list[int] = []
         j = 0
         while any(room):
