@@ -14,7 +14,7 @@ from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
 from gridstore.generate.hashing import content_hash
 from gridstore.generate.kernel import draw_image, make_scratch
-from gridstore.generate.rng import image_key, seed_state, splitmix64, unit_float
+from gridstore.generate.rng import image_key, seed_state, split_of, splitmix64
 from gridstore.generate.shapes import build_tables
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
 
@@ -131,9 +131,7 @@ def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip
         h = content_hash(s_img)
         split = 0
         if route != STREAM:
-            u = unit_float(h if route == BY_CONTENT else splitmix64(key ^ _ROUTE_SALT))
-            while split < 2 and u >= cum_fracs[split]:
-                split += 1
+            split = split_of(h if route == BY_CONTENT else splitmix64(key ^ _ROUTE_SALT), cum_fracs)
         j += 1
         if counts[split] >= quotas[split]:
             continue

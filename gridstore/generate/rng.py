@@ -18,6 +18,7 @@ __all__ = [
     "randint",
     "rotl",
     "seed_state",
+    "split_of",
     "splitmix64",
     "splitmix64_array",
     "uniform",
@@ -72,6 +73,16 @@ def image_key(seed: np.uint64, block: np.uint64, index: np.uint64) -> np.uint64:
 def unit_float(x: np.uint64) -> float:
     """Map 64 random bits to a float in [0, 1) (53 bits)."""
     return float(x >> np.uint64(11)) * _TO_UNIT
+
+
+@kernel
+def split_of(x: np.uint64, cum_fracs: np.ndarray) -> int:
+    """The split (0, 1, 2) that route key ``x`` picks: the first cumulative fraction above it."""
+    u = unit_float(x)
+    split = 0
+    while split < 2 and u >= cum_fracs[split]:
+        split += 1
+    return split
 
 
 @kernel

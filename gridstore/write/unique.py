@@ -44,6 +44,7 @@ from gridstore._jit import kernel
 from gridstore.errors import ConfigError, InsufficientSpaceError
 from gridstore.generate.batch import MAX_DRAWS_PER_SLOT, draw_hashes
 from gridstore.generate.hashing import route_splits
+from gridstore.generate.rng import split_of
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
 from gridstore.plan import Plan, format_bytes
 from gridstore.storage import StoreBackend, backend
@@ -288,10 +289,7 @@ def _scan(hashes, links, starts, quotas, cum, state, short):
         left = room[0] + room[1] + room[2]
         for i in range(starts[b], starts[b + 1]):
             before = links[i] >= 0 and state[links[i]] != 0
-            u = float(hashes[i] >> np.uint64(11)) * 1.1102230246251565e-16  # 2**-53
-            s = 0
-            while s < 2 and u >= cum[s]:
-                s += 1
+            s = split_of(hashes[i], cum)  # as the writer's kernel routes it
             if left > 0 and room[s] > 0:
                 if before:
                     state[i] = _SKIP
