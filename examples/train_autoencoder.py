@@ -1,16 +1,20 @@
 """Train a small convolutional autoencoder on a gridstore version with PyTorch.
 
 A complete, runnable training loop: open the store lazily, stream shuffled
-batches from two DataLoader workers, train, and report the reconstruction
-accuracy on the validation split.
+batches from two DataLoader workers, train, checkpoint, and report the
+reconstruction accuracy on the validation split. Stopped at any step (by
+--max-steps here, by a scheduler on a cluster) and run again with the same
+--checkpoint, it goes on with exactly the batches it had not yet seen, with
+any --workers.
 
     gridstore generate --num-images 100000 --yes
-    python examples/train_autoencoder.py --store datasets --epochs 2
+    python examples/train_autoencoder.py --store datasets --epochs 2 --checkpoint ae.pt
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 from torch import nn
@@ -68,9 +72,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument(
-        "--max-steps", type=int, default=None, help="stop each epoch after this many steps"
+        "--max-steps", type=int, default=None, help="stop (checkpointed) after this many steps"
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--checkpoint", default=None, help="resume from and save to this file")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -81,21 +86,37 @@ def main() -> None:
     model = AutoEncoder()
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(args.epochs):
-        # Whole shuffled batches; each DataLoader worker reads its own chunks.
-        batches = train.torch_iterable(
-            args.batch_size, shuffle=True, seed=0, epoch=epoch, drop_last=True
-        )
-        loader = DataLoader(batches, batch_size=None, num_workers=args.workers, timeout=120)
-        for step, images in enumerate(loader):
+    # The batches of train.batches(...) in order, whatever the worker count, with a
+    # len() and a state_dict() that says where the stream is.
+    loader = train.torch_loader(
+        args.batch_size, seed=0, drop_last=True, num_workers=args.workers, timeout=120
+    )
+    if args.checkpoint and os.path.exists(args.checkpoint):
+        saved = torch.load(args.checkpoint)
+        model.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        loader.load_state_dict(saved["loader"])
+        place = saved["loader"]
+        print(f"resumed at epoch {place['epoch']} step {place['step']}, {len(loader)} steps to go")
+    steps = 0
+    for epoch in range(loader.state_dict()["epoch"], args.epochs):
+        loader.set_epoch(epoch)  # a resumed epoch keeps its place
+        for images in loader:
             loss = loss_fn(model(images), images.long())
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            step, steps = loader.state_dict()["step"], steps + 1
             if step % 50 == 0:
                 print(f"epoch {epoch} step {step}: loss {loss.item():.4f}")
-            if args.max_steps is not None and step + 1 >= args.max_steps:
+            if args.max_steps is not None and steps >= args.max_steps:
                 break
+        if args.checkpoint:
+            state = {"model": model.state_dict(), "optimiser": optimiser.state_dict()}
+            torch.save({**state, "loader": loader.state_dict()}, args.checkpoint)
+        if args.max_steps is not None and steps >= args.max_steps:
+            print(f"stopped at epoch {epoch} step {loader.state_dict()['step']}")
+            return
         val_loader = DataLoader(val.torch_iterable(1024, shuffle=False), batch_size=None)
         print(f"epoch {epoch}: validation cell accuracy {cell_accuracy(model, val_loader):.4f}")
 

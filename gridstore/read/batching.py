@@ -11,9 +11,12 @@ ranks, and only its rows of each window are shuffled and batched.
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,8 +44,9 @@ def _take(data: list[np.ndarray], order: np.ndarray | None, lo: int, hi: int) ->
 
 def check_batch_args(source: SplitSource, fields: Sequence[str], **ints: int) -> None:
     """Raise `ConfigError` for an out-of-range argument or an unknown field."""
+    positive = ("batch_size", "window_chunks", "world_size", "step_stride")
     for name, value in ints.items():
-        check_int(name, value, 1 if name in ("batch_size", "window_chunks", "world_size") else 0)
+        check_int(name, value, 1 if name in positive else 0)
     if ints.get("rank", 0) >= ints.get("world_size", 1):
         msg = f"rank must be < world_size={ints['world_size']}, got {ints['rank']}"
         raise ConfigError(msg)
@@ -121,11 +125,14 @@ def batches(
     fields: Sequence[str],
     rank: int,
     world_size: int,
+    step_stride: int = 1,
     selection: Selection | None = None,
 ) -> Iterator[Batch]:
     """One epoch of batches (see ``SplitReader.batches``); arguments are checked at once.
 
-    With a `selection`, only its rows (the counts of every chunk are computed here).
+    Only steps ``start_step, start_step + step_stride, ...`` are yielded (one
+    DataLoader worker's share of the stream). With a `selection`, only its
+    rows (the counts of every chunk are computed here).
     """
     fields = tuple(fields)
     check_batch_args(
@@ -138,11 +145,46 @@ def batches(
         world_size=world_size,
         start_step=start_step,
         window_chunks=window_chunks,
+        step_stride=step_stride,
     )
     counts = None if selection is None else selection.chunk_counts()
     windows = _windows(source, shuffle, seed, epoch, rank, world_size, window_chunks, counts)
+    starts = np.cumsum([0, *(_rows(source, selection, w) for w in windows)])
+    total = int(starts[-1])
+    steps = range(start_step, total // batch_size if drop_last else -(-total // batch_size))
     seeds = (seed, epoch, rank, world_size) if shuffle else None
-    return _stream(source, windows, fields, batch_size, start_step, drop_last, seeds, selection)
+    stream = _Stream(windows, starts, batch_size, steps[::step_stride])
+    return _stream(source, stream, fields, seeds, selection)
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """Which steps of an epoch's row stream to yield, and the windows that hold their rows.
+
+    Window ``w`` holds the stream's rows ``starts[w]:starts[w + 1]``; step ``s``
+    is rows ``s * batch_size`` on (the last batch may be short). ``steps`` is
+    the range of steps to yield (every one, or one worker's share).
+    """
+
+    windows: list[np.ndarray]
+    starts: np.ndarray
+    batch_size: int
+    steps: range
+
+    def window_steps(self, w: int) -> range:
+        """The steps of ``steps`` with a row in window ``w``, in order."""
+        lo, hi = int(self.starts[w]), int(self.starts[w + 1])
+        if hi == lo or not self.steps:
+            return range(0)
+        first, stride = self.steps.start, self.steps.step
+        low = lo // self.batch_size  # the first step with a row at or after lo
+        if low > first:
+            first += -(-(low - first) // stride) * stride
+        return range(first, min(self.steps.stop, (hi - 1) // self.batch_size + 1), stride)
+
+    def needed(self) -> list[int]:
+        """The windows that hold a row of a step to yield, in order (no other is read)."""
+        return [w for w in range(len(self.windows)) if self.window_steps(w)]
 
 
 class _Reader:
@@ -164,7 +206,7 @@ class _Reader:
         selection: Selection | None,
     ) -> None:
         arrays = source.arrays()  # opened here, once, before any thread asks for them
-        cap = len(windows[0]) * source.chunk_images
+        cap = max(map(len, windows)) * source.chunk_images
         self.sets = [
             [np.empty((cap, *arrays[f].shape[1:]), arrays[f].dtype) for f in fields] for _ in "ab"
         ]
@@ -172,7 +214,9 @@ class _Reader:
         self.selection = selection
         self.stop = threading.Event()
         self.pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="gridstore-read")
-        self.ahead: dict[int, tuple[list[Future[None]], Future[np.ndarray] | None, int]] = {}
+        self.ahead: dict[int, tuple[list[Future[None]], Future[np.ndarray] | None, int, int]] = {}
+        self.closed = False
+        _OPEN.add(self)
 
     def _read(self, bufs: list[np.ndarray], chunk: int, off: int) -> None:
         """Read chunk ``chunk`` of every field into ``bufs`` from row ``off`` (in a thread)."""
@@ -180,9 +224,9 @@ class _Reader:
             for f, buf in zip(self.fields, bufs, strict=True):
                 self.source.read(f, chunk, buf[off:])
 
-    def fetch(self, w: int) -> None:
-        """Queue the reads of window ``w`` (the previous window's rows must all be copied out)."""
-        chunks, bufs = self.windows[w], self.sets[w % 2]
+    def fetch(self, w: int, slot: int) -> None:
+        """Queue the reads of window ``w`` into buffer set ``slot`` (its rows must be copied out)."""
+        chunks, bufs = self.windows[w], self.sets[slot]
         offs = np.cumsum([0, *(self.source.rows(chunks[i : i + 1]) for i in range(len(chunks)))])
         reads = [
             self.pool.submit(self._read, bufs, int(c), int(o))
@@ -191,7 +235,7 @@ class _Reader:
         order = None
         if self.seeds is not None or self.selection is not None:
             order = self.pool.submit(self._order, w, offs)
-        self.ahead[w] = (reads, order, int(offs[-1]))
+        self.ahead[w] = (reads, order, int(offs[-1]), slot)
 
     def _order(self, w: int, offs: np.ndarray) -> np.ndarray:
         """Window ``w``'s rows to take from its buffers, in order (in a thread)."""
@@ -213,15 +257,29 @@ class _Reader:
 
         The order is None for every row in stored order.
         """
-        reads, order, n = self.ahead.pop(w)
+        reads, order, n, slot = self.ahead.pop(w)
         for r in reads:  # in chunk order: the error raised is the one a serial read meets first
             r.result()
-        return [buf[:n] for buf in self.sets[w % 2]], None if order is None else order.result()
+        return [buf[:n] for buf in self.sets[slot]], None if order is None else order.result()
 
     def close(self) -> None:
-        """Stop the threads (after the chunk each is reading)."""
-        self.stop.set()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the threads (after the chunk each is reading); a second call does nothing."""
+        if not self.closed:
+            self.closed = True
+            self.stop.set()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+# Readers not yet closed. At interpreter exit they are closed while the modules
+# they use are still whole; a suspended generator finalised later finds its
+# reader closed and touches nothing (no "Exception ignored in" message).
+_OPEN: weakref.WeakSet[_Reader] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_readers() -> None:
+    for reader in list(_OPEN):
+        reader.close()
 
 
 def _permutation(seed: tuple[int, ...], n: int) -> np.ndarray:
@@ -231,53 +289,44 @@ def _permutation(seed: tuple[int, ...], n: int) -> np.ndarray:
 
 def _stream(
     source: SplitSource,
-    windows: list[np.ndarray],
+    stream: _Stream,
     fields: tuple[str, ...],
-    batch_size: int,
-    start_step: int,
-    drop_last: bool,
     seeds: tuple[int, ...] | None,
     selection: Selection | None,
 ) -> Iterator[Batch]:
-    """Read `windows` in turn, shuffle each (unless `seeds` is None) and cut batches.
+    """Read the windows of `stream`'s steps in turn, shuffle each (unless `seeds` is None), cut.
 
     The next window is read (see `_Reader`) while this one is cut; closing the
-    iterator, or dropping it, stops the reading threads.
+    iterator, or dropping it, stops the reading threads. A batch that spans
+    windows is built from its part of each.
     """
-    starts = np.cumsum([0, *(_rows(source, selection, w) for w in windows)])
-    steps = starts[-1] // batch_size if drop_last else -(-starts[-1] // batch_size)
-    if start_step >= steps:
+    needed = stream.needed()
+    if not needed:
         return
-    skip = start_step * batch_size
-    first = int(np.searchsorted(starts, skip, side="right")) - 1
+    size, starts = stream.batch_size, stream.starts
+    end = int(starts[-1])
 
     def pack(parts: list[np.ndarray]) -> Batch:
         return parts[0] if fields == ("images",) else dict(zip(fields, parts, strict=True))
 
-    reader = _Reader(source, windows, fields, seeds, selection)
+    reader = _Reader(source, stream.windows, fields, seeds, selection)
     try:
-        reader.fetch(first)
+        reader.fetch(needed[0], 0)
         pending: list[np.ndarray] | None = None
-        for w in range(first, len(windows)):
+        for j, w in enumerate(needed):
             data, order = reader.get(w)
-            if w + 1 < len(windows):
-                reader.fetch(w + 1)
-            off = len(data[0]) if order is None else len(order)
-            i = skip - int(starts[w]) if w == first else 0
-            if pending is not None:  # complete the batch begun in the previous window
-                more = _take(data, order, i, i + batch_size - len(pending[0]))
-                i += len(more[0])
-                pending = [np.concatenate(pair) for pair in zip(pending, more, strict=True)]
-                if len(pending[0]) < batch_size:
-                    continue
-                yield pack(pending)
-                pending = None
-            while off - i >= batch_size:
-                yield pack(_take(data, order, i, i + batch_size))
-                i += batch_size
-            if i < off:
-                pending = _take(data, order, i, off)
-        if pending is not None and not drop_last:
-            yield pack(pending)
+            if j + 1 < len(needed):
+                reader.fetch(needed[j + 1], (j + 1) % 2)
+            lo, hi = int(starts[w]), int(starts[w + 1])
+            for s in stream.window_steps(w):
+                stop = min((s + 1) * size, end)
+                part = _take(data, order, max(s * size, lo) - lo, min(stop, hi) - lo)
+                if pending is not None:  # the batch begun in an earlier window
+                    part = [np.concatenate(pair) for pair in zip(pending, part, strict=True)]
+                    pending = None
+                if stop <= hi:
+                    yield pack(part)
+                else:
+                    pending = part
     finally:  # also on close() or garbage collection of a suspended iterator
         reader.close()

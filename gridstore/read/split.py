@@ -150,6 +150,7 @@ class SplitReader:
         fields: Sequence[str] = ("images",),
         rank: int = 0,
         world_size: int = 1,
+        step_stride: int = 1,
     ) -> Iterator[Batch]:
         """Yield one epoch of batches, shuffled by chunk windows in bounded memory.
 
@@ -182,6 +183,10 @@ class SplitReader:
             Arrays to read; ``("images",)`` yields arrays, anything else dicts.
         rank, world_size : int
             This process's share of the chunks in a distributed job.
+        step_stride : int
+            Yield only steps ``start_step, start_step + step_stride, ...`` of
+            the stream: one of `step_stride` DataLoader workers' share (the
+            torch adapter passes it; the other steps' rows are not copied).
 
         Returns
         -------
@@ -207,6 +212,7 @@ class SplitReader:
             fields=fields,
             rank=rank,
             world_size=world_size,
+            step_stride=step_stride,
         )
 
     def numpy_batches(self, batch_size: int, **kwargs: Any) -> Iterator[Batch]:
@@ -265,19 +271,25 @@ class SplitReader:
     ) -> Any:
         """Return a ``torch.utils.data.IterableDataset`` yielding whole batches.
 
-        Load it with ``DataLoader(ds, batch_size=None, num_workers=k)``. Worker
-        ``w`` of ``k`` on rank ``r`` reads chunks ``order[r * k + w :: world_size
-        * k]``, so workers and ranks never share a chunk and together read every
-        row once per epoch. Call ``ds.set_epoch(e)`` before each epoch (workers
-        must not be persistent for it to reach them).
+        Load it with ``DataLoader(ds, batch_size=None, num_workers=k)``: the
+        loader yields exactly the batches of ``batches(batch_size, ...)``, in
+        the same order, for any ``k`` (worker ``w`` makes steps ``w, w + k,
+        ...`` and the DataLoader takes them in turn). ``start_step`` and
+        ``drop_last`` therefore count and cut the loader's own stream, and
+        ``len(ds)`` is the number of batches it yields. Call ``ds.set_epoch(e)``
+        before each epoch (workers must not be persistent for it to reach
+        them). It has torchdata's ``state_dict`` / ``load_state_dict``, so a
+        ``StatefulDataLoader`` restores it mid-epoch (with the worker count it
+        was saved with: torchdata's own rule); `torch_loader` also restores
+        across worker counts.
 
         Parameters
         ----------
         batch_size, shuffle, seed, epoch
             As in `batches`.
         **kwargs
-            ``drop_last``, ``window_chunks``, ``fields``, ``rank``, ``world_size``
-            as in `batches` (to resume mid-epoch, use `batches`).
+            ``start_step``, ``drop_last``, ``window_chunks``, ``fields``,
+            ``rank``, ``world_size`` as in `batches`.
 
         Returns
         -------
@@ -293,3 +305,47 @@ class SplitReader:
         opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
         self.batches(batch_size, **opts)  # checks the arguments; reads nothing
         return torch.adapter("iterable", self, {"batch_size": batch_size, **opts})
+
+    def torch_loader(
+        self,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        epoch: int = 0,
+        *,
+        num_workers: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        """Return a ``torch.utils.data.DataLoader`` of `torch_iterable` that can save its place.
+
+        It yields the batches of `batches` in order for any `num_workers`, has
+        ``len()``, ``set_epoch(e)``, and ``state_dict()`` / ``load_state_dict()``
+        (the protocol of torchdata's ``StatefulDataLoader``): the state is the
+        epoch and the number of batches yielded, so a checkpoint taken with
+        one worker count resumes exactly with any other.
+
+        Parameters
+        ----------
+        batch_size, shuffle, seed, epoch
+            As in `batches`.
+        num_workers : int
+            DataLoader worker processes (0: read in this process).
+        **kwargs
+            ``start_step``, ``drop_last``, ``window_chunks``, ``fields``,
+            ``rank``, ``world_size`` as in `batches`; any other keyword goes to
+            ``DataLoader`` (``pin_memory``, ``multiprocessing_context``, ...).
+
+        Returns
+        -------
+        torch.utils.data.DataLoader
+
+        Raises
+        ------
+        ConfigError
+            An argument is out of range, a field is unknown, or
+            ``persistent_workers=True`` (the workers must see each epoch anew).
+        """
+        from gridstore.read import torch
+
+        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
+        return torch.loader(self, batch_size, opts, num_workers=num_workers)

@@ -14,7 +14,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["adapter"]
+from gridstore.errors import ConfigError
+
+__all__ = ["adapter", "loader"]
 
 
 class Split(Protocol):
@@ -24,21 +26,56 @@ class Split(Protocol):
     def annotation(self, name: str) -> Any: ...
     @property
     def batches(self) -> Callable[..., Iterator[Any]]: ...
+    @property
+    def num_batches(self) -> Callable[..., int]: ...
+    @property
+    def torch_iterable(self) -> Callable[..., Any]: ...
 
 
-_TORCH: list[type] = []
+_TORCH: dict[str, type] = {}
 
 
 def adapter(kind: str, split: Split, options: dict[str, Any]) -> Any:
-    """Build (or unpickle) a torch adapter; its classes are made on first use."""
+    """Build (or unpickle) a torch adapter ("map" or "iterable"); classes are made on first use."""
+    return _classes()[kind](split, options)
+
+
+# Keywords of `torch_loader` that shape the batch stream; the others go to DataLoader.
+_STREAM = frozenset(
+    [
+        "shuffle",
+        "seed",
+        "epoch",
+        "start_step",
+        "drop_last",
+        "window_chunks",
+        "fields",
+        "rank",
+        "world_size",
+    ]
+)
+_PLACE = ("epoch", "start_step")  # where a stream is, as opposed to which stream it is
+
+
+def loader(split: Split, batch_size: int, options: dict[str, Any], **dataloader: Any) -> Any:
+    """Build a DataLoader of `split`'s iterable adapter that saves and restores its place.
+
+    `options` holds the stream's keywords and any DataLoader keyword (split here).
+    """
+    stream = {k: options.pop(k) for k in _STREAM if k in options}
+    dataset = split.torch_iterable(batch_size, **stream)
+    return _classes()["loader"](dataset, {**dataloader, **options})
+
+
+def _classes() -> dict[str, type]:
     if not _TORCH:
-        _TORCH.extend(_torch_classes())
-    return _TORCH[kind == "iterable"](split, options)
+        _TORCH.update(zip(("map", "iterable", "loader"), _torch_classes(), strict=True))
+    return _TORCH
 
 
-def _torch_classes() -> tuple[type, type]:
+def _torch_classes() -> tuple[type, type, type]:
     import torch
-    from torch.utils.data import Dataset, IterableDataset, get_worker_info
+    from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
     class SplitDataset(Dataset):
         def __init__(self, split: Split, options: dict[str, Any]) -> None:
@@ -63,23 +100,91 @@ def _torch_classes() -> tuple[type, type]:
     class SplitIterable(IterableDataset):
         def __init__(self, split: Split, options: dict[str, Any]) -> None:
             self.split, self.options = split, dict(options)
+            self._resume: int | None = None  # the next step, from load_state_dict
+            self._next: int | None = None  # the next step this process yields
 
         def __reduce__(self) -> tuple[Any, ...]:
             return (adapter, ("iterable", self.split, self.options))
 
         def set_epoch(self, epoch: int) -> None:
-            self.options["epoch"] = epoch
+            if epoch != self.options["epoch"]:  # a new epoch starts at its first step
+                self.options.update(epoch=epoch, start_step=0)
+                self._resume = None
+
+        def __len__(self) -> int:
+            keys = ("shuffle", "seed", "epoch", "rank", "world_size")
+            opts = {k: self.options[k] for k in keys if k in self.options}
+            drop_last = self.options.get("drop_last", False)
+            total = self.split.num_batches(self.options["batch_size"], drop_last=drop_last, **opts)
+            return max(0, total - self.options.get("start_step", 0))
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"epoch": self.options["epoch"], "next_step": self._next}
+
+        def load_state_dict(self, state: dict[str, Any]) -> None:
+            self.options["epoch"] = state["epoch"]
+            self._resume = state["next_step"]
 
         def __iter__(self) -> Iterator[Any]:
             info = get_worker_info()
             workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
             opts = dict(self.options)
-            opts["rank"] = opts.get("rank", 0) * workers + worker
-            opts["world_size"] = opts.get("world_size", 1) * workers
-            for batch in self.split.batches(opts.pop("batch_size"), **opts):
+            first = opts.pop("start_step", 0) + worker
+            if self._resume is not None:  # this process's own next step, saved mid-epoch
+                first, self._resume = self._resume, None
+            self._next = first
+            stream = self.split.batches(
+                opts.pop("batch_size"), start_step=first, step_stride=workers, **opts
+            )
+            for batch in stream:
+                self._next += workers
                 if isinstance(batch, dict):
                     yield {k: torch.from_numpy(v) for k, v in batch.items()}
                 else:
                     yield torch.from_numpy(batch)
 
-    return SplitDataset, SplitIterable
+    class SplitLoader(DataLoader):
+        def __init__(self, dataset: SplitIterable, kwargs: dict[str, Any]) -> None:
+            if kwargs.get("persistent_workers"):
+                msg = (
+                    "torch_loader does not take persistent_workers=True: set_epoch and "
+                    "load_state_dict must reach the workers, which start anew each epoch"
+                )
+                raise ConfigError(msg)
+            super().__init__(dataset, batch_size=None, **kwargs)
+            self.stream = dataset
+            self._step = dataset.options.get("start_step", 0)
+
+        def set_epoch(self, epoch: int) -> None:
+            self.stream.set_epoch(epoch)
+
+        # A generator, not DataLoader's iterator class: it counts what it yields.
+        def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+            options = self.stream.options
+            self._step = options.get("start_step", 0)
+            for batch in super().__iter__():
+                self._step += 1
+                yield batch
+            options["start_step"] = 0  # the epoch is done: iterating again repeats it whole
+
+        def _stream_options(self) -> dict[str, Any]:
+            """The options that fix the stream's order (all but the place in it)."""
+            return {k: v for k, v in self.stream.options.items() if k not in _PLACE}
+
+        def state_dict(self) -> dict[str, Any]:
+            epoch = self.stream.options["epoch"]
+            return {"epoch": epoch, "step": self._step, "stream": self._stream_options()}
+
+        def load_state_dict(self, state: dict[str, Any]) -> None:
+            mine, theirs = self._stream_options(), state["stream"]
+            for key in sorted(mine.keys() | theirs.keys()):
+                if mine.get(key) != theirs.get(key):
+                    msg = (
+                        f"the saved loader state has {key}={theirs.get(key)!r} but this loader "
+                        f"has {key}={mine.get(key)!r}; build the loader with the saved arguments"
+                    )
+                    raise ConfigError(msg)
+            self.stream.options.update(epoch=state["epoch"], start_step=state["step"])
+            self._step = state["step"]
+
+    return SplitDataset, SplitIterable, SplitLoader

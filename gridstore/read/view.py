@@ -222,6 +222,7 @@ class View:
         fields: Sequence[str] = ("images",),
         rank: int = 0,
         world_size: int = 1,
+        step_stride: int = 1,
     ) -> Iterator[Batch]:
         """Yield one epoch of the view's rows in batches, as `SplitReader.batches` does.
 
@@ -235,7 +236,7 @@ class View:
 
         Parameters
         ----------
-        batch_size, shuffle, seed, epoch, start_step, drop_last, window_chunks, fields, rank, world_size
+        batch_size, shuffle, seed, epoch, start_step, drop_last, window_chunks, fields, rank, world_size, step_stride
             As in `SplitReader.batches`.
 
         Returns
@@ -261,6 +262,7 @@ class View:
             fields=fields,
             rank=rank,
             world_size=world_size,
+            step_stride=step_stride,
             selection=self._selection,
         )
 
@@ -309,16 +311,17 @@ class View:
     ) -> Any:
         """Return a ``torch.utils.data.IterableDataset`` of the view's batches.
 
-        See `SplitReader.torch_iterable`: workers and ranks share out the
-        view's chunks. The view's rows per chunk are counted here, once, and
-        travel to the workers with it.
+        See `SplitReader.torch_iterable`: the DataLoader yields the batches of
+        `batches` in order for any worker count. The view's rows per chunk are
+        counted here, once, and travel to the workers with it.
 
         Parameters
         ----------
         batch_size, shuffle, seed, epoch
             As in `batches`.
         **kwargs
-            ``drop_last``, ``window_chunks``, ``fields``, ``rank``, ``world_size``.
+            ``start_step``, ``drop_last``, ``window_chunks``, ``fields``,
+            ``rank``, ``world_size``.
 
         Returns
         -------
@@ -334,6 +337,27 @@ class View:
         opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
         self.batches(batch_size, **opts)  # checks the arguments and counts the rows
         return torch.adapter("iterable", self, {"batch_size": batch_size, **opts})
+
+    def torch_loader(
+        self,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        epoch: int = 0,
+        *,
+        num_workers: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        """Return a DataLoader of the view's batches that can save its place.
+
+        As `SplitReader.torch_loader` (same parameters, return value and
+        errors): the stream of `batches` for any `num_workers`, ``len()``,
+        ``set_epoch``, ``state_dict`` / ``load_state_dict``.
+        """
+        from gridstore.read import torch
+
+        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
+        return torch.loader(self, batch_size, opts, num_workers=num_workers)
 
 
 def select(split: Split, where: Sequence[Mapping[str, Any]] = ()) -> View:
