@@ -33,6 +33,7 @@ import numpy as np
 from gridstore.read import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers_layout import make_split, write_version
 
 VERSION = "2026-01-01-v1"
@@ -89,6 +90,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--window-chunks", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs")
+    parser.add_argument(
+        "--random-seconds",
+        type=float,
+        default=3.0,
+        help="seconds per DataLoader rate of benchmarks/bench_random.py (0: skip)",
+    )
     args = parser.parse_args()
     tmp = None
     store = args.store
@@ -98,6 +105,13 @@ def main() -> None:
         build(store, args)
     try:
         run(store, args)
+        if args.random_seconds > 0:  # map-style, single and index-array reads vs streaming
+            from bench_random import measure
+
+            version = open_store(store).versions()[-1]
+            print(f"random access against streaming ({version}, train):")
+            for name, value in measure(str(store), version, args.random_seconds).items():
+                print(f"  {name:42s} {value:>12,.0f} images/s", flush=True)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp)
@@ -186,7 +200,7 @@ def stages(split: Any, args: argparse.Namespace, measured: float) -> None:
     arr, n, size = source.arrays()["images"], len(source), source.chunk_images
     windows = _windows(source, True, 0, 1, 0, 1, args.window_chunks)
     chunks = [int(c) for w in windows for c in w]
-    raws = {c: _get(arr.store_path.store, chunk_key(arr, c)) or b"" for c in chunks}
+    raws = {c: _get(str(arr.store_path.store.root), chunk_key(arr, c)) or b"" for c in chunks}
     rows = {c: min(size, n - c * size) for c in chunks}
     buf = np.empty((size, *arr.shape[1:]), arr.dtype)
     window = split.images[: len(windows[0]) * size]
@@ -208,7 +222,7 @@ def stages(split: Any, args: argparse.Namespace, measured: float) -> None:
 
     steps: dict[str, Callable[[], object]] = {
         "read (file or object)": lambda: [
-            _get(arr.store_path.store, chunk_key(arr, c)) for c in chunks
+            _get(str(arr.store_path.store.root), chunk_key(arr, c)) for c in chunks
         ],
         "crc32c": lambda: [google_crc32c.value(raws[c][:-4]) for c in chunks],
         "blosc decode into the window": decode,

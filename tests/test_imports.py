@@ -306,3 +306,21 @@ def test_no_module_is_longer_than_400_lines() -> None:
     assert len(lengths) > 30
     long = {path: n for path, n in lengths.items() if n > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_no_module_imports_zarr_private_internals() -> None:
+    """zarr.core is private (it moved between 3.0 and 3.4): gridstore uses public zarr only."""
+    found = []
+    for name, path in _module_names().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [
+                f"{name}: {n}" for n in names if n == "zarr.core" or n.startswith("zarr.core.")
+            ]
+    assert found == []

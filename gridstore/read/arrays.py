@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -15,7 +14,6 @@ from gridstore.read.source import SplitSource
 
 __all__ = ["Fields", "Indexable", "LazyArray", "Rows", "ViewArray", "ViewIndices"]
 
-_CACHE_CHUNKS = 2
 A = TypeVar("A", bound="Indexable")
 
 
@@ -89,17 +87,14 @@ class LazyArray(Indexable):
     """One array of a split, read chunk by chunk when indexed.
 
     Indexing is numpy's on axis 0 (see `Indexable`). Each needed chunk is
-    decoded once; the last two decoded chunks are cached, so memory stays
-    bounded. Not safe to share between threads.
+    decoded once and kept in the process's cache of decoded chunks
+    (`gridstore.read.cache`, bounded in bytes), so random reads that return to
+    a chunk do not decode it again.
     """
 
     def __init__(self, source: SplitSource, name: str) -> None:
         self.source = source
         self.name = name
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"source": self.source, "name": self.name, "_cache": OrderedDict()}
 
     def __repr__(self) -> str:
         return f"LazyArray({self.name!r}, shape={self.shape}, dtype={self.dtype})"
@@ -120,14 +115,8 @@ class LazyArray(Indexable):
         return int(self.source.arrays()[self.name].chunks[0])
 
     def chunk(self, index: int) -> np.ndarray:
-        """Return chunk `index`, decoded and checked (cached: do not modify it)."""
-        if index in self._cache:
-            self._cache.move_to_end(index)
-        else:
-            self._cache[index] = self.source.read(self.name, index)
-            if len(self._cache) > _CACHE_CHUNKS:
-                self._cache.popitem(last=False)
-        return self._cache[index]
+        """Return chunk `index`, decoded and checked (cached, read-only)."""
+        return self.source.cached(self.name, index)
 
     def _row(self, i: int) -> np.ndarray:
         size = self.chunk_images

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gridstore.errors import ConfigError, CorruptChunkError, StoreNotFoundError
-from gridstore.storage import FIELDS, backend, open_backend, zarr_store
+from gridstore.read.cache import cached, new_source_id
+from gridstore.storage import FIELDS, backend, is_url, open_backend, zarr_store
 from gridstore.storage.layout import chunk_encoder
 
 if TYPE_CHECKING:
     import zarr
 
-__all__ = ["SplitSource", "open_root", "read_chunk"]
+__all__ = ["SplitSource", "chunk_key", "open_root", "read_chunk"]
 
 # Fields whose every row (one image) has a nonzero byte in a valid version.
 _NONZERO_ROWS = frozenset(FIELDS) - {"object_subtype", "object_bbox"}
@@ -73,19 +74,19 @@ def _decoder(arr: zarr.Array[Any]) -> Callable[..., np.ndarray] | None:
         return None
 
 
-def _get(store: Any, key: str) -> bytes | None:
-    """The object at ``key`` of a zarr store, or None; a local one is read as a plain file."""
-    from zarr.buffer import default_buffer_prototype
-    from zarr.core.sync import sync
-    from zarr.storage import LocalStore
+def _get(store: str, key: str) -> bytes | None:
+    """The object at ``key`` of the store at path or URL ``store``, or None.
 
-    if isinstance(store, LocalStore):  # skips zarr's event loop and its two thread hops
+    A local one is read as a plain file (no event loop, no thread hops);
+    object storage through the store's own backend.
+    """
+    if not is_url(store):
         try:
-            return (store.root / key).read_bytes()
+            with open(os.path.join(store, key), "rb") as f:
+                return f.read()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):  # as zarr's get
             return None
-    got = sync(store.get(key, default_buffer_prototype()))
-    return None if got is None else got.to_bytes()
+    return backend(store).get(key)
 
 
 def _read_direct(
@@ -94,13 +95,14 @@ def _read_direct(
     chunk: int,
     n: int,
     out: np.ndarray | None,
+    store: str,
 ) -> np.ndarray | None:
     """Chunk ``chunk`` (``n`` rows) of ``arr``, decoded into ``out`` by ``decode``; None if missing.
 
     zarr decodes each chunk into a new buffer and copies it into ``out``;
     here blosc writes straight into ``out`` (the last, short chunk excepted).
     """
-    raw = _get(arr.store_path.store, chunk_key(arr, chunk))
+    raw = _get(store, chunk_key(arr, chunk))
     if raw is None:
         return None
     if out is not None and n == arr.chunks[0]:
@@ -138,7 +140,7 @@ def read_chunk(
     direct = decode is not None
     try:
         if decode is not None:
-            data = _read_direct(arr, decode, chunk, rows.stop - rows.start, out)
+            data = _read_direct(arr, decode, chunk, rows.stop - rows.start, out, store)
         elif out is None:
             data = np.asarray(arr[rows])
         else:
@@ -189,7 +191,8 @@ class SplitSource:
 
     def __init__(self, store: str, version: str, split: str) -> None:
         self.store, self.version, self.split = store, version, split
-        self._handles: tuple[int, dict[str, zarr.Array[Any]]] | None = None
+        # (pid, arrays, id): opened once per process; the id keys the chunk cache
+        self._handles: tuple[int, dict[str, zarr.Array[Any]], int] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_handles": None}
@@ -197,7 +200,7 @@ class SplitSource:
     def arrays(self) -> dict[str, zarr.Array[Any]]:
         """The split's arrays by field name (opened on first use in each process)."""
         if self._handles is None or self._handles[0] != os.getpid():
-            self._handles = (os.getpid(), self._open())
+            self._handles = (os.getpid(), self._open(), new_source_id())
         return self._handles[1]
 
     def _open(self) -> dict[str, zarr.Array[Any]]:
@@ -239,6 +242,15 @@ class SplitSource:
         """Number of rows (images) in ``chunks`` (the last chunk may be short)."""
         size, n = self.chunk_images, len(self)
         return sum(min(size, n - int(c) * size) for c in chunks)
+
+    def cached(self, field: str, chunk: int) -> np.ndarray:
+        """Chunk ``chunk`` of array ``field``, checked, from the process's cache (read-only).
+
+        See `gridstore.read.cache`: what random reads go through.
+        """
+        self.arrays()  # opened (and numbered) in this process
+        assert self._handles is not None
+        return cached((self._handles[2], field, chunk), lambda: self.read(field, chunk))
 
     def read(self, field: str, chunk: int, out: np.ndarray | None = None) -> np.ndarray:
         """Chunk ``chunk`` of array ``field``, checked (see `read_chunk`); into ``out`` if given."""

@@ -44,6 +44,10 @@ class ChunkStore(ABC):
     def _get(self, key: str) -> bytes | None:
         """The object at ``key``, or None."""
 
+    def get(self, key: str) -> bytes | None:
+        """The object at ``key`` (relative to the store's root), or None."""
+        return self._get(key)
+
     def has(self, key: str) -> bool:
         """True if an object is stored at ``key`` (relative to the store's root)."""
         return self._get(key) is not None
