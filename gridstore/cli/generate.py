@@ -163,7 +163,10 @@ def _print_plan(
 )
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (engine dask).")
 @click.option(
-    "--resume", "resume", is_flag=True, help="Finish an interrupted version (--version names it)."
+    "--resume",
+    "resume",
+    is_flag=True,
+    help="Converge on --version: create it, finish it, or find it complete (a job to repeat).",
 )
 @click.option("--grow-from", metavar="VERSION", help="New version = VERSION's images plus more.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
@@ -184,12 +187,14 @@ def generate(**opts: Any) -> None:
       gridstore generate --num-images 1000000 --unique --yes
       gridstore generate --num-images 2000000 --grow-from 2026-11-25-v1 --yes
       gridstore generate --resume --version 2026-11-25-v3 --yes
+      gridstore generate --num-images 10000000 --seed 7 --version 2026-11-25-v4 --resume --yes
     """
     from gridstore.engines import default_workers
     from gridstore.estimate import check_free_space
     from gridstore.plan import Plan
     from gridstore.storage import backend, check_store_target, open_backend, parse_version_name
-    from gridstore.write.versions import create_version, grow_version, resume_version
+    from gridstore.write.ensure import ensure_version, version_state
+    from gridstore.write.versions import create_version, grow_version
 
     store_path: Path = opts.pop("store")
     name, yes, quiet, dry_run = (
@@ -204,18 +209,8 @@ def generate(**opts: Any) -> None:
     run = {"engine": engine, "workers": workers, "scheduler": scheduler, "show_progress": not quiet}
     if name is not None:
         parse_version_name(name)
-    done_tasks = 0
-    if resume:
-        store = open_backend(store_path)
-        if name is None:
-            staged = [s.name for s in store.staged() if not s.writing and s.plan is not None]
-            if len(staged) != 1:
-                msg = f"--resume needs --version NAME; unfinished versions: {', '.join(staged) or 'none'}"
-                raise ConfigError(msg)
-            name = staged[0]
-        plan = Plan.from_dict(store.staged_plan(name)["plan"])
-        done_tasks = len(store.task_results(name))
-    elif grow_from is not None:
+    plan = None  # what this command asks for; with --resume alone, what the version recorded
+    if grow_from is not None:
         source = Plan.from_dict(open_backend(store_path).metadata(grow_from)["generation_params"])
         if opts["num_images"] is None:
             msg = "--grow-from needs --num-images (the new total)"
@@ -224,18 +219,42 @@ def generate(**opts: Any) -> None:
         if opts["unique"] and not plan.unique:
             msg = f"--unique: '{grow_from}' is not unique, so a version grown from it cannot be"
             raise ConfigError(msg)
-    else:
+    elif not resume or opts["num_images"] is not None or opts["config_file"] is not None:
         plan = _plan_from_options(opts)
-        check_store_target(store_path)  # refuse a path that is not a store before any work
+    check_store_target(store_path)  # refuse a path that is not a store before any work
+    done_tasks = 0
+    if resume:  # converge on the version from whatever state a stopped run left
+        store = backend(store_path)
+        name = name or _only_unfinished(store, plan)
+        state = version_state(store, name, plan)
+        if state == "complete":
+            same = " with this plan" if plan is not None else ""
+            click.echo(f"{name} is already complete{same}: nothing to do", err=True)
+            print_summary(store.metadata(name))
+            return
+        if plan is None:  # --resume alone: the recorded plan (an error if none)
+            plan = Plan.from_dict(store.staged_plan(name)["plan"])
+        if state == "unfinished":
+            done_tasks = len(store.task_results(name))
+    assert plan is not None  # given, or the one recorded (else staged_plan raised)
     est = _print_plan(plan, store_path, name or "the next version", workers, engine, done_tasks)
     if dry_run:
         return
     check_free_space(backend(store_path), est.needed_bytes, resuming=resume)
     confirm("Proceed?", yes)
     if resume:
-        meta = resume_version(store_path, name, **run)
+        meta, _ = ensure_version(store_path, plan, name, grow_from=grow_from, **run)
     elif grow_from is not None:
         meta = grow_version(store_path, grow_from, plan.num_images, name=name, **run)
     else:
         meta = create_version(store_path, plan, name=name, **run)
     print_summary(meta)
+
+
+def _only_unfinished(store: Any, plan: Any) -> str:
+    """The one unfinished version that ``--resume`` without ``--version`` means."""
+    staged = [s.name for s in store.staged() if not s.writing and s.plan is not None]
+    if plan is not None or len(staged) != 1:
+        msg = f"--resume needs --version NAME; unfinished versions: {', '.join(staged) or 'none'}"
+        raise ConfigError(msg)
+    return staged[0]

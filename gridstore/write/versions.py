@@ -221,6 +221,7 @@ def create_version(
     """
     s = open_backend(store, create=True)
     name = s.claim_version(name)
+    crash_point("after-claim")  # claimed, no plan recorded yet
     created = now()
     s.create_arrays(name, {"plan": plan.to_dict(), "created": created}, plan.array_shapes())
     return _run(
