@@ -27,7 +27,13 @@ the test thread sets, from its next request on. Each mode models one behaviour:
     A body damaged in transit: every ``every``-th GET is forwarded, and one byte of its
     body is flipped on the way back, headers (and the checksum they declare) unchanged.
 ``delay``
-    A slow server: every request waits ``delay`` seconds before it is forwarded.
+    A slow server: every request waits ``delay`` seconds before it is forwarded (or
+    until `FaultProxy.release_delayed`, which lets a test hold requests for as long as
+    it needs).
+
+A request whose body ends early (its client died mid-upload) is never forwarded, as
+no real server applies it. `FaultProxy.wait_until` tells a test when the proxy has
+finished with requests (``done``: answered or dropped; ``cut``: dropped so).
 
 With both ``aws412`` and ``minio412`` on, rewritten 412s alternate between the two forms.
 Outside them, a 412 reaches the client as moto wrote it, which is
@@ -42,9 +48,8 @@ import socket
 import socketserver
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -91,21 +96,31 @@ class FaultProxy:
         Faults injected since `set_mode`, by kind (`KINDS`).
     requests : int
         Requests seen since `set_mode`.
+    done : int
+        Requests the proxy has finished with (answered, or dropped), in all.
+    cut : int
+        Of those, requests dropped because their body ended early (never forwarded).
+    upstream : str
+        The real server's base URL.
     """
 
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.upstream = upstream
         self.url = ""
         self.mode = "off"
         self._modes: frozenset[str] = frozenset({"off"})
         self.every, self.delay = 3, 0.2
         self.injected: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.requests = 0
+        self.done = self.cut = 0
         self._attempts: dict[str, int] = {}  # conditional PUTs seen, by key
         self._count = 0  # requests eligible for the every-th fault
         self._gets = 0  # GETs eligible for the every-th garbled body
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified when `done` grows
+        self._wake = threading.Event()  # set: delayed requests go on at once
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -152,6 +167,23 @@ class FaultProxy:
             self.injected.update(dict.fromkeys(KINDS, 0))
             self.requests, self._count, self._gets = 0, 0, 0
             self._attempts.clear()
+            self._wake.clear()
+
+    def release_delayed(self) -> None:
+        """Let every request waiting in ``delay`` go on now (until the next `set_mode`)."""
+        self._wake.set()
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float = 60.0) -> bool:
+        """Wait until ``ready()`` (asked again each time the proxy finishes with a request);
+        False if ``timeout`` seconds pass first."""
+        with self._changed:
+            return self._changed.wait_for(ready, timeout)
+
+    def _finished(self, *, cut: bool) -> None:
+        with self._changed:
+            self.done += 1
+            self.cut += cut
+            self._changed.notify_all()
 
     def _decide(self, method: str, key: str, conditional: bool) -> tuple[str | None, bool]:
         """Count one request; return the fault to inject into it (a `KINDS` name or None)
@@ -314,7 +346,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, [("Content-Type", "application/xml")], _error_xml(code, message))
 
     def do_any(self) -> None:
-        """Handle one request of any method: read it, maybe fault it, forward, answer."""
+        """Handle one request of any method (and say when it is done with it)."""
+        cut = False
+        try:
+            self._handle()
+        except ConnectionResetError:  # the client died mid-upload: nothing was forwarded
+            cut = True
+            raise
+        finally:
+            self.server.proxy._finished(cut=cut)
+
+    def _handle(self) -> None:
+        """Read the request, maybe fault it, forward it, answer."""
         proxy = self.server.proxy
         body = self._read_body()  # read even when refused, to keep the connection in step
         bucket, _, key = unquote(urlsplit(self.path).path).lstrip("/").partition("/")
@@ -322,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
         conditional = self.command == "PUT" and (if_match or "If-None-Match" in self.headers)
         fault, delay = proxy._decide(self.command, f"{bucket}/{key}", conditional)
         if delay:
-            time.sleep(proxy.delay)
+            proxy._wake.wait(proxy.delay)
         if fault == "409":
             return self._error(409, "ConditionalRequestConflict", _CONFLICT)
         if fault == "503":

@@ -1,18 +1,26 @@
 """kill -9 at chosen moments of a real run: before any task, mid-tasks, inside the commit.
 
-Each round aims at one phase, watching the store's own bookkeeping, kills the
-writer with SIGKILL, records which phase the kill really hit (from what the
-store holds afterwards), then resumes or discards. A round never leaves a
-version that passes for finished unless it is whole, and resuming always gives
-the bytes of an uninterrupted run. The run of rounds must have covered every
-phase. Deselected by default (``-m stress``); ``GRIDSTORE_STRESS_ROUNDS`` sets
-the number of rounds (at least 3: one per phase).
+Each round aims at one phase and kills the writer with SIGKILL: before any task
+and mid-tasks once the store's own bookkeeping shows the phase reached (random
+timing), inside the commit once the writer has stopped itself at a fault point
+there (GRIDSTORE_STALL_AT: after commit() wrote the final metadata, before or
+after its flush). It records which phase the kill really hit, from what the
+store holds afterwards, then resumes or discards. "commit" is recorded only when
+the staged version's zarr.json says ``complete`` (commit() has written it) and
+nothing is published: all task records with the document still ``in_progress``
+is "all-tasks-recorded". A round never leaves a version that passes for finished
+unless it is whole, and resuming always gives the bytes of an uninterrupted run.
+The run of rounds must have covered every phase. Deselected by default (``-m
+stress``); ``GRIDSTORE_STRESS_ROUNDS`` sets the number of rounds (at least 3:
+one per phase).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -21,14 +29,15 @@ from pathlib import Path
 
 import pytest
 
-from gridstore.write.versions import create_version, resume_version
 from gridstore.plan import Plan
 from gridstore.storage import open_backend
-from gridstore.storage.layout import tasks_key
+from gridstore.storage.layout import staged_key, tasks_key
+from gridstore.write.versions import create_version, resume_version
 from tests.conftest import version_chunks
 
 IMAGES = 300_000  # 15 tasks
 PHASES = ("before-any-task", "mid-tasks", "commit")
+COMMIT_POINTS = ("commit-before-sync", "commit-before-publish")  # inside commit(), after its write
 
 
 def _records(store: Path) -> tuple[str | None, int]:
@@ -44,19 +53,42 @@ def _records(store: Path) -> tuple[str | None, int]:
 
 
 def _kill_in(store: Path, phase: str, rng: random.Random, workers: str) -> None:
-    """Start a writer and SIGKILL it once the store shows it reached ``phase``."""
+    """Start a writer and SIGKILL it once it reached ``phase`` (see the module docstring)."""
     cmd = [sys.executable, "-m", "gridstore.cli", "generate", "--num-images", str(IMAGES),
            "--store", str(store), "--seed", "5", "--yes", "--quiet", "--workers", workers]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    want = {"before-any-task": 0, "mid-tasks": rng.randint(1, 13), "commit": 15}[phase]
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("GRIDSTORE_CRASH_AT", "GRIDSTORE_STALL_AT")
+    }
+    if phase == "commit":
+        env["GRIDSTORE_STALL_AT"] = rng.choice(COMMIT_POINTS)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    want = {"before-any-task": 0, "mid-tasks": rng.randint(1, 13)}.get(phase)
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
-        name, done = _records(store)
-        if name is not None and done >= want:
-            break
+        if want is None:  # the commit: wait until the writer stopped itself inside it
+            if _stopped(proc.pid):
+                break
+        else:
+            name, done = _records(store)
+            if name is not None and done >= want:
+                break
         time.sleep(0.002)
-    proc.kill()
+    proc.send_signal(signal.SIGKILL)  # a stopped process dies of SIGKILL too
     proc.wait(timeout=60)  # pool workers die with their parent: nothing lingers
+
+
+def _stopped(pid: int) -> bool:
+    """Whether process ``pid`` is stopped (SIGSTOP)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def _staged_state(store: Path, name: str) -> str | None:
+    """The ``state`` the staged version's zarr.json records (None: no document yet)."""
+    try:
+        doc = json.loads((store / staged_key(name) / "zarr.json").read_text())
+    except FileNotFoundError:
+        return None
+    return doc.get("attributes", {}).get("state")
 
 
 def _phase_hit(store: Path) -> str:
@@ -67,7 +99,10 @@ def _phase_hit(store: Path) -> str:
     name, done = _records(store)
     if name is None:
         return "before any plan"
-    return "before-any-task" if done == 0 else "mid-tasks" if done < 15 else "commit"
+    if done < 15:
+        return "before-any-task" if done == 0 else "mid-tasks"
+    # commit() writes the final document ("complete") first: only then was it under way
+    return "commit" if _staged_state(store, name) == "complete" else "all-tasks-recorded"
 
 
 @pytest.mark.stress

@@ -52,11 +52,26 @@ def test_plan_prints_the_duplicate_forecast() -> None:
     assert est.unique_seconds == 0
 
 
-def test_independent_plan_prints_repeats_within_and_across_splits() -> None:
-    est = estimate_run(Plan(num_images=1_000_000, split_mode="independent"), 1, "serial")
-    assert est.duplicates is not None and est.duplicates.cross_split > 0
-    assert "within splits" in _line(est.lines(), "duplicates (est.):")
-    assert "across)" in _line(est.lines(), "duplicates (est.):")
+def test_independent_plan_forecasts_each_split_of_its_own_fractions() -> None:
+    """Independent splits: each is a stream of its own length, from the plan's fractions.
+
+    The expected counts are disjoint forecasts of each split alone (a disjoint plan holds
+    all its repeats within), so they do not go through the fractions the plan passes on;
+    the default fractions (0.8, 0.1, 0.1) would give other counts.
+    """
+    plan = Plan(num_images=1_000_000, split_mode="independent", fractions=(0.4, 0.3, 0.3))
+    est = estimate_run(plan, 1, "serial")
+    alone = [forecast_duplicates(plan.config, n).duplicates for n in plan.split_counts.values()]
+    total = forecast_duplicates(plan.config, plan.num_images).duplicates
+    assert est.duplicates is not None
+    assert est.duplicates.within_split == pytest.approx(sum(alone), abs=2)
+    assert est.duplicates.cross_split == pytest.approx(total - sum(alone), abs=3)
+    default = [forecast_duplicates(plan.config, n).duplicates for n in (800_000, 100_000, 100_000)]
+    assert abs(sum(default) - sum(alone)) > 0.2 * sum(alone)  # the fractions matter
+    f = est.duplicates
+    within, cross = (f"{round(x, -(len(str(x)) - 3)):,}" for x in (f.within_split, f.cross_split))
+    line = _line(est.lines(), "duplicates (est.):")
+    assert line.endswith(f": {within} within splits, {cross} across)"), line
 
 
 def test_unique_plan_prints_and_times_its_extra_draws() -> None:

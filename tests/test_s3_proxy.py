@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -24,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from tests.helpers_s3 import _start_server
-from tests.helpers_s3proxy import KINDS, MODES, FaultProxy, fault_mode
+from tests.helpers_s3proxy import KINDS, FaultProxy, fault_mode
 
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 # "max_attempts" counts retries, not attempts: 1 would still retry a 500 or 503 once.
@@ -46,12 +47,12 @@ def proxy_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultPro
 
 @pytest.fixture(name="client")
 def client_fixture(proxy: FaultProxy) -> Iterator[Callable[..., Any]]:
-    """Make boto3 s3 clients that reach moto through the proxy (closed at teardown)."""
+    """Make boto3 s3 clients that reach moto through the proxy, or ``url`` (closed at teardown)."""
     made: list[Any] = []
 
-    def make(config: Config | None = None) -> Any:
+    def make(config: Config | None = None, url: str | None = None) -> Any:
         session = boto3.session.Session(region_name="us-east-1", **CREDS)
-        made.append(session.client("s3", endpoint_url=proxy.url, config=config))
+        made.append(session.client("s3", endpoint_url=url or proxy.url, config=config))
         return made[-1]
 
     yield make
@@ -79,6 +80,13 @@ def bucket_fixture(proxy: FaultProxy, client: Callable[..., Any]) -> str:
     name = f"p-{uuid.uuid4().hex[:16]}"
     client().create_bucket(Bucket=name)
     return name
+
+
+def answered(response: dict[str, Any]) -> dict[str, str]:
+    """A response's headers, less those that differ from one answer to the next."""
+    per_response = {"date", "x-amzn-requestid", "connection", "keep-alive"}
+    headers = response["ResponseMetadata"]["HTTPHeaders"]
+    return {k: v for k, v in headers.items() if k not in per_response}
 
 
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> dict[str, str]:
@@ -110,7 +118,14 @@ def test_off_passes_everything_through(
         s3.head_object(Bucket=bucket, Key="big")
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     assert proxy.requests >= 9 and not any(proxy.injected.values())
-    assert set(proxy.injected) == set(KINDS)
+    # What the proxy passed on is what the server holds: read it there, not through the proxy;
+    # and the server's answers come back whole (every header but the per-response ones).
+    direct = client(url=proxy.upstream)
+    assert [o["Key"] for o in direct.list_objects_v2(Bucket=bucket)["Contents"]] == ["dir/small"]
+    for op in ("get_object", "head_object"):
+        through = getattr(s3, op)(Bucket=bucket, Key="dir/small")
+        assert answered(through) == answered(getattr(direct, op)(Bucket=bucket, Key="dir/small"))
+    assert direct.get_object(Bucket=bucket, Key="dir/small")["Body"].read() == bytes(range(256))
 
 
 def test_chunked_and_expect_continue_requests(
@@ -142,21 +157,34 @@ def test_chunked_and_expect_continue_requests(
 def test_a_client_that_dies_mid_upload_stores_nothing(
     proxy: FaultProxy, client: Callable[..., Any], bucket: str
 ) -> None:
-    """As a real server: a PUT whose body ends early (its writer was killed) is not applied."""
+    """As a real server: a PUT whose body ends early (its writer was killed) is not applied.
+
+    The proxy says when it is done with the request: only then is the server asked (not
+    after a guessed pause), and the proxy says it dropped it unforwarded.
+    """
     host, port = proxy.url.removeprefix("http://").split(":")
     for framing, body in (
         ("Content-Length: 10", b"abc"),
         ("Transfer-Encoding: chunked", b"a\r\nabc"),
     ):
+        done, cut = proxy.done, proxy.cut
         with socket.create_connection((host, int(port))) as sock:
             sock.sendall(
                 f"PUT /{bucket}/cut HTTP/1.1\r\nHost: {host}\r\n{framing}\r\n\r\n".encode()
             )
             sock.sendall(body)  # then the connection closes: the client is gone
-        time.sleep(0.2)  # the proxy's thread sees the end of the stream
+        assert proxy.wait_until(lambda n=done: proxy.done > n), "the proxy never ended it"
         with pytest.raises(ClientError) as exc:
-            client().head_object(Bucket=bucket, Key="cut")
+            client(url=proxy.upstream).head_object(Bucket=bucket, Key="cut")
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        assert proxy.cut == cut + 1  # dropped, not forwarded
+    # The same request whole is stored: what kept it out was its cut body.
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            f"PUT /{bucket}/cut HTTP/1.1\r\nHost: {host}\r\nContent-Length: 3\r\n\r\nabc".encode()
+        )
+        assert sock.recv(1000).startswith(b"HTTP/1.1 200")
+    assert client().get_object(Bucket=bucket, Key="cut")["Body"].read() == b"abc"
 
 
 @pytest.mark.parametrize(("mode", "aws"), [("aws412", True), ("minio412", False)])
@@ -262,20 +290,39 @@ def test_garble_damages_a_body_and_the_checksum_catches_it(
 def test_delay_slows_every_request(
     proxy: FaultProxy, client: Callable[..., Any], bucket: str
 ) -> None:
+    """A delayed request waits its delay; one sent meanwhile with the mode off overtakes it.
+
+    Events, not durations, decide: the delayed request is held (a delay of 10 minutes)
+    until the one sent after it has been answered, then released.
+    """
     s3 = client()
     s3.put_object(Bucket=bucket, Key="k", Body=b"1")
-    timings = {}
-    for mode in ("off", "delay"):
-        proxy.set_mode(mode, delay=0.3)
-        start = time.monotonic()
-        s3.head_object(Bucket=bucket, Key="k")
-        timings[mode] = time.monotonic() - start
-    assert timings["off"] < 0.3 <= timings["delay"]
+    proxy.set_mode("delay", delay=0.05)
+    start = time.monotonic()
+    s3.head_object(Bucket=bucket, Key="k")
+    assert time.monotonic() - start >= 0.05  # a lower bound: a busy machine only adds to it
     assert proxy.injected["delay"] == proxy.requests == 1
+    proxy.set_mode("delay", delay=600)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(client().head_object, Bucket=bucket, Key="k")
+        try:
+            deadline = time.monotonic() + 60
+            while proxy.injected["delay"] < 1:  # the proxy holds it
+                assert time.monotonic() < deadline and not held.done(), "never reached the proxy"
+                time.sleep(0.01)
+            delayed = dict(proxy.injected)
+            proxy.set_mode("off")
+            assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == 1  # not held
+            assert not held.done()  # still waiting in the proxy
+            assert (proxy.injected["delay"], proxy.requests) == (0, 1)
+        finally:
+            proxy.release_delayed()
+        assert held.result(timeout=60)["ContentLength"] == 1
+    assert delayed == {**dict.fromkeys(KINDS, 0), "delay": 1}
 
 
 def test_fault_mode_applies_to_other_processes_and_restores_off(
-    proxy: FaultProxy, bucket: str
+    proxy: FaultProxy, client: Callable[..., Any], bucket: str
 ) -> None:
     code = (
         "import sys, boto3, botocore.config, botocore.exceptions as e\n"
@@ -297,6 +344,9 @@ def test_fault_mode_applies_to_other_processes_and_restores_off(
         )
         assert run.stdout.strip() == "ConditionalRequestConflict"
     assert proxy.mode == "off" and proxy.injected["409"] == 1  # the counts outlive the block
+    once = client(NO_RETRY)  # off again: a first conditional PUT passes
+    once.put_object(Bucket=bucket, Key="k2", Body=b"2", IfNoneMatch="*")
+    assert proxy.injected["409"] == 1
     with pytest.raises(ValueError, match="unknown mode"):
         proxy.set_mode("flaky")
-    assert "off" in MODES
+    assert proxy.mode == "off"  # a refused mode changes nothing

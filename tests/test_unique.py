@@ -23,7 +23,7 @@ from gridstore.plan import SPLITS
 from gridstore.validate.unique import UniqueRegeneration
 from gridstore.validate.version import validate_version
 from gridstore.write.tasks import generate_task
-from gridstore.write.unique import _link
+from gridstore.write.unique import _budget, _link, schedule
 from tests.helpers_s3 import new_bucket, s3_endpoint_fixture  # noqa: F401 - fixture
 from tests.test_storage_local import mount_tmpfs  # noqa: F401 - fixture
 
@@ -42,22 +42,31 @@ def _digest(store: Path) -> tuple[str, dict[str, np.ndarray]]:
 
 def _by_the_rule(plan: Plan) -> dict[str, list[int]]:
     """The content hashes a unique version holds, split by split, by the rule in plain Python."""
+    return _the_rule(plan)[0]
+
+
+def _the_rule(plan: Plan) -> tuple[dict[str, list[int]], list[int]]:
+    """`_by_the_rule`, and the draws each block makes up to its last image taken."""
     taken: set[int] = set()
     out: dict[str, list[int]] = {s: [] for s in SPLITS}
+    needed = []
     for b in range(plan.num_blocks):
         room = list(plan.block_quotas(b))
         hashes = draw_hashes(plan.config, plan.seed, b, 0, 40_000)
-        for h, s in zip(
-            hashes.tolist(), route_splits(hashes, plan.fractions).tolist(), strict=True
+        last = -1
+        for j, (h, s) in enumerate(
+            zip(hashes.tolist(), route_splits(hashes, plan.fractions).tolist(), strict=True)
         ):
             if not any(room):
                 break
             if room[s] and h not in taken:
                 taken.add(h)
                 room[s] -= 1
-                rows = out[SPLITS[s]]
-                rows.append(h)
-    return out
+                out[SPLITS[s]].append(h)
+                last = j
+        assert not any(room), "the reference drew too few"
+        needed.append(last + 1)
+    return out, needed
 
 
 def test_a_unique_version_is_the_rule_exactly_and_has_no_repeat(tmp_path: Path) -> None:
@@ -106,17 +115,30 @@ def test_same_bytes_for_any_workers_and_engine_dask_included(tmp_path: Path) -> 
     assert len(digests) == 1
 
 
-def test_blocks_short_of_candidates_draw_more_and_give_the_same_bytes(tmp_path: Path) -> None:
-    # grid 4, one object of 2 cells: a few hundred distinct images, so blocks run out.
-    tiny = make_config(
-        "atomic", grid_size=4, max_objects=1, min_size=2, max_size=2, type_weights=NO_PATTERNS
-    )
-    plan = Plan(config=tiny, num_images=60, seed=1, unique=True, fractions=(1.0, 0.0, 0.0))
-    create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
+# grid 4, one object of 2 cells: 378 distinct images, and a split's share of them (the
+# route is by content) is small, so a block's last slots cost many draws.
+TINY = make_config(
+    "atomic", grid_size=4, max_objects=1, min_size=2, max_size=2, type_weights=NO_PATTERNS
+)
+
+
+def test_a_block_short_of_candidates_draws_more_and_gives_the_rule_s_bytes(
+    tmp_path: Path,
+) -> None:
+    plan = Plan(config=TINY, num_images=280, seed=1, unique=True)  # quotas 224, 28, 28
+    want, needed = _the_rule(plan)
+    first_pass = _budget(plan, 0, 0, schedule(plan))
+    assert needed[0] > first_pass  # 1,644 > 927: the first pass's candidates run out
+    meta = create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
     _, images = _digest(tmp_path / "s")
-    assert content_hashes(images["train"]).tolist() == _by_the_rule(plan)["train"]
+    for s in SPLITS:
+        assert content_hashes(images[s]).tolist() == want[s]
+    assert meta["generation"]["draws"] == needed[0]  # the writer stops at the last image taken
+
+
+def test_a_distribution_with_too_few_distinct_images_is_one_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="too few distinct images for a unique version"):
-        create_version(tmp_path / "t", Plan(config=tiny, num_images=2000, unique=True),
+        create_version(tmp_path / "t", Plan(config=TINY, num_images=2000, unique=True),
                        engine="serial", show_progress=False)  # fmt: skip
 
 
@@ -208,7 +230,8 @@ def test_a_unique_version_on_object_storage_equals_the_local_one(
 
 
 def test_too_little_temporary_space_is_one_line_and_resumes_to_the_same_bytes(
-    tmp_path: Path, mount_tmpfs: Callable[[Path, str], Path]  # noqa: F811 - the fixture
+    tmp_path: Path,
+    mount_tmpfs: Callable[[Path, str], Path],  # noqa: F811 - the fixture
 ) -> None:
     plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=1, unique=True)
     create_version(tmp_path / "clean", plan, engine="serial", show_progress=False)

@@ -195,7 +195,7 @@ def test_chained_where_is_and_each_call_its_own_condition(train: Any, data: Arra
     )
     check_view(both, np.flatnonzero(sel), data)
     counted = train.where(lambda a: stamp(a["images"]) < 300)
-    assert len(counted) == 300  # counted: the child skips the parent's empty chunks
+    assert len(counted) == 300  # counted before the child is made (see the test below)
     sel = np.flatnonzero((np.arange(N) < 300) & (data["num_objects"] == 1))
     check_view(counted.where(num_objects=1), sel, data)
     with pytest.raises(ConfigError) as err:
@@ -208,6 +208,25 @@ def test_chained_where_is_and_each_call_its_own_condition(train: Any, data: Arra
         np.flatnonzero((data["num_objects"] == 1) & has_blob),
         data,
     )
+
+
+def test_a_chained_where_never_reads_the_chunks_its_parent_counted_empty(
+    store: Path, tmp_path: Path, data: Arrays
+) -> None:
+    """The child of a counted view skips the chunks the parent found empty: their files
+    are deleted, and the child still counts, indexes and reads its rows."""
+    copy = Path(shutil.copytree(store, tmp_path / "store"))
+    parent = open_store(copy).version()["train"].where(lambda a: stamp(a["images"]) < 300)
+    assert len(parent) == 300  # counted: chunks 0..2 hold the rows
+    for c in range(3, 24):
+        os.remove(copy / VERSION / "train" / "images" / "c" / str(c) / "0" / "0")
+        os.remove(copy / VERSION / "train" / "num_objects" / "c" / str(c))
+    child = parent.where(num_objects=1)
+    sel = np.flatnonzero((np.arange(N) < 300) & (data["num_objects"] == 1))
+    assert 0 < len(child) == len(sel)
+    np.testing.assert_array_equal(child.chunk_counts()[3:], 0)
+    np.testing.assert_array_equal(child.indices[:], sel)
+    np.testing.assert_array_equal(child.images[:], data["images"][sel])
 
 
 # (id, where keywords, the exact one-line message)

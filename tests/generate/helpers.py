@@ -1,7 +1,8 @@
 """Helpers shared by the generator's tests: objects out of annotations, GENERATOR.md's rules, statistics.
 
-Written from GENERATOR.md, not from the kernel's code, so that they check it
-rather than repeat it. Statistical checks use tolerances of about five standard
+Written from GENERATOR.md, not from the kernel's code (nor from
+gridstore.generate.shapes: the pattern families are described here again), so
+that they check it rather than repeat it. Statistical checks use tolerances of about five standard
 deviations (chi-square bounds of df + 6 sqrt(2 df)): with fixed seeds they never
 flake, yet catch a wrong weight or an off-by-one.
 """
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 from hypothesis import strategies as st
 
 from gridstore.config import PATTERN_FAMILIES, GeneratorConfig, make_config
-from gridstore.generate.shapes import pattern_cells
 from gridstore.generate.vocab import Annotations
 
 BLOB, RECTANGLE, LINE, PATTERN = 1, 2, 3, 4
@@ -40,12 +41,56 @@ def dihedral(cells: list[tuple[int, int]]) -> set[Shape]:
     return out
 
 
+def _box_cells(height: int, width: int, inside: Callable[[int, int], bool]) -> Shape:
+    """The cells of a ``height`` x ``width`` box for which ``inside(row, col)`` holds."""
+    return frozenset((r, c) for r in range(height) for c in range(width) if inside(r, c))
+
+
+@lru_cache(maxsize=256)
+def spec_templates(family: str, g: int) -> tuple[Shape, ...]:
+    """Every parameter set of a pattern family whose box fits a g x g grid, one cell set each.
+
+    Written from GENERATOR.md's words (docs/generator.md names the parameters), not from
+    gridstore.generate.shapes: each shape is the cells of its bounding box that satisfy
+    what the spec says the motif is. Orientation does not matter (see `pattern_shapes`).
+    """
+    out: list[Shape] = []
+    if family == "checkerboard":  # k x k, k = 2..4, the cells where row + col is even
+        out = [_box_cells(k, k, lambda r, c: (r + c) % 2 == 0) for k in (2, 3, 4) if k <= g]
+    elif family == "L":  # an upright arm of a cells and a foot of b, sharing the corner cell
+        for a in range(2, g + 1):
+            for b in range(2, g + 1):
+                out.append(_box_cells(a, b, lambda r, c, a=a: c == 0 or r == a - 1))
+    elif family == "T":  # a bar of 2h + 1 cells, and a stem of s cells from its middle cell
+        for bar in range(3, g + 1, 2):
+            for stem in range(1, g):
+                middle = bar // 2
+                out.append(_box_cells(stem + 1, bar, lambda r, c, m=middle: r == 0 or c == m))
+    elif family == "plus":  # a centre cell and four arms of a cells each
+        for a in range(1, (g + 1) // 2):
+            out.append(_box_cells(2 * a + 1, 2 * a + 1, lambda r, c, a=a: a in (r, c)))
+    elif family == "zigzag":  # a staircase of n >= 3 cells: right, down, right, down, ...
+        n = 3
+        while (n + 1) // 2 <= g and n // 2 + 1 <= g:  # ceil(n/2) rows, floor(n/2) + 1 cols
+            out.append(
+                _box_cells(
+                    (n + 1) // 2, n // 2 + 1, lambda r, c, n=n: c - r in (0, 1) and r + c < n
+                )
+            )
+            n += 1
+    else:
+        raise ValueError(family)
+    return tuple(out)
+
+
 @lru_cache(maxsize=64)
 def pattern_shapes(family: str, g: int, min_size: int, max_size: int) -> frozenset[Shape]:
+    """Every shape GENERATOR.md allows a pattern of ``family`` (any of the 8
+    rotations/reflections of a template of ``min_size..max_size`` cells), from `spec_templates`."""
     shapes: set[Shape] = set()
-    for template in pattern_cells(family, g):
+    for template in spec_templates(family, g):
         if min_size <= len(template) <= max_size:
-            shapes |= dihedral(template)
+            shapes |= dihedral(list(template))
     return frozenset(shapes)
 
 

@@ -18,7 +18,13 @@ import pytest
 from gridstore.config import PATTERN_FAMILIES, GeneratorConfig, make_config
 from gridstore.errors import ConfigError
 from gridstore.generate.shapes import ShapeTables, build_tables, pattern_cells
-from tests.generate.helpers import dihedral, normalise, pattern_shapes, rect_probs
+from tests.generate.helpers import (
+    dihedral,
+    normalise,
+    pattern_shapes,
+    rect_probs,
+    spec_templates,
+)
 
 
 def _spec_templates(family: str, g: int) -> Counter[tuple[int, int, int]]:
@@ -53,9 +59,13 @@ def _box(cells: list[tuple[int, int]]) -> tuple[int, int]:
 @pytest.mark.parametrize("g", [2, 3, 5, 8, 16], ids=lambda g: f"g{g}")
 @pytest.mark.parametrize("family", PATTERN_FAMILIES)
 def test_pattern_templates_are_the_documented_ones(family: str, g: int) -> None:
+    """Sizes and boxes as documented, and each template, up to its 8 rotations/reflections,
+    is one of the spec's shapes (tests/generate/helpers.py), each parameter set once."""
     templates = pattern_cells(family, g)
     got = Counter((len(t), *_box(t)) for t in templates)
     assert got == _spec_templates(family, g)
+    shapes = Counter(frozenset(dihedral(t)) for t in templates)
+    assert shapes == Counter(frozenset(dihedral(list(t))) for t in spec_templates(family, g))
     for t in templates:
         assert len(set(t)) == len(t), "a template lists a cell twice"
         assert all(0 <= r < g and 0 <= c < g for r, c in t)
