@@ -177,7 +177,7 @@ class _Stream:
         if hi == lo or not self.steps:
             return range(0)
         first, stride = self.steps.start, self.steps.step
-        low = lo // self.batch_size  # the first step with a row at or after lo
+        low = lo // self.batch_size  # the step that holds row lo
         if low > first:
             first += -(-(low - first) // stride) * stride
         return range(first, min(self.steps.stop, (hi - 1) // self.batch_size + 1), stride)
