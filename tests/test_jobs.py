@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -156,3 +158,31 @@ def test_kills_at_random_moments_then_the_same_command_until_it_exits_0(
         else:
             pytest.fail(f"round {i}: the command did not converge")
         assert_clean(store, clean)
+
+
+def test_the_summary_is_the_whole_commands_time_and_the_metadata_keeps_its_phases(
+    tmp_path: Path, config: Path
+) -> None:
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-m", "gridstore.cli", "generate", *command(store, config)]
+    env = {**os.environ, "GRIDSTORE_STALL_AT": "before-commit"}  # after the tasks, then held
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stat = Path(f"/proc/{proc.pid}/stat")
+    deadline = time.monotonic() + 120
+    while stat.read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    time.sleep(1.5)  # a commit that takes 1.5 s more than nothing
+    proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    match = re.search(r"; (\d+\.\d) s \(([\d,]+) images/s; tasks (\d+\.\d) s\)$", out.strip())
+    assert match, out
+    total, rate, tasks = float(match[1]), int(match[2].replace(",", "")), float(match[3])
+    assert total >= tasks + 1.5
+    assert rate == pytest.approx(15000 / total, rel=0.01)
+    generation = open_backend(store).metadata(VERSION)["generation"]
+    phases = generation["phase_seconds"]
+    assert list(phases) == ["tasks", "statistics", "duplicates", "sizes"]
+    assert phases["tasks"] == generation["wall_seconds"] == pytest.approx(tasks, abs=0.05)
+    assert all(s >= 0 for s in phases.values())

@@ -167,14 +167,19 @@ def confirm(question: str, yes: bool) -> None:
         raise click.Abort
 
 
-def print_summary(meta: dict[str, Any]) -> None:
+def print_summary(meta: dict[str, Any], seconds: float | None = None) -> None:
+    """Print a version's one-line summary; `seconds`: the whole command's time, if it made it."""
     from gridstore.plan import format_bytes
 
     info, storage, gen = meta["dataset_info"], meta["storage"], meta["generation"]
+    n = info["total_count"]
+    if seconds is None:  # a version made earlier: its recorded time of the tasks
+        took = f"{gen['wall_seconds']:.1f} s ({gen['images_per_second']:,.0f} images/s)"
+    else:
+        took = f"{seconds:.1f} s ({n / seconds:,.0f} images/s; tasks {gen['wall_seconds']:.1f} s)"
     click.echo(
-        f"{meta['version']}: {info['total_count']:,} images (train {info['train_count']:,}, "
+        f"{meta['version']}: {n:,} images (train {info['train_count']:,}, "
         f"val {info['val_count']:,}, test {info['test_count']:,}); "
         f"{format_bytes(storage['bytes_on_disk'])} on disk, compression {storage['compression_ratio']:.1f}x, "
-        f"{storage['image_bytes_per_image']:.1f} B/image; {gen['wall_seconds']:.1f} s "
-        f"({gen['images_per_second']:,.0f} images/s)"
+        f"{storage['image_bytes_per_image']:.1f} B/image; {took}"
     )

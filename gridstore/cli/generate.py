@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,7 @@ def generate(**opts: Any) -> None:
       gridstore generate --resume --version 2026-11-25-v3 --yes
       gridstore generate --num-images 10000000 --seed 7 --version 2026-11-25-v4 --resume --yes
     """
+    began = time.perf_counter()  # the summary's time is the whole command's
     from gridstore.engines import default_workers
     from gridstore.estimate import check_free_space
     from gridstore.plan import Plan
@@ -241,14 +243,16 @@ def generate(**opts: Any) -> None:
     if dry_run:
         return
     check_free_space(backend(store_path), est.needed_bytes, resuming=resume)
+    asked = time.perf_counter()
     confirm("Proceed?", yes)
+    began += time.perf_counter() - asked  # not the time a person took to answer
     if resume:
         meta, _ = ensure_version(store_path, plan, name, grow_from=grow_from, **run)
     elif grow_from is not None:
         meta = grow_version(store_path, grow_from, plan.num_images, name=name, **run)
     else:
         meta = create_version(store_path, plan, name=name, **run)
-    print_summary(meta)
+    print_summary(meta, time.perf_counter() - began)
 
 
 def _only_unfinished(store: Any, plan: Any) -> str:

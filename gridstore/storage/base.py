@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from abc import abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -277,11 +278,16 @@ class StoreBackend(TaskRecords):
         return [k for k in required_keys(shapes) if k not in stored]
 
     def commit(
-        self, name: str, metadata: dict[str, Any], shapes: dict[str, dict[str, tuple]]
+        self,
+        name: str,
+        metadata: dict[str, Any],
+        shapes: dict[str, dict[str, tuple]],
+        on_phase: Callable[[str], None] = lambda phase: None,
     ) -> None:
         """Check that every chunk is stored, write the final metadata and publish the staged version.
 
-        ``shapes`` are the plan's arrays (see `required_keys`).
+        ``shapes`` are the plan's arrays (see `required_keys`); ``on_phase`` is
+        told each phase as it begins (for a progress line).
 
         Raises
         ------
@@ -291,6 +297,7 @@ class StoreBackend(TaskRecords):
         VersionExistsError
             A version of that name appeared meanwhile (never overwritten).
         """
+        on_phase("checking chunks")
         self._flush()
         self.check_held(name)
         missing = self.missing_keys(name, shapes)
@@ -306,8 +313,10 @@ class StoreBackend(TaskRecords):
         doc["attributes"] = {**metadata, "state": "complete"}
         self._put(key, json.dumps(doc, indent=2).encode())
         crash_point("commit-before-sync")
+        on_phase("flushing and publishing")
         self._publish(name)
         crash_point("commit-after-publish")
+        on_phase("cleaning up")
         done = set(self.versions())  # this one's records, and any a crash here left before
         for leftover in self._list(TASKS):
             if leftover in done:

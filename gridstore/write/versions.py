@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -33,24 +32,10 @@ from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, open_backend
 from gridstore.storage.layout import COMPRESSIONS
 from gridstore.write import tasks, unique
+from gridstore.write.progress import Phases, progress_bar
 from gridstore.write.stats import count_duplicates, merge_counts, summarize
 
 __all__ = ["create_version", "grow_version", "resume_version"]
-
-
-def _progress(total: int | None, done: int, show: bool, desc: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        initial=done,
-        unit="img",
-        unit_scale=True,
-        desc=desc,
-        disable=not show,
-        file=sys.stderr,
-        smoothing=0.1,
-    )
 
 
 def _run(
@@ -85,9 +70,9 @@ def _run(
                 raise WorkerLostError(f"{err}; {resume_hint(str(store.path), name)}") from err
 
         if plan.unique and todo:  # first the draws each task passes over
-            with _progress(None, 0, show_progress, f"{name} repeats") as bar:
+            with progress_bar(None, 0, show_progress, f"{name} repeats") as bar:
                 unique.find_skips(store, name, plan, todo, partial(run, bar=bar))
-        with _progress(plan.num_images, already, show_progress, name) as bar:
+        with progress_bar(plan.num_images, already, show_progress, name) as bar:
             # A grow's first tasks, whole in the source, are copied by the workers
             # (unless the source is gone or encoded otherwise: they are generated,
             # to the bytes a fresh run writes).
@@ -100,17 +85,20 @@ def _run(
             task = partial(tasks.run_task, str(store.path), name, plan_json, fence,
                            grow_from=grow_from, copy_tasks=copy_tasks)  # fmt: skip
             run(task, todo, bar)
+        tasks_seconds = time.perf_counter() - started
         results, ran = store.task_results(name), set(todo)  # read once: notes, then metadata
         for t, result in results.items():
             if t in ran and "note" in result:  # a task of this run that could not be copied
                 warnings.warn(result["note"], RuntimeWarning, stacklevel=1)
         crash_point("before-commit")
         store.check_held(name)  # a writer that stalled past its lease stops here
-        seconds = time.perf_counter() - started
+        phases = Phases(name, show_progress)
+        phases.seconds["tasks"] = tasks_seconds
         metadata = _metadata(
-            store, name, plan, results, seconds, engine, workers, grow_from, created
+            store, name, plan, results, phases, engine, workers, grow_from, created
         )
-        store.commit(name, metadata, plan.array_shapes())
+        store.commit(name, metadata, plan.array_shapes(), on_phase=phases.start)
+        phases.close()
     return metadata
 
 
@@ -119,15 +107,18 @@ def _metadata(
     name: str,
     plan: Plan,
     results: dict[int, dict[str, Any]],
-    seconds: float,
+    phases: Phases,
     engine: str,
     workers: int | None,
     grow_from: str | None,
     created: str | None,
 ) -> dict[str, Any]:
     g = plan.config.grid_size
+    phases.start("statistics")
     per_split = {s: merge_counts(r["counts"][s] for r in results.values()) for s in SPLITS}
+    phases.start("duplicates")
     duplicates = count_duplicates(lambda: store.task_hashes(name), SPLITS, plan.num_images)
+    phases.start("sizes")
     on_disk = store.staged_bytes(name)
     images_on_disk = sum(store.array_bytes(name, s, "images") for s in SPLITS)
     raw = sum(
@@ -137,6 +128,7 @@ def _metadata(
     )
     counts = plan.split_counts
     codecs = COMPRESSIONS[plan.compression]
+    seconds = phases.seconds["tasks"]
     file_format = {
         "format": "zarr",
         "zarr_format": 3,
@@ -161,8 +153,11 @@ def _metadata(
         "statistics": {s: summarize(per_split[s], g) for s in SPLITS},
         "duplicates": duplicates,
         "generation": {
+            # the tasks' time (the whole command's is printed by `generate`)
             "wall_seconds": seconds,
             "images_per_second": plan.num_images / seconds if seconds else None,
+            # the phases before this metadata was written (flushing and publishing come after)
+            "phase_seconds": {**phases.seconds, phases.current: phases.elapsed()},
             "engine": engine,
             "workers": workers or default_workers(),
             # images drawn to fill the routed quotas (copied tasks count 0)
