@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridstore.write.versions import create_version
 from gridstore.config import make_config
 from gridstore.errors import InsufficientSpaceError, no_space
 from gridstore.estimate import SAFETY, estimate_run
 from gridstore.plan import Plan
 from gridstore.storage import LocalStore
 from gridstore.storage.layout import chunk_encoder
+from gridstore.write.versions import create_version
 from tests.conftest import version_chunks
 
 CLI = [sys.executable, "-m", "gridstore.cli"]
@@ -557,7 +557,7 @@ def test_each_write_path_on_a_full_disk_raises_one_line_and_leaves_no_temp_file(
     assert temp_files(store.path) == []
     tasks = store.path / ".gridstore/work/tasks" / NAME
     if write.startswith("record_task"):
-        assert (tasks / "0.npz").exists() == (write == "record_task record")
+        assert (tasks / "0.hashes").exists() == (write == "record_task record")
         assert not (tasks / "0.json").exists()  # a task is never marked done without its hashes
     assert store.versions() == []
 

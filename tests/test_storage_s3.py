@@ -27,7 +27,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gridstore.write.versions import create_version
 from gridstore.cli import main
 from gridstore.errors import StoreLockedError, StoreNotFoundError, VersionExistsError
 from gridstore.plan import SPLITS, Plan
@@ -36,6 +35,7 @@ from gridstore.storage import FIELDS, is_url, open_backend, zarr_store
 from gridstore.storage.layout import claim_key, lock_key
 from gridstore.storage.s3 import ObjectStore, filesystem
 from gridstore.storage.s3client import put_if
+from gridstore.write.versions import create_version
 from tests.conftest import TINY, version_chunks
 from tests.helpers_s3 import (  # noqa: F401 - fixtures
     bucket_fixture,
@@ -231,7 +231,7 @@ def test_a_version_costs_a_put_per_object_and_a_copy_per_object(bucket: str) -> 
     # (a zarr.json and its one chunk)
     docs = 1 + 3 + 24 + 3 * 2
     # chunks; staged docs, the commit's rewrite of one and the version's own; plan and a
-    # task record (npz, json); the claim and the bookkeeping's 2 docs; the lease
+    # task record (hashes, json); the claim and the bookkeeping's 2 docs; the lease
     assert calls["PutObject"] == 24 + docs + 2 + 3 + 3 + 1
     assert calls["CopyObject"] == 24 + docs - 1  # all but the version's zarr.json
     assert calls["HeadObject"] == 0  # every object is read with one GET

@@ -264,7 +264,7 @@ class StoreBackend(TaskRecords):
         self._flush()
         if fence is not None:
             self.check_fence(name, fence)
-        self.put_task_arrays(name, index, "npz", hashes)
+        self.put_task_hashes(name, index, hashes)
         self._put(task_key(name, index, "json"), json.dumps(result, sort_keys=True).encode())
 
     def staged_bytes(self, name: str) -> int:

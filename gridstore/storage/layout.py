@@ -134,7 +134,7 @@ def tasks_key(name: str) -> str:
 
 
 def task_key(name: str, index: int, suffix: str) -> str:
-    """Task ``index``'s record (``json``: its statistics, written last) or hashes (``npz``)."""
+    """Task ``index``'s record (``json``: its statistics, written last), hashes (``hashes``), ..."""
     return f"{tasks_key(name)}/{index}.{suffix}"
 
 

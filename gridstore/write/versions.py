@@ -117,7 +117,7 @@ def _metadata(
     phases.start("statistics")
     per_split = {s: merge_counts(r["counts"][s] for r in results.values()) for s in SPLITS}
     phases.start("duplicates")
-    duplicates = count_duplicates(lambda: store.task_hashes(name), SPLITS, plan.num_images)
+    duplicates = count_duplicates(lambda: store.task_hashes(name, SPLITS), SPLITS, plan.num_images)
     phases.start("sizes")
     on_disk = store.staged_bytes(name)
     images_on_disk = sum(store.array_bytes(name, s, "images") for s in SPLITS)
