@@ -184,7 +184,7 @@ def test_the_summary_is_the_whole_commands_time_and_the_metadata_keeps_its_phase
     assert 15000 / (total + 0.05) <= rate <= 15000 / (total - 0.05)  # total is rounded
     generation = open_backend(store).metadata(VERSION)["generation"]
     phases = generation["phase_seconds"]
-    assert list(phases) == ["tasks", "statistics", "duplicates", "sizes"]
+    assert list(phases) == ["tasks", "sizes", "statistics", "duplicates"]
     assert phases["tasks"] == generation["wall_seconds"] == pytest.approx(tasks, abs=0.05)
     assert all(s >= 0 for s in phases.values())
 

@@ -267,14 +267,26 @@ class StoreBackend(TaskRecords):
         self.put_task_hashes(name, index, hashes)
         self._put(task_key(name, index, "json"), json.dumps(result, sort_keys=True).encode())
 
-    def staged_bytes(self, name: str) -> int:
-        """Bytes stored for a staged version, less its own zarr.json (rewritten at commit)."""
-        sizes = self._sizes(staged_key(name))
+    def staged_sizes(self, name: str) -> dict[str, int]:
+        """Size of every object of a staged version, by key below it (one listing)."""
+        return self._sizes(staged_key(name))
+
+    def staged_bytes(self, name: str, sizes: dict[str, int] | None = None) -> int:
+        """Bytes stored for a staged version, less its own zarr.json (rewritten at commit).
+
+        ``sizes``: its `staged_sizes`, if already listed.
+        """
+        sizes = self.staged_sizes(name) if sizes is None else sizes
         return sum(sizes.values()) - sizes.get("zarr.json", 0)
 
-    def missing_keys(self, name: str, shapes: dict[str, dict[str, tuple]]) -> list[str]:
-        """Keys of a staged version's arrays and chunks that are not stored (see `required_keys`)."""
-        stored = self._sizes(staged_key(name))
+    def missing_keys(
+        self, name: str, shapes: dict[str, dict[str, tuple]], stored: dict[str, int] | None = None
+    ) -> list[str]:
+        """Keys of a staged version's arrays and chunks that are not stored (see `required_keys`).
+
+        ``stored``: its `staged_sizes`, if listed since its last task was recorded.
+        """
+        stored = self.staged_sizes(name) if stored is None else stored
         return [k for k in required_keys(shapes) if k not in stored]
 
     def commit(
@@ -283,11 +295,14 @@ class StoreBackend(TaskRecords):
         metadata: dict[str, Any],
         shapes: dict[str, dict[str, tuple]],
         on_phase: Callable[[str], None] = lambda phase: None,
+        stored: dict[str, int] | None = None,
     ) -> None:
         """Check that every chunk is stored, write the final metadata and publish the staged version.
 
         ``shapes`` are the plan's arrays (see `required_keys`); ``on_phase`` is
-        told each phase as it begins (for a progress line).
+        told each phase as it begins (for a progress line); ``stored``: the
+        version's `staged_sizes`, if listed after its last task was recorded
+        (the writer holds the version, so nothing has gone since).
 
         Raises
         ------
@@ -300,7 +315,7 @@ class StoreBackend(TaskRecords):
         on_phase("checking chunks")
         self._flush()
         self.check_held(name)
-        missing = self.missing_keys(name, shapes)
+        missing = self.missing_keys(name, shapes, stored)
         if missing:
             shown = ", ".join(missing[:3]) + (
                 f" and {len(missing) - 3} more" if len(missing) > 3 else ""

@@ -145,10 +145,6 @@ class ChunkStore(ABC):
             msg = f"{err}; run 'gridstore validate {name}'"
             raise type(err)(msg) from err
 
-    def array_bytes(self, name: str, split: str, array: str) -> int:
-        """Bytes stored for one staged array."""
-        return sum(self._sizes(f"{staged_key(name)}/{split}/{array}").values())
-
     def chunk_sizes(self, name: str, split: str, array: str) -> dict[int, int]:
         """Size in bytes of each stored chunk (by index along images) of a complete version's array."""
         out = {}

@@ -39,7 +39,8 @@ class Phases:
         self.seconds: dict[str, float] = {}
         self._name: str | None = None
         self._began = time.perf_counter()
-        fmt = "{desc}: {postfix} [{elapsed}]"
+        self._version = version
+        fmt = "{desc} [{elapsed}]"
         self._bar = tqdm(
             desc=f"{version} commit", bar_format=fmt, disable=not show, file=sys.stderr
         )
@@ -50,7 +51,7 @@ class Phases:
         if self._name is not None:
             self.seconds[self._name] = self.seconds.get(self._name, 0.0) + now - self._began
         self._name, self._began = name, now
-        self._bar.set_postfix_str(name)
+        self._bar.set_description_str(f"{self._version} commit: {name}")
 
     @property
     def current(self) -> str:

@@ -94,10 +94,12 @@ def _run(
         store.check_held(name)  # a writer that stalled past its lease stops here
         phases = Phases(name, show_progress)
         phases.seconds["tasks"] = tasks_seconds
+        phases.start("sizes")
+        sizes = store.staged_sizes(name)  # one listing: the sizes, then the commit's check
         metadata = _metadata(
-            store, name, plan, results, phases, engine, workers, grow_from, created
+            store, name, plan, results, sizes, phases, engine, workers, grow_from, created
         )
-        store.commit(name, metadata, plan.array_shapes(), on_phase=phases.start)
+        store.commit(name, metadata, plan.array_shapes(), phases.start, sizes)
         phases.close()
     return metadata
 
@@ -107,6 +109,7 @@ def _metadata(
     name: str,
     plan: Plan,
     results: dict[int, dict[str, Any]],
+    sizes: dict[str, int],
     phases: Phases,
     engine: str,
     workers: int | None,
@@ -118,9 +121,9 @@ def _metadata(
     per_split = {s: merge_counts(r["counts"][s] for r in results.values()) for s in SPLITS}
     phases.start("duplicates")
     duplicates = count_duplicates(lambda: store.task_hashes(name, SPLITS), SPLITS, plan.num_images)
-    phases.start("sizes")
-    on_disk = store.staged_bytes(name)
-    images_on_disk = sum(store.array_bytes(name, s, "images") for s in SPLITS)
+    on_disk = store.staged_bytes(name, sizes)
+    images = tuple(f"{s}/images/" for s in SPLITS)
+    images_on_disk = sum(size for key, size in sizes.items() if key.startswith(images))
     raw = sum(
         int(np.prod(shape)) * np.dtype(dtype).itemsize
         for arrays in plan.array_shapes().values()
