@@ -1,9 +1,11 @@
 """Run a plan's tasks: in this process, in a local process pool, or on Dask.
 
-An engine maps ``fn(task_index) -> images written`` over task indices and
-calls ``on_done(images)`` as each finishes. Tasks are idempotent (they write
-whole chunks and then a record), so a task that is run twice, after a crash or
-a lost Dask worker, leaves the same bytes.
+An engine maps ``fn(task_index) -> result`` over task indices and calls
+``on_done(result)`` in this process as each finishes (in any order). A
+generation task returns the images it wrote; a validation task its findings,
+any small picklable value. Tasks are idempotent (they write whole chunks and
+then a record, or only read), so a task that is run twice, after a crash or a
+lost Dask worker, leaves the same bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager, suppress
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from gridstore.arguments import check_int
 from gridstore.errors import ConfigError, WorkerLostError
@@ -29,13 +31,14 @@ __all__ = ["ENGINES", "Engine", "default_workers", "run_tasks"]
 
 EngineName = Literal["serial", "processes", "dask"]
 ENGINES = ("serial", "processes", "dask")
+R = TypeVar("R")  # what a task returns: images written (generation), findings (validation)
 
 
 class Engine(Protocol):
     """Anything that can run task indices through ``fn``."""
 
     def __call__(
-        self, fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[int], None]
+        self, fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R], None]
     ) -> None: ...
 
 
@@ -47,7 +50,7 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _serial(fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[int], None]) -> None:
+def _serial(fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R], None]) -> None:
     for t in tasks:
         on_done(fn(t))
 
@@ -93,7 +96,7 @@ def _keep_freed_memory() -> None:
 
 
 def _pool(workers: int) -> Engine:
-    def run(fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[int], None]) -> None:
+    def run(fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R], None]) -> None:
         # spawn, not fork: zarr keeps an event-loop thread that a fork would orphan.
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
@@ -102,7 +105,7 @@ def _pool(workers: int) -> Engine:
             initializer=_init_worker,
             initargs=(os.getpid(),),
         ) as pool:
-            pending: set[Future[int]] = set()
+            pending: set[Future[R]] = set()
             queue = list(reversed(tasks))
 
             def refill() -> None:
@@ -231,7 +234,7 @@ def _worker_environment() -> Iterator[None]:
 
 
 def _dask(scheduler: str | None, workers: int) -> Engine:
-    def run(fn: Callable[[int], int], tasks: Sequence[int], on_done: Callable[[int], None]) -> None:
+    def run(fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R], None]) -> None:
         if not tasks:  # nothing to do: do not start a cluster
             return
         try:
@@ -283,11 +286,11 @@ def _dask(scheduler: str | None, workers: int) -> Engine:
             try:
                 submit(window)
                 for future in finished:
-                    images = future.result()  # re-raises a task's error or KilledWorker
+                    result = future.result()  # re-raises a task's error or KilledWorker
                     running.discard(future)
                     future.release()
                     submit(1)
-                    on_done(images)
+                    on_done(result)
             except BaseException:
                 # On an error or Ctrl-C, an external cluster drops what has not run
                 # (tasks already running finish, rewriting their identical chunks);
@@ -301,9 +304,9 @@ def _dask(scheduler: str | None, workers: int) -> Engine:
 
 
 def run_tasks(
-    fn: Callable[[int], int],
+    fn: Callable[[int], R],
     tasks: Sequence[int],
-    on_done: Callable[[int], None],
+    on_done: Callable[[R], None],
     *,
     engine: EngineName = "processes",
     workers: int | None = None,
@@ -314,11 +317,13 @@ def run_tasks(
     Parameters
     ----------
     fn : callable
-        A picklable top-level function of one task index; returns images written.
+        A picklable top-level function of one task index (or a ``functools.partial``
+        of one); returns a small picklable result, e.g. the images it wrote.
     tasks : sequence of int
         Task indices to run.
     on_done : callable
-        Called in this process with each finished task's image count.
+        Called in this process with each finished task's result, in the order
+        the tasks finish.
     engine : {"serial", "processes", "dask"}
         Where tasks run. ``processes`` with one worker (or one task) runs in
         this process, which saves starting a pool. ``dask`` submits one Dask

@@ -39,6 +39,11 @@ def die_on_two(t: int) -> int:
     return t
 
 
+def square_and_more(t: int) -> tuple[int, dict[str, object]]:
+    """A result that is not an int: what a validation task returns (its findings)."""
+    return t, {"square": t * t, "pid": os.getpid()}
+
+
 def _run(tasks: list[int] | range, **kwargs: object) -> list[tuple[int, int]]:
     """(t squared, pid) of each on_done call, in the order of the calls."""
     done: list[int] = []
@@ -49,6 +54,15 @@ def _run(tasks: list[int] | range, **kwargs: object) -> list[tuple[int, int]]:
 def test_serial_runs_each_task_once_in_order_in_this_process() -> None:
     out = _run([4, 0, 7, 2], engine="serial", workers=4)
     assert out == [(16, os.getpid()), (0, os.getpid()), (49, os.getpid()), (4, os.getpid())]
+
+
+@pytest.mark.parametrize("engine", ["serial", "processes"])
+def test_any_picklable_result_reaches_on_done(engine: str) -> None:
+    done: list[tuple[int, dict[str, object]]] = []
+    run_tasks(square_and_more, range(6), done.append, engine=engine, workers=2)  # type: ignore[arg-type]
+    assert sorted(t for t, _ in done) == list(range(6))
+    assert all(r["square"] == t * t for t, r in done)
+    assert ({r["pid"] for _, r in done} == {os.getpid()}) == (engine == "serial")
 
 
 def test_processes_run_each_task_once_in_worker_processes() -> None:

@@ -130,20 +130,29 @@ def info(version: str | None, store: Path, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["processes", "serial", "dask"]),
+    default="processes",
+    show_default=True,
+    help="Where the chunk checks run.",
+)
+@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (engine dask).")
 @errors
-def validate(
-    version: str | None, store: Path, sample: int, full: bool, seed: int, as_json: bool, quiet: bool
-) -> None:
+def validate(version: str | None, store: Path, as_json: bool, quiet: bool, **options: Any) -> None:
     """Check a version: structure, values, generator rules, checksums, regeneration.
 
+    The chunk checks run as tasks on the engine generate uses (--workers,
+    --engine, --scheduler); the report is the same whatever runs them.
     Exits 0 only when every check passes.
     """
     from gridstore.validate.version import validate_version
 
     s, version = _resolve(store, version)
-    report = validate_version(
-        s.path, version, sample=sample, full=full, seed=seed, progress=not quiet
-    )
+    report = validate_version(s.path, version, progress=not quiet, **options)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -17,7 +17,22 @@ from gridstore.plan import Plan
 from gridstore.write.tasks import task_arrays
 from gridstore.write.unique import taken_draws
 
-__all__ = ["UniqueRegeneration"]
+__all__ = ["UniqueRegeneration", "late_skips"]
+
+
+def late_skips(taken: np.ndarray, passed: np.ndarray) -> int:
+    """How many ``passed`` draws have a content not among ``taken`` at an earlier position.
+
+    Both hold ``(h, p)`` rows (content hash, block * 2**32 + draw), in any order.
+    """
+    if not len(passed):
+        return 0
+    if not len(taken):
+        return len(passed)
+    taken = taken[np.lexsort((taken["p"], taken["h"]))]  # each hash's earliest first
+    at = np.minimum(np.searchsorted(taken["h"], passed["h"]), len(taken) - 1)
+    earlier = (taken["h"][at] == passed["h"]) & (taken["p"][at] < passed["p"])
+    return int((~earlier).sum())
 
 
 class UniqueRegeneration:
@@ -44,17 +59,14 @@ class UniqueRegeneration:
         """How many passed-over draws have a content not taken at an earlier position."""
         if not self.passed:
             return 0
-        taken, passed = np.concatenate(self.taken), np.concatenate(self.passed)
-        taken = taken[np.argsort(taken["h"], kind="stable")]
-        at = np.minimum(np.searchsorted(taken["h"], passed["h"]), max(len(taken) - 1, 0))
-        if not len(taken):
-            return len(passed)
-        earlier = (taken["h"][at] == passed["h"]) & (taken["p"][at] < passed["p"])
-        return int((~earlier).sum())
+        return late_skips(np.concatenate(self.taken), np.concatenate(self.passed))
 
-    def verdict(self, counts: dict[str, int], scope: str, whole: bool) -> tuple[bool, str]:
-        """``(problem, text)`` of the duplicates check, given the recomputed ``counts``."""
-        late = self.late_skips() if whole else 0
+    def verdict(
+        self, counts: dict[str, int], scope: str, whole: bool, late: int | None = None
+    ) -> tuple[bool, str]:
+        """``(problem, text)`` of the duplicates check, given the recomputed ``counts``
+        and, when every chunk was read, the ``late`` skips (default: those collected here)."""
+        late = (self.late_skips() if late is None else late) if whole else 0
         if any(counts.values()) or late:
             return (
                 True,
