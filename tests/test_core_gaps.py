@@ -1,0 +1,492 @@
+"""Behaviours of the core that the other tests did not pin, found by scripts/mutation_score.py.
+
+Each test names the behaviour it checks; docs/mutation.md lists the changes to the code
+that it catches. Nothing is mocked: hand-made images checked by the compiled rules, real
+stores on disk, and the moto S3 server of tests/helpers_s3.py for the lease.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers_layout import write_version
+
+from gridstore import Plan, create_version, generate_corpus
+from gridstore.config import make_config
+from gridstore.engines import default_workers
+from gridstore.errors import VersionNotFoundError
+from gridstore.plan import SPLITS
+from gridstore.read import open_store
+from gridstore.read.view import select
+from gridstore.storage import open_backend
+from gridstore.storage.layout import lock_key
+from gridstore.storage.lease import lease_holder, lease_live, lease_matches
+from gridstore.storage.s3 import ObjectStore
+from gridstore.validate.constraints import check_constraints
+from tests.helpers_s3 import bucket_fixture, s3_endpoint_fixture, s3_fs  # noqa: F401 - fixtures
+
+# -- check_constraints with annotations: each rule, one damage at a time ----------------------
+
+G = 16
+# (type, subtype, colour, cells) of each object, in placement order. Image A has a rectangle,
+# a horizontal line, a blob in the top-left corner and a diagonal line; image B a vertical
+# line, an anti-diagonal, a pattern and a blob in the bottom-right corner.
+Obj = tuple[int, int, int, list[tuple[int, int]]]
+IMAGE_A: list[Obj] = [
+    (2, 0, 5, [(r, c) for r in (3, 4) for c in (1, 2, 3)]),
+    (3, 0, 2, [(6, c) for c in range(5)]),
+    (1, 0, 7, [(0, 0), (0, 1), (1, 1), (1, 2)]),
+    (3, 2, 3, [(12, 0), (13, 1), (14, 2)]),
+]
+IMAGE_B: list[Obj] = [
+    (3, 1, 4, [(r, 10) for r in range(2, 8)]),
+    (3, 3, 6, [(9, 4), (10, 3), (11, 2)]),
+    (4, 2, 9, [(0, 5), (0, 6), (0, 7), (1, 6), (2, 6)]),
+    (1, 0, 1, [(15, 15), (14, 15), (14, 14), (13, 14)]),
+]
+
+
+def _draw(objects: list[Obj], k_max: int = 4) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One image and its annotations, as the generator records them."""
+    image = np.zeros((G, G), np.uint8)
+    inst = np.zeros((G, G), np.uint8)
+    ann = {
+        "num_objects": np.array(len(objects), np.uint8),
+        "object_type": np.zeros(k_max, np.uint8),
+        "object_subtype": np.zeros(k_max, np.uint8),
+        "object_colour": np.zeros(k_max, np.uint8),
+        "object_size": np.zeros(k_max, np.uint16),
+        "object_bbox": np.zeros((k_max, 4), np.uint8),
+    }
+    for k, (kind, sub, colour, cells) in enumerate(objects):
+        rows, cols = np.array(cells).T
+        image[rows, cols], inst[rows, cols] = colour, k + 1
+        ann["object_type"][k], ann["object_subtype"][k] = kind, sub
+        ann["object_colour"][k], ann["object_size"][k] = colour, len(cells)
+        ann["object_bbox"][k] = rows.min(), cols.min(), rows.max(), cols.max()
+    return image, {**ann, "instance_map": inst}
+
+
+def _batch() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Images A, B, A, B: the damage goes to image 1 or 2."""
+    drawn = [_draw(IMAGE_A), _draw(IMAGE_B)] * 2
+    images = np.stack([d[0] for d in drawn])
+    ann = {name: np.stack([d[1][name] for d in drawn]) for name in drawn[0][1]}
+    return images, ann
+
+
+Damage = Callable[[np.ndarray, dict[str, np.ndarray]], None]
+
+
+def _set(field: str, index: tuple[int, ...], value: int) -> Damage:
+    def damage(images: np.ndarray, ann: dict[str, np.ndarray]) -> None:
+        (images if field == "images" else ann[field])[index] = value
+
+    return damage
+
+
+def _both(*damages: Damage) -> Damage:
+    def damage(images: np.ndarray, ann: dict[str, np.ndarray]) -> None:
+        for one in damages:
+            one(images, ann)
+
+    return damage
+
+
+def _erase(image: int, k: int) -> Damage:
+    """Remove object k's cells from the pixels and the instance map (its record stays)."""
+
+    def damage(images: np.ndarray, ann: dict[str, np.ndarray]) -> None:
+        cells = ann["instance_map"][image] == k + 1
+        images[image][cells], ann["instance_map"][image][cells] = 0, 0
+
+    return damage
+
+
+def _retype(image: int, k: int, kind: int, sub: int) -> Damage:
+    return _both(_set("object_type", (image, k), kind), _set("object_subtype", (image, k), sub))
+
+
+def _unpaint(image: int, cell: tuple[int, int]) -> Damage:
+    """Move one cell of a blob off its object, to the background."""
+    return _both(_set("images", (image, *cell), 0), _set("instance_map", (image, *cell), 0))
+
+
+def _drop_last(image: int) -> Damage:
+    """Remove the last of the image's four objects whole: cells, record and count."""
+
+    def damage(images: np.ndarray, ann: dict[str, np.ndarray]) -> None:
+        _erase(image, 3)(images, ann)
+        for field in ("object_type", "object_subtype", "object_colour", "object_size"):
+            ann[field][image, 3] = 0
+        ann["object_bbox"][image, 3] = 0
+        ann["num_objects"][image] = 3
+
+    return damage
+
+
+ALL = -1  # a config change that every image breaks
+# (damage to image 1 (B) or 2 (A), config overrides, the image, the rules it breaks)
+DAMAGES: list[tuple[str, Damage, dict[str, object], int, set[str]]] = [
+    ("nothing", _both(), {}, 1, set()),
+    ("sizes at their limits", _both(), {"min_size": 3, "max_size": 6}, 1, set()),
+    ("a pixel of 10", _set("images", (2, 3, 1), 10), {}, 2,
+     {"value_range", "image_matches_instances"}),
+    ("a background pixel painted", _set("images", (2, 10, 10), 4), {}, 2,
+     {"image_matches_instances"}),
+    ("an object pixel of another colour", _set("images", (2, 6, 0), 8), {}, 2,
+     {"image_matches_instances"}),
+    ("no objects recorded", _set("num_objects", (1,), 0), {}, 1,
+     {"object_count", "instance_labels", "object_type"}),
+    ("more objects than max_objects", _both(), {"max_objects": 3}, ALL, {"object_count"}),
+    ("more objects than slots", _set("num_objects", (1,), 5), {}, 1, {"object_count"}),
+    ("a label past num_objects", _set("num_objects", (1,), 3), {}, 1,
+     {"instance_labels", "object_type"}),
+    ("an object without cells", _erase(1, 1), {}, 1, {"instance_labels"}),
+    ("a size recorded one too many", _set("object_size", (2, 0), 7), {}, 2, {"object_size"}),
+    ("a size under min_size", _both(), {"min_size": 4}, ALL, {"object_size"}),
+    ("a size over max_size", _both(), {"max_size": 5}, ALL, {"object_size"}),
+    ("colour 0", _both(_set("object_colour", (2, 3), 0), _set("images", (2, 12, 0), 0),
+                       _set("images", (2, 13, 1), 0), _set("images", (2, 14, 2), 0)),
+     {}, 2, {"object_colour"}),
+    ("colour 10", _both(_set("object_colour", (2, 3), 10), _set("images", (2, 12, 0), 10),
+                        _set("images", (2, 13, 1), 10), _set("images", (2, 14, 2), 10)),
+     {}, 2, {"object_colour", "value_range"}),
+    *(
+        (f"bbox {name} off by one", _set("object_bbox", (2, 0, j), value), {}, 2, {"object_bbox"})
+        for j, (name, value) in enumerate(
+            [("row_min", 4), ("col_min", 2), ("row_max", 3), ("col_max", 2)]
+        )
+    ),
+    ("type 0 on an object", _set("object_type", (2, 0), 0), {}, 2, {"object_type"}),
+    ("type 5", _set("object_type", (2, 0), 5), {}, 2, {"object_type"}),
+    ("a blob where blobs weigh 0", _both(), {"type_weights": (0.0, 0.4, 0.3, 0.3)}, ALL,
+     {"object_type"}),
+    *(
+        (f"an empty slot's {field}", _both(_drop_last(2), _set(field, (2, 3), 1)), {}, 2,
+         {"object_type"})
+        for field in ("object_type", "object_subtype", "object_colour", "object_size")
+    ),
+    ("the last object dropped whole", _drop_last(2), {}, 2, set()),
+    ("a blob recorded as a rectangle", _retype(2, 2, 2, 0), {}, 2, {"object_shape"}),
+    ("a rectangle short of a cell", _both(_unpaint(2, (4, 3)), _set("object_size", (2, 0), 5)),
+     {}, 2, {"object_shape"}),
+    ("a blob in two pieces", _both(_unpaint(1, (14, 15)), _set("object_size", (1, 3), 3)), {}, 1,
+     {"object_shape"}),
+    ("a horizontal line recorded vertical", _retype(2, 1, 3, 1), {}, 2, {"object_shape"}),
+    ("a vertical line recorded horizontal", _retype(1, 0, 3, 0), {}, 1, {"object_shape"}),
+    ("a diagonal recorded anti-diagonal", _retype(2, 3, 3, 3), {}, 2, {"object_shape"}),
+    ("an anti-diagonal recorded diagonal", _retype(1, 1, 3, 2), {}, 1, {"object_shape"}),
+    ("a line of subtype 4", _retype(2, 1, 3, 4), {}, 2, {"object_shape"}),
+    ("a pattern of family 5", _retype(1, 2, 4, 5), {}, 1, {"object_shape"}),
+    ("a pattern of family 4", _retype(1, 2, 4, 4), {}, 1, set()),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("damage", "overrides", "image", "rules"),
+    [d[1:] for d in DAMAGES],
+    ids=[d[0] for d in DAMAGES],
+)
+def test_each_annotation_rule_flags_exactly_the_image_that_breaks_it(
+    damage: Damage, overrides: dict[str, object], image: int, rules: set[str]
+) -> None:
+    images, ann = _batch()
+    damage(images, ann)
+    report = check_constraints(images, ann, make_config("atomic", **overrides))
+    flagged = [0, 1, 2, 3] if image == ALL else [image]
+    assert {rule: idx.tolist() for rule, idx in report.violations.items()} == {
+        rule: flagged for rule in rules
+    }
+    assert report.ok == (not rules)
+
+
+# -- the object-storage lease: who holds it, and when it is dead --------------------------------
+
+
+def _dead_pid() -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout)
+
+
+LEASES = [
+    # (record, live): on this host a lease lives with its process, elsewhere while renewed
+    (None, False),
+    ([1, 2], False),
+    ({"host": socket.gethostname(), "pid": os.getpid()}, True),
+    ({"host": socket.gethostname(), "pid": 1}, True),  # init: alive whoever owns it
+    ({"host": socket.gethostname(), "pid": 0}, False),  # kill(0, 0) would be our own group
+    ({"host": socket.gethostname(), "pid": -1}, False),
+    ({"host": socket.gethostname()}, False),
+    ({"host": "elsewhere", "pid": os.getpid(), "renewed": time.time()}, True),
+    ({"host": "elsewhere", "pid": os.getpid(), "renewed": time.time() - 290}, True),
+    ({"host": "elsewhere", "pid": os.getpid(), "renewed": time.time() - 310}, False),
+    ({"host": "elsewhere", "pid": os.getpid()}, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("record", "live"),
+    LEASES,
+    ids=["none", "a list", "own pid", "pid 1", "pid 0", "pid -1", "no pid", "other host, now",
+         "other host, 290 s", "other host, 310 s", "other host, never renewed"],
+)  # fmt: skip
+def test_a_lease_lives_with_its_process_here_and_while_renewed_elsewhere(
+    record: object, live: bool
+) -> None:
+    assert lease_live(record, stale_seconds=300) is live  # type: ignore[arg-type]
+
+
+def test_a_dead_process_on_this_host_holds_no_lease() -> None:
+    record = {"host": socket.gethostname(), "pid": _dead_pid(), "renewed": time.time()}
+    assert lease_live(record, stale_seconds=300) is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "holder"),
+    [
+        (None, None),
+        (b"{not json", None),
+        (b"[1]", None),
+        (b'"x"', None),
+        (b'{"pid": 3}', {"pid": 3}),
+    ],
+    ids=["none", "not json", "a list", "a string", "a record"],
+)
+def test_a_lease_holder_is_a_record_or_none(raw: bytes | None, holder: object) -> None:
+    assert lease_holder(raw) == holder
+
+
+@pytest.mark.parametrize(
+    ("raw", "generation", "matches"),
+    [
+        (b'{"token": "t", "generation": 2}', None, True),
+        (b'{"token": "t", "generation": 2}', 2, True),
+        (b'{"token": "t", "generation": 2}', 3, False),
+        (b'{"token": "u", "generation": 2}', 2, False),
+        (b'{"token": "u", "generation": 2}', None, False),
+        (b"garbage", None, False),
+        (None, None, False),
+    ],
+    ids=["token", "token and generation", "a later generation", "another token",
+         "another token, any generation", "garbage", "none"],
+)  # fmt: skip
+def test_a_lease_matches_its_token_and_generation(
+    raw: bytes | None, generation: int | None, matches: bool
+) -> None:
+    assert lease_matches(raw, "t", generation) is matches
+
+
+# -- a view's selection and batches: every row, a parent's empty chunks, the chunks it keeps -----
+
+SEL_VERSION, SEL_N, SEL_CHUNK = "2026-01-01-v1", 600, 32  # 19 chunks, the last of 24 rows
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    images, ann = generate_corpus(SEL_N, seed=5, show_progress=False)
+    path = tmp_path_factory.mktemp("selection") / "store"
+    write_version(path, SEL_VERSION, {"train": {"images": images, **ann.as_dict()}},
+                  {"train": SEL_CHUNK})  # fmt: skip
+    return path
+
+
+def _train(store: Path) -> Any:
+    return open_store(store).version(SEL_VERSION)["train"]
+
+
+def test_a_view_without_conditions_holds_every_row_of_a_short_last_chunk(
+    small_store: Path,
+) -> None:
+    every = select(_train(small_store), [])
+    assert every.chunk_counts().tolist() == [SEL_CHUNK] * 18 + [24]
+    assert len(every) == SEL_N
+    np.testing.assert_array_equal(every.indices[:], np.arange(SEL_N))
+
+
+def _one_row_of_chunk_1_none_of_chunk_2(a: Any) -> np.ndarray:
+    rows = np.arange(len(a["num_objects"]))  # reads the field, as a real condition does
+    if a.index == 1:
+        return rows == 5
+    return np.full(a.rows, a.index != 2)
+
+
+def test_a_narrowed_view_skips_its_parents_empty_chunks_and_keeps_its_single_rows(
+    small_store: Path, tmp_path: Path
+) -> None:
+    copy = Path(shutil.copytree(small_store, tmp_path / "store"))
+    parent = _train(copy).where(_one_row_of_chunk_1_none_of_chunk_2)
+    assert parent.chunk_counts()[:3].tolist() == [SEL_CHUNK, 1, 0]
+    os.remove(copy / SEL_VERSION / "train" / "num_objects" / "c" / "2")  # 1-D: c/<i>
+    child = parent.where(num_objects=range(1, 10))  # every row: never reads chunk 2
+    assert child.chunk_counts().tolist() == parent.chunk_counts().tolist()
+    np.testing.assert_array_equal(child.indices[:], parent.indices[:])
+
+
+def test_later_conditions_are_not_evaluated_where_earlier_ones_kept_no_row(
+    small_store: Path,
+) -> None:
+    seen: list[int] = []
+
+    def record(a: Any) -> np.ndarray:
+        seen.append(a.index)
+        return np.ones(a.rows, bool)
+
+    view = _train(small_store).where(lambda a: np.full(a.rows, a.index < 3)).where(record)
+    assert len(view) == 3 * SEL_CHUNK
+    assert sorted(seen) == [0, 1, 2]
+
+
+def test_a_selection_keeps_the_rows_of_its_16_most_recently_used_chunks(
+    small_store: Path,
+) -> None:
+    selected: list[int] = []
+
+    def record(a: Any) -> np.ndarray:
+        selected.append(a.index)
+        return np.ones(a.rows, bool)
+
+    view = _train(small_store).where(record)
+    for chunk in [*range(16), 0, 16, 0, 16, 1]:
+        view.chunk_rows(chunk)
+    # 0 was used again before 16 came in: 1, the least recently used, made room
+    assert selected == [*range(17), 1]
+
+
+def test_the_image_only_check_names_images_past_its_first_block() -> None:
+    images = np.zeros((65_540, G, G), np.uint8)  # 65,536 images per block: two blocks
+    images[:, 0, :5] = 3  # a line of 5 cells: possible
+    images[[2, 65_537], 0, :5] = 0  # empty: no object
+    report = check_constraints(images, None)
+    assert {rule: idx.tolist() for rule, idx in report.violations.items()} == {
+        "object_count": [2, 65_537]
+    }
+
+
+def test_an_unreadable_lease_is_taken_over_at_generation_1(bucket: str) -> None:
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    name = store.claim_version()
+    fs, key = s3_fs(), store._full(lock_key(name))
+    fs.pipe_file(key, b"\x00 not a lease")  # a torn or foreign object: nobody's record
+    with store.version_lock(name):
+        taken = json.loads(fs.cat_file(key))
+        assert (taken["pid"], taken["generation"]) == (os.getpid(), 1)
+    assert not fs.exists(key)  # released: removed
+
+
+def test_a_released_lease_that_another_process_took_over_is_left_to_it(bucket: str) -> None:
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    name = store.claim_version()
+    fs, key = s3_fs(), store._full(lock_key(name))
+    other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
+             "renewed": time.time()}  # fmt: skip
+    with store.version_lock(name):
+        fs.pipe_file(key, json.dumps(other).encode())
+    assert json.loads(fs.cat_file(key)) == other
+
+
+def test_a_live_writer_keeps_renewing_its_lease(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRIDSTORE_S3_LEASE_SECONDS", "0.5")  # renewed every 0.05 s
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    name = store.claim_version()
+    fs, key = s3_fs(), store._full(lock_key(name))
+    with store.version_lock(name):
+        seen = []
+        for _ in range(3):
+            time.sleep(0.25)
+            seen.append(json.loads(fs.cat_file(key)))
+    assert seen[0]["renewed"] < seen[1]["renewed"] < seen[2]["renewed"]
+    assert {(s["pid"], s["generation"]) for s in seen} == {(os.getpid(), 1)}
+
+
+# -- a version's metadata: its bytes, chunks and rate add up ------------------------------------
+
+
+def test_a_quiet_run_draws_no_bar_and_its_metadata_adds_up_bytes_chunks_and_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = Plan(num_images=6_000, seed=3, compression="max")  # both kinds of codec
+    meta = create_version(tmp_path / "store", plan, engine="serial", show_progress=False)
+    assert capsys.readouterr().err == ""  # no progress bar asked for, none drawn
+    root = tmp_path / "store" / meta["version"]
+    g, k = plan.config.grid_size, plan.config.max_objects
+    # images and instance map G*G bytes each, num_objects 1, per object 1+1+1+2+4
+    raw = plan.num_images * (2 * g * g + 1 + 9 * k)
+    files = [p for p in root.rglob("*") if p.is_file()]
+    on_disk = sum(p.stat().st_size for p in files) - (root / "zarr.json").stat().st_size
+    storage = meta["storage"]
+    assert (storage["raw_bytes"], storage["bytes_on_disk"]) == (raw, on_disk)
+    assert storage["compression_ratio"] == pytest.approx(raw / on_disk)
+    assert storage["image_bytes_per_image"] == pytest.approx(
+        storage["image_bytes_on_disk"] / plan.num_images
+    )
+    assert 0 < storage["image_bytes_on_disk"] < on_disk
+    run = meta["generation"]
+    assert run["images_per_second"] == pytest.approx(plan.num_images / run["wall_seconds"])
+    assert run["workers"] == default_workers()
+    chunks = {s: len(list((root / s / "images" / "c").iterdir())) for s in SPLITS}
+    assert meta["file_format"]["chunks"] == chunks
+    assert (
+        meta["file_format"]["zarr_format"]
+        == json.loads((root / "zarr.json").read_bytes())["zarr_format"]
+    )
+    described = dict(part.split(": ") for part in meta["file_format"]["compression"].split(", "))
+    arrays = [p for p in (root / "train").iterdir() if p.is_dir() and p.name != "bbox"]
+    assert len(arrays) == 8  # images, instance_map and the six per-object arrays
+    for array in arrays:  # "*" names the codec of the arrays not named
+        text = described.get(array.name, described.get("*"))
+        codecs = json.loads((array / "zarr.json").read_bytes())["codecs"]
+        assert text in [_describe_codec(c) for c in codecs], (array.name, text, codecs)
+
+
+def _describe_codec(codec: dict[str, Any]) -> str:
+    """A zarr.json codec as the metadata's ``compression`` names it."""
+    config = codec.get("configuration", {})
+    if codec["name"] == "zstd":
+        return f"zstd level {config['level']}"
+    return f"{codec['name']} {config.get('cname')} level {config.get('clevel')} {config.get('shuffle')}"
+
+
+# -- discarding: only what is being written --------------------------------------------------
+
+
+def test_discard_refuses_a_complete_version_and_delete_leaves_nothing_of_it(
+    tmp_path: Path,
+) -> None:
+    meta = create_version(tmp_path / "store", Plan(num_images=2_000, seed=1), engine="serial",
+                          show_progress=False)  # fmt: skip
+    name, root = meta["version"], tmp_path / "store"
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    store = open_backend(root)
+    with pytest.raises(VersionNotFoundError):
+        store.discard(name)
+    assert store.versions() == [name]
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+    store.delete(name)
+    assert store.versions() == []
+    assert [p for p in root.rglob("*") if name in str(p)] == []  # files, records, claim
+
+
+def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) -> None:
+    view = _train(small_store).where(_one_row_of_chunk_1_none_of_chunk_2)
+    rows = [b["num_objects"] for b in view.batches(40, fields=("num_objects",))]
+    assert len(view) == SEL_CHUNK + 1 + 15 * SEL_CHUNK + 24  # chunks 0, 1, 3..17 and 18
+    assert sum(len(r) for r in rows) == len(view)
