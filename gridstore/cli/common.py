@@ -30,6 +30,27 @@ store_option = click.option(
 )
 
 
+def engine_options(what: str) -> Callable[[F], F]:
+    """``--workers``, ``--engine`` and ``--scheduler``: where `what` runs (generate, validate)."""
+
+    def add(f: F) -> F:
+        f = click.option(
+            "--scheduler", metavar="ADDRESS", help="Dask scheduler address (engine dask)."
+        )(f)
+        f = click.option(
+            "--engine",
+            type=click.Choice(["processes", "serial", "dask"]),
+            default="processes",
+            show_default=True,
+            help=f"Where {what} run.",
+        )(f)
+        return click.option(
+            "--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
+        )(f)
+
+    return add
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: unwind, release locks, leave a resumable version."""
 

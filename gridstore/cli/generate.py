@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gridstore.cli.common import confirm, errors, print_summary, store_option
+from gridstore.cli.common import confirm, engine_options, errors, print_summary, store_option
 from gridstore.errors import ConfigError
 
 
@@ -152,17 +152,7 @@ def _print_plan(
     "--blob-compactness", type=float, help="Weight of frontier cells with 2+ blob neighbours [3]."
 )
 @click.option("--max-tries", type=int, help="Shapes drawn per object before it is skipped [10].")
-@click.option(
-    "--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["processes", "serial", "dask"]),
-    default="processes",
-    show_default=True,
-    help="Where tasks run.",
-)
-@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (engine dask).")
+@engine_options("tasks")
 @click.option(
     "--resume",
     "resume",

@@ -12,6 +12,7 @@ import click
 from gridstore.cli.common import (
     Where,
     confirm,
+    engine_options,
     errors,
     png_option,
     print_summary,
@@ -130,17 +131,7 @@ def info(version: str | None, store: Path, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option(
-    "--workers", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["processes", "serial", "dask"]),
-    default="processes",
-    show_default=True,
-    help="Where the chunk checks run.",
-)
-@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (engine dask).")
+@engine_options("the chunk checks")
 @errors
 def validate(version: str | None, store: Path, as_json: bool, quiet: bool, **options: Any) -> None:
     """Check a version: structure, values, generator rules, checksums, regeneration.
