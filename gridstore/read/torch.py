@@ -1,6 +1,6 @@
-"""torch adapters of a split or a view: a map-style Dataset and an IterableDataset of batches.
+"""torch adapters of a split or a view: a map-style Dataset, an IterableDataset, a DataLoader.
 
-`SplitReader.torch_dataset` and `SplitReader.torch_iterable` (and the same
+`SplitReader.torch_dataset`, `torch_iterable` and `torch_loader` (and the same
 methods of a `gridstore.read.view.View`) build them here.
 torch is imported only when an adapter is built; the adapter classes are made
 on first use and pickle by reference to `adapter`, so they cross into
@@ -65,6 +65,11 @@ def loader(split: Split, batch_size: int, options: dict[str, Any], **dataloader:
     stream = {k: options.pop(k) for k in _STREAM if k in options}
     dataset = split.torch_iterable(batch_size, **stream)
     return _classes()["loader"](dataset, {**dataloader, **options})
+
+
+def _plain(value: Any) -> Any:
+    """A stream option as a checkpoint saved as JSON gives it back (tuples become lists)."""
+    return list(value) if isinstance(value, tuple | list) else value
 
 
 def _classes() -> dict[str, type]:
@@ -178,7 +183,7 @@ def _torch_classes() -> tuple[type, type, type]:
         def load_state_dict(self, state: dict[str, Any]) -> None:
             mine, theirs = self._stream_options(), state["stream"]
             for key in sorted(mine.keys() | theirs.keys()):
-                if mine.get(key) != theirs.get(key):
+                if _plain(mine.get(key)) != _plain(theirs.get(key)):
                     msg = (
                         f"the saved loader state has {key}={theirs.get(key)!r} but this loader "
                         f"has {key}={mine.get(key)!r}; build the loader with the saved arguments"
