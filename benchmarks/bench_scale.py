@@ -1,0 +1,81 @@
+"""A version at each scale, end to end: the whole command, its phases, memory, bytes, validate, an epoch.
+
+For each size it runs, as a user would, ``gridstore generate --num-images N
+--yes --quiet`` into a fresh store, then ``gridstore validate --full``, then
+reads one shuffled epoch of train with ``split.batches(256)``, and prints:
+
+- the whole command's wall time, and each phase's share (tasks, then the
+  commit's sizes, statistics and duplicates from the metadata, and the rest:
+  planning, checking, flushing, publishing, cleaning up);
+- peak memory of the largest process (ru_maxrss of the command's children);
+- bytes on disk;
+- ``validate --full`` wall time and rate, and its CPU use (both cores: ~200%);
+- one shuffled epoch over train, images/s.
+
+    python benchmarks/bench_scale.py                      # 10^6 and 10^7 (about 2 minutes)
+    python benchmarks/bench_scale.py 1000000 10000000 100000000   # + 10^8 (about 8 more)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "gridstore.cli"]
+
+
+def timed(cmd: list[str]) -> tuple[float, float, int]:
+    """Run ``cmd``; its wall seconds, CPU seconds and the peak RSS (MiB) of its largest process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, after.ru_maxrss // 1024  # the largest child so far (sizes grow)
+
+
+def one(num_images: int, root: Path) -> None:
+    store = root / f"store-{num_images}"
+    wall, _, peak = timed([*CLI, "generate", "--store", str(store), "--num-images",
+                           str(num_images), "--yes", "--quiet"])  # fmt: skip
+    (version,) = [p.name for p in store.iterdir() if p.name[0].isdigit()]
+    meta = json.loads((store / version / "zarr.json").read_text())["attributes"]
+    phases = dict(meta["generation"]["phase_seconds"])
+    phases["rest (plan, check, flush, publish, clean)"] = wall - sum(phases.values())
+    print(f"\n{num_images:,} images: whole command {wall:.1f} s "
+          f"({num_images / wall:,.0f} images/s), peak {peak} MiB in the largest process, "
+          f"{meta['storage']['bytes_on_disk'] / 2**20:,.1f} MiB on disk")  # fmt: skip
+    for name, seconds in phases.items():
+        print(f"  {name:44s} {seconds:8.2f} s  {100 * seconds / wall:5.1f}%")
+    vwall, vcpu, _ = timed([*CLI, "validate", version, "--store", str(store), "--full", "-q"])
+    print(f"  validate --full: {vwall:.1f} s ({num_images / vwall:,.0f} images/s, "
+          f"{100 * vcpu / vwall:.0f}% CPU)")  # fmt: skip
+    from gridstore.read import open_store
+
+    train = open_store(store).version(version)["train"]
+    t0, n = time.perf_counter(), 0
+    for batch in train.batches(256, seed=0, epoch=0):
+        n += len(batch)
+    print(f"  one shuffled epoch of train: {n / (time.perf_counter() - t0):,.0f} images/s")
+    shutil.rmtree(store)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[1_000_000, 10_000_000])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
+        for n in args.sizes:
+            one(n, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
