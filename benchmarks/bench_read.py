@@ -196,13 +196,15 @@ def stages(split: Any, args: argparse.Namespace, measured: float) -> None:
     from zarr.buffer.cpu import NDBuffer
 
     from gridstore.read.batching import _permutation, _windows
-    from gridstore.read.source import _get, _zero_rows, chunk_key
+    from gridstore.read.source import _zero_rows, chunk_key
+    from gridstore.storage import backend
 
     source, bs = split._source, args.batch_size
     arr, n, size = source.arrays()["images"], len(source), source.chunk_images
     windows = _windows(source, True, 0, 1, 0, 1, args.window_chunks)
     chunks = [int(c) for w in windows for c in w]
-    raws = {c: _get(str(arr.store_path.store.root), chunk_key(arr, c)) or b"" for c in chunks}
+    store = backend(source.store)
+    raws = {c: store.get(chunk_key(arr, c)) or b"" for c in chunks}
     rows = {c: min(size, n - c * size) for c in chunks}
     buf = np.empty((size, *arr.shape[1:]), arr.dtype)
     window = split.images[: len(windows[0]) * size]
@@ -223,9 +225,7 @@ def stages(split: Any, args: argparse.Namespace, measured: float) -> None:
                 window.take(p[i : i + bs], axis=0)
 
     steps: dict[str, Callable[[], object]] = {
-        "read (file or object)": lambda: [
-            _get(str(arr.store_path.store.root), chunk_key(arr, c)) for c in chunks
-        ],
+        "read (file or object)": lambda: [store.get(chunk_key(arr, c)) for c in chunks],
         "crc32c": lambda: [google_crc32c.value(raws[c][:-4]) for c in chunks],
         "blosc decode into the window": decode,
         "all-zero image check": lambda: [_zero_rows(buf[: rows[c]]) for c in chunks],

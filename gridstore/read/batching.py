@@ -95,6 +95,11 @@ def _rows(source: SplitSource, selection: Selection | None, chunks: np.ndarray) 
     return int(selection.chunk_counts()[chunks].sum())
 
 
+def _steps(rows: int, batch_size: int, drop_last: bool) -> int:
+    """Batches cut from ``rows`` rows: a short last one counts unless `drop_last`."""
+    return rows // batch_size if drop_last else -(-rows // batch_size)
+
+
 def num_batches(
     source: SplitSource,
     batch_size: int,
@@ -108,8 +113,7 @@ def num_batches(
     check_batch_args(source, ("images",), batch_size=batch_size, **opts)
     counts = None if selection is None else selection.chunk_counts()
     windows = _windows(source, shuffle, **opts, window=1, counts=counts)
-    rows = sum(_rows(source, selection, w) for w in windows)
-    return rows // batch_size if drop_last else -(-rows // batch_size)
+    return _steps(sum(_rows(source, selection, w) for w in windows), batch_size, drop_last)
 
 
 def batches(
@@ -150,8 +154,7 @@ def batches(
     counts = None if selection is None else selection.chunk_counts()
     windows = _windows(source, shuffle, seed, epoch, rank, world_size, window_chunks, counts)
     starts = np.cumsum([0, *(_rows(source, selection, w) for w in windows)])
-    total = int(starts[-1])
-    steps = range(start_step, total // batch_size if drop_last else -(-total // batch_size))
+    steps = range(start_step, _steps(int(starts[-1]), batch_size, drop_last))
     seeds = (seed, epoch, rank, world_size) if shuffle else None
     stream = _Stream(windows, starts, batch_size, steps[::step_stride])
     return _stream(source, stream, fields, seeds, selection)
@@ -206,7 +209,7 @@ class _Reader:
         selection: Selection | None,
     ) -> None:
         arrays = source.arrays()  # opened here, once, before any thread asks for them
-        cap = max(map(len, windows)) * source.chunk_images
+        cap = len(windows[0]) * source.chunk_images  # the first window is a whole one
         self.sets = [
             [np.empty((cap, *arrays[f].shape[1:]), arrays[f].dtype) for f in fields] for _ in "ab"
         ]
@@ -215,7 +218,6 @@ class _Reader:
         self.stop = threading.Event()
         self.pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="gridstore-read")
         self.ahead: dict[int, tuple[list[Future[None]], Future[np.ndarray] | None, int, int]] = {}
-        self.closed = False
         _OPEN.add(self)
 
     def _read(self, bufs: list[np.ndarray], chunk: int, off: int) -> None:
@@ -264,8 +266,7 @@ class _Reader:
 
     def close(self) -> None:
         """Stop the threads (after the chunk each is reading); a second call does nothing."""
-        if not self.closed:
-            self.closed = True
+        if not self.stop.is_set():
             self.stop.set()
             self.pool.shutdown(wait=True, cancel_futures=True)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from gridstore.errors import ConfigError, CorruptChunkError, StoreNotFoundError
 from gridstore.read.cache import cached, new_source_id
-from gridstore.storage import FIELDS, backend, is_url, open_backend, zarr_store
+from gridstore.storage import FIELDS, backend, open_backend, zarr_store
 from gridstore.storage.layout import chunk_encoder
 
 if TYPE_CHECKING:
@@ -74,21 +74,6 @@ def _decoder(arr: zarr.Array[Any]) -> Callable[..., np.ndarray] | None:
         return None
 
 
-def _get(store: str, key: str) -> bytes | None:
-    """The object at ``key`` of the store at path or URL ``store``, or None.
-
-    A local one is read as a plain file (no event loop, no thread hops);
-    object storage through the store's own backend.
-    """
-    if not is_url(store):
-        try:
-            with open(os.path.join(store, key), "rb") as f:
-                return f.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):  # as zarr's get
-            return None
-    return backend(store).get(key)
-
-
 def _read_direct(
     arr: zarr.Array[Any],
     decode: Callable[..., np.ndarray],
@@ -102,7 +87,7 @@ def _read_direct(
     zarr decodes each chunk into a new buffer and copies it into ``out``;
     here blosc writes straight into ``out`` (the last, short chunk excepted).
     """
-    raw = _get(store, chunk_key(arr, chunk))
+    raw = backend(store).get(chunk_key(arr, chunk))
     if raw is None:
         return None
     if out is not None and n == arr.chunks[0]:

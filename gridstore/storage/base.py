@@ -271,12 +271,10 @@ class StoreBackend(TaskRecords):
         """Size of every object of a staged version, by key below it (one listing)."""
         return self._sizes(staged_key(name))
 
-    def staged_bytes(self, name: str, sizes: dict[str, int] | None = None) -> int:
-        """Bytes stored for a staged version, less its own zarr.json (rewritten at commit).
-
-        ``sizes``: its `staged_sizes`, if already listed.
-        """
-        sizes = self.staged_sizes(name) if sizes is None else sizes
+    @staticmethod
+    def staged_bytes(sizes: dict[str, int]) -> int:
+        """Bytes stored for a staged version (its `staged_sizes`), less its own zarr.json
+        (rewritten at commit)."""
         return sum(sizes.values()) - sizes.get("zarr.json", 0)
 
     def missing_keys(

@@ -44,14 +44,20 @@ class TaskRecords(ChunkStore):
         VersionNotFoundError
             One of them is missing (removed while reading, or never stored).
         """
-        for i in range(0, len(indices), 32):
-            keys = [task_key(name, t, kind) for t in indices[i : i + 32]]
-            for key, raw in zip(keys, self._get_many(keys), strict=True):
+        for _, raw in self._fetch(name, [task_key(name, t, kind) for t in indices]):
+            yield _npz(raw)
+
+    def _fetch(self, name: str, keys: list[str]) -> Iterator[tuple[str, bytes]]:
+        """``(key, bytes)`` of task files, in order, 32 fetched at a time, concurrently.
+
+        Raises `VersionNotFoundError` for one that is missing.
+        """
+        for i in range(0, len(keys), 32):
+            for key, raw in zip(keys[i : i + 32], self._get_many(keys[i : i + 32]), strict=True):
                 if raw is None:
                     msg = f"task file '{key}' of version '{name}' is missing; resume the version"
                     raise VersionNotFoundError(msg)
-                with np.load(io.BytesIO(raw)) as data:
-                    yield {k: data[k] for k in data.files}
+                yield key, raw
 
     def _task_files(self, name: str, suffix: str) -> list[str]:
         return sorted(
@@ -83,25 +89,21 @@ class TaskRecords(ChunkStore):
         """Content hashes of each finished task (one dict of split -> hashes per task).
 
         ``splits`` in the order they were stored. Tasks recorded by gridstore
-        before raw hash files keep theirs in ``<t>.npz``; 32 files are fetched
-        at a time, concurrently.
+        before raw hash files keep theirs in ``<t>.npz``.
         """
-        raw = self.task_indices(name, "hashes")
-        tasks = sorted(raw | self.task_indices(name, "npz"))
-        for i in range(0, len(tasks), 32):
-            kinds = ["hashes" if t in raw else "npz" for t in tasks[i : i + 32]]
-            keys = [task_key(name, t, k) for t, k in zip(tasks[i : i + 32], kinds, strict=True)]
-            for key, kind, data in zip(keys, kinds, self._get_many(keys), strict=True):
-                if data is None:
-                    msg = f"task file '{key}' of version '{name}' is missing; resume the version"
-                    raise VersionNotFoundError(msg)
-                if kind == "npz":
-                    with np.load(io.BytesIO(data)) as old:
-                        yield {k: old[k] for k in old.files}
-                    continue
-                counts = np.frombuffer(data, "<i8", len(splits))
-                flat = np.frombuffer(data, "<u8", offset=8 * len(splits))
-                yield dict(zip(splits, np.split(flat, np.cumsum(counts)[:-1]), strict=True))
+        files: dict[int, str] = {}
+        for f in self._task_files(name, ""):
+            index, _, kind = f.partition(".")
+            if kind == "hashes" or (kind == "npz" and int(index) not in files):
+                files[int(index)] = f
+        keys = [f"{tasks_key(name)}/{files[t]}" for t in sorted(files)]
+        for key, raw in self._fetch(name, keys):
+            if key.endswith(".npz"):
+                yield _npz(raw)
+                continue
+            counts = np.frombuffer(raw, "<i8", len(splits))
+            flat = np.frombuffer(raw, "<u8", offset=8 * len(splits))
+            yield dict(zip(splits, np.split(flat, np.cumsum(counts)[:-1]), strict=True))
 
     def drop_damaged_tasks(
         self, name: str, rows: dict[int, dict[str, tuple[int, int]]]
@@ -139,3 +141,9 @@ class TaskRecords(ChunkStore):
                 self._remove(task_key(name, index, "json"))
                 dropped.append(index)
         return dropped
+
+
+def _npz(raw: bytes) -> dict[str, np.ndarray]:
+    """The arrays of an npz file's bytes."""
+    with np.load(io.BytesIO(raw)) as data:
+        return {k: data[k] for k in data.files}

@@ -19,14 +19,13 @@ import numpy as np
 
 from gridstore.plan import SPLITS
 from gridstore.validate.unique import late_skips
-from gridstore.write.stats import count_duplicates
+from gridstore.write.stats import BUCKET_BYTES, bucket_bits, count_duplicates
 
-__all__ = ["BUCKET_BYTES", "FLUSH_BYTES", "HashSpill"]
+__all__ = ["FLUSH_BYTES", "HashSpill"]
 
-# 16 MiB of hashes per bucket (held about six times while counted, as in
-# gridstore.write.stats): 8 buckets at 10**7 images. Flushing every 8 MiB
+# Buckets of BUCKET_BYTES of hashes (16 MiB, held about six times while counted,
+# as in gridstore.write.stats): 8 buckets at 10**7 images. Flushing every 8 MiB
 # appends ~50 KB per bucket file at 10**7 images (400 tasks per flush).
-BUCKET_BYTES = 1 << 24
 FLUSH_BYTES = 1 << 23
 _MAX_BITS = 8
 _HASH = np.dtype([("h", "<u8"), ("s", "u1")])  # content hash, split index in SPLITS
@@ -35,11 +34,6 @@ _DRAW = np.dtype([("h", "<u8"), ("p", "<i8")])  # as gridstore.write.unique.take
 
 def _once(part: dict[str, np.ndarray]) -> Callable[[], list[dict[str, np.ndarray]]]:
     return lambda: [part]
-
-
-def _bits(total: int, bucket_bytes: int) -> int:
-    buckets = max(1, -(-total * 8 // bucket_bytes))
-    return min(_MAX_BITS, (buckets - 1).bit_length())
 
 
 class HashSpill:
@@ -57,7 +51,7 @@ class HashSpill:
 
     def __init__(self, directory: Path, total: int, bucket_bytes: int = BUCKET_BYTES) -> None:
         self.directory = directory
-        self.bits = _bits(total, bucket_bytes)
+        self.bits = bucket_bits(total, bucket_bytes, _MAX_BITS)
         self.images = 0
         self._buffer: dict[str, list[np.ndarray]] = {"hashes": [], "taken": [], "passed": []}
         self._buffered = 0

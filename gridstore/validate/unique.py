@@ -17,7 +17,7 @@ from gridstore.plan import Plan
 from gridstore.write.tasks import task_arrays
 from gridstore.write.unique import taken_draws
 
-__all__ = ["UniqueRegeneration", "late_skips"]
+__all__ = ["UniqueRegeneration", "late_skips", "verdict"]
 
 
 def late_skips(taken: np.ndarray, passed: np.ndarray) -> int:
@@ -61,16 +61,18 @@ class UniqueRegeneration:
             return 0
         return late_skips(np.concatenate(self.taken), np.concatenate(self.passed))
 
-    def verdict(
-        self, counts: dict[str, int], scope: str, whole: bool, late: int | None = None
-    ) -> tuple[bool, str]:
-        """``(problem, text)`` of the duplicates check, given the recomputed ``counts``
-        and, when every chunk was read, the ``late`` skips (default: those collected here)."""
-        late = (self.late_skips() if late is None else late) if whole else 0
-        if any(counts.values()) or late:
-            return (
-                True,
-                f"a unique version, but {counts} among {scope}; {late} draws passed over unduly",
-            )
-        proof = ", every draw passed over repeats an earlier one" if whole else ""
-        return False, f"unique: no image twice among {scope}{proof}"
+
+def verdict(counts: dict[str, int], scope: str, whole: bool, late: int) -> tuple[bool, str]:
+    """``(problem, text)`` of a unique version's duplicates check.
+
+    ``counts`` are the recomputed duplicates among ``scope``; ``late`` the
+    draws passed over without an earlier take of their content (counted when
+    every chunk was read: ``whole``).
+    """
+    if any(counts.values()) or late:
+        return (
+            True,
+            f"a unique version, but {counts} among {scope}; {late} draws passed over unduly",
+        )
+    proof = ", every draw passed over repeats an earlier one" if whole else ""
+    return False, f"unique: no image twice among {scope}{proof}"

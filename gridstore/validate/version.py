@@ -205,19 +205,18 @@ class _Run:
         from gridstore.errors import WorkerLostError
         from gridstore.validate.hashes import HashSpill
         from gridstore.validate.task import InOrder, TaskFindings, TaskSpec, check_task
-        from gridstore.validate.unique import UniqueRegeneration
 
         size = {s: self.arrays[s]["images"].chunks[0] for s in self.good}
         n = {s: self.arrays[s]["images"].shape[0] for s in self.good}
         rows = {c: sum(max(0, min(n[s], (c + 1) * size[s]) - c * size[s]) for s in self.good)
                 for c in chosen}  # fmt: skip
         units = sum(c * size[s] < n[s] for c in chosen for s in self.good)
-        unique = UniqueRegeneration(self.plan) if self.plan and self.plan.unique else None
+        unique = self.plan is not None and self.plan.unique
         params = self.meta.get("generation_params") if self.plan else None
         spec = TaskSpec(
             str(self.store.path), self.name, uuid.uuid4().hex, None if params is None else
             json.dumps(params, sort_keys=True), tuple(self.good), frozenset(self.bad_files),
-            unique_draws=full and unique is not None,
+            unique_draws=full and unique,
         )  # fmt: skip
         if run["workers"] is None and sum(rows.values()) < POOL_MIN_IMAGES:
             run = {**run, "workers": 1} if run["engine"] == "processes" else run
@@ -249,7 +248,7 @@ class _Run:
                 bar.close()
             counted = spill.count_duplicates(tuple(self.good)) if self.plan else {}
             whole = full and read == units and len(self.good) == len(SPLITS)
-            late = spill.late_skips() if whole and unique is not None else 0
+            late = spill.late_skips() if whole and unique else 0
         self.summarize(read, spill.images, counted, whole, unique, late)
 
     def summarize(
@@ -258,7 +257,7 @@ class _Run:
         images: int,
         counts: dict[str, int],
         whole: bool,
-        unique: Any,
+        unique: bool,
         late: int,
     ) -> None:
         """What passed, and the duplicate checks, from the merged findings."""
@@ -290,9 +289,11 @@ class _Run:
             )
         if whole and any(recorded.get(k) != v for k, v in counts.items()):
             self.fail("duplicates", f"recomputed {counts} differ from the metadata's {recorded}")
-        if unique is not None:
-            problem, verdict = unique.verdict(counts, scope, whole, late)
-            self.fail("duplicates", verdict) if problem else self.passed.update(duplicates=verdict)
+        if unique:
+            from gridstore.validate.unique import verdict
+
+            problem, text = verdict(counts, scope, whole, late)
+            self.fail("duplicates", text) if problem else self.passed.update(duplicates=text)
         self.passed.setdefault(
             "duplicates",
             f"no content in two splits among {scope}, each in "

@@ -128,8 +128,9 @@ def ensure_version(
         return backend.metadata(name), state
     if state == "claimed":  # a run stopped between its claim and its plan: nothing to keep
         backend.discard(name)
-    run: dict[str, Any] = {"engine": engine, "workers": workers, "scheduler": scheduler}
-    run["show_progress"] = show_progress
+    run: dict[str, Any] = dict(
+        engine=engine, workers=workers, scheduler=scheduler, show_progress=show_progress
+    )
     if state == "unfinished":
         return resume_version(store, name, **run), state
     if grow_from is not None:

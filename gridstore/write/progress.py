@@ -53,15 +53,6 @@ class Phases:
         self._name, self._began = name, now
         self._bar.set_description_str(f"{self._version} commit: {name}")
 
-    @property
-    def current(self) -> str:
-        """The phase under way."""
-        return self._name or "none"
-
-    def elapsed(self) -> float:
-        """Seconds since the phase under way began."""
-        return time.perf_counter() - self._began
-
     def close(self) -> None:
         """End the last phase and the line."""
         self.start("done")

@@ -9,7 +9,15 @@ import numpy as np
 
 from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES, Annotations
 
-__all__ = ["count_duplicates", "duplicate_count_bytes", "merge_counts", "split_counts", "summarize"]
+__all__ = [
+    "BUCKET_BYTES",
+    "bucket_bits",
+    "count_duplicates",
+    "duplicate_count_bytes",
+    "merge_counts",
+    "split_counts",
+    "summarize",
+]
 
 
 def split_counts(images: np.ndarray, ann: Annotations, max_size: int) -> dict[str, Any]:
@@ -107,8 +115,10 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return v[np.concatenate(([True], v[1:] != v[:-1]))] if len(v) else v
 
 
-def _bucket_bits(total: int, bucket_bytes: int) -> int:
-    return min(4, max(0, int(np.ceil(np.log2(max(1, total * 8 / bucket_bytes))))))
+def bucket_bits(total: int, bucket_bytes: int, max_bits: int = 4) -> int:
+    """Top bits that split ``total`` hashes into buckets of at most ``bucket_bytes`` (capped)."""
+    buckets = max(1, -(-total * 8 // bucket_bytes))
+    return min(max_bits, (buckets - 1).bit_length())
 
 
 def duplicate_count_bytes(total: int, bucket_bytes: int = BUCKET_BYTES) -> int:
@@ -117,7 +127,7 @@ def duplicate_count_bytes(total: int, bucket_bytes: int = BUCKET_BYTES) -> int:
     One bucket is held about six times: the filtered parts, their concatenation,
     the sort's copy, and the splits' union sorted again.
     """
-    return 6 * total * 8 // (1 << _bucket_bits(total, bucket_bytes))
+    return 6 * total * 8 // (1 << bucket_bits(total, bucket_bytes))
 
 
 def count_duplicates(
@@ -134,7 +144,7 @@ def count_duplicates(
     buckets grow instead of the passes (10**9 images: 16 passes over 8 GB of
     hashes, about 3 GB of memory).
     """
-    bits = _bucket_bits(total, bucket_bytes)
+    bits = bucket_bits(total, bucket_bytes)
     within = dict.fromkeys(splits, 0)
     cross = 0
     for bucket in range(1 << bits):

@@ -121,7 +121,7 @@ def _metadata(
     per_split = {s: merge_counts(r["counts"][s] for r in results.values()) for s in SPLITS}
     phases.start("duplicates")
     duplicates = count_duplicates(lambda: store.task_hashes(name, SPLITS), SPLITS, plan.num_images)
-    on_disk = store.staged_bytes(name, sizes)
+    on_disk = store.staged_bytes(sizes)
     images = tuple(f"{s}/images/" for s in SPLITS)
     images_on_disk = sum(size for key, size in sizes.items() if key.startswith(images))
     raw = sum(
@@ -131,6 +131,7 @@ def _metadata(
     )
     counts = plan.split_counts
     codecs = COMPRESSIONS[plan.compression]
+    phases.start("writing metadata")  # the phases timed so far are the metadata's
     seconds = phases.seconds["tasks"]
     file_format = {
         "format": "zarr",
@@ -160,7 +161,7 @@ def _metadata(
             "wall_seconds": seconds,
             "images_per_second": plan.num_images / seconds if seconds else None,
             # the phases before this metadata was written (flushing and publishing come after)
-            "phase_seconds": {**phases.seconds, phases.current: phases.elapsed()},
+            "phase_seconds": dict(phases.seconds),
             "engine": engine,
             "workers": workers or default_workers(),
             # images drawn to fill the routed quotas (copied tasks count 0)
