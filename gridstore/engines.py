@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from gridstore.arguments import check_int
 from gridstore.errors import ConfigError, WorkerLostError
 
-__all__ = ["ENGINES", "Engine", "default_workers", "run_tasks"]
+__all__ = ["ENGINES", "Engine", "default_workers", "open_engine", "run_tasks"]
 
 EngineName = Literal["serial", "processes", "dask"]
 ENGINES = ("serial", "processes", "dask")
@@ -95,16 +95,15 @@ def _keep_freed_memory() -> None:
     mallopt(m_trim_threshold, 128 << 20)  # and up to 128 MiB of freed heap is kept
 
 
-def _pool(workers: int) -> Engine:
-    def run(fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R], None]) -> None:
-        # spawn, not fork: zarr keeps an event-loop thread that a fork would orphan.
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=ctx,
-            initializer=_init_worker,
-            initargs=(os.getpid(),),
-        ) as pool:
+@contextmanager
+def _pool(workers: int) -> Iterator[Engine]:
+    # spawn, not fork: zarr keeps an event-loop thread that a fork would orphan.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
+    ) as pool:
+
+        def run(fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R], None]) -> None:
             pending: set[Future[R]] = set()
             queue = list(reversed(tasks))
 
@@ -132,7 +131,7 @@ def _pool(workers: int) -> Engine:
                     f.cancel()
                 raise
 
-    return run
+        yield run
 
 
 # Tasks that raise are run again this many times (a transient I/O error); a task
@@ -233,16 +232,18 @@ def _worker_environment() -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _dask(scheduler: str | None, workers: int) -> Engine:
-    def run(fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R], None]) -> None:
-        if not tasks:  # nothing to do: do not start a cluster
-            return
-        try:
-            from distributed import Client, LocalCluster, as_completed
-        except ImportError as err:
-            msg = "the dask engine needs the dask extra: pip install 'gridstore[dask]'"
-            raise ConfigError(msg) from err
-        with _quiet_distributed(), ExitStack() as stack:  # unwinds client first, then cluster
+@contextmanager
+def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
+    # unwinds client first, then cluster; both made by the first run with tasks
+    with _quiet_distributed(), ExitStack() as stack:
+        clients: list[Any] = []
+
+        def connect() -> Any:
+            try:
+                from distributed import Client, LocalCluster
+            except ImportError as err:
+                msg = "the dask engine needs the dask extra: pip install 'gridstore[dask]'"
+                raise ConfigError(msg) from err
             with _deferred_interrupt():
                 if scheduler is None:
                     # Workers are spawned processes (distributed's default), one thread
@@ -266,6 +267,15 @@ def _dask(scheduler: str | None, workers: int) -> Engine:
                 stack.callback(client.close)
                 if scheduler is None:  # our own workers: tuned as the pool's are
                     client.run(_keep_freed_memory)
+            clients.append(client)
+            return client
+
+        def run(fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R], None]) -> None:
+            if not tasks:  # nothing to do: do not start a cluster
+                return
+            from distributed import as_completed
+
+            client = clients[0] if clients else connect()
             threads = sum(client.nthreads().values())
             # Submit a bounded window, not every task: the scheduler's memory stays
             # flat for huge plans, and an interrupted run has little to cancel.
@@ -300,7 +310,49 @@ def _dask(scheduler: str | None, workers: int) -> Engine:
                         client.cancel(list(running))
                 raise
 
-    return run
+        yield run
+
+
+@contextmanager
+def open_engine(
+    engine: EngineName = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    *,
+    max_tasks: int | None = None,
+) -> Iterator[Engine]:
+    """An engine whose workers (a process pool, a Dask cluster) serve every run until the block ends.
+
+    The generation's tasks and the commit's jobs then share one pool: no
+    second start-up. Workers start with the first run that has tasks.
+
+    Parameters
+    ----------
+    engine, workers, scheduler
+        As for `run_tasks`.
+    max_tasks : int, optional
+        The most tasks one run will get: no more workers are started, and
+        with one, the tasks run in this process.
+
+    Raises
+    ------
+    ConfigError
+        Unknown engine, or workers < 1.
+    """
+    workers = default_workers() if workers is None else workers
+    workers = check_int("workers", workers, 1)
+    if engine not in ENGINES:
+        msg = f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}"
+        raise ConfigError(msg)
+    most = max(max_tasks, 1) if max_tasks is not None else workers
+    if engine == "dask":
+        with _dask(scheduler, min(workers, most)) as run:
+            yield run
+    elif engine == "serial" or workers == 1 or most <= 1:
+        yield _serial
+    else:
+        with _pool(min(workers, most)) as run:
+            yield run
 
 
 def run_tasks(
@@ -345,15 +397,5 @@ def run_tasks(
     distributed.KilledWorker
         A task's workers died ``distributed.scheduler.allowed-failures`` + 1 times.
     """
-    workers = default_workers() if workers is None else workers
-    workers = check_int("workers", workers, 1)
-    if engine not in ENGINES:
-        msg = f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}"
-        raise ConfigError(msg)
-    if engine == "dask":
-        runner = _dask(scheduler, min(workers, max(len(tasks), 1)))
-    elif engine == "serial" or workers == 1 or len(tasks) <= 1:
-        runner = _serial
-    else:
-        runner = _pool(min(workers, len(tasks)))
-    runner(fn, tasks, on_done)
+    with open_engine(engine, workers, scheduler, max_tasks=len(tasks)) as run:
+        run(fn, tasks, on_done)

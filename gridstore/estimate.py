@@ -129,6 +129,34 @@ def _percent(share: float) -> str:
     return f"{100 * share:.2g}%"
 
 
+# The commit's costs per stored file (calibrated with benchmarks/bench_scale.py at
+# 10**6..10**8 images): a job lists it and reads a task file's partitions, on the
+# workers; the client makes every file durable and publishes the version.
+LIST_FILE_SECONDS = 30e-6
+PUBLISH_FILE_SECONDS = 20e-6
+
+
+def _count_seconds_per_hash() -> float:
+    """The duplicate count's time per hash, timed here on 2**18 random hashes."""
+    from gridstore.write.stats import count_duplicates
+
+    n = 1 << 18
+    h = np.random.default_rng(0).integers(0, 2**63, n, dtype=np.uint64)
+    started = time.perf_counter()
+    count_duplicates(lambda: [{"train": h}], ("train",), n)
+    return (time.perf_counter() - started) / n
+
+
+def _commit_seconds(plan: Plan, per_hash: float, workers: int) -> float:
+    """The commit: its jobs spread over the workers, then the client's publishing."""
+    from gridstore.write.reduce import plan_jobs
+
+    files = len(plan.tasks) * (sum(len(a) for a in plan.array_shapes().values()) + 2)
+    reads = len(plan.tasks) * sum(j.kind == "duplicates" for j in plan_jobs(plan, workers))
+    jobs = per_hash * plan.num_images + LIST_FILE_SECONDS * (files + reads)
+    return jobs / workers + PUBLISH_FILE_SECONDS * files
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.1f} s"
@@ -193,7 +221,8 @@ def estimate_run(
     RunEstimate
     """
     from gridstore._jit import kernel_cache_is_warm
-    from gridstore.write.stats import count_duplicates, duplicate_count_bytes, split_counts
+    from gridstore.write.reduce import job_bytes
+    from gridstore.write.stats import split_counts
 
     startup = _cpu_seconds()  # interpreter and imports: what each fresh worker pays
     rss_before = _max_rss_bytes()
@@ -237,16 +266,13 @@ def estimate_run(
     array_docs("estimate", plan.array_shapes(), plan.compression)
     setup = time.perf_counter() - started
 
-    hashes = {s: block.hashes[k] for k, s in enumerate(SPLITS)}
-    started = time.perf_counter()
-    count_duplicates(lambda: [hashes], SPLITS, sample)
-    commit = (time.perf_counter() - started) / sample * plan.num_images
-
+    per_hash = _count_seconds_per_hash()
     tasks = max(0, len(plan.tasks) - done_tasks)
     remaining = tasks / max(1, len(plan.tasks))
     # The process pool runs a single task, or a single worker, here (gridstore.engines).
     in_process = engine == "serial" or (engine == "processes" and min(workers, tasks) <= 1)
     parallel = 1 if in_process else max(1, min(workers, tasks))
+    commit = _commit_seconds(plan, per_hash, 1 if in_process else max(1, workers))
     contention = max(1.0, parallel / default_workers())
     images_per_task = plan.blocks_per_chunk * sample
     rounds = math.ceil(tasks / parallel)
@@ -266,18 +292,19 @@ def estimate_run(
     if unique and done_tasks == 0:
         # The first pass draws and hashes every candidate, repeats included, and finds
         # the repeats among their hashes (about what the commit's count costs per image).
-        per_draw = draw_seconds * contention / parallel + commit / plan.num_images
+        per_draw = draw_seconds * contention / parallel + per_hash
         unique_seconds = unique_draws * per_draw
     seconds += unique_seconds
 
     task_bytes = TASK_COPIES * images_per_task * sum(a.nbytes for a in arrays.values()) / sample
     worker_bytes = (parent_bytes if not cold else rss_before + KERNEL_LOAD_BYTES) + task_bytes
-    committing = parent_bytes + duplicate_count_bytes(plan.num_images)  # the workers are gone
+    # the commit's jobs, on the same workers (gridstore.write.reduce)
+    committing = job_bytes(plan.num_images, 1 if in_process else parallel)
     if in_process:
-        peak_process = peak_total = int(max(parent_bytes + task_bytes, committing))
+        peak_process = peak_total = int(parent_bytes + max(task_bytes, committing))
     else:
-        peak_process = int(max(worker_bytes, committing))
-        peak_total = int(max(parent_bytes + parallel * worker_bytes, committing))
+        peak_process = int(worker_bytes + max(0, committing - task_bytes))
+        peak_total = int(parent_bytes + parallel * peak_process)
     return RunEstimate(
         raw_image_bytes=estimate_memory(plan.num_images, plan.config.grid_size)["bytes"],
         disk_bytes=int(encoded / sample * plan.num_images * remaining * 1.01),  # + zarr.json files

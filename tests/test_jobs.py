@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from gridstore.cli import main
 from gridstore.storage import open_backend
+from gridstore.storage.records import unpack_hashes
 
 VERSION = "2026-01-01-v1"
 # 3 tasks of one routing block (5,000 images) each, written by this process (serial).
@@ -184,7 +185,7 @@ def test_the_summary_is_the_whole_commands_time_and_the_metadata_keeps_its_phase
     assert 15000 / (total + 0.05) <= rate <= 15000 / (total - 0.05)  # total is rounded
     generation = open_backend(store).metadata(VERSION)["generation"]
     phases = generation["phase_seconds"]
-    assert list(phases) == ["tasks", "sizes", "statistics", "duplicates"]
+    assert list(phases) == ["tasks", "merging"]
     assert phases["tasks"] == generation["wall_seconds"] == pytest.approx(tasks, abs=0.05)
     assert all(s >= 0 for s in phases.values())
 
@@ -192,20 +193,24 @@ def test_the_summary_is_the_whole_commands_time_and_the_metadata_keeps_its_phase
 def test_a_version_whose_recorded_tasks_keep_their_hashes_in_npz_resumes_to_the_same_metadata(
     tmp_path: Path, config: Path, clean: tuple[dict, dict]
 ) -> None:
-    """Tasks recorded by a gridstore before raw hash files kept them in ``<t>.npz``."""
+    """Tasks recorded by older gridstores kept their hashes in ``<t>.npz``, or unpartitioned."""
     store = tmp_path / "store"
     killed = run_cli(store, config, {"GRIDSTORE_CRASH_AT": "before-commit"})  # every task done
     assert killed.returncode == -9
     tasks = store / ".gridstore" / "work" / "tasks" / VERSION
     raw = sorted(tasks.glob("*.hashes"))
     assert len(raw) == 3
-    for path in raw[:2]:  # two tasks as an older gridstore left them, one as this one does
-        data = path.read_bytes()
-        counts = np.frombuffer(data, "<i8", 3)
-        parts = np.split(np.frombuffer(data, "<u8", offset=24), np.cumsum(counts)[:-1])
-        np.savez(
-            path.with_suffix(".npz"), **dict(zip(("train", "val", "test"), parts, strict=True))
-        )
-        path.unlink()
+    # one task as the first gridstore left it (npz), one as the next (a count per split,
+    # then the hashes, unsorted), one as this one does (sorted, partitioned)
+    splits = ("train", "val", "test")
+    for path, kind in zip(raw[:2], ("npz", "counts"), strict=True):
+        parts = unpack_hashes(path.read_bytes(), splits)
+        parts = {s: np.random.default_rng(0).permutation(h) for s, h in parts.items()}
+        if kind == "npz":
+            np.savez(path.with_suffix(".npz"), **parts)
+            path.unlink()
+        else:
+            counts = np.array([len(h) for h in parts.values()], "<i8")
+            path.write_bytes(counts.tobytes() + b"".join(h.tobytes() for h in parts.values()))
     converge(store, config)
     assert_clean(store, clean)

@@ -227,7 +227,7 @@ def generate(**opts: Any) -> None:
         if plan is None:  # --resume alone: the recorded plan (an error if none)
             plan = Plan.from_dict(store.staged_plan(name)["plan"])
         if state == "unfinished":
-            done_tasks = len(store.task_results(name))
+            done_tasks = len(store.task_indices(name))
     assert plan is not None  # given, or the one recorded (else staged_plan raised)
     est = _print_plan(plan, store_path, name or "the next version", workers, engine, done_tasks)
     if dry_run:

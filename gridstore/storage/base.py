@@ -64,9 +64,20 @@ class StoreBackend(TaskRecords):
     named (a directory or a URL) and appears in messages.
     """
 
+    #: Publishing copies every object (object storage): the commit's jobs copy them first
+    #: (`copy_staged`), each from its own listing, so that the client does not.
+    publishes_by_copy = False
+
+    def copy_staged(self, name: str, below: str, keys: list[str]) -> None:
+        """Copy objects ``keys`` of part ``below`` of a staged version to where it is published."""
+        pairs = [f"{below}/{k}" for k in keys]
+        self._copy([(f"{staged_key(name)}/{k}", f"{name}/{k}") for k in pairs])
+
     @abstractmethod
-    def _publish(self, name: str) -> None:
+    def _publish(self, name: str, copied: bool = False) -> None:
         """Make the staged version ``name`` visible, durably, in one step; its zarr.json is final.
+
+        ``copied``: every object but its zarr.json was copied already (`copy_staged`).
 
         Raises
         ------
@@ -254,8 +265,10 @@ class StoreBackend(TaskRecords):
         result: dict[str, Any],
         hashes: dict[str, np.ndarray],
         fence: str | None = None,
+        bits: int = 0,
     ) -> None:
-        """Mark a task done, with its statistics and content hashes.
+        """Mark a task done, with its statistics and content hashes (partitioned by their
+        top ``bits``: see `put_task_hashes`).
 
         The task's chunks are stored first, then its hashes, and its JSON
         record last: the record is what marks it done. With a ``fence`` (see
@@ -264,12 +277,17 @@ class StoreBackend(TaskRecords):
         self._flush()
         if fence is not None:
             self.check_fence(name, fence)
-        self.put_task_hashes(name, index, hashes)
+        self.put_task_hashes(name, index, hashes, bits)
         self._put(task_key(name, index, "json"), json.dumps(result, sort_keys=True).encode())
 
-    def staged_sizes(self, name: str) -> dict[str, int]:
-        """Size of every object of a staged version, by key below it (one listing)."""
-        return self._sizes(staged_key(name))
+    def staged_sizes(self, name: str, below: str = "") -> dict[str, int]:
+        """Size of every object of a staged version (or of its part ``below``, e.g.
+        ``"train/images"``), by key relative to that (one listing)."""
+        return self._sizes(f"{staged_key(name)}/{below}".rstrip("/"))
+
+    def staged_children(self, name: str, below: str) -> list[str]:
+        """Names directly under part ``below`` of a staged version (e.g. a split's arrays)."""
+        return self._list(f"{staged_key(name)}/{below}")
 
     @staticmethod
     def staged_bytes(sizes: dict[str, int]) -> int:
@@ -287,20 +305,33 @@ class StoreBackend(TaskRecords):
         stored = self.staged_sizes(name) if stored is None else stored
         return [k for k in required_keys(shapes) if k not in stored]
 
+    def incomplete(self, name: str, shown: list[str], count: int) -> VersionIncompleteError:
+        """The error for a staged version missing ``count`` chunks (``shown``: some of them)."""
+        listed = ", ".join(shown) + (
+            f" and {count - len(shown)} more" if count > len(shown) else ""
+        )
+        return VersionIncompleteError(
+            f"version '{name}' is missing {count} chunk(s) ({listed}); nothing was "
+            f"published; {resume_hint(str(self.path), name)}"
+        )
+
     def commit(
         self,
         name: str,
         metadata: dict[str, Any],
-        shapes: dict[str, dict[str, tuple]],
+        shapes: dict[str, dict[str, tuple]] | None,
         on_phase: Callable[[str], None] = lambda phase: None,
         stored: dict[str, int] | None = None,
+        copied: bool = False,
     ) -> None:
         """Check that every chunk is stored, write the final metadata and publish the staged version.
 
-        ``shapes`` are the plan's arrays (see `required_keys`); ``on_phase`` is
+        ``shapes`` are the plan's arrays (see `required_keys`; None: the caller
+        has checked them, as `gridstore.write.reduce` does); ``on_phase`` is
         told each phase as it begins (for a progress line); ``stored``: the
         version's `staged_sizes`, if listed after its last task was recorded
-        (the writer holds the version, so nothing has gone since).
+        (the writer holds the version, so nothing has gone since); ``copied``:
+        its objects were copied to where it is published (`copy_staged`).
 
         Raises
         ------
@@ -313,21 +344,17 @@ class StoreBackend(TaskRecords):
         on_phase("checking chunks")
         self._flush()
         self.check_held(name)
-        missing = self.missing_keys(name, shapes, stored)
-        if missing:
-            shown = ", ".join(missing[:3]) + (
-                f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-            )
-            msg = (f"version '{name}' is missing {len(missing)} chunk(s) ({shown}); nothing was "
-                   f"published; {resume_hint(str(self.path), name)}")  # fmt: skip
-            raise VersionIncompleteError(msg)
+        if shapes is not None:
+            missing = self.missing_keys(name, shapes, stored)
+            if missing:
+                raise self.incomplete(name, missing[:3], len(missing))
         key = f"{staged_key(name)}/zarr.json"
         doc = json.loads(self._get(key) or b"{}")
         doc["attributes"] = {**metadata, "state": "complete"}
         self._put(key, json.dumps(doc, indent=2).encode())
         crash_point("commit-before-sync")
         on_phase("flushing and publishing")
-        self._publish(name)
+        self._publish(name, copied)
         crash_point("commit-after-publish")
         on_phase("cleaning up")
         done = set(self.versions())  # this one's records, and any a crash here left before

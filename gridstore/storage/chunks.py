@@ -48,6 +48,15 @@ class ChunkStore(ABC):
         """The object at ``key`` (relative to the store's root), or None."""
         return self._get(key)
 
+    def _get_ranges(self, ranges: list[tuple[str, int, int]]) -> list[bytes | None]:
+        """Byte ranges ``(key, start, length)`` of objects (up to ``length`` bytes each;
+        None where there is no object); a backend may fetch them concurrently."""
+        found = [self._get(key) for key, _, _ in ranges]
+        return [
+            None if raw is None else raw[s : s + n]
+            for raw, (_, s, n) in zip(found, ranges, strict=True)
+        ]
+
     def has(self, key: str) -> bool:
         """True if an object is stored at ``key`` (relative to the store's root)."""
         return self._get(key) is not None

@@ -116,6 +116,20 @@ class LocalStore(StoreBackend):
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
+    def _get_ranges(self, ranges: list[tuple[str, int, int]]) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for key, start, length in ranges:
+            try:
+                fd = os.open(self.path / key, os.O_RDONLY)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                out.append(None)
+                continue
+            try:
+                out.append(os.pread(fd, length, start))
+            finally:
+                os.close(fd)
+        return out
+
     def has(self, key: str) -> bool:
         return (self.path / key).is_file()
 
@@ -179,7 +193,7 @@ class LocalStore(StoreBackend):
                 finally:
                     tmp.unlink(missing_ok=True)
 
-    def _publish(self, name: str) -> None:
+    def _publish(self, name: str, copied: bool = False) -> None:
         staged, final = self.path / staged_key(name), self.path / name
         for tmp in staged.rglob(".*.tmp"):  # a killed writer's unfinished file: never published
             tmp.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gridstore.errors import ChunkMissingError, CorruptChunkError, VersionNotFoundError
+from gridstore.errors import ChunkMissingError, ConfigError, CorruptChunkError, VersionNotFoundError
 from gridstore.storage.chunks import ChunkStore
 from gridstore.storage.layout import FIELDS, chunk_key, staged_key, task_key, tasks_key
 
@@ -47,6 +47,17 @@ class TaskRecords(ChunkStore):
         for _, raw in self._fetch(name, [task_key(name, t, kind) for t in indices]):
             yield _npz(raw)
 
+    def task_records(self, name: str, indices: list[int]) -> list[dict[str, Any]]:
+        """The records (statistics) of tasks ``indices``, in order.
+
+        Raises
+        ------
+        VersionNotFoundError
+            One of them is missing (the task is not done).
+        """
+        keys = [task_key(name, t, "json") for t in indices]
+        return [json.loads(raw) for _, raw in self._fetch(name, keys)]
+
     def _fetch(self, name: str, keys: list[str]) -> Iterator[tuple[str, bytes]]:
         """``(key, bytes)`` of task files, in order, 32 fetched at a time, concurrently.
 
@@ -55,8 +66,7 @@ class TaskRecords(ChunkStore):
         for i in range(0, len(keys), 32):
             for key, raw in zip(keys[i : i + 32], self._get_many(keys[i : i + 32]), strict=True):
                 if raw is None:
-                    msg = f"task file '{key}' of version '{name}' is missing; resume the version"
-                    raise VersionNotFoundError(msg)
+                    raise _missing(name, key)
                 yield key, raw
 
     def _task_files(self, name: str, suffix: str) -> list[str]:
@@ -75,35 +85,91 @@ class TaskRecords(ChunkStore):
         return {int(f.removesuffix(".json")): json.loads(d) for f, d in zip(files, docs, strict=True)
                 if d is not None}  # fmt: skip
 
-    def put_task_hashes(self, name: str, index: int, hashes: dict[str, np.ndarray]) -> None:
-        """Store task ``index``'s content hashes by split (in the plan's order), raw.
+    def put_task_hashes(
+        self, name: str, index: int, hashes: dict[str, np.ndarray], bits: int = 0
+    ) -> None:
+        """Store task ``index``'s content hashes by split (in the plan's order).
 
-        A count per split, then the hashes, little-endian: read back without
-        the cost of a zip archive (``np.load`` of an npz is ~1 ms a file).
+        The file is laid out for the commit's duplicate count (`hash_parts`):
+        the hashes of each split, sorted, cut into ``2**bits`` partitions by
+        their top bits and stored partition by partition, so that a partition
+        range of every split is one contiguous read. A header holds the
+        offsets; see `HASH_MAGIC`.
         """
-        counts = np.array([len(h) for h in hashes.values()], "<i8")
-        body = b"".join(np.ascontiguousarray(h, "<u8").tobytes() for h in hashes.values())
-        self._put(task_key(name, index, "hashes"), counts.tobytes() + body)
+        self._put(task_key(name, index, "hashes"), pack_hashes(hashes, bits))
 
-    def task_hashes(self, name: str, splits: tuple[str, ...]) -> Iterator[dict[str, np.ndarray]]:
-        """Content hashes of each finished task (one dict of split -> hashes per task).
+    def hash_parts(
+        self, name: str, indices: list[int], splits: tuple[str, ...], bits: int, parts: range
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Each task's hashes whose top ``bits`` fall in ``parts``, by split (sorted).
 
-        ``splits`` in the order they were stored. Tasks recorded by gridstore
-        before raw hash files keep theirs in ``<t>.npz``.
+        Three small reads a task written with ``bits`` (its header's first
+        bytes, the offsets of ``parts``, then their hashes), fetched for many
+        tasks at once; a file written otherwise (other bits, or an older
+        gridstore's unpartitioned file) is read whole and filtered.
+
+        Raises
+        ------
+        VersionNotFoundError
+            A task has no hash file.
+        """
+        n = len(splits)
+        first, stop = parts.start * n, parts.stop * n
+        for i in range(0, len(indices), 256):
+            keys = [task_key(name, t, "hashes") for t in indices[i : i + 256]]
+            heads = self._get_ranges(
+                [r for k in keys for r in ((k, 0, 16), (k, 16 + 8 * first, 8 * (stop - first + 1)))]
+            )
+            offsets: dict[str, np.ndarray] = {}
+            for k, pre, off in zip(keys, heads[::2], heads[1::2], strict=True):
+                if (
+                    pre is not None
+                    and pre[:4] == HASH_MAGIC
+                    and tuple(np.frombuffer(pre, "<u4", 2, offset=4))
+                    == (
+                        n,
+                        bits,
+                    )
+                ):
+                    offsets[k] = np.frombuffer(off or b"", "<i8")
+                    if len(offsets[k]) != stop - first + 1:  # parts past the file's own
+                        raise ConfigError(f"partitions {parts} of {1 << bits} asked of '{k}'")
+            base = _head_bytes(bits, n)
+            bodies = self._get_ranges(
+                [(k, base + 8 * int(o[0]), 8 * int(o[-1] - o[0])) for k, o in offsets.items()]
+            )
+            got = dict(zip(offsets, bodies, strict=True))
+            for t, k in zip(indices[i : i + 256], keys, strict=True):
+                if k not in offsets:  # not partitioned as asked (or an npz): whole, filtered
+                    whole = next(self.task_hashes(name, splits, [t]))
+                    yield {s: _in_parts(h, bits, parts) for s, h in whole.items()}
+                    continue
+                body = got[k]
+                if body is None:
+                    raise _missing(name, k)
+                o = offsets[k]
+                segments = np.split(np.frombuffer(body, "<u8"), (o - o[0])[1:-1])
+                yield {s: np.concatenate(segments[j::n]) for j, s in enumerate(splits)}
+
+    def task_hashes(
+        self, name: str, splits: tuple[str, ...], indices: list[int] | None = None
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Content hashes of finished tasks (one dict of split -> hashes per task).
+
+        ``splits`` in the order they were stored; ``indices``: these tasks (all
+        that have hashes by default). Tasks recorded by gridstore before raw
+        hash files keep theirs in ``<t>.npz``; before partitioned ones, in a
+        count per split followed by the hashes.
         """
         files: dict[int, str] = {}
         for f in self._task_files(name, ""):
             index, _, kind = f.partition(".")
             if kind == "hashes" or (kind == "npz" and int(index) not in files):
                 files[int(index)] = f
-        keys = [f"{tasks_key(name)}/{files[t]}" for t in sorted(files)]
+        wanted = sorted(files) if indices is None else indices
+        keys = [f"{tasks_key(name)}/{files.get(t, f'{t}.hashes')}" for t in wanted]
         for key, raw in self._fetch(name, keys):
-            if key.endswith(".npz"):
-                yield _npz(raw)
-                continue
-            counts = np.frombuffer(raw, "<i8", len(splits))
-            flat = np.frombuffer(raw, "<u8", offset=8 * len(splits))
-            yield dict(zip(splits, np.split(flat, np.cumsum(counts)[:-1]), strict=True))
+            yield _npz(raw) if key.endswith(".npz") else unpack_hashes(raw, splits)
 
     def drop_damaged_tasks(
         self, name: str, rows: dict[int, dict[str, tuple[int, int]]]
@@ -141,6 +207,59 @@ class TaskRecords(ChunkStore):
                 self._remove(task_key(name, index, "json"))
                 dropped.append(index)
         return dropped
+
+
+# A task's hash file: HASH_MAGIC, then uint32 splits and bits (and 4 bytes of
+# padding), then int64 offsets (in hashes) of every (partition, split) segment
+# and the end, then the segments, little-endian uint64.
+HASH_MAGIC = b"GSH2"
+
+
+def _head_bytes(bits: int, splits: int) -> int:
+    return 16 + 8 * ((1 << bits) * splits + 1)
+
+
+def pack_hashes(hashes: dict[str, np.ndarray], bits: int) -> bytes:
+    """The bytes of a task's hash file (see `TaskRecords.put_task_hashes`)."""
+    parts = 1 << bits
+    edges = np.arange(parts + 1, dtype=np.uint64) << np.uint64(64 - bits) if bits else None
+    cut = []
+    for h in hashes.values():
+        h = np.sort(np.asarray(h, "<u8"))
+        at = np.searchsorted(h, edges[1:-1]) if edges is not None else np.zeros(0, np.int64)
+        cut.append(np.split(h, at))
+    segments = [cut[k][p] for p in range(parts) for k in range(len(cut))]
+    offsets = np.concatenate(([0], np.cumsum([len(s) for s in segments]))).astype("<i8")
+    head = HASH_MAGIC + np.array([len(cut), bits, 0], "<u4").tobytes() + offsets.tobytes()
+    return head + b"".join(s.tobytes() for s in segments)
+
+
+def unpack_hashes(raw: bytes, splits: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A task's hashes by split from its hash file (this gridstore's, or the unpartitioned
+    raw file of an older one: a count per split, then the hashes)."""
+    if raw[:4] == HASH_MAGIC:
+        n, bits, _ = np.frombuffer(raw, "<u4", 3, offset=4)
+        offsets = np.frombuffer(raw, "<i8", (1 << int(bits)) * int(n) + 1, offset=16)
+        flat = np.frombuffer(raw, "<u8", offset=_head_bytes(int(bits), int(n)))
+        segments = np.split(flat, offsets[1:-1])
+        return {s: np.concatenate(segments[k :: len(splits)]) for k, s in enumerate(splits)}
+    counts = np.frombuffer(raw, "<i8", len(splits))
+    flat = np.frombuffer(raw, "<u8", offset=8 * len(splits))
+    return dict(zip(splits, np.split(flat, np.cumsum(counts)[:-1]), strict=True))
+
+
+def _in_parts(h: np.ndarray, bits: int, parts: range) -> np.ndarray:
+    """The hashes whose top ``bits`` fall in ``parts``."""
+    if not bits:
+        return h
+    top = h >> np.uint64(64 - bits)
+    return h[(top >= parts.start) & (top < parts.stop)]
+
+
+def _missing(name: str, key: str) -> VersionNotFoundError:
+    return VersionNotFoundError(
+        f"task file '{key}' of version '{name}' is missing; resume the version"
+    )
 
 
 def _npz(raw: bytes) -> dict[str, np.ndarray]:

@@ -82,6 +82,8 @@ class ObjectStore(StoreBackend):
         ``s3://bucket/prefix``.
     """
 
+    publishes_by_copy = True
+
     def __init__(self, url: str) -> None:
         super().__init__()
         scheme, _, rest = url.partition("://")
@@ -174,6 +176,27 @@ class ObjectStore(StoreBackend):
         found = run(self.fs, get_object(self.fs, self._full(key)))  # one GET, no HEAD
         return found[0] if found is not None else None
 
+    def _get_ranges(self, ranges: list[tuple[str, int, int]]) -> list[bytes | None]:
+        fs = self.fs
+
+        async def get_all() -> list[bytes | None]:
+            gate = asyncio.Semaphore(CONCURRENCY)  # made on the loop that uses it
+
+            async def get(key: str, start: int, length: int) -> bytes | None:
+                if length <= 0:  # an empty range is not a valid Range header
+                    return b""
+                async with gate:
+                    try:
+                        found = await get_object(fs, self._full(key), (start, start + length))
+                    except Exception:  # a range past the object's end (InvalidRange)
+                        whole = await get_object(fs, self._full(key))  # raises a real error again
+                        return whole[0][start : start + length] if whole is not None else None
+                return found[0] if found is not None else None
+
+            return list(await asyncio.gather(*(get(*r) for r in ranges)))
+
+        return run(self.fs, get_all()) if ranges else []
+
     def has(self, key: str) -> bool:
         fs = self.fs
         return bool(run(self.fs, retrying(lambda: fs._exists(self._full(key)))))  # a HEAD
@@ -263,7 +286,7 @@ class ObjectStore(StoreBackend):
 
         run(self.fs, copy_all())
 
-    def _publish(self, name: str) -> None:
+    def _publish(self, name: str, copied: bool = False) -> None:
         # Fenced: the lease is re-read before the copy and again right before the
         # publishing PUT, which is itself conditional, so a writer that stalled
         # past its lease and was taken over never publishes or rewrites a version.
@@ -273,7 +296,7 @@ class ObjectStore(StoreBackend):
         if self._get(f"{name}/zarr.json") is not None:
             raise VersionExistsError(exists)
         doc = self._get(f"{staged}/zarr.json") or b""
-        files = [k for k in self._sizes(staged) if k != "zarr.json"]
+        files = [] if copied else [k for k in self._sizes(staged) if k != "zarr.json"]
         lease.verify()
         self._copy([(f"{staged}/{k}", f"{name}/{k}") for k in files])
         crash_point("commit-before-publish")

@@ -53,6 +53,10 @@ class Phases:
         self._name, self._began = name, now
         self._bar.set_description_str(f"{self._version} commit: {name}")
 
+    def step(self, done: int, total: int) -> None:
+        """Show the phase under way's progress: ``done`` of ``total`` parts."""
+        self._bar.set_description_str(f"{self._version} commit: {self._name} {done}/{total}")
+
     def close(self) -> None:
         """End the last phase and the line."""
         self.start("done")

@@ -21,6 +21,7 @@ from gridstore.generate.hashing import content_hashes
 from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, backend
+from gridstore.write.reduce import hash_bits
 from gridstore.write.stats import split_counts
 from gridstore.write.unique import task_skips
 
@@ -58,6 +59,7 @@ def record(
         | ({"skipped": skipped} if skipped is not None else {}),
         dict(zip(SPLITS, hashes, strict=True)),
         fence,
+        hash_bits(plan.num_images),
     )
     return sum(len(i) for i in images)
 

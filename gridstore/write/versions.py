@@ -20,7 +20,7 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore._version import __version__
-from gridstore.engines import EngineName, default_workers, run_tasks
+from gridstore.engines import EngineName, default_workers, open_engine
 from gridstore.errors import (
     WorkerLostError,
     resume_hint,
@@ -31,9 +31,9 @@ from gridstore.metadata import now, seed_fields
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, open_backend
 from gridstore.storage.layout import COMPRESSIONS
-from gridstore.write import tasks, unique
+from gridstore.write import reduce, tasks, unique
 from gridstore.write.progress import Phases, progress_bar
-from gridstore.write.stats import count_duplicates, merge_counts, summarize
+from gridstore.write.stats import summarize
 
 __all__ = ["create_version", "grow_version", "resume_version"]
 
@@ -52,54 +52,70 @@ def _run(
 ) -> dict[str, Any]:
     started = time.perf_counter()
     plan_json = json.dumps(plan.to_dict(), sort_keys=True)
+    workers = workers or default_workers()
+    jobs = reduce.plan_jobs(plan, workers)
     with store.version_lock(name):
-        done = store.task_results(name)
+        done = store.task_indices(name)
         if done:  # a record written without fsync may outlive its chunks (a power cut)
             rows = {t: plan.task_rows(plan.tasks[t]) for t in done}
-            for t in store.drop_damaged_tasks(name, rows):
-                del done[t]
+            done -= set(store.drop_damaged_tasks(name, rows))
         todo = [t.index for t in plan.tasks if t.index not in done]
-        already = sum(sum(c["images"] for c in r["counts"].values()) for r in done.values())
+        already = sum(sum(b - a for a, b in plan.task_rows(plan.tasks[t]).values()) for t in done)
+        # the commit's jobs start workers of their own only for a large version
+        most = max(len(todo), len(jobs) if plan.num_images >= reduce.POOL_MIN_IMAGES else 1)
+        with open_engine(engine, workers, scheduler, max_tasks=most) as pool:
 
-        def run(fn: Callable[[int], int], indices: list[int], bar: Any) -> None:
-            try:
-                run_tasks(
-                    fn, indices, bar.update, engine=engine, workers=workers, scheduler=scheduler
-                )
-            except WorkerLostError as err:
-                raise WorkerLostError(f"{err}; {resume_hint(str(store.path), name)}") from err
+            def run(fn: Callable[[int], Any], indices: list[int], on_done: Any) -> None:
+                try:
+                    pool(fn, indices, on_done)
+                except WorkerLostError as err:
+                    raise WorkerLostError(f"{err}; {resume_hint(str(store.path), name)}") from err
 
-        if plan.unique and todo:  # first the draws each task passes over
-            with progress_bar(None, 0, show_progress, f"{name} repeats") as bar:
-                unique.find_skips(store, name, plan, todo, partial(run, bar=bar))
-        with progress_bar(plan.num_images, already, show_progress, name) as bar:
-            # A grow's first tasks, whole in the source, are copied by the workers
-            # (unless the source is gone or encoded otherwise: they are generated,
-            # to the bytes a fresh run writes).
-            copy_tasks = 0
-            if grow_from is not None and grow_from in store.versions():
-                old = Plan.from_dict(store.metadata(grow_from)["generation_params"])
-                if store.same_encoding(grow_from, name):
-                    copy_tasks = old.num_images // (plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES)
-            fence = store.fence(name)
-            task = partial(tasks.run_task, str(store.path), name, plan_json, fence,
-                           grow_from=grow_from, copy_tasks=copy_tasks)  # fmt: skip
-            run(task, todo, bar)
-        tasks_seconds = time.perf_counter() - started
-        results, ran = store.task_results(name), set(todo)  # read once: notes, then metadata
-        for t, result in results.items():
-            if t in ran and "note" in result:  # a task of this run that could not be copied
-                warnings.warn(result["note"], RuntimeWarning, stacklevel=1)
-        crash_point("before-commit")
-        store.check_held(name)  # a writer that stalled past its lease stops here
-        phases = Phases(name, show_progress)
-        phases.seconds["tasks"] = tasks_seconds
-        phases.start("sizes")
-        sizes = store.staged_sizes(name)  # one listing: the sizes, then the commit's check
-        metadata = _metadata(
-            store, name, plan, results, sizes, phases, engine, workers, grow_from, created
+            if plan.unique and todo:  # first the draws each task passes over
+                with progress_bar(None, 0, show_progress, f"{name} repeats") as bar:
+                    unique.find_skips(store, name, plan, todo, partial(run, on_done=bar.update))
+            with progress_bar(plan.num_images, already, show_progress, name) as bar:
+                # A grow's first tasks, whole in the source, are copied by the workers
+                # (unless the source is gone or encoded otherwise: they are generated,
+                # to the bytes a fresh run writes).
+                copy_tasks = 0
+                if grow_from is not None and grow_from in store.versions():
+                    old = Plan.from_dict(store.metadata(grow_from)["generation_params"])
+                    if store.same_encoding(grow_from, name):
+                        copy_tasks = old.num_images // (
+                            plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES
+                        )
+                fence = store.fence(name)
+                task = partial(tasks.run_task, str(store.path), name, plan_json, fence,
+                               grow_from=grow_from, copy_tasks=copy_tasks)  # fmt: skip
+                run(task, todo, bar.update)
+            tasks_seconds = time.perf_counter() - started
+            crash_point("before-commit")
+            store.check_held(name)  # a writer that stalled past its lease stops here
+            phases = Phases(name, show_progress)
+            phases.seconds["tasks"] = tasks_seconds
+            phases.start("merging")  # statistics, duplicates and sizes, read by the workers
+            results: list[dict[str, Any]] = []
+
+            def collect(result: dict[str, Any]) -> None:
+                results.append(result)
+                phases.step(len(results), len(jobs))
+
+            run(
+                partial(reduce.run_job, str(store.path), name, plan_json, fence, jobs),
+                list(range(len(jobs))),
+                collect,
+            )
+        merged = reduce.merge(results)
+        for t, note in sorted(merged.notes.items()):
+            if t in todo:  # a task of this run that could not be copied
+                warnings.warn(note, RuntimeWarning, stacklevel=1)
+        metadata = _metadata(store, name, plan, merged, phases, engine, workers, grow_from, created)
+        if merged.missing_count:
+            raise store.incomplete(name, merged.missing, merged.missing_count)
+        store.commit(
+            name, metadata, None, phases.start, copied=merged.copied and store.publishes_by_copy
         )
-        store.commit(name, metadata, plan.array_shapes(), phases.start, sizes)
         phases.close()
     return metadata
 
@@ -108,22 +124,15 @@ def _metadata(
     store: StoreBackend,
     name: str,
     plan: Plan,
-    results: dict[int, dict[str, Any]],
-    sizes: dict[str, int],
+    merged: reduce.Merged,
     phases: Phases,
     engine: str,
-    workers: int | None,
+    workers: int,
     grow_from: str | None,
     created: str | None,
 ) -> dict[str, Any]:
     g = plan.config.grid_size
-    phases.start("statistics")
-    per_split = {s: merge_counts(r["counts"][s] for r in results.values()) for s in SPLITS}
-    phases.start("duplicates")
-    duplicates = count_duplicates(lambda: store.task_hashes(name, SPLITS), SPLITS, plan.num_images)
-    on_disk = store.staged_bytes(sizes)
-    images = tuple(f"{s}/images/" for s in SPLITS)
-    images_on_disk = sum(size for key, size in sizes.items() if key.startswith(images))
+    on_disk, images_on_disk = merged.bytes, merged.image_bytes
     raw = sum(
         int(np.prod(shape)) * np.dtype(dtype).itemsize
         for arrays in plan.array_shapes().values()
@@ -154,8 +163,8 @@ def _metadata(
             "compression_ratio": raw / on_disk if on_disk else None,
             "image_bytes_per_image": images_on_disk / plan.num_images,
         },
-        "statistics": {s: summarize(per_split[s], g) for s in SPLITS},
-        "duplicates": duplicates,
+        "statistics": {s: summarize(merged.counts[s], g) for s in SPLITS},
+        "duplicates": merged.duplicates,
         "generation": {
             # the tasks' time (the whole command's is printed by `generate`)
             "wall_seconds": seconds,
@@ -163,13 +172,11 @@ def _metadata(
             # the phases before this metadata was written (flushing and publishing come after)
             "phase_seconds": dict(phases.seconds),
             "engine": engine,
-            "workers": workers or default_workers(),
+            "workers": workers,
             # images drawn to fill the routed quotas (copied tasks count 0)
-            "draws": sum(r["draws"] for r in results.values()),
+            "draws": merged.draws,
             # a unique version's draws passed over as repeats (copied tasks count 0)
-            "skipped_repeats": sum(r.get("skipped", 0) for r in results.values())
-            if plan.unique
-            else None,
+            "skipped_repeats": merged.skipped if plan.unique else None,
             "grown_from": grow_from,
             # unique to this run: makes the published zarr.json this writer's own bytes
             "writer": store.token,

@@ -1,0 +1,196 @@
+"""The commit's reading, as engine tasks: statistics, duplicate counts and sizes of a staged version.
+
+After the generation tasks, everything the metadata needs is read by jobs on
+the same engine (the process pool, or Dask), and the client only adds up their
+small results, so its time and memory do not grow with the version:
+
+- a ``records`` job merges the statistics of a range of task records;
+- a ``duplicates`` job counts repeats among the hashes of a range of
+  partitions, reading that range of every task's hash file (tasks store their
+  hashes sorted and cut by their top `hash_bits` bits,
+  `gridstore.storage.records`); repeats share a hash, so the counts of
+  disjoint partitions add up exactly;
+- a ``sizes`` job lists one array's stored objects: its bytes, and the chunks
+  the plan requires that are missing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gridstore.plan import SPLITS, Plan
+from gridstore.storage import open_backend
+from gridstore.storage.layout import chunk_key, staged_key
+from gridstore.write.stats import count_duplicates, duplicate_count_bytes, merge_counts
+
+__all__ = [
+    "HASH_PARTITION",
+    "JOB_HASHES",
+    "POOL_MIN_IMAGES",
+    "Job",
+    "Merged",
+    "hash_bits",
+    "job_bytes",
+    "merge",
+    "plan_jobs",
+    "run_job",
+]
+
+# Hashes per partition of a task's hash file, aimed at: the partitions are the
+# unit the duplicate count is split into (10**8 images: 64 partitions).
+HASH_PARTITION = 1 << 21
+# Hashes a duplicates job counts at once, aimed at (held about six times over,
+# as in `count_duplicates`: under 200 MiB).
+JOB_HASHES = 1 << 22
+RECORDS_PER_JOB = 1024
+# A smaller version's jobs run where its tasks ran: in this process when they
+# did, since starting workers would take longer than the jobs.
+POOL_MIN_IMAGES = 1_000_000
+
+
+def hash_bits(num_images: int) -> int:
+    """Top bits that cut a version's hashes into partitions of about `HASH_PARTITION`.
+
+    At least 4 (16 partitions, so that small versions still spread over
+    workers), at most 12.
+    """
+    return min(12, max(4, ((max(num_images, 1) - 1) // HASH_PARTITION).bit_length()))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One piece of the commit's reading: what it reads, ``[start, stop)`` of it."""
+
+    kind: Literal["records", "duplicates", "sizes"]
+    start: int = 0  # first task (records), partition (duplicates)
+    stop: int = 0
+    array: str = ""  # sizes: "<split>/<array>"
+
+
+def _duplicates_jobs(num_images: int, workers: int) -> int:
+    return min(1 << hash_bits(num_images), max(2 * workers, -(-num_images // JOB_HASHES)))
+
+
+def job_bytes(num_images: int, workers: int) -> int:
+    """Peak memory of a duplicates job: its hashes, and a bucket of them held about six times."""
+    hashes = -(-num_images // _duplicates_jobs(num_images, workers))
+    return 8 * hashes + duplicate_count_bytes(hashes)
+
+
+def plan_jobs(plan: Plan, workers: int) -> list[Job]:
+    """The jobs of a plan's commit, the longest first (duplicates, sizes, records)."""
+    parts = 1 << hash_bits(plan.num_images)
+    count = _duplicates_jobs(plan.num_images, workers)
+    edges = [parts * i // count for i in range(count + 1)]
+    jobs = [Job("duplicates", a, b) for a, b in itertools.pairwise(edges) if b > a]
+    shapes = plan.array_shapes()
+    jobs += [Job("sizes", array=f"{s}/{a}") for s in SPLITS for a in shapes[s]]
+    tasks = len(plan.tasks)
+    jobs += [
+        Job("records", t, min(t + RECORDS_PER_JOB, tasks)) for t in range(0, tasks, RECORDS_PER_JOB)
+    ]
+    return jobs
+
+
+def run_job(
+    store_path: str, name: str, plan_json: str, fence: str | None, jobs: list[Job], index: int
+) -> dict[str, Any]:
+    """Run job ``index`` of ``jobs`` (an engine task): its small, additive result.
+
+    ``fence``: the writer's (`StoreBackend.fence`), checked before a sizes job
+    copies objects for publishing.
+    """
+    job, plan = jobs[index], Plan.from_dict(json.loads(plan_json))
+    store = open_backend(store_path)
+    if job.kind == "records":
+        return _records(store, name, job)
+    if job.kind == "duplicates":
+        return _duplicates(store, name, plan, job)
+    return _sizes(store, name, plan, job, fence)
+
+
+def _records(store: Any, name: str, job: Job) -> dict[str, Any]:
+    indices = list(range(job.start, job.stop))
+    docs = store.task_records(name, indices)
+    return {
+        "counts": {s: merge_counts(d["counts"][s] for d in docs) for s in SPLITS},
+        "draws": sum(d["draws"] for d in docs),
+        "skipped": sum(d.get("skipped", 0) for d in docs),
+        "notes": {t: d["note"] for t, d in zip(indices, docs, strict=True) if "note" in d},
+    }
+
+
+def _duplicates(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
+    tasks = [t.index for t in plan.tasks]
+    bits = hash_bits(plan.num_images)
+    parts = list(store.hash_parts(name, tasks, SPLITS, bits, range(job.start, job.stop)))
+    total = sum(len(h) for p in parts for h in p.values())
+    return {"duplicates": count_duplicates(lambda: parts, SPLITS, total)}
+
+
+def _sizes(store: Any, name: str, plan: Plan, job: Job, fence: str | None) -> dict[str, Any]:
+    split, array = job.array.split("/")
+    shape, chunks, _ = plan.array_shapes()[split][array]
+    parts = {job.array: store.staged_sizes(name, job.array)}
+    required = ["zarr.json"] + [
+        chunk_key("", i, len(shape)).lstrip("/") for i in range(-(-shape[0] // chunks[0]))
+    ]
+    missing = [f"{job.array}/{k}" for k in required if k not in parts[job.array]]
+    image_bytes = sum(parts[job.array].values()) if array == "images" else 0
+    if array == "images":  # and the split's own document, and what else it holds
+        doc = store.get(f"{staged_key(name)}/{split}/zarr.json")
+        missing += [f"{split}/zarr.json"] if doc is None else []
+        parts[split] = {"zarr.json": len(doc)} if doc is not None else {}
+        others = set(store.staged_children(name, split)) - {
+            *plan.array_shapes()[split],
+            "zarr.json",
+        }
+        parts |= {f"{split}/{o}": store.staged_sizes(name, f"{split}/{o}") for o in sorted(others)}
+    if store.publishes_by_copy and not missing:  # object storage: copied here, not by the client
+        if fence is not None:
+            store.check_fence(name, fence)
+        for below, stored in parts.items():
+            store.copy_staged(name, below, list(stored))
+    return {"bytes": sum(sum(p.values()) for p in parts.values()), "image_bytes": image_bytes,
+            "missing": missing[:3], "missing_count": len(missing), "copied": store.publishes_by_copy and not missing}  # fmt: skip
+
+
+@dataclass
+class Merged:
+    """The jobs' results added up: what the metadata and the commit's check need."""
+
+    counts: dict[str, dict[str, Any]]
+    duplicates: dict[str, int]
+    draws: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    image_bytes: int = 0
+    missing_count: int = 0
+    copied: bool = True  # every sizes job copied its objects for publishing
+
+    def __post_init__(self) -> None:
+        self.notes: dict[int, str] = {}
+        self.missing: list[str] = []
+
+
+def merge(results: list[dict[str, Any]]) -> Merged:
+    """Add up the results of a commit's jobs (any order)."""
+    out = Merged({s: {} for s in SPLITS}, {**{f"{s}_within": 0 for s in SPLITS}, "cross_split": 0})
+    for r in results:
+        for key, value in r.get("duplicates", {}).items():
+            out.duplicates[key] += value
+        if "counts" in r:
+            out.counts = {s: merge_counts([out.counts[s], r["counts"][s]]) for s in SPLITS}
+            out.draws += r["draws"]
+            out.skipped += r["skipped"]
+            out.notes |= r["notes"]
+        out.bytes += r.get("bytes", 0)
+        out.image_bytes += r.get("image_bytes", 0)
+        out.missing_count += r.get("missing_count", 0)
+        out.missing += r.get("missing", [])
+        if "copied" in r:
+            out.copied = out.copied and r["copied"]
+    return out
