@@ -45,8 +45,8 @@ def _in(h: np.ndarray, bits: int, parts: range) -> np.ndarray:
 
 def _store_tasks(store, tasks: list[dict[str, np.ndarray]], bits: int, kinds: list[str]) -> None:
     for t, (hashes, kind) in enumerate(zip(tasks, kinds, strict=True)):
-        if kind == "parts":
-            store.put_task_hashes(NAME, t, hashes, bits)
+        if kind in ("parts", "other bits"):  # the latter read whole and filtered
+            store.put_task_hashes(NAME, t, hashes, bits + (kind == "other bits"))
         elif kind == "counts":  # the previous raw file: a count per split, then the hashes
             counts = np.array([len(h) for h in hashes.values()], "<i8").tobytes()
             store._put(
@@ -74,8 +74,7 @@ def test_a_partition_range_of_every_task_is_its_hashes_in_that_range(
     """Files written with the asked bits, with others, and by older gridstores alike."""
     store = open_backend(tmp_path / "store", create=True)
     tasks = _tasks()
-    _store_tasks(store, tasks, bits, ["parts", "counts", "npz", "parts"])
-    store.put_task_hashes(NAME, 3, tasks[3], bits + 1)  # other bits: read whole and filtered
+    _store_tasks(store, tasks, bits, ["parts", "counts", "npz", "other bits"])
     _check_parts(store, tasks, bits)
 
 

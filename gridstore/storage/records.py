@@ -2,9 +2,10 @@
 
 Each task of a version being written leaves files beside its record under
 ``layout.tasks_key(name)``: ``<t>.json`` (its statistics; what marks it done),
-``<t>.hashes`` (its images' content hashes, raw: a count per split, then
-the hashes, little-endian; the ``<t>.npz`` of an older gridstore is read
-too) and, for a unique version, the arrays of `gridstore.write.unique`.
+``<t>.h<bits>`` (its images' content hashes, sorted and partitioned by their
+top bits: `pack_hashes`; the unpartitioned ``<t>.hashes`` and ``<t>.npz`` of
+older gridstores are read too) and, for a unique version, the arrays of
+`gridstore.write.unique`.
 """
 
 from __future__ import annotations
@@ -94,19 +95,19 @@ class TaskRecords(ChunkStore):
         the hashes of each split, sorted, cut into ``2**bits`` partitions by
         their top bits and stored partition by partition, so that a partition
         range of every split is one contiguous read. A header holds the
-        offsets; see `HASH_MAGIC`.
+        offsets; see `HASH_MAGIC`. The file is ``<index>.h<bits>``.
         """
-        self._put(task_key(name, index, "hashes"), pack_hashes(hashes, bits))
+        self._put(task_key(name, index, f"h{bits}"), pack_hashes(hashes, bits))
 
     def hash_parts(
         self, name: str, indices: list[int], splits: tuple[str, ...], bits: int, parts: range
     ) -> Iterator[dict[str, np.ndarray]]:
         """Each task's hashes whose top ``bits`` fall in ``parts``, by split (sorted).
 
-        Three small reads a task written with ``bits`` (its header's first
-        bytes, the offsets of ``parts``, then their hashes), fetched for many
-        tasks at once; a file written otherwise (other bits, or an older
-        gridstore's unpartitioned file) is read whole and filtered.
+        Two small reads a task whose file was written with ``bits`` (the
+        offsets of ``parts``, then their hashes), fetched for many tasks at
+        once; a file written otherwise (other bits, or an older gridstore's
+        unpartitioned file) is read whole and filtered.
 
         Raises
         ------
@@ -116,38 +117,28 @@ class TaskRecords(ChunkStore):
         n = len(splits)
         first, stop = parts.start * n, parts.stop * n
         for i in range(0, len(indices), 256):
-            keys = [task_key(name, t, "hashes") for t in indices[i : i + 256]]
-            heads = self._get_ranges(
-                [r for k in keys for r in ((k, 0, 16), (k, 16 + 8 * first, 8 * (stop - first + 1)))]
-            )
-            offsets: dict[str, np.ndarray] = {}
-            for k, pre, off in zip(keys, heads[::2], heads[1::2], strict=True):
-                if (
-                    pre is not None
-                    and pre[:4] == HASH_MAGIC
-                    and tuple(np.frombuffer(pre, "<u4", 2, offset=4))
-                    == (
-                        n,
-                        bits,
-                    )
-                ):
-                    offsets[k] = np.frombuffer(off or b"", "<i8")
-                    if len(offsets[k]) != stop - first + 1:  # parts past the file's own
-                        raise ConfigError(f"partitions {parts} of {1 << bits} asked of '{k}'")
+            batch = indices[i : i + 256]
+            keys = [task_key(name, t, f"h{bits}") for t in batch]
+            found = self._get_ranges([(k, 16 + 8 * first, 8 * (stop - first + 1)) for k in keys])
+            offsets = {k: np.frombuffer(o, "<i8") for k, o in zip(keys, found, strict=True) if o}
+            for k, o in offsets.items():
+                if len(o) != stop - first + 1:  # parts past the file's own
+                    raise ConfigError(f"partitions {parts} of {1 << bits} asked of '{k}'")
             base = _head_bytes(bits, n)
             bodies = self._get_ranges(
                 [(k, base + 8 * int(o[0]), 8 * int(o[-1] - o[0])) for k, o in offsets.items()]
             )
             got = dict(zip(offsets, bodies, strict=True))
-            for t, k in zip(indices[i : i + 256], keys, strict=True):
-                if k not in offsets:  # not partitioned as asked (or an npz): whole, filtered
-                    whole = next(self.task_hashes(name, splits, [t]))
-                    yield {s: _in_parts(h, bits, parts) for s, h in whole.items()}
+            # not partitioned as asked (other bits, or older files): whole, then filtered
+            others = [t for t, k in zip(batch, keys, strict=True) if k not in offsets]
+            whole = dict(zip(others, self.task_hashes(name, splits, others), strict=True))
+            for t, k in zip(batch, keys, strict=True):
+                if k not in offsets:
+                    yield {s: _in_parts(h, bits, parts) for s, h in whole[t].items()}
                     continue
-                body = got[k]
+                body, o = got[k], offsets[k]
                 if body is None:
                     raise _missing(name, k)
-                o = offsets[k]
                 segments = np.split(np.frombuffer(body, "<u8"), (o - o[0])[1:-1])
                 yield {s: np.concatenate(segments[j::n]) for j, s in enumerate(splits)}
 
@@ -157,15 +148,18 @@ class TaskRecords(ChunkStore):
         """Content hashes of finished tasks (one dict of split -> hashes per task).
 
         ``splits`` in the order they were stored; ``indices``: these tasks (all
-        that have hashes by default). Tasks recorded by gridstore before raw
-        hash files keep theirs in ``<t>.npz``; before partitioned ones, in a
-        count per split followed by the hashes.
+        that have hashes by default). Tasks recorded by older gridstores keep
+        theirs unpartitioned: in ``<t>.hashes`` (a count per split, then the
+        hashes) or, before that, in ``<t>.npz``.
         """
+        rank = {"hashes": 1, "npz": 2}  # partitioned files (h<bits>) first
         files: dict[int, str] = {}
         for f in self._task_files(name, ""):
             index, _, kind = f.partition(".")
-            if kind == "hashes" or (kind == "npz" and int(index) not in files):
-                files[int(index)] = f
+            if kind in rank or (kind[:1] == "h" and kind[1:].isdigit()):
+                t = int(index)
+                if t not in files or rank.get(kind, 0) < rank.get(files[t].partition(".")[2], 0):
+                    files[t] = f
         wanted = sorted(files) if indices is None else indices
         keys = [f"{tasks_key(name)}/{files.get(t, f'{t}.hashes')}" for t in wanted]
         for key, raw in self._fetch(name, keys):
