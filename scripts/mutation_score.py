@@ -170,6 +170,7 @@ class Mutant:
     start: int  # character offsets of the replaced span in the module's source
     end: int
     written: str  # the text put there (an expression in parentheses)
+    lines: tuple[int, int] = (0, 0)  # first line of its statement, last line of the change
 
     @property
     def ident(self) -> str:
@@ -296,6 +297,11 @@ def generate_mutants(root: Path, module: str) -> list[Mutant]:
     tree = ast.parse(source)
     skip = _skipped_nodes(tree)
     starts = _offsets(source)
+    statement: dict[int, int] = {}  # node id -> first line of the innermost statement holding it
+    for parent in ast.walk(tree):
+        for child in ast.iter_child_nodes(parent):
+            line = child.lineno if isinstance(child, ast.stmt) else statement.get(id(parent), 0)
+            statement[id(child)] = line
     mutants = []
     for node in ast.walk(tree):
         if id(node) in skip or not hasattr(node, "end_lineno"):
@@ -316,7 +322,16 @@ def generate_mutants(root: Path, module: str) -> list[Mutant]:
                 continue
             mutants.append(
                 Mutant(
-                    module, node.lineno, node.col_offset, operator, before, text, start, end, after
+                    module,
+                    node.lineno,
+                    node.col_offset,
+                    operator,
+                    before,
+                    text,
+                    start,
+                    end,
+                    after,
+                    (statement.get(id(node)) or node.lineno, node.end_lineno),
                 )
             )
     mutants.sort(key=lambda m: (m.line, m.col, m.operator))
@@ -345,18 +360,29 @@ def _env(root: Path, module: str) -> dict[str, str]:
     return env
 
 
-def run_tests(root: Path, module: str, timeout: float) -> tuple[str, float, str]:
-    """Run the module's tests in ``root``: (passed/failed/timeout, seconds, the first failure)."""
+def module_tests(root: Path, module: str) -> list[str]:
+    """Return the module's tests that exist in ``root``, and the module itself (its doctests)."""
     # A test file of this tree only (tests/test_core_gaps.py before it is committed) is skipped.
-    tests = [t for t in MODULE_TESTS[module] if (root / t.split("::")[0]).exists()]
-    cmd = [sys.executable, *PYTEST, *tests, module]
+    return [*(t for t in MODULE_TESTS[module] if (root / t.split("::")[0]).exists()), module]
+
+
+def run_tests(
+    root: Path,
+    module: str,
+    timeout: float,
+    tests: list[str],
+    extra: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> tuple[str, float, str]:
+    """Run ``tests`` in ``root``: (passed/failed/timeout, seconds, the first failure)."""
+    cmd = [sys.executable, *PYTEST, *extra, *tests]
     begin = time.monotonic()
     # Its own process group: a timed-out or crashed run's children (an S3 server, workers,
     # killed writers) are ended with it, never left behind.
     proc = subprocess.Popen(
         cmd,
         cwd=root,
-        env=_env(root, module),
+        env={**_env(root, module), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -380,13 +406,64 @@ def run_tests(root: Path, module: str, timeout: float) -> tuple[str, float, str]
     return ("passed" if proc.returncode == 0 else "failed"), seconds, last
 
 
-def run_mutant(root: Path, mutant: Mutant, timeout: float) -> Outcome:
-    """Write ``mutant`` into ``root``, run its module's tests, and put the original back."""
+@dataclasses.dataclass
+class Baseline:
+    """The clean run of a module's tests: its time, and which tests run each line of it."""
+
+    seconds: float
+    tests: list[str]  # every test of the module, in order
+    by_line: dict[int, list[str]]  # line -> the tests (node ids) that ran it in-process
+
+
+def baseline(root: Path, module: str) -> Baseline:
+    """Run the module's tests once, clean, under coverage with one context per test."""
+    data_file = _NUMBA_CACHE[root].parent / f"coverage-{root.name}"
+    dotted = module.removesuffix(".py").replace("/", ".")
+    tests = module_tests(root, module)
+    extra = (f"--cov={dotted}", "--cov-context=test", "--cov-report=")
+    env = {"COVERAGE_FILE": str(data_file)}
+    result, seconds, last = run_tests(root, module, 3600, tests, extra, env)
+    if result != "passed":
+        msg = f"{module}: the clean tests do not pass ({last}); fix that before mutating"
+        raise SystemExit(msg)
+    from coverage import CoverageData  # only here: the rest of the script needs no coverage
+
+    data = CoverageData(basename=str(data_file))
+    data.read()
+    by_line: dict[int, list[str]] = {}
+    path = str((root / module).resolve())
+    for line, contexts in (data.contexts_by_lineno(path) or {}).items():
+        # pytest-cov names a context "<node id>|setup", "|run" or "|teardown"; "" is import
+        ids = {c.rsplit("|", 1)[0] for c in contexts if "|" in c}
+        by_line[line] = sorted(ids)
+    return Baseline(seconds, tests, by_line)
+
+
+def selected_tests(base: Baseline, mutant: Mutant) -> list[str]:
+    """The tests that ran the mutant's lines, in the order of :data:`MODULE_TESTS`; else all."""
+    first, last = mutant.lines
+    ids = {t for line in range(first, last + 1) for t in base.by_line.get(line, [])}
+    if not ids:  # reached only at import, in a subprocess or in a compiled kernel
+        return base.tests
+    order = {name.split("::")[0]: i for i, name in enumerate(base.tests)}
+    return sorted(ids, key=lambda t: (order.get(t.split("::")[0], len(order)), t))
+
+
+def run_mutant(root: Path, mutant: Mutant, base: Baseline, timeout: float) -> Outcome:
+    """Write ``mutant`` into ``root``, run the tests that reach it, and put the original back.
+
+    The tests that ran the mutated lines go first; a mutant they do not kill runs the module's
+    whole list (a test may reach the line in a subprocess, where coverage does not look).
+    """
     path = root / mutant.module
     original = path.read_text()
     path.write_text(original[: mutant.start] + mutant.written + original[mutant.end :])
     try:
-        result, seconds, last = run_tests(root, mutant.module, timeout)
+        tests = selected_tests(base, mutant)
+        result, seconds, last = run_tests(root, mutant.module, timeout, tests)
+        if result == "passed" and tests != base.tests:
+            result, more, last = run_tests(root, mutant.module, timeout, base.tests)
+            seconds += more
     finally:
         path.write_text(original)
     status = {"passed": "survived", "failed": "killed", "timeout": "timeout"}[result]
@@ -446,21 +523,17 @@ def score_module(
         mutants = sorted(random.Random(seed).sample(mutants, max_mutants), key=lambda m: m.line)
     if only:
         mutants = [m for m in mutants if m.ident in only]
-    result, baseline, last = run_tests(roots[0], module, timeout=1800)
-    if result != "passed":
-        msg = f"{module}: the clean tests do not pass ({last}); fix that before mutating"
-        raise SystemExit(msg)
-    for tree in roots[1:]:  # warm each copy's kernel cache
-        run_tests(tree, module, timeout=1800)
-    timeout = 3 * baseline + 10
-    print(f"{module}: {len(mutants)} mutants, clean run {baseline:.1f} s", flush=True)
+    bases = {tree: baseline(tree, module) for tree in roots}  # also warms each kernel cache
+    clean = bases[roots[0]].seconds
+    timeout = 3 * clean + 10
+    print(f"{module}: {len(mutants)} mutants, clean run {clean:.1f} s", flush=True)
     free = list(roots)
     outcomes: list[Outcome] = []
 
     def one(mutant: Mutant) -> Outcome:
         tree = free.pop()
         try:
-            return run_mutant(tree, mutant, timeout)
+            return run_mutant(tree, mutant, bases[tree], timeout)
         finally:
             free.append(tree)
 
@@ -474,17 +547,17 @@ def score_module(
                 + (f"  [{outcome.detail[:100]}]" if outcome.status == "killed" else ""),
                 flush=True,
             )
-    return outcomes, baseline
+    return outcomes, clean
 
 
 def _table(rows: list[dict[str, object]]) -> str:
-    head = "| module | mutants | killed | survived | timed out | score |\n|---|---|---|---|---|---|"
+    head = "| module | mutants run (of all) | killed | survived | timed out | score |"
     body = [
-        f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['survived']} | "
+        f"| {r['module']} | {r['mutants']} ({r['of']}) | {r['killed']} | {r['survived']} | "
         f"{r['timeout']} | {r['score']:.0%} |"
         for r in rows
     ]
-    return "\n".join([head, *body])
+    return "\n".join([head, "|---" * 6 + "|", *body])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -525,13 +598,14 @@ def main(argv: list[str] | None = None) -> int:
         ).stdout.strip()
         report["commit"] = commit
         for module in modules:
-            outcomes, baseline = score_module(roots, module, args.max_mutants, args.seed, only)
+            outcomes, clean = score_module(roots, module, args.max_mutants, args.seed, only)
             counts = {s: sum(o.status == s for o in outcomes) for s in ("killed", "survived")}
             timeouts = sum(o.status == "timeout" for o in outcomes)
             judged = counts["killed"] + counts["survived"]
             row = {
                 "module": module,
                 "mutants": len(outcomes),
+                "of": len(generate_mutants(roots[0], module)),
                 **counts,
                 "timeout": timeouts,
                 "score": counts["killed"] / judged if judged else 1.0,
@@ -539,9 +613,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             report["modules"][module] = {  # type: ignore[index]
                 **row,
-                "total_mutants": len(generate_mutants(roots[0], module)),
                 "tests": MODULE_TESTS[module],
-                "baseline_seconds": round(baseline, 1),
+                "baseline_seconds": round(clean, 1),
+                "sample": {"max_mutants": args.max_mutants, "seed": args.seed},
                 "survivors": [
                     {**_describe(o.mutant), "status": o.status, "seconds": round(o.seconds, 1)}
                     for o in outcomes
