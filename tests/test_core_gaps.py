@@ -25,13 +25,13 @@ from helpers_layout import write_version
 from gridstore import Plan, create_version, generate_corpus
 from gridstore.config import make_config
 from gridstore.engines import default_workers
-from gridstore.errors import VersionNotFoundError
+from gridstore.errors import StoreLockedError, VersionNotFoundError
 from gridstore.plan import SPLITS
 from gridstore.read import open_store
 from gridstore.read.view import select
 from gridstore.storage import open_backend
 from gridstore.storage.layout import lock_key
-from gridstore.storage.lease import lease_holder, lease_live, lease_matches
+from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches
 from gridstore.storage.s3 import ObjectStore
 from gridstore.validate.constraints import check_constraints
 from tests.helpers_s3 import bucket_fixture, s3_endpoint_fixture, s3_fs  # noqa: F401 - fixtures
@@ -419,6 +419,35 @@ def test_a_live_writer_keeps_renewing_its_lease(
     assert {(s["pid"], s["generation"]) for s in seen} == {(os.getpid(), 1)}
 
 
+def test_a_lease_whose_renewal_fails_outright_is_given_up(s3_endpoint: str) -> None:
+    fs = s3_fs()
+    bucket = f"gone-{os.getpid()}-{time.monotonic_ns()}"
+    fs.mkdir(bucket)
+    lease = Lease(fs, f"{bucket}/locks/v", "v", renew_seconds=0.05, stale_seconds=1)
+    lease.acquire()
+    fs.rm(bucket, recursive=True)  # the bucket gone: a renewal fails, and no retry helps
+    assert lease._thread is not None
+    lease._thread.join(timeout=3)
+    assert not lease._thread.is_alive()  # it stopped renewing
+    assert lease.lost is True
+    with pytest.raises(StoreLockedError):
+        lease.verify()
+    lease.release()
+
+
+def test_a_writer_whose_lease_was_taken_over_stops_at_check_held(bucket: str) -> None:
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    name = store.claim_version()
+    fs, key = s3_fs(), store._full(lock_key(name))
+    other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
+             "renewed": time.time()}  # fmt: skip
+    with store.version_lock(name):
+        store.check_held(name)  # still its own: nothing raised
+        fs.pipe_file(key, json.dumps(other).encode())
+        with pytest.raises(StoreLockedError, match="taken over"):
+            store.check_held(name)
+
+
 # -- a version's metadata: its bytes, chunks and rate add up ------------------------------------
 
 
@@ -485,6 +514,19 @@ def test_discard_refuses_a_complete_version_and_delete_leaves_nothing_of_it(
     store.delete(name)
     assert store.versions() == []
     assert [p for p in root.rglob("*") if name in str(p)] == []  # files, records, claim
+
+
+def test_discarding_an_interrupted_version_leaves_nothing_of_it(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = open_backend(root, create=True)
+    plan = Plan(num_images=2_000, seed=1)
+    name = store.claim_version()
+    store.create_arrays(name, {"plan": plan.to_dict()}, plan.array_shapes())
+    assert [p for p in root.rglob("*") if p.is_file() and name in str(p.parent)]  # staged
+    assert [s.name for s in store.staged()] == [name]
+    store.discard(name)
+    assert store.staged() == []
+    assert [p for p in root.rglob("*") if name in str(p)] == []  # arrays, plan, claim, lock
 
 
 def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) -> None:
