@@ -416,26 +416,19 @@ class Baseline:
 
 
 def baseline(root: Path, module: str) -> Baseline:
-    """Run the module's tests once, clean, under coverage with one context per test."""
-    data_file = _NUMBA_CACHE[root].parent / f"coverage-{root.name}"
-    dotted = module.removesuffix(".py").replace("/", ".")
+    """Run the module's tests once, clean, recording which test runs which line of the module."""
+    out = _NUMBA_CACHE[root].parent / f"lines-{root.name}.json"
     tests = module_tests(root, module)
-    extra = (f"--cov={dotted}", "--cov-context=test", "--cov-report=")
-    env = {"COVERAGE_FILE": str(data_file)}
-    result, seconds, last = run_tests(root, module, 3600, tests, extra, env)
+    env = {
+        "PYTHONPATH": f"{root}{os.pathsep}{root / 'scripts'}",
+        "MUTATION_LINES_FILE": str((root / module).resolve()),
+        "MUTATION_LINES_OUT": str(out),
+    }
+    result, seconds, last = run_tests(root, module, 3600, tests, ("-p", "mutation_lines"), env)
     if result != "passed":
         msg = f"{module}: the clean tests do not pass ({last}); fix that before mutating"
         raise SystemExit(msg)
-    from coverage import CoverageData  # only here: the rest of the script needs no coverage
-
-    data = CoverageData(basename=str(data_file))
-    data.read()
-    by_line: dict[int, list[str]] = {}
-    path = str((root / module).resolve())
-    for line, contexts in (data.contexts_by_lineno(path) or {}).items():
-        # pytest-cov names a context "<node id>|setup", "|run" or "|teardown"; "" is import
-        ids = {c.rsplit("|", 1)[0] for c in contexts if "|" in c}
-        by_line[line] = sorted(ids)
+    by_line = {int(k): v for k, v in json.loads(out.read_text()).items()}
     return Baseline(seconds, tests, by_line)
 
 
