@@ -67,6 +67,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_core_gaps.py",
         "tests/test_write.py",
         "tests/test_storage_local.py",
+        "tests/test_unique.py::test_growing_a_unique_version_keeps_it_unique_and_equals_a_fresh_one",
     ],
     "gridstore/storage/base.py": [
         "tests/test_core_gaps.py",

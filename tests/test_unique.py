@@ -149,7 +149,13 @@ def test_growing_a_unique_version_keeps_it_unique_and_equals_a_fresh_one(tmp_pat
         tmp_path / "g", source["version"], 17_500, engine="serial", show_progress=False
     )
     assert grown["generation_params"]["unique"] is True
-    create_version(tmp_path / "f", small.grown(17_500), engine="serial", show_progress=False)
+    fresh_meta = create_version(
+        tmp_path / "f", small.grown(17_500), engine="serial", show_progress=False
+    )
+    # the copied tasks passed over nothing in this run: only the generated ones count
+    skipped = [m["generation"]["skipped_repeats"] for m in (source, grown, fresh_meta)]
+    assert skipped[1] == skipped[2] - skipped[0]
+    assert skipped[1] > 0
     version = open_store(tmp_path / "g").version(grown["version"])
     fresh = _digest(tmp_path / "f")[1]
     for s in SPLITS:
