@@ -25,13 +25,14 @@ from helpers_layout import write_version
 from gridstore import Plan, create_version, generate_corpus
 from gridstore.config import make_config
 from gridstore.engines import default_workers
-from gridstore.errors import StoreLockedError, VersionNotFoundError
+from gridstore.errors import StoreLockedError, StoreNotFoundError, VersionNotFoundError
 from gridstore.plan import SPLITS
 from gridstore.read import open_store
 from gridstore.read.view import select
 from gridstore.storage import open_backend
 from gridstore.storage.layout import lock_key
 from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches
+from gridstore.storage.local import LocalStore
 from gridstore.storage.s3 import ObjectStore
 from gridstore.validate.constraints import check_constraints
 from tests.helpers_s3 import bucket_fixture, s3_endpoint_fixture, s3_fs  # noqa: F401 - fixtures
@@ -527,6 +528,45 @@ def test_discarding_an_interrupted_version_leaves_nothing_of_it(tmp_path: Path) 
     store.discard(name)
     assert store.staged() == []
     assert [p for p in root.rglob("*") if name in str(p)] == []  # arrays, plan, claim, lock
+
+
+# -- the local backend's primitives --------------------------------------------------------------
+
+
+def test_a_local_store_names_its_path_and_has_only_its_files(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    store = LocalStore.open(path, create=True)
+    assert repr(store) == f"LocalStore('{path}')"
+    assert (store.has("zarr.json"), store.has("missing.json")) == (True, False)
+
+
+def test_opening_a_missing_local_store_creates_nothing_unless_asked(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotFoundError, match="does not exist"):
+        LocalStore.open(tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_an_exclusive_create_keeps_the_first_writers_bytes(tmp_path: Path) -> None:
+    store = LocalStore.open(tmp_path / "s", create=True)
+    assert store._create("claim", b"first") is True
+    assert store._create("claim", b"second") is False
+    assert (tmp_path / "s" / "claim").read_bytes() == b"first"
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["claim", "zarr.json"]
+
+
+def test_a_copy_that_cannot_land_leaves_no_temporary_file(tmp_path: Path) -> None:
+    store = LocalStore.open(tmp_path / "s", create=True)
+    (tmp_path / "s" / "src").write_bytes(b"chunk")
+    (tmp_path / "s" / "dst" / "inside").mkdir(parents=True)  # a directory: replace fails
+    with pytest.raises(IsADirectoryError):
+        store._copy([("src", "dst")])
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["dst", "src", "zarr.json"]
+
+
+def test_a_store_not_yet_created_has_the_free_bytes_of_its_disk(tmp_path: Path) -> None:
+    free = LocalStore(tmp_path / "a" / "b").free_bytes()
+    assert isinstance(free, int)
+    assert abs(free - shutil.disk_usage(tmp_path).free) < 1 << 30  # others write meanwhile
 
 
 def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) -> None:
