@@ -82,7 +82,7 @@ MODULE_TESTS: dict[str, list[str]] = {
         "tests/test_storage_local.py",
         "tests/test_write.py",
     ],
-    "gridstore/storage/s3.py": ["tests/test_storage_s3.py"],
+    "gridstore/storage/s3.py": ["tests/test_core_gaps.py", "tests/test_storage_s3.py"],
     "gridstore/write/unique.py": ["tests/test_unique.py"],
     "gridstore/validate/version.py": [
         "tests/test_validate.py",

@@ -449,6 +449,19 @@ def test_a_writer_whose_lease_was_taken_over_stops_at_check_held(bucket: str) ->
             store.check_held(name)
 
 
+def test_an_object_store_names_its_url_and_has_only_its_objects(bucket: str) -> None:
+    url = f"s3://{bucket}/datasets"
+    store = ObjectStore.open(url, create=True)
+    assert repr(store) == f"ObjectStore('{url}')"
+    assert (store.has("zarr.json"), store.has("missing.json")) == (True, False)
+
+
+def test_opening_a_missing_object_store_creates_nothing_unless_asked(bucket: str) -> None:
+    with pytest.raises(StoreNotFoundError, match="does not exist"):
+        ObjectStore.open(f"s3://{bucket}/missing")
+    assert s3_fs().ls(bucket) == []
+
+
 # -- a version's metadata: its bytes, chunks and rate add up ------------------------------------
 
 
