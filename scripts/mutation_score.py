@@ -513,8 +513,10 @@ def score_module(
 ) -> tuple[list[Outcome], float]:
     """Run a module's clean baseline and then its (sampled) mutants; return outcomes, baseline."""
     mutants = generate_mutants(roots[0], module)
-    if max_mutants is not None and len(mutants) > max_mutants and not only:
-        mutants = sorted(random.Random(seed).sample(mutants, max_mutants), key=lambda m: m.line)
+    if not only:  # a random order: a run cut short is still a random sample
+        mutants = random.Random(seed).sample(
+            mutants, min(len(mutants), max_mutants or len(mutants))
+        )
     if only:
         mutants = [m for m in mutants if m.ident in only]
     bases = {tree: baseline(tree, module) for tree in roots}  # also warms each kernel cache
@@ -536,7 +538,7 @@ def score_module(
             outcomes.append(outcome)
             m = outcome.mutant
             print(
-                f"  {outcome.status:8} {outcome.seconds:5.1f}s {m.module}:{m.line} {m.operator}: "
+                f"  {outcome.status:8} {outcome.seconds:5.1f}s {m.ident}: "
                 f"{m.before.splitlines()[0][:60]!r} -> {m.after[:60]!r}"
                 + (f"  [{outcome.detail[:100]}]" if outcome.status == "killed" else ""),
                 flush=True,
