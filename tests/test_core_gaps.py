@@ -582,6 +582,33 @@ def test_a_store_not_yet_created_has_the_free_bytes_of_its_disk(tmp_path: Path) 
     assert abs(free - shutil.disk_usage(tmp_path).free) < 1 << 30  # others write meanwhile
 
 
+def _documented_order(
+    n: int, chunk: int, *, seed: int, epoch: int, rank: int, world: int, window: int
+) -> np.ndarray:
+    """The rows of one rank's shuffled epoch, as SplitReader.batches documents them: chunks
+    permuted by ``(seed, epoch)``, ``order[rank::world]``, ``window`` chunks at a time, each
+    window's rows permuted by ``(seed, epoch, rank, world, 1, w)``."""
+    order = np.random.default_rng([seed, epoch, 0]).permutation(-(-n // chunk))[rank::world]
+    rows = []
+    for w, i in enumerate(range(0, len(order), window)):
+        held = [np.arange(c * chunk, min(c * chunk + chunk, n)) for c in order[i : i + window]]
+        idx = np.concatenate(held)
+        rows.append(
+            idx[np.random.default_rng([seed, epoch, rank, world, 1, w]).permutation(len(idx))]
+        )
+    return np.concatenate(rows)
+
+
+@pytest.mark.parametrize(("rank", "world"), [(0, 1), (1, 2)])
+def test_a_shuffled_epoch_is_the_documented_order(small_store: Path, rank: int, world: int) -> None:
+    split = _train(small_store)
+    got = list(split.batches(48, seed=3, epoch=2, window_chunks=3, rank=rank, world_size=world))
+    expected = _documented_order(SEL_N, SEL_CHUNK, seed=3, epoch=2, rank=rank, world=world,
+                                 window=3)  # fmt: skip
+    assert [len(b) for b in got[:-1]] == [48] * (len(got) - 1)
+    np.testing.assert_array_equal(np.concatenate(got), split.images[:][expected])
+
+
 def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) -> None:
     view = _train(small_store).where(_one_row_of_chunk_1_none_of_chunk_2)
     rows = [b["num_objects"] for b in view.batches(40, fields=("num_objects",))]
