@@ -7,8 +7,10 @@ stores on disk, and the moto S3 server of tests/helpers_s3.py for the lease.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,7 +27,12 @@ from helpers_layout import write_version
 from gridstore import Plan, create_version, generate_corpus
 from gridstore.config import make_config
 from gridstore.engines import default_workers
-from gridstore.errors import StoreLockedError, StoreNotFoundError, VersionNotFoundError
+from gridstore.errors import (
+    StoreLockedError,
+    StoreNotFoundError,
+    VersionIncompleteError,
+    VersionNotFoundError,
+)
 from gridstore.plan import SPLITS
 from gridstore.read import open_store
 from gridstore.read.view import select
@@ -462,6 +469,21 @@ def test_opening_a_missing_object_store_creates_nothing_unless_asked(bucket: str
     assert s3_fs().ls(bucket) == []
 
 
+def test_a_task_of_a_writer_whose_lease_was_taken_over_records_nothing(bucket: str) -> None:
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    name = store.claim_version()
+    fs, key = s3_fs(), store._full(lock_key(name))
+    other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
+             "renewed": time.time()}  # fmt: skip
+    with store.version_lock(name):
+        fence = store.fence(name)
+        assert fence is not None
+        fs.pipe_file(key, json.dumps(other).encode())
+        with pytest.raises(StoreLockedError, match="taken over"):
+            store.record_task(name, 0, {"images": 1}, {}, fence=fence)
+        assert store.task_results(name) == {}
+
+
 # -- a version's metadata: its bytes, chunks and rate add up ------------------------------------
 
 
@@ -537,7 +559,10 @@ def test_discarding_an_interrupted_version_leaves_nothing_of_it(tmp_path: Path) 
     name = store.claim_version()
     store.create_arrays(name, {"plan": plan.to_dict()}, plan.array_shapes())
     assert [p for p in root.rglob("*") if p.is_file() and name in str(p.parent)]  # staged
-    assert [s.name for s in store.staged()] == [name]
+    staged = store.staged()
+    assert [s.name for s in staged] == [name]
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a record, not a handle to change
+        staged[0].writing = True  # type: ignore[misc]
     store.discard(name)
     assert store.staged() == []
     assert [p for p in root.rglob("*") if name in str(p)] == []  # arrays, plan, claim, lock
@@ -607,6 +632,31 @@ def test_a_shuffled_epoch_is_the_documented_order(small_store: Path, rank: int, 
                                  window=3)  # fmt: skip
     assert [len(b) for b in got[:-1]] == [48] * (len(got) - 1)
     np.testing.assert_array_equal(np.concatenate(got), split.images[:][expected])
+
+
+def test_a_commit_short_of_chunks_names_three_and_counts_the_rest(tmp_path: Path) -> None:
+    store = open_backend(tmp_path / "store", create=True)
+    plan = Plan(num_images=2_000, seed=1)  # one chunk per array
+    shapes = plan.array_shapes()
+    name = store.claim_version()
+    store.create_arrays(name, {"plan": plan.to_dict()}, shapes)
+    three = {"train": {a: shapes["train"][a] for a in ("images", "instance_map", "num_objects")}}
+    chunks = ["train/images/c/0/0/0", "train/instance_map/c/0/0/0", "train/num_objects/c/0"]
+    with pytest.raises(
+        VersionIncompleteError, match=re.escape(f"3 chunk(s) ({', '.join(chunks)});")
+    ):
+        store.commit(name, {}, three)
+    four = {"train": {**three["train"], "object_type": shapes["train"]["object_type"]}}
+    with pytest.raises(
+        VersionIncompleteError, match=re.escape(f"({', '.join(chunks)} and 1 more)")
+    ):
+        store.commit(name, {}, four)
+    every = sum(len(arrays) for arrays in shapes.values())
+    with pytest.raises(VersionIncompleteError) as err:
+        store.commit(name, {}, shapes)
+    assert re.search(rf"missing {every} chunk\(s\) \([^,]+, [^,]+, [^,]+ and {every - 3} more\)",
+                     str(err.value))  # fmt: skip
+    assert store.versions() == []
 
 
 def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) -> None:
