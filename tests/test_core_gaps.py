@@ -42,6 +42,7 @@ from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_match
 from gridstore.storage.local import LocalStore
 from gridstore.storage.s3 import ObjectStore
 from gridstore.validate.constraints import check_constraints
+from gridstore.validate.version import validate_version
 from tests.helpers_s3 import bucket_fixture, s3_endpoint_fixture, s3_fs  # noqa: F401 - fixtures
 
 # -- check_constraints with annotations: each rule, one damage at a time ----------------------
@@ -664,3 +665,86 @@ def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) ->
     rows = [b["num_objects"] for b in view.batches(40, fields=("num_objects",))]
     assert len(view) == SEL_CHUNK + 1 + 15 * SEL_CHUNK + 24  # chunks 0, 1, 3..17 and 18
     assert sum(len(r) for r in rows) == len(view)
+
+
+# -- validate: each damage to a version's metadata is named ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_version(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("validate") / "store"
+    meta = create_version(root, Plan(num_images=2_000, seed=4), engine="serial",
+                          show_progress=False)  # fmt: skip
+    return root, meta["version"]
+
+
+def _attrs(edit: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def damage(version: Path) -> None:
+        doc = json.loads((version / "zarr.json").read_bytes())
+        edit(doc["attributes"])
+        (version / "zarr.json").write_text(json.dumps(doc))
+
+    return damage
+
+
+def _array(split: str, field: str, edit: Callable[[dict[str, Any]], Any]) -> Callable[[Path], None]:
+    def damage(version: Path) -> None:
+        path = version / split / field / "zarr.json"
+        edited = edit(json.loads(path.read_bytes()))
+        path.write_text(json.dumps(edited) if edited is not None else "{")  # None: torn
+
+    return damage
+
+
+def _both_damages(*damages: Callable[[Path], None]) -> Callable[[Path], None]:
+    def damage(version: Path) -> None:
+        for one in damages:
+            one(version)
+
+    return damage
+
+
+def _drop_crc(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc, "codecs": [c for c in doc["codecs"] if c["name"] != "crc32c"]}
+
+
+METADATA_DAMAGES = [
+    ("another version's name", _attrs(lambda a: a.update(version="2000-01-01-v9")), "metadata",
+     "field version '2000-01-01-v9' is not"),
+    ("a plan that cannot be rebuilt", _attrs(lambda a: a["generation_params"].update(seed="x")),
+     "structure", "cannot rebuild the plan"),
+    ("chunk_images changed", _attrs(lambda a: a["file_format"]["chunk_images"].update(train=7)),
+     "structure", "file_format.chunk_images is not"),
+    ("no train count", _attrs(lambda a: a["dataset_info"].pop("train_count")), "structure",
+     "train: metadata lacks what its arrays should be"),
+    ("an unreadable array", _array("val", "images", lambda d: None), "structure",
+     "val/images unreadable"),
+    ("no crc32c codec", _array("train", "num_objects", _drop_crc), "structure",
+     "train/num_objects: no crc32c codec"),
+    ("two unreadable arrays of a split",
+     _both_damages(_array("val", "images", lambda d: None), _array("val", "object_bbox", lambda d: None)),
+     "structure", "val/object_bbox unreadable"),
+    ("no train count and an unreadable array after it",
+     _both_damages(_attrs(lambda a: a["dataset_info"].pop("train_count")),
+                   _array("train", "object_bbox", lambda d: None)),
+     "structure", "train/object_bbox unreadable"),
+    ("cross-split repeats claimed", _attrs(lambda a: a["duplicates"].update(cross_split=5)),
+     "duplicates", "metadata duplicates.cross_split is 5, expected 0"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("damage", "check", "note"), [d[1:] for d in METADATA_DAMAGES],
+                         ids=[d[0] for d in METADATA_DAMAGES])  # fmt: skip
+def test_validate_names_each_damage_to_a_versions_metadata(
+    one_version: tuple[Path, str], tmp_path: Path, damage: Callable[[Path], None], check: str,
+    note: str,
+) -> None:  # fmt: skip
+    root, name = one_version
+    copy = Path(shutil.copytree(root, tmp_path / "store"))
+    damage(copy / name)
+    report = validate_version(copy, name, engine="serial")
+    assert not report.check(check).ok
+    assert note in report.check(check).detail, report.check(check).detail
+    if "plan" in note:  # nothing that needs the plan is claimed as checked
+        for other in ("constraints", "instance_maps", "regeneration", "duplicates"):
+            assert "not checked: cannot rebuild the plan" in report.check(other).detail
