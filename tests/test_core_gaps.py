@@ -401,6 +401,23 @@ def test_an_unreadable_lease_is_taken_over_at_generation_1(bucket: str) -> None:
     assert not fs.exists(key)  # released: removed
 
 
+def test_a_dead_writers_lease_is_taken_over_at_its_next_generation(bucket: str) -> None:
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    name = store.claim_version()
+    fs, key = s3_fs(), store._full(lock_key(name))
+    dead = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 3, "renewed": 0.0}
+    fs.pipe_file(key, json.dumps(dead).encode())  # not renewed for 56 years: stale
+    with store.version_lock(name):
+        taken = json.loads(fs.cat_file(key))
+        assert (taken["pid"], taken["generation"]) == (os.getpid(), 4)
+
+
+def test_a_prefix_whose_zarr_json_is_not_a_gridstore_root_is_refused(bucket: str) -> None:
+    s3_fs().pipe_file(f"{bucket}/other/zarr.json", b'{"zarr_format": 3, "node_type": "group"}')
+    with pytest.raises(StoreNotFoundError, match="not a gridstore store's root"):
+        ObjectStore.open(f"s3://{bucket}/other")
+
+
 def test_a_released_lease_that_another_process_took_over_is_left_to_it(bucket: str) -> None:
     store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
     name = store.claim_version()

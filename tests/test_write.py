@@ -132,7 +132,10 @@ def test_grow_equals_generating_the_larger_version(
     store = tmp_path / "s"
     small = create_version(store, Plan(num_images=43_000, seed=9), workers=1, show_progress=False)
     grown = grow_version(store, small["version"], 61_000, workers=1)  # a bar by default
-    assert f"{grown['version']}: 100%" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{grown['version']}: 100%" in err
+    for phase in ("checking chunks", "flushing and publishing", "cleaning up"):  # the commit's line
+        assert f"{grown['version']} commit: {phase}" in err
     scratch = create_version(
         tmp_path / "t", Plan(num_images=61_000, seed=9), workers=1, show_progress=False
     )
