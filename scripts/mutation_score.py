@@ -569,6 +569,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("mutation.json"))
     parser.add_argument("--list", action="store_true", help="print the mutants and stop")
     parser.add_argument(
+        "--apply",
+        metavar="ID",
+        help="write mutant ID into the checkout (--root, default this one) and stop; "
+        "`git checkout -- <module>` undoes it (to show a test red on it)",
+    )
+    parser.add_argument(
         "--only",
         type=Path,
         default=None,
@@ -577,6 +583,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     modules = args.module or list(MODULE_TESTS)
     root = args.root.resolve() if args.root else None
+    if args.apply:
+        base = root or Path(__file__).resolve().parent.parent
+        module = args.apply.split(":")[0]
+        (mutant,) = [m for m in generate_mutants(base, module) if m.ident == args.apply]
+        source = (base / module).read_text()
+        (base / module).write_text(source[: mutant.start] + mutant.written + source[mutant.end :])
+        print(f"{mutant.ident}: {mutant.before.splitlines()[0][:70]!r} -> {mutant.after[:70]!r}")
+        return 0
     if args.list:
         base = root or Path(__file__).resolve().parent.parent
         for module in modules:
