@@ -652,6 +652,15 @@ def test_a_shuffled_epoch_is_the_documented_order(small_store: Path, rank: int, 
     np.testing.assert_array_equal(np.concatenate(got), split.images[:][expected])
 
 
+def test_a_version_without_a_lock_file_is_deleted_whole(small_store: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(small_store, tmp_path / "store"))  # written by hand: no lock
+    store = open_backend(copy)
+    assert not (copy / lock_key(SEL_VERSION)).exists()
+    store.delete(SEL_VERSION)
+    assert store.versions() == []
+    assert [p for p in copy.rglob("*") if SEL_VERSION in str(p)] == []
+
+
 def test_a_commit_short_of_chunks_names_three_and_counts_the_rest(tmp_path: Path) -> None:
     store = open_backend(tmp_path / "store", create=True)
     plan = Plan(num_images=2_000, seed=1)  # one chunk per array
