@@ -7,8 +7,10 @@ stores on disk, and the moto S3 server of tests/helpers_s3.py for the lease.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,15 +27,22 @@ from helpers_layout import write_version
 from gridstore import Plan, create_version, generate_corpus
 from gridstore.config import make_config
 from gridstore.engines import default_workers
-from gridstore.errors import VersionNotFoundError
+from gridstore.errors import (
+    StoreLockedError,
+    StoreNotFoundError,
+    VersionIncompleteError,
+    VersionNotFoundError,
+)
 from gridstore.plan import SPLITS
 from gridstore.read import open_store
 from gridstore.read.view import select
 from gridstore.storage import open_backend
 from gridstore.storage.layout import lock_key
-from gridstore.storage.lease import lease_holder, lease_live, lease_matches
+from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches
+from gridstore.storage.local import LocalStore
 from gridstore.storage.s3 import ObjectStore
 from gridstore.validate.constraints import check_constraints
+from gridstore.validate.version import validate_version
 from tests.helpers_s3 import bucket_fixture, s3_endpoint_fixture, s3_fs  # noqa: F401 - fixtures
 
 # -- check_constraints with annotations: each rule, one damage at a time ----------------------
@@ -392,6 +401,23 @@ def test_an_unreadable_lease_is_taken_over_at_generation_1(bucket: str) -> None:
     assert not fs.exists(key)  # released: removed
 
 
+def test_a_dead_writers_lease_is_taken_over_at_its_next_generation(bucket: str) -> None:
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    name = store.claim_version()
+    fs, key = s3_fs(), store._full(lock_key(name))
+    dead = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 3, "renewed": 0.0}
+    fs.pipe_file(key, json.dumps(dead).encode())  # not renewed for 56 years: stale
+    with store.version_lock(name):
+        taken = json.loads(fs.cat_file(key))
+        assert (taken["pid"], taken["generation"]) == (os.getpid(), 4)
+
+
+def test_a_prefix_whose_zarr_json_is_not_a_gridstore_root_is_refused(bucket: str) -> None:
+    s3_fs().pipe_file(f"{bucket}/other/zarr.json", b'{"zarr_format": 3, "node_type": "group"}')
+    with pytest.raises(StoreNotFoundError, match="not a gridstore store's root"):
+        ObjectStore.open(f"s3://{bucket}/other")
+
+
 def test_a_released_lease_that_another_process_took_over_is_left_to_it(bucket: str) -> None:
     store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
     name = store.claim_version()
@@ -417,6 +443,63 @@ def test_a_live_writer_keeps_renewing_its_lease(
             seen.append(json.loads(fs.cat_file(key)))
     assert seen[0]["renewed"] < seen[1]["renewed"] < seen[2]["renewed"]
     assert {(s["pid"], s["generation"]) for s in seen} == {(os.getpid(), 1)}
+
+
+def test_a_lease_whose_renewal_fails_outright_is_given_up(s3_endpoint: str) -> None:
+    fs = s3_fs()
+    bucket = f"gone-{os.getpid()}-{time.monotonic_ns()}"
+    fs.mkdir(bucket)
+    lease = Lease(fs, f"{bucket}/locks/v", "v", renew_seconds=0.05, stale_seconds=1)
+    lease.acquire()
+    fs.rm(bucket, recursive=True)  # the bucket gone: a renewal fails, and no retry helps
+    assert lease._thread is not None
+    lease._thread.join(timeout=3)
+    assert not lease._thread.is_alive()  # it stopped renewing
+    assert lease.lost is True
+    with pytest.raises(StoreLockedError):
+        lease.verify()
+    lease.release()
+
+
+def test_a_writer_whose_lease_was_taken_over_stops_at_check_held(bucket: str) -> None:
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    name = store.claim_version()
+    fs, key = s3_fs(), store._full(lock_key(name))
+    other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
+             "renewed": time.time()}  # fmt: skip
+    with store.version_lock(name):
+        store.check_held(name)  # still its own: nothing raised
+        fs.pipe_file(key, json.dumps(other).encode())
+        with pytest.raises(StoreLockedError, match="taken over"):
+            store.check_held(name)
+
+
+def test_an_object_store_names_its_url_and_has_only_its_objects(bucket: str) -> None:
+    url = f"s3://{bucket}/datasets"
+    store = ObjectStore.open(url, create=True)
+    assert repr(store) == f"ObjectStore('{url}')"
+    assert (store.has("zarr.json"), store.has("missing.json")) == (True, False)
+
+
+def test_opening_a_missing_object_store_creates_nothing_unless_asked(bucket: str) -> None:
+    with pytest.raises(StoreNotFoundError, match="does not exist"):
+        ObjectStore.open(f"s3://{bucket}/missing")
+    assert s3_fs().ls(bucket) == []
+
+
+def test_a_task_of_a_writer_whose_lease_was_taken_over_records_nothing(bucket: str) -> None:
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    name = store.claim_version()
+    fs, key = s3_fs(), store._full(lock_key(name))
+    other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
+             "renewed": time.time()}  # fmt: skip
+    with store.version_lock(name):
+        fence = store.fence(name)
+        assert fence is not None
+        fs.pipe_file(key, json.dumps(other).encode())
+        with pytest.raises(StoreLockedError, match="taken over"):
+            store.record_task(name, 0, {"images": 1}, {}, fence=fence)
+        assert store.task_results(name) == {}
 
 
 # -- a version's metadata: its bytes, chunks and rate add up ------------------------------------
@@ -487,8 +570,207 @@ def test_discard_refuses_a_complete_version_and_delete_leaves_nothing_of_it(
     assert [p for p in root.rglob("*") if name in str(p)] == []  # files, records, claim
 
 
+def test_discarding_an_interrupted_version_leaves_nothing_of_it(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = open_backend(root, create=True)
+    plan = Plan(num_images=2_000, seed=1)
+    name = store.claim_version()
+    store.create_arrays(name, {"plan": plan.to_dict()}, plan.array_shapes())
+    assert [p for p in root.rglob("*") if p.is_file() and name in str(p.parent)]  # staged
+    staged = store.staged()
+    assert [s.name for s in staged] == [name]
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a record, not a handle to change
+        staged[0].writing = True  # type: ignore[misc]
+    store.discard(name)
+    assert store.staged() == []
+    assert [p for p in root.rglob("*") if name in str(p)] == []  # arrays, plan, claim, lock
+
+
+# -- the local backend's primitives --------------------------------------------------------------
+
+
+def test_a_local_store_names_its_path_and_has_only_its_files(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    store = LocalStore.open(path, create=True)
+    assert repr(store) == f"LocalStore('{path}')"
+    assert (store.has("zarr.json"), store.has("missing.json")) == (True, False)
+
+
+def test_opening_a_missing_local_store_creates_nothing_unless_asked(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotFoundError, match="does not exist"):
+        LocalStore.open(tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_an_exclusive_create_keeps_the_first_writers_bytes(tmp_path: Path) -> None:
+    store = LocalStore.open(tmp_path / "s", create=True)
+    assert store._create("claim", b"first") is True
+    assert store._create("claim", b"second") is False
+    assert (tmp_path / "s" / "claim").read_bytes() == b"first"
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["claim", "zarr.json"]
+
+
+def test_a_copy_that_cannot_land_leaves_no_temporary_file(tmp_path: Path) -> None:
+    store = LocalStore.open(tmp_path / "s", create=True)
+    (tmp_path / "s" / "src").write_bytes(b"chunk")
+    (tmp_path / "s" / "dst" / "inside").mkdir(parents=True)  # a directory: replace fails
+    with pytest.raises(IsADirectoryError):
+        store._copy([("src", "dst")])
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["dst", "src", "zarr.json"]
+
+
+def test_a_store_not_yet_created_has_the_free_bytes_of_its_disk(tmp_path: Path) -> None:
+    free = LocalStore(tmp_path / "a" / "b").free_bytes()
+    assert isinstance(free, int)
+    assert abs(free - shutil.disk_usage(tmp_path).free) < 1 << 30  # others write meanwhile
+
+
+def _documented_order(
+    n: int, chunk: int, *, seed: int, epoch: int, rank: int, world: int, window: int
+) -> np.ndarray:
+    """The rows of one rank's shuffled epoch, as SplitReader.batches documents them: chunks
+    permuted by ``(seed, epoch)``, ``order[rank::world]``, ``window`` chunks at a time, each
+    window's rows permuted by ``(seed, epoch, rank, world, 1, w)``."""
+    order = np.random.default_rng([seed, epoch, 0]).permutation(-(-n // chunk))[rank::world]
+    rows = []
+    for w, i in enumerate(range(0, len(order), window)):
+        held = [np.arange(c * chunk, min(c * chunk + chunk, n)) for c in order[i : i + window]]
+        idx = np.concatenate(held)
+        rows.append(
+            idx[np.random.default_rng([seed, epoch, rank, world, 1, w]).permutation(len(idx))]
+        )
+    return np.concatenate(rows)
+
+
+@pytest.mark.parametrize(("rank", "world"), [(0, 1), (1, 2)])
+def test_a_shuffled_epoch_is_the_documented_order(small_store: Path, rank: int, world: int) -> None:
+    split = _train(small_store)
+    got = list(split.batches(48, seed=3, epoch=2, window_chunks=3, rank=rank, world_size=world))
+    expected = _documented_order(SEL_N, SEL_CHUNK, seed=3, epoch=2, rank=rank, world=world,
+                                 window=3)  # fmt: skip
+    assert [len(b) for b in got[:-1]] == [48] * (len(got) - 1)
+    np.testing.assert_array_equal(np.concatenate(got), split.images[:][expected])
+
+
+def test_a_version_without_a_lock_file_is_deleted_whole(small_store: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(small_store, tmp_path / "store"))  # written by hand: no lock
+    store = open_backend(copy)
+    assert not (copy / lock_key(SEL_VERSION)).exists()
+    store.delete(SEL_VERSION)
+    assert store.versions() == []
+    assert [p for p in copy.rglob("*") if SEL_VERSION in str(p)] == []
+
+
+def test_a_commit_short_of_chunks_names_three_and_counts_the_rest(tmp_path: Path) -> None:
+    store = open_backend(tmp_path / "store", create=True)
+    plan = Plan(num_images=2_000, seed=1)  # one chunk per array
+    shapes = plan.array_shapes()
+    name = store.claim_version()
+    store.create_arrays(name, {"plan": plan.to_dict()}, shapes)
+    three = {"train": {a: shapes["train"][a] for a in ("images", "instance_map", "num_objects")}}
+    chunks = ["train/images/c/0/0/0", "train/instance_map/c/0/0/0", "train/num_objects/c/0"]
+    with pytest.raises(
+        VersionIncompleteError, match=re.escape(f"3 chunk(s) ({', '.join(chunks)});")
+    ):
+        store.commit(name, {}, three)
+    four = {"train": {**three["train"], "object_type": shapes["train"]["object_type"]}}
+    with pytest.raises(
+        VersionIncompleteError, match=re.escape(f"({', '.join(chunks)} and 1 more)")
+    ):
+        store.commit(name, {}, four)
+    every = sum(len(arrays) for arrays in shapes.values())
+    with pytest.raises(VersionIncompleteError) as err:
+        store.commit(name, {}, shapes)
+    assert re.search(rf"missing {every} chunk\(s\) \([^,]+, [^,]+, [^,]+ and {every - 3} more\)",
+                     str(err.value))  # fmt: skip
+    assert store.versions() == []
+
+
 def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) -> None:
     view = _train(small_store).where(_one_row_of_chunk_1_none_of_chunk_2)
     rows = [b["num_objects"] for b in view.batches(40, fields=("num_objects",))]
     assert len(view) == SEL_CHUNK + 1 + 15 * SEL_CHUNK + 24  # chunks 0, 1, 3..17 and 18
     assert sum(len(r) for r in rows) == len(view)
+
+
+# -- validate: each damage to a version's metadata is named ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_version(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("validate") / "store"
+    meta = create_version(root, Plan(num_images=2_000, seed=4), engine="serial",
+                          show_progress=False)  # fmt: skip
+    return root, meta["version"]
+
+
+def _attrs(edit: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def damage(version: Path) -> None:
+        doc = json.loads((version / "zarr.json").read_bytes())
+        edit(doc["attributes"])
+        (version / "zarr.json").write_text(json.dumps(doc))
+
+    return damage
+
+
+def _array(split: str, field: str, edit: Callable[[dict[str, Any]], Any]) -> Callable[[Path], None]:
+    def damage(version: Path) -> None:
+        path = version / split / field / "zarr.json"
+        edited = edit(json.loads(path.read_bytes()))
+        path.write_text(json.dumps(edited) if edited is not None else "{")  # None: torn
+
+    return damage
+
+
+def _both_damages(*damages: Callable[[Path], None]) -> Callable[[Path], None]:
+    def damage(version: Path) -> None:
+        for one in damages:
+            one(version)
+
+    return damage
+
+
+def _drop_crc(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc, "codecs": [c for c in doc["codecs"] if c["name"] != "crc32c"]}
+
+
+METADATA_DAMAGES = [
+    ("another version's name", _attrs(lambda a: a.update(version="2000-01-01-v9")), "metadata",
+     "field version '2000-01-01-v9' is not"),
+    ("a plan that cannot be rebuilt", _attrs(lambda a: a["generation_params"].update(seed="x")),
+     "structure", "cannot rebuild the plan"),
+    ("chunk_images changed", _attrs(lambda a: a["file_format"]["chunk_images"].update(train=7)),
+     "structure", "file_format.chunk_images is not"),
+    ("no train count", _attrs(lambda a: a["dataset_info"].pop("train_count")), "structure",
+     "train: metadata lacks what its arrays should be"),
+    ("an unreadable array", _array("val", "images", lambda d: None), "structure",
+     "val/images unreadable"),
+    ("no crc32c codec", _array("train", "num_objects", _drop_crc), "structure",
+     "train/num_objects: no crc32c codec"),
+    ("two unreadable arrays of a split",
+     _both_damages(_array("val", "images", lambda d: None), _array("val", "object_bbox", lambda d: None)),
+     "structure", "val/object_bbox unreadable"),
+    ("no train count and an unreadable array after it",
+     _both_damages(_attrs(lambda a: a["dataset_info"].pop("train_count")),
+                   _array("train", "object_bbox", lambda d: None)),
+     "structure", "train/object_bbox unreadable"),
+    ("cross-split repeats claimed", _attrs(lambda a: a["duplicates"].update(cross_split=5)),
+     "duplicates", "metadata duplicates.cross_split is 5, expected 0"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("damage", "check", "note"), [d[1:] for d in METADATA_DAMAGES],
+                         ids=[d[0] for d in METADATA_DAMAGES])  # fmt: skip
+def test_validate_names_each_damage_to_a_versions_metadata(
+    one_version: tuple[Path, str], tmp_path: Path, damage: Callable[[Path], None], check: str,
+    note: str,
+) -> None:  # fmt: skip
+    root, name = one_version
+    copy = Path(shutil.copytree(root, tmp_path / "store"))
+    damage(copy / name)
+    report = validate_version(copy, name, engine="serial")
+    assert not report.check(check).ok
+    assert note in report.check(check).detail, report.check(check).detail
+    if "plan" in note:  # nothing that needs the plan is claimed as checked
+        for other in ("constraints", "instance_maps", "regeneration", "duplicates"):
+            assert "not checked: cannot rebuild the plan" in report.check(other).detail

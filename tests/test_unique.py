@@ -104,6 +104,19 @@ def test_links_point_to_the_previous_equal_hash_in_any_number_of_buckets(tmp_pat
         assert np.array_equal(links, want)
 
 
+def test_links_hold_across_the_spill_passes_of_a_million_rows(tmp_path: Path) -> None:
+    n = (1 << 20) + 5000  # the spill pass takes 2^20 rows at a time: two passes
+    values = np.random.default_rng(1).integers(0, 50, n).astype(np.uint64)
+    hashes = values * np.uint64(0x9E3779B97F4A7C15)
+    want = np.full(n, -1)
+    for v in range(50):  # each value's occurrences point back to the one before
+        where = np.flatnonzero(values == v)
+        want[where[1:]] = where[:-1]
+    links = np.zeros(n, np.int64)
+    _link(hashes, links, tmp_path, 64)
+    assert np.array_equal(links, want)
+
+
 def test_same_bytes_for_any_workers_and_engine_dask_included(tmp_path: Path) -> None:
     plan = Plan(config=SMALL, num_images=30_000, seed=5, blocks_per_chunk=1, unique=True)
     digests = set()
@@ -149,7 +162,13 @@ def test_growing_a_unique_version_keeps_it_unique_and_equals_a_fresh_one(tmp_pat
         tmp_path / "g", source["version"], 17_500, engine="serial", show_progress=False
     )
     assert grown["generation_params"]["unique"] is True
-    create_version(tmp_path / "f", small.grown(17_500), engine="serial", show_progress=False)
+    fresh_meta = create_version(
+        tmp_path / "f", small.grown(17_500), engine="serial", show_progress=False
+    )
+    # the copied tasks passed over nothing in this run: only the generated ones count
+    skipped = [m["generation"]["skipped_repeats"] for m in (source, grown, fresh_meta)]
+    assert skipped[1] == skipped[2] - skipped[0]
+    assert skipped[1] > 0
     version = open_store(tmp_path / "g").version(grown["version"])
     fresh = _digest(tmp_path / "f")[1]
     for s in SPLITS:

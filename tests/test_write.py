@@ -126,10 +126,16 @@ def test_chunking_does_not_change_the_data(tmp_path: Path) -> None:
         np.testing.assert_array_equal(left[key], right[key], err_msg=key)
 
 
-def test_grow_equals_generating_the_larger_version(tmp_path: Path) -> None:
+def test_grow_equals_generating_the_larger_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "s"
     small = create_version(store, Plan(num_images=43_000, seed=9), workers=1, show_progress=False)
-    grown = grow_version(store, small["version"], 61_000, workers=1, show_progress=False)
+    grown = grow_version(store, small["version"], 61_000, workers=1)  # a bar by default
+    err = capsys.readouterr().err
+    assert f"{grown['version']}: 100%" in err
+    for phase in ("checking chunks", "flushing and publishing", "cleaning up"):  # the commit's line
+        assert f"{grown['version']} commit: {phase}" in err
     scratch = create_version(
         tmp_path / "t", Plan(num_images=61_000, seed=9), workers=1, show_progress=False
     )
