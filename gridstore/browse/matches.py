@@ -134,23 +134,26 @@ class Matches:
             np.arange(chunks) if seed is None else np.random.default_rng(seed).permutation(chunks)
         )
         found: list[np.ndarray] = []
-        have, pos = 0, 0
+        have, pos, counted = 0, 0, False
         for i, chunk in enumerate(map(int, order)):
-            if self._counts[chunk] < 0 and time.monotonic() > deadline:
-                return Page(_join(found), complete=False, last=False)
+            if self._counts[chunk] < 0:  # each request counts one chunk at least: it progresses
+                if counted and time.monotonic() > deadline:
+                    return Page(_join(found), complete=False, last=False)
+                counted = True
             k = self.count(chunk)
-            if pos + k > start and have < size:
+            if pos + k > start:
                 offsets = self.rows(chunk)
                 if seed is not None:
                     offsets = offsets[np.random.default_rng([seed, chunk]).permutation(k)]
-                take = offsets[max(0, start - pos) :][: size - have]
+                skip = max(0, start - pos)
+                take = offsets[skip : skip + size - have]
                 found.append(chunk * self.chunk_images + take)
                 have += len(take)
+                if have == size:
+                    later = self._counts[order[i + 1 :]]  # unknown counts (-1) may hold rows
+                    last = skip + len(take) == k and bool((later == 0).all())
+                    return Page(_join(found), complete=True, last=last)
             pos += k
-            if have == size:
-                later = self._counts[order[i + 1 :]]
-                last = bool((later == 0).all())  # unknown counts (-1) may still hold rows
-                return Page(_join(found), complete=True, last=last)
         return Page(_join(found), complete=True, last=True)
 
 

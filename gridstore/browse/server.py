@@ -19,7 +19,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from gridstore.browse.app import Browser, Problem
+from gridstore.browse.app import Browser, Problem, check_params
 from gridstore.browse.diffpage import diff_page
 from gridstore.browse.html import esc, page
 from gridstore.browse.imagepage import image_page
@@ -41,22 +41,19 @@ _HEADERS = {
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
-def route(app: Browser, path: str, params: dict[str, list[str]]) -> Rendered | dict[str, Any]:
-    """The page (or, for ``count``, the JSON) of a decoded path; `Problem` 404 for no such page."""
-    parts = path.strip("/").split("/") if path.strip("/") else []
+def route(
+    app: Browser, parts: list[str], params: dict[str, list[str]]
+) -> Rendered | dict[str, Any]:
+    """The page (or, for ``count``, the JSON) of a path's decoded segments; `Problem` 404 if none."""
     if not parts:
-        if params:
-            raise Problem(400, f"unknown parameter '{sorted(params)[0]}'; this page takes: none")
+        check_params(params, [])
         return store_page(app)
     if parts == ["diff"]:
         return diff_page(app, params)
     if parts[0] == "v" and 2 <= len(parts) <= 4:
         version = parts[1]
         if len(parts) == 2:
-            if params:
-                raise Problem(
-                    400, f"unknown parameter '{sorted(params)[0]}'; this page takes: none"
-                )
+            check_params(params, [])
             return version_page(app, version)
         split = parts[2]
         if len(parts) == 3:
@@ -64,7 +61,7 @@ def route(app: Browser, path: str, params: dict[str, list[str]]) -> Rendered | d
         if parts[3] == "count":
             return count_data(app, version, split, params)
         return image_page(app, version, split, parts[3], params)
-    raise Problem(404, f"no page at '{path}'; start at /")
+    raise Problem(404, f"no page at '/{'/'.join(parts)}'; start at /")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -104,21 +101,21 @@ class Handler(BaseHTTPRequestHandler):
             )
             return
         split = urlsplit(self.path)
-        path = unquote(split.path)
+        path, as_json = split.path, split.path.endswith(".json")
+        # Split first, then decode each segment: an encoded '/' stays inside its segment.
+        parts = [unquote(p) for p in path.removesuffix(".json").strip("/").split("/") if p]
         if path == "/favicon.ico":  # browsers ask for one; there is none (and no console error)
             self._send(204, b"", "image/x-icon", head=head)
             return
-        if path.startswith("/static/"):
-            self._asset(path.removeprefix("/static/"), head)
+        if parts[:1] == ["static"]:
+            self._asset("/".join(unquote(p) for p in path.split("/")[2:]), head)
             return
-        as_json = path.endswith(".json")
-        path = path.removesuffix(".json")
         try:
             try:
                 params = parse_qs(split.query, keep_blank_values=True, max_num_fields=64)
             except ValueError as err:
                 raise Problem(400, f"bad query string: {err}") from err
-            result = route(self.server.app, path, params)
+            result = route(self.server.app, parts, params)
         except Problem as err:
             self._error(err.status, str(err), as_json, head)
             return

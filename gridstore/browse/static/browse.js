@@ -36,8 +36,10 @@ function pollCount() {
 function toggles() {
   document.querySelectorAll("input[data-layer]").forEach((box) => {
     const layer = document.getElementById(box.dataset.layer);
-    box.addEventListener("change", () => { layer.hidden = !box.checked; });
-    layer.hidden = !box.checked;
+    // toggleAttribute, not .hidden: an <svg> has no hidden property
+    const show = () => layer.toggleAttribute("hidden", !box.checked);
+    box.addEventListener("change", show);
+    show();
   });
 }
 
