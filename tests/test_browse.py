@@ -37,8 +37,8 @@ from tests.conftest import tree_bytes
 from tests.helpers_browse import count_when_done, get, request, running
 from tests.helpers_s3 import bucket_fixture, s3_endpoint_fixture  # noqa: F401 - fixtures
 
-# 6 chunks of 4,000 train images (blocks_per_chunk=1): a page is one chunk of six.
-PLAN = Plan(num_images=30_000, seed=5, blocks_per_chunk=1)
+# 3 chunks of 4,000 train images (blocks_per_chunk=1): a page is one chunk of three.
+PLAN = Plan(num_images=12_000, seed=5, blocks_per_chunk=1)
 OTHER = Plan(num_images=3_000, seed=6, config=make_config(type_weights={"blob": 0.05}))
 WHERES = [["object_type=blob object_colour=3"], ["num_objects=1", "object_size=12..15"], []]
 
@@ -62,7 +62,7 @@ def _rows(body: str) -> list[int]:
 
 
 def test_every_page_answers_in_html_and_json(server: Any, store: tuple[str, str, str]) -> None:
-    path, a, b = store
+    _, a, b = store
     for page in ("/", f"/v/{a}", f"/v/{a}/train", f"/v/{a}/val/3", f"/diff?a={a}&b={b}"):
         status, body, headers = request(server, page)
         assert status == 200, (page, body)
@@ -76,7 +76,7 @@ def test_every_page_answers_in_html_and_json(server: Any, store: tuple[str, str,
         assert status == 200 and headers["Content-Type"] == "application/json", (page, text)
         json.loads(text)
     listed = json.loads(get(server, "/.json")[1])["versions"]
-    assert [v["version"] for v in listed] == [a, b] and listed[0]["train"] == 24_000
+    assert [v["version"] for v in listed] == [a, b] and listed[0]["train"] == 9_600
     diff = json.loads(get(server, "/diff.json", a=a, b=b)[1])
     assert "generator.type_weights.blob" in diff["changed"]  # what `gridstore diff` finds
     for asset in ("style.css", "browse.js"):
@@ -87,7 +87,7 @@ def test_every_page_answers_in_html_and_json(server: Any, store: tuple[str, str,
 def test_image_page_shows_the_stored_annotations(server: Any, store: tuple[str, str, str]) -> None:
     path, a, _ = store
     split = open_store(path).version(a)["train"]
-    for index in (0, 4_321, 23_999):
+    for index in (0, 4_321, 9_599):
         data = json.loads(get(server, f"/v/{a}/train/{index}.json")[1])
         assert data["image"] == split.images[index].tolist()
         assert data["instance_map"] == split.annotation("instance_map")[index].tolist()
@@ -118,13 +118,13 @@ def test_filtered_pages_and_count_equal_the_library_and_gridstore_count(
             "--split",
             "train",
             "--json",
-            *sum((["--where", w] for w in where), []),
+            *[x for w in where for x in ("--where", w)],
         ],
     )
     assert cli.exit_code == 0, cli.output
     assert got["matches"] == json.loads(cli.output)["splits"]["train"]["count"] == len(view)
     status, body = get(server, f"/v/{a}/train", where=where)
-    assert status == 200 and f">{len(view):,}</span> of 24,000 images match" in body
+    assert status == 200 and f">{len(view):,}</span> of 9,600 images match" in body
     for number in (1, 2, len(view) // PAGE_IMAGES + 1):
         status, body = get(server, f"/v/{a}/train", where=where, page=number)
         want = view.indices[(number - 1) * PAGE_IMAGES : number * PAGE_IMAGES].tolist()
@@ -140,7 +140,9 @@ def test_filtered_pages_and_count_equal_the_library_and_gridstore_count(
         json.loads(get(server, f"/v/{a}/train.json", where=where, seed=11, page=p)[1])["rows"]
         for p in range(1, len(view) // PAGE_IMAGES + 2)
     ]
-    assert sorted(sum(pages, [])) == view.indices[:].tolist()  # the shuffle is a permutation
+    assert (
+        sorted(r for rows in pages for r in rows) == view.indices[:].tolist()
+    )  # the shuffle is a permutation
 
 
 @pytest.mark.parametrize(
@@ -185,7 +187,7 @@ def test_a_page_reads_only_the_chunks_it_needs(
     path, a, _ = store
     reads = _spy(monkeypatch)
     with running(path) as srv:  # a new server: its readers' chunks are not in the cache yet
-        for number, chunk in ((3, 0), (41, 1), (240, 5)):  # rows 200.., 4,000.., 23,900..
+        for number, chunk in ((3, 0), (41, 1), (96, 2)):  # rows 200.., 4,000.., 9,500..
             reads.clear()
             assert get(srv, f"/v/{a}/train", page=number)[0] == 200
             assert set(reads) == {("page", "images", chunk)}, (number, reads)
@@ -199,7 +201,7 @@ def test_a_page_reads_only_the_chunks_it_needs(
         mine = {k[1:] for k in reads if k[0] == "page"}  # images 0 are cached from page 3
         assert mine <= {("images", 0), ("num_objects", 0)}, mine  # chunk 0 holds 100 matches
         count_when_done(srv, a, "train", ["num_objects=1"])
-        assert {k[1:] for k in reads if k[0] == "count"} == {("num_objects", c) for c in range(6)}
+        assert {k[1:] for k in reads if k[0] == "count"} == {("num_objects", c) for c in range(3)}
 
 
 def test_a_page_never_waits_for_the_count(store: tuple[str, str, str]) -> None:
@@ -225,7 +227,7 @@ BAD_REQUESTS = [
     ("/v/2026-01-01-v1/train?sort=size", 400, "unknown parameter 'sort'"),
     ("/v/2026-01-01-v1/train?" + "&".join(["where=num_objects%3D1"] * 9), 400, "at most 8"),
     ("/v/2026-01-01-v1?x=1", 400, "unknown parameter 'x'"),
-    ("/v/2026-01-01-v1/train/24000", 404, "image 24000 is not in split 'train'"),
+    ("/v/2026-01-01-v1/train/9600", 404, "image 9600 is not in split 'train'"),
     ("/v/2026-01-01-v1/train/-1", 404, "is not an image index"),
     ("/v/2026-01-01-v1/holdout", 404, "split 'holdout' not found"),
     ("/v/2026-01-01-v9", 404, "version '2026-01-01-v9' not found"),
@@ -299,16 +301,15 @@ def test_a_version_deleted_while_browsed_gets_a_clear_page(tmp_path: Path) -> No
 
 def test_it_browses_a_store_on_object_storage(bucket: str) -> None:
     url = f"s3://{bucket}/datasets"
-    v = create_version(url, Plan(num_images=2_000, seed=2), engine="serial", show_progress=False)[
-        "version"
-    ]
-    view = select(open_store(url).version(v)["val"], [{"object_type": "line"}])
+    plan = Plan(num_images=600, seed=2)
+    v = create_version(url, plan, engine="serial", show_progress=False)["version"]
+    view = select(open_store(url).version(v)["train"], [{"object_type": "line"}])
     with running(url) as srv:
         for page in ("/", f"/v/{v}", f"/v/{v}/val/7"):
             assert get(srv, page)[0] == 200, page
-        status, body = get(srv, f"/v/{v}/val", where=["object_type=line"])
+        status, body = get(srv, f"/v/{v}/train", where=["object_type=line"])
         assert status == 200 and _rows(body) == view.indices[:PAGE_IMAGES].tolist()
-        assert count_when_done(srv, v, "val", ["object_type=line"])["matches"] == len(view)
+        assert count_when_done(srv, v, "train", ["object_type=line"])["matches"] == len(view)
 
 
 def test_the_command_prints_its_url_and_stops_on_ctrl_c_with_one_line(
