@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--version", help="default: the latest")
     parser.add_argument("--split", default="train")
     parser.add_argument("--pages", type=int, default=20, help="random pages per measurement")
+    parser.add_argument(
+        "--cli-count", action="store_true", help="also time 'gridstore count' of the common filter"
+    )
     args = parser.parse_args()
     store = args.store
     if store is None:
@@ -89,6 +92,11 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+    if args.cli_count:  # the same count from the command line, the server stopped
+        cmd = ["count", "--store", str(store), "--split", args.split, "--where", COMMON]
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "gridstore.cli", *cmd], check=True)
+        print(f"gridstore count --where {COMMON!r}: {time.perf_counter() - start:.1f} s")
 
 
 def run(client: Client, args: argparse.Namespace) -> None:

@@ -37,8 +37,12 @@ __all__ = ["PAGE_SECONDS", "MatchCache", "Matches", "Page"]
 
 # A page's own search for matching rows stops after this long, so that a page of a
 # rare filter is served within the half second of the issue; its count goes on.
-PAGE_SECONDS = 0.25
+PAGE_SECONDS = 0.2
 _KEEP = 32  # filters whose per-chunk counts are kept (6,250 int64 each at 10^8: 50 kB)
+# Matching rows kept per filter (int32 offsets: 4 MB). A rare filter's page spans
+# several chunks; kept, its rows need not be found again (their fields re-read).
+# A common one fills a page from one chunk, whose rows are found again cheaply.
+_KEEP_ROWS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class Matches:
         sizes = np.minimum(self.chunk_images, self.images - np.arange(chunks) * self.chunk_images)
         self.filtered = bool(view.conditions)
         self._counts = np.full(chunks, -1, np.int64) if self.filtered else sizes.astype(np.int64)
+        self._rows: dict[int, np.ndarray] = {}  # chunk -> offsets, while under _KEEP_ROWS
+        self._kept = 0
         self.stop = threading.Event()
         self.error: str | None = None
         self.seconds: float | None = None  # how long the count took, once done
@@ -74,15 +80,24 @@ class Matches:
         """How many rows of ``chunk`` match (read once, then known)."""
         known = int(self._counts[chunk])
         if known < 0:
-            known = len(self.view.chunk_rows(chunk))
+            known = len(self._find(chunk))
             self._counts[chunk] = known  # one int64 store: safe between threads
         return known
+
+    def _find(self, chunk: int) -> np.ndarray:
+        """Find the chunk's matching rows; keep them while the filter's kept rows are few."""
+        found = self.view.chunk_rows(chunk)
+        if self._kept + len(found) <= _KEEP_ROWS:
+            self._rows[chunk] = found
+            self._kept += len(found)  # a race may overshoot by a chunk: a bound, not a count
+        return found
 
     def rows(self, chunk: int) -> np.ndarray:
         """The offsets in ``chunk`` of its matching rows (sorted)."""
         if not self.filtered:
             return np.arange(int(self._counts[chunk]), dtype=np.int64)
-        return self.view.chunk_rows(chunk).astype(np.int64)
+        kept = self._rows.get(chunk)
+        return (self._find(chunk) if kept is None else kept).astype(np.int64)
 
     def run(self) -> None:
         """Count every chunk's matches (the background count); stop early when told."""
