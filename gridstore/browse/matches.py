@@ -37,7 +37,7 @@ __all__ = ["PAGE_SECONDS", "MatchCache", "Matches", "Page"]
 
 # A page's own search for matching rows stops after this long, so that a page of a
 # rare filter is served within the half second of the issue; its count goes on.
-PAGE_SECONDS = 0.2
+PAGE_SECONDS = 0.1
 _KEEP = 32  # filters whose per-chunk counts are kept (6,250 int64 each at 10^8: 50 kB)
 # Matching rows kept per filter (int32 offsets: 4 MB). A rare filter's page spans
 # several chunks; kept, its rows need not be found again (their fields re-read).
