@@ -11,6 +11,7 @@ from gridstore.browse.app import Browser, Problem, check_params
 from gridstore.browse.html import esc, href, table
 from gridstore.browse.pages import Rendered
 from gridstore.browse.png import INSTANCE_PALETTE, data_uri, grid_png, instance_png
+from gridstore.browse.splitpage import PAGE_IMAGES
 from gridstore.errors import GridstoreError
 from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
 from gridstore.viz import ARC_PALETTE
@@ -98,12 +99,14 @@ def image_page(
         ]
         for o in objects
     ]  # fmt: skip
-    size = app.split(version, split)
+    images = len(app.split(version, split))
     nav = []
     if index > 0:
         nav.append(f'<a id="prev" href="{href(f"/v/{version}/{split}/{index - 1}")}">previous</a>')
-    nav.append(f'<a href="{href(f"/v/{version}/{split}", [("page", index // 100 + 1)])}">grid</a>')
-    if index + 1 < len(size):
+    nav.append(
+        f'<a href="{href(f"/v/{version}/{split}", [("page", index // PAGE_IMAGES + 1)])}">grid</a>'
+    )
+    if index + 1 < images:
         nav.append(f'<a id="next" href="{href(f"/v/{version}/{split}/{index + 1}")}">next</a>')
     body = (
         f"<h1>{esc(version)} / {esc(split)} / image {index:,}</h1>"

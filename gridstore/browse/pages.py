@@ -76,12 +76,16 @@ def store_page(app: Browser) -> Rendered:
         body += f"<p>No versions yet: make one with <code>gridstore generate --store {esc(app.path)}</code>.</p>"
     names = [d["version"] for d in data if d["state"] == "complete"]
     if len(names) >= 2:
-        opts = "".join(f"<option>{esc(n)}</option>" for n in names)
-        last = f"<option selected>{esc(names[-1])}</option>"
+
+        def options(chosen: str) -> str:
+            return "".join(
+                f"<option{' selected' if n == chosen else ''}>{esc(n)}</option>" for n in names
+            )
+
         body += (
             '<h2>Compare two versions</h2><form action="/diff" method="get" class="diffform">'
-            f'<select name="a">{opts}</select> against <select name="b">{opts.replace(f"<option>{esc(names[-1])}</option>", last)}</select>'
-            ' <button type="submit">diff</button></form>'
+            f'<select name="a">{options(names[-2])}</select> against '
+            f'<select name="b">{options(names[-1])}</select> <button type="submit">diff</button></form>'
         )
     return Rendered("store", body, {"store": app.path, "versions": data})
 
