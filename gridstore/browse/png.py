@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from gridstore.viz import colorize
 
-__all__ = ["INSTANCE_PALETTE", "data_uri", "encode_png", "grid_png", "instance_png"]
+__all__ = ["INSTANCE_PALETTE", "data_uri", "encode_png", "grid_png", "grid_pngs", "instance_png"]
 
 # Instance k of a map (1-based) in the k-th of these, cycling; 0 stays transparent.
 # Twelve distinct hues, none of them an ARC colour, so an overlay is not read as a cell.
@@ -74,6 +74,11 @@ def encode_png(pixels: npt.NDArray[np.uint8]) -> bytes:
 def grid_png(image: npt.ArrayLike) -> bytes:
     """One grid image ``(G, G)`` of cell values 0..9 as a PNG in the ARC palette, a pixel per cell."""
     return encode_png(colorize(np.asarray(image)))
+
+
+def grid_pngs(images: npt.ArrayLike) -> list[bytes]:
+    """`grid_png` of each of ``(n, G, G)`` images (coloured in one numpy call, not n)."""
+    return [encode_png(rgb) for rgb in colorize(np.asarray(images))]
 
 
 def instance_png(instance_map: npt.ArrayLike) -> bytes:

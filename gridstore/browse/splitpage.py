@@ -13,7 +13,7 @@ from typing import Any
 from gridstore.browse.app import Browser, Problem, check_params, int_param
 from gridstore.browse.html import esc, href, url
 from gridstore.browse.pages import Rendered
-from gridstore.browse.png import data_uri, grid_png
+from gridstore.browse.png import data_uri, grid_pngs
 from gridstore.errors import GridstoreError
 
 __all__ = ["PAGE_IMAGES", "count_data", "split_page"]
@@ -82,10 +82,9 @@ def split_page(app: Browser, version: str, split: str, params: Mapping[str, list
             raise
         body = head + f'<p class="error" id="error">Error: {esc(err)}</p>'
         return Rendered(title, body, {"error": str(err)}, crumbs, status=400)
-    reader = app.split(version, split)
     try:
         shown = matches.page((number - 1) * PAGE_IMAGES, PAGE_IMAGES, seed)
-        images = reader.images[shown.rows]
+        images = matches.view.split.annotation("images")[shown.rows]
     except GridstoreError as err:
         raise app.gone(version, err) from err
     status = matches.status()
@@ -93,9 +92,9 @@ def split_page(app: Browser, version: str, split: str, params: Mapping[str, list
     count_url = url(f"/v/{version}/{split}/count", [("where", w) for w in where])
     cells = "".join(
         f'<a class="cell" href="{href(f"/v/{version}/{split}/{int(i)}")}" title="image {int(i)}">'
-        f'<img src="{data_uri(grid_png(img))}" alt="image {int(i)}" width="64" height="64">'
+        f'<img src="{data_uri(png)}" alt="image {int(i)}" width="64" height="64">'
         f"<span>#{int(i)}</span></a>"
-        for i, img in zip(shown.rows, images, strict=True)
+        for i, png in zip(shown.rows, grid_pngs(images), strict=True)
     )
     pages = -(-status["matches"] // PAGE_IMAGES) if status["done"] else None
     pager = []
