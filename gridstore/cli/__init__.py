@@ -14,7 +14,7 @@ import warnings
 import click
 
 from gridstore._version import __version__
-from gridstore.cli import diff, inspect
+from gridstore.cli import browse, diff, inspect
 from gridstore.cli.common import on_sigterm, warning_line
 from gridstore.cli.generate import generate
 
@@ -52,5 +52,6 @@ for command in (
     inspect.delete,
     inspect.estimate,
     diff.diff,
+    browse.browse,
 ):
     main.add_command(command)

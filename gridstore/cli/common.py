@@ -64,44 +64,18 @@ split_option = click.option(
 )
 
 
-def _where_value(text: str) -> int | str | range:
-    """One value of --where: an int, an inclusive range ``12..15``, or a name."""
-    if ".." in text:
-        lo, _, hi = text.partition("..")
-        try:
-            return range(int(lo), int(hi) + 1)
-        except ValueError:
-            msg = f"range '{text}' must be two integers LO..HI (inclusive), e.g. 12..15"
-            raise click.BadParameter(msg) from None
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
 def parse_where(text: str) -> dict[str, Any]:
-    """The keyword conditions of one --where: space-separated FIELD=VALUE[,VALUE...] terms.
+    """The keyword conditions of one --where (`gridstore.read.conditions.parse_where`).
 
     Raises click.BadParameter (exit 2) for text that is not of that form; the
     fields and values are checked by the library (`View.where`).
     """
-    conditions: dict[str, Any] = {}
-    for term in text.split():
-        field, eq, values = term.partition("=")
-        if not (field and eq and values):
-            msg = (
-                f"'{term}' is not FIELD=VALUE[,VALUE...], e.g. num_objects=1 or object_size=12..15"
-            )
-            raise click.BadParameter(msg)
-        if field in conditions:
-            msg = f"field '{field}' is given twice in '{text}'; list its values: {field}=A,B"
-            raise click.BadParameter(msg)
-        parsed = [_where_value(v) for v in values.split(",")]
-        conditions[field] = parsed[0] if len(parsed) == 1 else parsed
-    if not conditions:
-        msg = "an empty --where; give FIELD=VALUE, e.g. num_objects=1"
-        raise click.BadParameter(msg)
-    return conditions
+    from gridstore.read.conditions import parse_where as parse
+
+    try:
+        return parse(text)
+    except ConfigError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 Where = tuple[tuple[str, dict[str, Any]], ...]  # each --where: its text and its keywords

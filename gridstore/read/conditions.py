@@ -36,6 +36,7 @@ __all__ = [
     "Predicate",
     "bitmap",
     "match",
+    "parse_where",
     "pickles",
 ]
 
@@ -277,3 +278,65 @@ def _intervals(values: range, lo: int, hi: int) -> list[tuple[int, int]]:
         return [(a, b)] if a <= b else []
     kept = [v for v in range(lo, hi + 1) if v in values]  # at most grid cells: 65,025
     return [(v, v) for v in kept]
+
+
+def _where_value(text: str) -> int | str | range:
+    """One value of a where text: an int, an inclusive range ``12..15``, or a name."""
+    if ".." in text:
+        lo, _, hi = text.partition("..")
+        try:
+            return range(int(lo), int(hi) + 1)
+        except ValueError:
+            msg = f"range '{text}' must be two integers LO..HI (inclusive), e.g. 12..15"
+            raise ConfigError(msg) from None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def parse_where(text: str) -> dict[str, Any]:
+    """Parse the text of one ``--where`` into the keywords of one ``where`` call.
+
+    The text is space-separated ``FIELD=VALUE[,VALUE...]`` terms; a value is an
+    int, a name or an inclusive range ``LO..HI``. Only the form is checked
+    here; fields and values are checked by `match` (``View.where``). The
+    command line's ``--where`` and the browse pages' filter share it.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"object_type=blob object_colour=3"``.
+
+    Returns
+    -------
+    dict of str to value
+        One entry per field; several values become a list (any of them).
+
+    Raises
+    ------
+    ConfigError
+        Text that is not of that form (one line with an example).
+
+    Examples
+    --------
+    >>> parse_where("object_type=blob,line object_size=12..15")
+    {'object_type': ['blob', 'line'], 'object_size': range(12, 16)}
+    """
+    conditions: dict[str, Any] = {}
+    for term in text.split():
+        field, eq, values = term.partition("=")
+        if not (field and eq and values):
+            msg = (
+                f"'{term}' is not FIELD=VALUE[,VALUE...], e.g. num_objects=1 or object_size=12..15"
+            )
+            raise ConfigError(msg)
+        if field in conditions:
+            msg = f"field '{field}' is given twice in '{text}'; list its values: {field}=A,B"
+            raise ConfigError(msg)
+        parsed = [_where_value(v) for v in values.split(",")]
+        conditions[field] = parsed[0] if len(parsed) == 1 else parsed
+    if not conditions:
+        msg = "an empty --where; give FIELD=VALUE, e.g. num_objects=1"
+        raise ConfigError(msg)
+    return conditions
