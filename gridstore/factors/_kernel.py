@@ -130,9 +130,14 @@ def _start_ok(x, g, row, col):
 
 @kernel
 def _grow_blob(
-    s, g, inst, occupied, label, size, row, col, min_size, max_size, compact, cells, front, nb
-):
+    s, g, inst, occupied, label, size, row, col, min_size, max_size, compact, cells, front, nb,
+    at_corner,
+):  # fmt: skip
     """Grow a blob as the generator does, inside the quadrant the fixed corner allows.
+
+    It starts from a free cell of the corner's row and column (either, when
+    both are fixed), or from the corner cell itself when ``at_corner`` and the
+    cell is free.
 
     Returns its size, or 0 (cells cleared) when it ends below ``min_size`` or
     misses a fixed size, row or column.
@@ -146,13 +151,16 @@ def _grow_blob(
                 nstart += 1
     if nstart == 0:
         return 0
-    k = randint(s, nstart)
     x = 0
-    for x in range(g * g):
-        if inst[x] == 0 and _start_ok(x, g, row, col):
-            if k == 0:
-                break
-            k -= 1
+    if at_corner and row >= 0 and col >= 0 and inst[row * g + col] == 0:
+        x = row * g + col
+    else:
+        k = randint(s, nstart)
+        for x in range(g * g):
+            if inst[x] == 0 and _start_ok(x, g, row, col):
+                if k == 0:
+                    break
+                k -= 1
     r_min, c_min = max(row, 0), max(col, 0)
     got, nfront, n_multi = 0, 0, 0
     while True:
@@ -214,22 +222,11 @@ def _object(
         if t == BLOB:
             if occupied == g * g:
                 break  # no free cell to start from
-            got = _grow_blob(
-                s,
-                g,
-                inst,
-                occupied,
-                label,
-                size,
-                row,
-                col,
-                min_size,
-                max_size,
-                compact,
-                cells,
-                front,
-                nb,
-            )
+            # a fixed corner: rejection from the row and column first, then from the corner
+            # cell itself, so that a blob whose corner is hard to meet still ends
+            at_corner = _try >= tries // 2
+            got = _grow_blob(s, g, inst, occupied, label, size, row, col, min_size, max_size,
+                             compact, cells, front, nb, at_corner)  # fmt: skip
             if got > 0:
                 return got, t, 0, colour
         else:

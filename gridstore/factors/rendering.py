@@ -130,7 +130,7 @@ def render(
     k = c.max_objects
     ok = np.zeros(n, bool)
     render_rows(
-        splitmix64(np.uint64(seed ^ _RENDER_SALT)),
+        np.uint64(splitmix64(np.uint64(seed ^ _RENDER_SALT))),
         g,
         c.min_size,
         c.max_size,
