@@ -82,7 +82,7 @@ def test_same_factors_and_seed_give_the_same_bytes(sampled: dict[str, np.ndarray
     assert a.tobytes() != c.tobytes()
 
 
-def _histograms(ann_a, ann_b, what: str) -> None:  # noqa: ANN001
+def _histograms(ann_a, ann_b, what: str) -> None:
     fa, fb = factors_of(ann_a), factors_of(ann_b)
     for name in NAMES:
         if name == "num_objects":
@@ -152,7 +152,7 @@ def _one(**kw: int) -> dict[str, np.ndarray]:
          r"fixed sizes add up to 280 cells, more than the grid's 256"),
     ],
 )  # fmt: skip
-def test_impossible_factors_are_one_line_errors(factors, config, message) -> None:  # noqa: ANN001
+def test_impossible_factors_are_one_line_errors(factors, config, message) -> None:
     with pytest.raises(ConfigError, match=message) as err:
         render(factors, 0, config)
     assert "\n" not in str(err.value)
