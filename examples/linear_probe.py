@@ -23,12 +23,18 @@ def features(observations: np.ndarray) -> np.ndarray:
     return np.hstack([x, np.ones((len(x), 1), x.dtype)]).astype(np.float64)
 
 
-def probe(x_train, y_train, x_test, y_test, classes: int, ridge: float) -> float:  # noqa: ANN001
-    """Ridge regression onto one-hot labels, read out by argmax; the test accuracy."""
-    targets = np.eye(classes)[y_train]
-    gram = x_train.T @ x_train + ridge * np.eye(x_train.shape[1])
-    weights = np.linalg.solve(gram, x_train.T @ targets)
-    return float(((x_test @ weights).argmax(1) == y_test).mean())
+def probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, ridge: float) -> np.ndarray:
+    """Ridge regression of the pixels onto targets ``y_train``; its predictions on ``x_test``.
+
+    Solved in whichever of the primal (features x features) or dual (images x
+    images) forms is smaller.
+    """
+    n, d = x_train.shape
+    if n < d:
+        alpha = np.linalg.solve(x_train @ x_train.T + ridge * np.eye(n), y_train)
+        return (x_test @ x_train.T) @ alpha
+    weights = np.linalg.solve(x_train.T @ x_train + ridge * np.eye(d), x_train.T @ y_train)
+    return x_test @ weights
 
 
 def main() -> None:
@@ -45,9 +51,14 @@ def main() -> None:
     f_test, o_test = data.sample(args.test, rs)
     x_train, x_test = features(o_train), features(o_test)
     print(f"{len(data):,} factor combinations; {args.train:,} train / {args.test:,} test images")
+    sizes = data.factors_num_values
+    # every factor's one-hot labels side by side: one solve serves all six probes
+    targets = np.hstack([np.eye(k)[f_train[:, i]] for i, k in enumerate(sizes)])
+    scores = probe(x_train, targets, x_test, args.ridge)
+    bounds = np.cumsum([0, *sizes])
     for i, name in enumerate(data.factor_names):
-        classes = data.factors_num_values[i]
-        acc = probe(x_train, f_train[:, i], x_test, f_test[:, i], classes, args.ridge)
+        classes = sizes[i]
+        acc = float((scores[:, bounds[i] : bounds[i + 1]].argmax(1) == f_test[:, i]).mean())
         chance = np.bincount(f_test[:, i], minlength=classes).max() / len(f_test)
         print(f"{name:15s} linear-probe accuracy {acc:.3f} (majority class {chance:.3f})")
 
