@@ -54,8 +54,21 @@ def _fits(cat, k, row, col, g):
 
 
 @kernel
-def _draw_shape(s, cat, t, sub, size, row, col, g):
-    """A catalogue row of type t by its probability, among those the fixed factors allow."""
+def _free_at(inst, cat, k, base, g):
+    for i in range(cat.size[k]):
+        j = cat.start[k] + i
+        if inst[base + cat.cell_r[j] * g + cat.cell_c[j]] != 0:
+            return False
+    return True
+
+
+@kernel
+def _draw_shape(s, cat, inst, t, sub, size, row, col, g):
+    """A catalogue row of type t by its probability, among those the fixed factors allow.
+
+    With the corner fixed, only shapes that overlap nothing there count (one
+    pass, not a try per overlapping shape); -1 when none does.
+    """
     a, b = cat.type_start[t], cat.type_start[t + 1]
     if sub < 0 and size < 0 and row < 0 and col < 0:  # the generator's draw: bisect the type's cum
         u = uniform(s)
@@ -71,27 +84,22 @@ def _draw_shape(s, cat, t, sub, size, row, col, g):
     total = 0.0
     for u in range(u_lo, u_hi):
         for k in range(cat.group[t, u, s_lo], cat.group[t, u, s_hi]):
-            if _fits(cat, k, row, col, g):
+            if _fits(cat, k, row, col, g) and (
+                row < 0 or col < 0 or _free_at(inst, cat, k, row * g + col, g)
+            ):
                 total += cat.prob[k]
     x = uniform(s) * total
     last = -1
     for u in range(u_lo, u_hi):
         for k in range(cat.group[t, u, s_lo], cat.group[t, u, s_hi]):
-            if _fits(cat, k, row, col, g):
+            if _fits(cat, k, row, col, g) and (
+                row < 0 or col < 0 or _free_at(inst, cat, k, row * g + col, g)
+            ):
                 last = k
                 x -= cat.prob[k]
                 if x < 0.0:
                     return k
     return last
-
-
-@kernel
-def _free_at(inst, cat, k, base, g):
-    for i in range(cat.size[k]):
-        j = cat.start[k] + i
-        if inst[base + cat.cell_r[j] * g + cat.cell_c[j]] != 0:
-            return False
-    return True
 
 
 @kernel
@@ -230,7 +238,7 @@ def _object(
             if got > 0:
                 return got, t, 0, colour
         else:
-            k = _draw_shape(s, cat, t, sub, size, row, col, g)
+            k = _draw_shape(s, cat, inst, t, sub, size, row, col, g)
             if k < 0:
                 break
             base = _place(s, g, inst, occupied, cat, k, row, col, front)

@@ -100,7 +100,7 @@ class SingleObjectData:
     def valid(self, factors: Any) -> np.ndarray:
         """True for each row of ``factors`` (m, 6) that is a combination of the grid."""
         f = self._factors(factors)
-        inside = ((f >= 0) & (f < np.array(self._dims))).all(-1)
+        inside: np.ndarray = np.asarray(((f >= 0) & (f < np.array(self._dims))).all(-1))
         key = np.ravel_multi_index(tuple(np.where(inside[:, None], f, 0).T), self._dims)
         at = np.minimum(np.searchsorted(self._keys, key), len(self) - 1)
         return inside & (self._keys[at] == key)

@@ -12,13 +12,13 @@ EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "linear_probe.py"
 
 def test_linear_probe_example_reports_every_factor() -> None:
     run = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--train", "1500", "--test", "500"],
+        [sys.executable, str(EXAMPLE), "--train", "600", "--test", "200"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    assert "1,500 train / 500 test images" in run.stdout
+    assert "600 train / 200 test images" in run.stdout
     found = dict(re.findall(r"^(\w+)\s+linear-probe accuracy (\d\.\d+)", run.stdout, re.M))
     assert list(found) == ["object_type", "object_subtype", "object_colour", "object_size",
                            "object_row", "object_col"]  # fmt: skip

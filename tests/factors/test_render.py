@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from gridstore.config import GeneratorConfig, make_config
 from gridstore.errors import ConfigError
 from gridstore.factors import FACTOR_TABLE, factors_of, render, sample_factors
 from gridstore.factors.rendering import MAX_ATTEMPTS
+from gridstore.factors.table import table_markdown
 from gridstore.generate import generate_images
 from gridstore.validate.constraints import check_constraints
 from tests.factors.helpers import factors_from_pixels, two_sample_chi2
@@ -115,6 +118,11 @@ def test_free_factors_follow_the_generator_given_the_first_object() -> None:
     free["object_colour"][:, 0] = gen.object_colour[:, 0]  # the generator's colours, uniform
     _, ren = render(free, 24)
     _histograms(gen, ren, "first object a rectangle")
+
+
+def test_docs_show_the_factor_table() -> None:
+    assert table_markdown() in (Path(__file__).parents[2] / "docs" / "factors.md").read_text()
+    assert table_markdown() in (Path(__file__).parents[2] / "README.md").read_text()
 
 
 def test_sample_factors_are_the_corpus_factors() -> None:
