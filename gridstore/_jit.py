@@ -37,6 +37,7 @@ KERNEL_SOURCES = (
     *sorted((_PACKAGE / "generate").glob("*.py")),
     _PACKAGE / "validate" / "constraints.py",
     _PACKAGE / "write" / "unique.py",
+    _PACKAGE / "factors" / "_kernel.py",
 )
 
 
