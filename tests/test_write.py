@@ -231,10 +231,10 @@ def test_a_grow_generates_what_it_cannot_copy_from_a_damaged_source(tmp_path: Pa
     generated instead, with a warning naming it, and the grown version is still a clean run."""
     store = tmp_path / "s"
     small = create_version(store, Plan(num_images=43_000, seed=9), workers=1, show_progress=False)
-    chunk = store / small["version"] / "train/object_size/c/1/0"
+    chunk = store / small["version"] / "train/object_size/c.1.0"
     chunk.write_bytes(chunk.read_bytes()[:-9])  # truncated: fails its checksum
     with pytest.warns(
-        RuntimeWarning, match=r"chunk '.*/train/object_size/c/1/0'.*generating it instead"
+        RuntimeWarning, match=r"chunk '.*/train/object_size/c.1.0'.*generating it instead"
     ):
         grown = grow_version(store, small["version"], 61_000, workers=1, show_progress=False)
     scratch = create_version(
@@ -248,7 +248,7 @@ def test_a_grow_generates_what_it_cannot_copy_from_a_damaged_source(tmp_path: Pa
 def test_the_cli_says_in_one_line_what_a_grow_could_not_copy(tmp_path: Path) -> None:
     store = tmp_path / "s"
     small = create_version(store, Plan(num_images=43_000), workers=1, show_progress=False)
-    chunk = store / small["version"] / "val/images/c/0/0/0"
+    chunk = store / small["version"] / "val/images/c.0.0.0"
     chunk.unlink()
     grow = ["generate", "--store", str(store), "--grow-from", small["version"]]
     args = [*grow, "--num-images", "61000", "--engine", "serial", "--yes", "--quiet"]

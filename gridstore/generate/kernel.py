@@ -82,7 +82,7 @@ def _mask(bits: int) -> np.uint64:
     return (_ONE << np.uint64(bits)) - _ONE
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", inline="always")
 def _shape(s, t, min_size, max_size, tb, cr, cc):
     """Draw a rectangle, line or pattern: its cells' rows and columns go in cr, cc.
 
@@ -117,7 +117,7 @@ def _shape(s, t, min_size, max_size, tb, cr, cc):
     return n, tb.var_h[v], tb.var_w[v], f
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", inline="always")
 def _place(s, g, inst, occupied, n, h, w, cr, cc, occ, free, counts):
     """Pick a top-left corner uniformly among those where the shape overlaps nothing.
 
@@ -199,7 +199,7 @@ def _kth_free_cell(g, inst, occ, k):
     return -1
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", inline="always")
 def _grow_blob(
     s, g, inst, occ, occupied, label, min_size, max_size, compact, cells, front, nb, box
 ):
@@ -257,7 +257,7 @@ def _grow_blob(
     return size
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", inline="always")
 def draw_image(
     s,
     g,
