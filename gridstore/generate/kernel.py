@@ -46,6 +46,9 @@ def _pick(cum: np.ndarray, lo: int, hi: int, u: float) -> int:
 def make_scratch(g: int):
     """Work buffers for :func:`draw_image`, allocated once per batch."""
     cells = g * g
+    rows, cols = np.zeros(cells, np.int64), np.zeros(cells, np.int64)
+    for x in range(cells):  # a cell's row and column without a division per use
+        rows[x], cols[x] = x // g, x % g
     return (
         np.zeros(cells, np.int64),  # a placed object's cells (flat indices)
         np.zeros(cells, np.int64),  # the blob's frontier; per-row free counts
@@ -55,6 +58,8 @@ def make_scratch(g: int):
         np.zeros(g, np.uint64),  # free top-left positions per row
         np.zeros(cells, np.int64),  # the shape's cell rows
         np.zeros(cells, np.int64),  # the shape's cell columns
+        rows,  # the row of each flat cell index
+        cols,  # its column
     )
 
 
@@ -94,8 +99,13 @@ def _shape(s, t, min_size, max_size, tb, cr, cc):
         lo = tb.rect_start[a]
         k = lo + _pick(tb.rect_cum, lo, lo + tb.rect_count[a], uniform(s))
         h, w = tb.rect_h[k], tb.rect_w[k]
-        for i in range(h * w):
-            cr[i], cc[i] = i // w, i % w
+        r, c = 0, 0
+        for i in range(h * w):  # row by row, without a division or a branch per cell
+            cr[i], cc[i] = r, c
+            c += 1
+            wrap = c == w
+            r += wrap
+            c -= w * wrap
         return h * w, h, w, 0
     if t == LINE:
         n = min_size + randint(s, span)
@@ -157,16 +167,13 @@ def _place(s, g, inst, occupied, n, h, w, cr, cc, occ, free, counts):
                         k -= 1
             k -= counts[r0]
         return -1, -1
-    for r0 in range(rows):
-        free[r0] = 0
-    for i in range(n):  # free[r0] collects the overlaps first: one shifted OR per cell and row
-        dr, dc = cr[i], np.uint64(cc[i])
-        for r0 in range(rows):
-            free[r0] |= occ[r0 + dr] >> dc
     full = _mask(cols)
     npos = 0
-    for r0 in range(rows):
-        free[r0] = ~free[r0] & full
+    for r0 in range(rows):  # the overlaps of row r0: one shifted OR per cell
+        bad = np.uint64(0)
+        for i in range(n):
+            bad |= occ[r0 + cr[i]] >> np.uint64(cc[i])
+        free[r0] = ~bad & full
         counts[r0] = _popcount(free[r0])
         npos += counts[r0]
     if npos == 0:
@@ -200,13 +207,12 @@ def _kth_free_cell(g, inst, occ, k):
 
 
 @kernel(error_model="numpy", inline="always")
-def _grow_blob(
-    s, g, inst, occ, occupied, label, min_size, max_size, compact, cells, front, nb, box
-):
-    """Grow a blob in place from a random free cell; return its size (0: discarded).
+def _grow_blob(s, g, inst, occ, occupied, label, min_size, max_size, compact, cells, front, nb,
+               rowof, colof):  # fmt: skip
+    """Grow a blob in place from a random free cell.
 
     Frontier cells with two or more blob neighbours weigh ``compact``, others 1.
-    The blob's bounding box goes in ``box`` (r0, c0, r1, c1).
+    Returns its size (0: discarded) and bounding box (r0, c0, r1, c1).
     """
     target = min_size + randint(s, max_size - min_size + 1)
     x = _kth_free_cell(g, inst, occ, randint(s, g * g - occupied))
@@ -217,7 +223,7 @@ def _grow_blob(
         cells[size] = x
         size += 1
         nb[x] = 0
-        r, c = x // g, x % g
+        r, c = rowof[x], colof[x]
         r0, c0, r1, c1 = min(r0, r), min(c0, c), max(r1, r), max(c1, c)
         for k in range(4):  # up, down, left, right; no data-dependent branch
             if k == 0:
@@ -252,9 +258,8 @@ def _grow_blob(
     if size < min_size:  # hemmed in: discard
         for i in range(size):
             inst[cells[i]] = 0
-        return 0
-    box[0], box[1], box[2], box[3] = r0, c0, r1, c1
-    return size
+        return 0, r0, c0, r1, c1
+    return size, r0, c0, r1, c1
 
 
 @kernel(error_model="numpy", inline="always")
@@ -282,7 +287,7 @@ def draw_image(
     Returns the number of objects placed (>= 1 for a valid config).
     """
     cells, front, nb, occ, free = scratch[0], scratch[1], scratch[2], scratch[4], scratch[5]
-    cr, cc = scratch[6], scratch[7]
+    cr, cc, rowof, colof = scratch[6], scratch[7], scratch[8], scratch[9]
     bits = g <= 64
     for r in range(g if bits else 0):
         occ[r] = 0
@@ -292,23 +297,21 @@ def draw_image(
         t = _pick(tb.type_cum, 0, tb.type_cum.shape[0], uniform(s)) + 1
         colour = 1 + randint(s, 9)
         label = placed + 1
-        box = obbox[placed]
-        size = 0
-        sub = 0
+        size, sub, r0, c0, r1, c1 = 0, 0, 0, 0, 0, 0
         for _try in range(max_tries):
             if t == BLOB:
                 if occupied == g * g:
                     break  # no free cell to start from: skip the object, drawing nothing
-                size = _grow_blob(
+                size, r0, c0, r1, c1 = _grow_blob(
                     s, g, inst, occ, occupied, label, min_size, max_size, compact, cells, front,
-                    nb, box,
+                    nb, rowof, colof,
                 )  # fmt: skip
                 if size > 0:
                     for i in range(size):
                         x = cells[i]
                         image[x] = colour
                         if bits:
-                            occ[x // g] |= _ONE << np.uint64(x % g)
+                            occ[rowof[x]] |= _ONE << np.uint64(colof[x])
                     break
             else:
                 ncells, h, w, sub = _shape(s, t, min_size, max_size, tb, cr, cc)
@@ -321,12 +324,13 @@ def draw_image(
                         image[x] = colour
                         if bits:
                             occ[r] |= _ONE << np.uint64(c)
-                    box[0], box[1], box[2], box[3] = r0, c0, r0 + h - 1, c0 + w - 1
+                    r1, c1 = r0 + h - 1, c0 + w - 1
                     size = ncells
                     break
         if size == 0:
             continue  # no room after max_tries: skip this object
         otype[placed] = t
+        obbox[placed, 0], obbox[placed, 1], obbox[placed, 2], obbox[placed, 3] = r0, c0, r1, c1
         osub[placed] = sub
         ocol[placed] = colour
         osize[placed] = size

@@ -43,24 +43,49 @@ CONFIGS = {
     "shapes": (make_config("shapes"), 3000),
     "atomic_crowded": (make_config(min_objects=6, max_objects=12), 1500),
     "blobs_only_compact_1.7": (
-        make_config(type_weights=(1, 0, 0, 0), blob_compactness=1.7, max_objects=6), 1500
+        make_config(type_weights=(1, 0, 0, 0), blob_compactness=1.7, max_objects=6),
+        1500,
     ),
-    "blobs_compact_1": (make_config(blob_compactness=1.0, min_size=1, max_size=30,
-                                    type_weights={"line": 0}), 1000),  # fmt: skip
+    "blobs_compact_1": (
+        make_config(blob_compactness=1.0, min_size=1, max_size=30, type_weights={"line": 0}),
+        1000,
+    ),
     "rect_line_heavy": (make_config(type_weights=(0.1, 0.5, 0.4, 0)), 1500),
     "patterns_only": (make_config(type_weights=(0, 0, 0, 1), max_objects=8), 1500),
     "g4_fill": (
-        make_config(grid_size=4, min_size=1, max_size=4, min_objects=6, max_objects=12,
-                    type_weights={"blob": 0}, pattern_weights={"plus": 0}), 1500,
-    ),  # fmt: skip
+        make_config(
+            grid_size=4,
+            min_size=1,
+            max_size=4,
+            min_objects=6,
+            max_objects=12,
+            type_weights={"blob": 0},
+            pattern_weights={"plus": 0},
+        ),
+        1500,
+    ),
     "g5_blobs_rects": (
-        make_config(grid_size=5, min_size=1, max_size=5, min_objects=2, max_objects=9,
-                    type_weights=(1, 1, 0, 0)), 1500,
-    ),  # fmt: skip
+        make_config(
+            grid_size=5,
+            min_size=1,
+            max_size=5,
+            min_objects=2,
+            max_objects=9,
+            type_weights=(1, 1, 0, 0),
+        ),
+        1500,
+    ),
     "g2_full_grid_blobs": (
-        make_config(grid_size=2, min_size=1, max_size=1, min_objects=5, max_objects=5,
-                    type_weights={"rectangle": 0, "line": 0, "pattern": 0}), 200,
-    ),  # fmt: skip
+        make_config(
+            grid_size=2,
+            min_size=1,
+            max_size=1,
+            min_objects=5,
+            max_objects=5,
+            type_weights={"rectangle": 0, "line": 0, "pattern": 0},
+        ),
+        200,
+    ),
     "g64_bit_rows": (make_config(grid_size=64, min_objects=20, max_objects=60, max_size=30), 40),
     "g70_cell_scan": (make_config(grid_size=70, min_objects=20, max_objects=60, max_size=30), 30),
 }
