@@ -64,7 +64,7 @@ def make_scratch(g: int):
 
 
 @kernel(error_model="numpy")
-def _popcount(x: np.uint64) -> int:
+def _popcount(x: np.uint64) -> np.int64:
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
     x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
@@ -72,7 +72,7 @@ def _popcount(x: np.uint64) -> int:
 
 
 @kernel(error_model="numpy")
-def _kth_bit(x: np.uint64, k: int) -> int:
+def _kth_bit(x: np.uint64, k: int) -> np.int64:
     """Position of the k-th set bit of x (k < popcount(x)), lowest first."""
     for _ in range(k):
         x &= x - _ONE  # clear the lowest set bit
