@@ -744,7 +744,7 @@ class TestStorageContract:
             version = open_store(store).version(name)
             bad_bytes = "(failed its crc32c check|could not be decoded)"
             for key, why in ((flipped, bad_bytes), (missing, "is missing"), (truncated, bad_bytes)):
-                split, field, _, chunk = key.split("/")[:4]
+                split, field, _, chunk = re.split(r"[./]", key)[:4]
                 with pytest.raises(
                     CorruptChunkError, match=re.escape(f"'{name}/{key}'") + f".* {why}"
                 ):
