@@ -6,6 +6,10 @@ Prints images/s for the atomic preset with annotations:
 - ``gridstore.generate.generate_images`` in one process;
 - the same with ``--workers`` processes (default 2), each generating a
   disjoint contiguous index range of the corpus stream;
+- the kernel against the kernel before issue 26 (``reference_kernel.py``), in
+  the same process and run, interleaved: CPU time per image (``time.thread_time``,
+  which a busy shared machine inflates less than wall time), median of
+  ``--repeats`` runs each, the old/new ratio, and the load average;
 
 plus the one-time JIT compile time, measured in fresh subprocesses and left out
 of the rates, and the machine it ran on. Rates use the best wall time
@@ -241,6 +245,36 @@ def kernel_limit(rate: float) -> None:
     )
 
 
+def kernel_against_reference(
+    config: Any, seed: int, num_images: int, batch_images: int, repeats: int
+) -> tuple[float, float]:
+    """Median CPU µs per image of the kernel before issue 26 and of today's, interleaved.
+
+    Both make the same images with annotations and hashes (tests/generate/
+    test_kernel_reference.py); the new one also routes and copies rows, as
+    ``generate_images`` does. Arrays are made per batch for both.
+    """
+    import statistics
+
+    from reference_kernel import generate_images_reference
+
+    from gridstore.generate import generate_images
+
+    def per_image(fn: Callable[..., object]) -> float:
+        start = time.thread_time()
+        for lo in range(0, num_images, batch_images):
+            fn(config, seed, lo, min(lo + batch_images, num_images))
+        return (time.thread_time() - start) / num_images * 1e6
+
+    generate_images_reference(config, seed, 0, 10)  # compiled (or loaded) before timing
+    generate_images(config, seed, 0, 10)
+    old, new = [], []
+    for _ in range(repeats):
+        old.append(per_image(generate_images_reference))
+        new.append(per_image(generate_images))
+    return statistics.median(old), statistics.median(new)
+
+
 def _row(name: str, procs: int, images: int, seconds: float, ref_rate: float) -> str:
     rate = images / seconds
     ratio = f"{rate / ref_rate:,.1f}x" if rate < 10 * ref_rate else f"{rate / ref_rate:,.0f}x"
@@ -305,6 +339,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(_row("gridstore", 1, n, one_s, ref_rate), flush=True)
     kernel_limit(n / one_s)
+    k_images = min(n, 200_000)
+    old_us, new_us = kernel_against_reference(
+        config, args.seed, k_images, args.batch_images, max(args.repeats, 5)
+    )
+    print(
+        f"\nkernel CPU per image, median of {max(args.repeats, 5)} interleaved runs of "
+        f"{k_images:,} images: before issue 26 {old_us:.3f} µs, now {new_us:.3f} µs, "
+        f"old/new {old_us / new_us:.2f}x (load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs)"
+    )
     print()
     from gridstore import generate_corpus
 

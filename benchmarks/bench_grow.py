@@ -25,7 +25,7 @@ from gridstore import Plan, create_version, grow_version
 def chunk_inodes(version: Path) -> dict[int, int]:
     """Size of each chunk file of a version, by inode (a shared file counts once)."""
     return {
-        st.st_ino: st.st_size for f in version.rglob("c/**/*") if (st := f.stat()) and f.is_file()
+        st.st_ino: st.st_size for f in version.rglob("c[./]*") if (st := f.stat()) and f.is_file()
     }
 
 

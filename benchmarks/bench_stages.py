@@ -28,7 +28,7 @@ from pathlib import Path
 from gridstore import Plan
 from gridstore.plan import SPLITS
 from gridstore.storage import open_backend
-from gridstore.storage.layout import chunk_key, staged_key
+from gridstore.storage.layout import staged_key
 from gridstore.write.stats import split_counts
 from gridstore.write.tasks import generate_task
 
@@ -54,12 +54,12 @@ def stage_times(plan: Plan, tasks: int, where: Path) -> tuple[dict[str, float], 
             arrays = {"images": images[k], **anns[k].as_dict()}
             for field, arr in arrays.items():
                 prefix = f"{staged_key(name)}/{split}/{field}"
-                encode, _, ndim = store._codec(prefix)
+                encode, _, _ = store._codec(prefix)
                 t = time.perf_counter()
                 data = encode(arr)
                 spent[f"encode {field}"] += time.perf_counter() - t
                 t = time.perf_counter()
-                store._put_chunk(chunk_key(prefix, index, ndim), data)
+                store._put_chunk(store._chunk_key(prefix, index), data)
                 spent["file writes"] += time.perf_counter() - t
         t = time.perf_counter()  # what `record` does after the statistics
         by_split = dict(zip(SPLITS, hashes, strict=True))

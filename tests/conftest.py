@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gridstore.write.versions import create_version
 from gridstore.plan import Plan
+from gridstore.write.versions import create_version
 from tests.helpers_signals import SENT
 
 TINY = Plan(num_images=23_456, seed=7)  # 2 tasks: the second with a partial block
@@ -28,13 +28,18 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 
 
 def version_chunks(store: Path, version: str) -> dict[str, bytes]:
-    """Chunk files of a version by key (metadata excluded): its data, byte for byte."""
+    """Chunk files of a version by key (metadata excluded): its data, byte for byte.
+
+    Keys of both layouts: ``<array>/c.<i>.0.0`` and, before issue 26, ``<array>/c/<i>/0/0``.
+    """
     root = store / version
-    return {
+    chunks = {
         str(f.relative_to(root)): f.read_bytes()
-        for f in sorted(root.rglob("c/**/*"))
-        if f.is_file()
+        for f in sorted(root.rglob("*"))
+        if f.is_file() and (f.name.startswith("c.") or "c" in f.relative_to(root).parts[:-1])
     }
+    assert chunks, f"no chunk files in {root}"  # never an empty comparison that passes
+    return chunks
 
 
 @pytest.hookimpl(wrapper=True)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import zarr
 
-from gridstore.write.versions import create_version
 from gridstore.errors import (
     ConfigError,
     StoreNotFoundError,
@@ -20,6 +19,7 @@ from gridstore.errors import (
 from gridstore.plan import Plan
 from gridstore.storage import FIELDS, open_backend
 from gridstore.validate.version import CHECKS, ValidationReport, validate_version
+from gridstore.write.versions import create_version
 
 # One block per chunk: 3 tasks, so chunks 0 and 1 are full and chunk 2 is partial
 # (train 4000 + 4000 + 1600 images, val and test 500 + 500 + 200).
@@ -80,7 +80,7 @@ def test_default_layout_version_passes(built_store: tuple[Path, str]) -> None:
 
 def test_flipped_bit_fails_checksums_naming_the_chunk(damaged: tuple[Path, str]) -> None:
     store, version = damaged
-    key = f"{version}/train/images/c/1/0/0"
+    key = f"{version}/train/images/c.1.0.0"
     flip_bit(store / key)
     report = validate_version(store, version, full=True)
     assert failing(report) == {"checksums": [key]}
@@ -90,7 +90,7 @@ def test_flipped_bit_fails_checksums_naming_the_chunk(damaged: tuple[Path, str])
 
 def test_deleted_chunk_is_reported_missing_never_read_as_zeros(damaged: tuple[Path, str]) -> None:
     store, version = damaged
-    key = f"{version}/val/object_bbox/c/0/0/0"
+    key = f"{version}/val/object_bbox/c.0.0.0"
     (store / key).unlink()
     assert failing(validate_version(store, version, sample=1)) == {"chunks_present": [key]}
     report = validate_version(store, version, full=True)
@@ -112,7 +112,7 @@ def test_truncated_chunk_fails_naming_it(
     damaged: tuple[Path, str], keep: float, checks: set[str]
 ) -> None:
     store, version = damaged
-    key = f"{version}/test/instance_map/c/2/0/0"
+    key = f"{version}/test/instance_map/c.2.0.0"
     data = (store / key).read_bytes()
     (store / key).write_bytes(data[: int(len(data) * keep) if keep < 1 else int(keep)])
     report = validate_version(store, version, sample=1)  # the last chunk is always sampled
@@ -132,7 +132,7 @@ def test_consistent_pixel_edit_fails_regeneration_and_constraints(
     report = validate_version(store, version, full=True)
     bad = failing(report)
     assert set(bad) == {"constraints", "instance_maps", "regeneration"}
-    assert bad["regeneration"] == [f"{version}/train/images/c/1/0/0"]
+    assert bad["regeneration"] == [f"{version}/train/images/c.1.0.0"]
     assert bad["constraints"] == bad["instance_maps"] == ["train:4007"]
     assert "image_matches_instances" in report.check("constraints").detail
     assert "train:4007" in report.check("regeneration").detail
@@ -193,8 +193,7 @@ def test_sample_is_deterministic_and_includes_the_last_chunk(
 def test_sampled_mode_reads_only_the_sampled_chunks(damaged: tuple[Path, str]) -> None:
     """Every chunk file of chunks 0 and 1 fails its crc; sampling chunk 2 reads none of them."""
     store, version = damaged
-    corrupted = sorted(p for p in (store / version).glob("*/*/c/[01]*") if p.is_file())
-    corrupted += sorted(p for p in (store / version).glob("*/*/c/[01]/**/*") if p.is_file())
+    corrupted = sorted(p for p in (store / version).glob("*/*/c.[01]*") if p.is_file())
     assert len(corrupted) == 2 * 3 * 8
     for path in corrupted:
         flip_bit(path, offset=len(path.read_bytes()) // 2)

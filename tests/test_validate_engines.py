@@ -54,10 +54,10 @@ def _flip(path: Path) -> None:
 def _damage(store: Path, version: str) -> list[str]:
     """One damage per chunk 0..5; returns the damaged chunk files' keys."""
     keys = [
-        f"{version}/train/images/c/0/0/0",  # a flipped bit
-        f"{version}/val/object_bbox/c/1/0/0",  # deleted
-        f"{version}/test/instance_map/c/2/0/0",  # half of it
-        f"{version}/val/num_objects/c/5",  # 3 bytes left
+        f"{version}/train/images/c.0.0.0",  # a flipped bit
+        f"{version}/val/object_bbox/c.1.0.0",  # deleted
+        f"{version}/test/instance_map/c.2.0.0",  # half of it
+        f"{version}/val/num_objects/c.5",  # 3 bytes left
     ]
     _flip(store / keys[0])
     (store / keys[1]).unlink()
@@ -128,10 +128,10 @@ def test_the_damage_fails_many_checks_from_many_tasks(
         "duplicates",
     }
     assert where["checksums"] == [
-        f"{version}/train/images/c/0/0/0",
-        f"{version}/val/object_bbox/c/1/0/0",
-        f"{version}/test/instance_map/c/2/0/0",
-        f"{version}/val/num_objects/c/5",
+        f"{version}/train/images/c.0.0.0",
+        f"{version}/val/object_bbox/c.1.0.0",
+        f"{version}/test/instance_map/c.2.0.0",
+        f"{version}/val/num_objects/c.5",
     ]
     assert where["constraints"] == ["train:12007", "train:15000"]
     assert where["duplicates"] == ["train:16005"]
@@ -183,9 +183,9 @@ def test_on_object_storage_two_workers_name_the_damaged_chunks_alike(bucket: str
     version = create_version(store, plan, engine="serial", show_progress=False)["version"]
     fs, root = s3_fs(), f"{bucket}/datasets/{version}"
     flipped, missing, truncated = (
-        "val/instance_map/c/0/0/0",
-        "train/images/c/1/0/0",
-        "test/object_size/c/2/0",
+        "val/instance_map/c.0.0.0",
+        "train/images/c.1.0.0",
+        "test/object_size/c.2.0",
     )
     raw = bytearray(fs.cat_file(f"{root}/{flipped}"))
     raw[len(raw) // 2] ^= 0x10

@@ -180,8 +180,8 @@ def test_a_version_from_before_shared_dimensions_opens_validates_and_grows(
                    show_progress=False)  # fmt: skip
     assert version_chunks(store, grown) == version_chunks(fresh, open_store(fresh).versions[0])
     # the old encoding is the new one: task 0's chunk files are shared, not rewritten
-    chunk = store / old / "train" / "images" / "c" / "0" / "0" / "0"
-    assert chunk.stat().st_ino == (store / grown / "train/images/c/0/0/0").stat().st_ino
+    chunk = store / old / "train" / "images" / "c.0.0.0"
+    assert chunk.stat().st_ino == (store / grown / "train/images/c.0.0.0").stat().st_ino
     assert open_split(store, grown, "train").images.dims == DIMS["images"]
     assert xr.open_zarr(f"{store}/{grown}/val", consolidated=False).images.dims == DIMS["images"]
     assert validate_version(store, grown, full=True).ok

@@ -59,10 +59,10 @@ _NO_SKIP = np.zeros(0, np.int64)
 
 
 @kernel
-def _copy(dst, src):
-    """dst[:] = src for 1-D arrays, as a loop (slice assignment costs seconds of compile)."""
+def _copy(dst, row, src):
+    """dst[row] = src for a 2-D dst, as a loop (no row view, no slice assignment to compile)."""
     for i in range(src.shape[0]):
-        dst[i] = src[i]
+        dst[row, i] = src[i]
 
 
 @kernel
@@ -89,6 +89,7 @@ def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip
     s_col = np.zeros(k, np.uint8)
     s_size = np.zeros(k, np.uint16)
     s_bbox = np.zeros(k * 4, np.uint8)
+    s_bbox2 = s_bbox.reshape((k, 4))  # the same bytes, as the kernel writes them
     counts = np.zeros(3, np.int64)
     remaining = quotas[0] + quotas[1] + quotas[2]
     j = first
@@ -125,7 +126,7 @@ def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip
             s_sub,
             s_col,
             s_size,
-            s_bbox.reshape((k, 4)),
+            s_bbox2,
             scratch,
         )
         h = content_hash(s_img)
@@ -138,14 +139,14 @@ def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip
         row = offsets[split] + counts[split]
         counts[split] += 1
         remaining -= 1
-        _copy(img[row], s_img)
-        _copy(inst[row], s_inst)
+        _copy(img, row, s_img)
+        _copy(inst, row, s_inst)
         n_obj[row] = n
-        _copy(otype[row], s_type)
-        _copy(osub[row], s_sub)
-        _copy(ocol[row], s_col)
-        _copy(osize[row], s_size)
-        _copy(obbox[row], s_bbox)
+        _copy(otype, row, s_type)
+        _copy(osub, row, s_sub)
+        _copy(ocol, row, s_col)
+        _copy(osize, row, s_size)
+        _copy(obbox, row, s_bbox)
         hashes[row] = h
     return j - first
 

@@ -28,6 +28,7 @@ from gridstore.errors import (
     resume_hint,
 )
 from gridstore.storage.layout import (
+    CHUNK_KEY_SEPARATOR,
     CLAIMS,
     LAYOUT,
     TASKS,
@@ -229,6 +230,7 @@ class StoreBackend(TaskRecords):
         ``compression``. Whatever was staged under that name before is removed first.
         """
         self._codecs.clear()
+        self._separators.clear()
         staged = staged_key(name)
         self._remove(staged)
         self._remove(tasks_key(name))
@@ -303,7 +305,15 @@ class StoreBackend(TaskRecords):
         ``stored``: its `staged_sizes`, if listed since its last task was recorded.
         """
         stored = self.staged_sizes(name) if stored is None else stored
-        return [k for k in required_keys(shapes) if k not in stored]
+        # the staged arrays' own encoding: one staged by an older gridstore keeps "/" keys
+        docs = [f"{split}/{array}" for split, arrays in shapes.items() for array in arrays]
+        present = [d for d in docs if f"{d}/zarr.json" in stored]
+        separator = (
+            self.chunk_separator(f"{staged_key(name)}/{present[0]}")
+            if present
+            else CHUNK_KEY_SEPARATOR
+        )
+        return [k for k in required_keys(shapes, separator) if k not in stored]
 
     def incomplete(self, name: str, shown: list[str], count: int) -> VersionIncompleteError:
         """The error for a staged version missing ``count`` chunks (``shown``: some of them)."""

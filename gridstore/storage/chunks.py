@@ -22,7 +22,7 @@ from gridstore.errors import (
     CorruptChunkError,
     VersionNotFoundError,
 )
-from gridstore.storage.layout import FIELDS, chunk_encoder, chunk_key, staged_key
+from gridstore.storage.layout import FIELDS, chunk_encoder, chunk_key, chunk_separator, staged_key
 
 __all__ = ["ChunkStore"]
 
@@ -34,6 +34,7 @@ class ChunkStore(ABC):
 
     def __init__(self) -> None:
         self._codecs: dict[str, tuple[Any, Any, int]] = {}
+        self._separators: dict[str, str] = {}  # each array's chunk key separator
         # Written into this process's claims and published versions, so that a
         # conditional create whose answer was lost can be recognised as its own.
         self.token = uuid.uuid4().hex
@@ -105,8 +106,20 @@ class ChunkStore(ABC):
             if raw is None:
                 msg = f"array '{array}' is missing from store '{self.path}'"
                 raise VersionNotFoundError(msg)
-            self._codecs[array] = chunk_encoder(json.loads(raw), f"{self.path}/{array}")
+            meta, where = json.loads(raw), f"{self.path}/{array}"
+            self._separators[array] = chunk_separator(meta, where)
+            self._codecs[array] = chunk_encoder(meta, where)
         return self._codecs[array]
+
+    def _chunk_key(self, array: str, chunk: int) -> str:
+        """Key of chunk ``chunk`` of the array whose prefix is ``array``, as its zarr.json says."""
+        _, _, ndim = self._codec(array)
+        return chunk_key(array, chunk, ndim, self._separators[array])
+
+    def chunk_separator(self, array: str) -> str:
+        """The chunk key separator of the array whose prefix is ``array`` ("." or "/")."""
+        self._codec(array)
+        return self._separators[array]
 
     def write_chunk(self, name: str, split: str, array: str, chunk: int, data: np.ndarray) -> None:
         """Encode (as zarr would) and store chunk ``chunk`` (along images) of a staged array.
@@ -114,8 +127,8 @@ class ChunkStore(ABC):
         A chunk is stored whole or not at all, so a killed writer leaves no partial chunk.
         """
         prefix = f"{staged_key(name)}/{split}/{array}"
-        encode, _, ndim = self._codec(prefix)
-        self._put_chunk(chunk_key(prefix, chunk, ndim), encode(data))
+        encode, _, _ = self._codec(prefix)
+        self._put_chunk(self._chunk_key(prefix, chunk), encode(data))
 
     def read_chunk(self, array: str, chunk: int) -> np.ndarray:
         """Chunk ``chunk`` (along images) of the array whose prefix is ``array``, decoded.
@@ -126,8 +139,8 @@ class ChunkStore(ABC):
             The chunk is missing, fails its crc32c, or does not decode (all
             `CorruptChunkError`), with a message naming its key.
         """
-        _, decode, ndim = self._codec(array)
-        key = chunk_key(array, chunk, ndim)
+        _, decode, _ = self._codec(array)
+        key = self._chunk_key(array, chunk)
         raw = self._get(key)
         if raw is None:
             msg = f"chunk '{key}' of store '{self.path}' is missing"
@@ -156,9 +169,12 @@ class ChunkStore(ABC):
 
     def chunk_sizes(self, name: str, split: str, array: str) -> dict[int, int]:
         """Size in bytes of each stored chunk (by index along images) of a complete version's array."""
-        out = {}
-        for key, size in self._sizes(f"{name}/{split}/{array}/c").items():
-            out[int(key.split("/", 1)[0])] = size
+        prefix = f"{name}/{split}/{array}"
+        separator, out = self.chunk_separator(prefix), {}
+        for key, size in self._sizes(prefix).items():
+            parts = key.split(separator)
+            if parts[0] == "c" and len(parts) > 1:  # not zarr.json
+                out[int(parts[1])] = size
         return out
 
     def same_encoding(self, source: str, name: str) -> bool:
@@ -194,9 +210,10 @@ class ChunkStore(ABC):
         src, dst = f"{source}/{split}", f"{staged_key(name)}/{split}"
         pairs = []
         for array in FIELDS:  # the layout's arrays, not a listing: a vanished source raises
-            _, _, ndim = self._codec(f"{src}/{array}")
-            key = chunk_key(array, chunk, ndim)
-            pairs.append((f"{src}/{key}", f"{dst}/{key}"))
+            # a source of the older layout keeps its keys; the copy takes the new version's
+            pairs.append(
+                (self._chunk_key(f"{src}/{array}", chunk), self._chunk_key(f"{dst}/{array}", chunk))
+            )
         try:
             self._copy(pairs)
         except FileNotFoundError as err:

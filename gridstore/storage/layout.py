@@ -32,6 +32,7 @@ from gridstore.storage.conventions import ARRAY_ATTRS, BBOX_COORD, BBOX_LABELS, 
 __all__ = [
     "ARRAY_CODECS",
     "BOOKKEEPING",
+    "CHUNK_KEY_SEPARATOR",
     "CLAIMS",
     "COMPRESSIONS",
     "FIELDS",
@@ -42,6 +43,7 @@ __all__ = [
     "bookkeeping_docs",
     "chunk_encoder",
     "chunk_key",
+    "chunk_separator",
     "claim_key",
     "codec_spec",
     "format_version_name",
@@ -56,6 +58,13 @@ __all__ = [
 ]
 
 LAYOUT = 1
+# Chunk keys of new versions (issue 26): zarr v3's default chunk key encoding with
+# the "." separator, "<array>/c.<i>.0.0", so that every chunk of an array is a file
+# in the array's own directory and a task creates no directory. Versions written
+# before keep "/" ("<array>/c/<i>/0/0", a directory per chunk). Each array's
+# zarr.json records its encoding: every reader and writer builds keys from it
+# (`chunk_separator`), so both kinds live side by side in one store.
+CHUNK_KEY_SEPARATOR = "."
 # The arrays of every split, in docs/internals.md order (Annotations' fields after images).
 FIELDS = (
     "images",
@@ -143,16 +152,37 @@ def lock_key(name: str) -> str:
     return f"{_WORK}/locks/{name}"
 
 
-def chunk_key(array: str, chunk: int, ndim: int) -> str:
-    """Key of chunk ``chunk`` along images of an ``ndim``-d array whose prefix is ``array``."""
-    return "/".join([array, "c", str(chunk), *["0"] * (ndim - 1)])
+def chunk_key(array: str, chunk: int, ndim: int, separator: str) -> str:
+    """Key of chunk ``chunk`` along images of an ``ndim``-d array whose prefix is ``array``.
+
+    ``separator`` is the array's (`chunk_separator`): ``"."`` gives
+    ``<array>/c.<chunk>.0.0``, ``"/"`` (versions before issue 26) ``<array>/c/<chunk>/0/0``.
+    """
+    return f"{array}/" + separator.join(["c", str(chunk), *["0"] * (ndim - 1)])
 
 
-def required_keys(shapes: dict[str, dict[str, tuple]]) -> list[str]:
+def chunk_separator(meta: dict[str, Any], where: str) -> str:
+    """The separator of an array's chunk keys, from its zarr.json ``meta``.
+
+    Raises
+    ------
+    ConfigError
+        Not zarr v3's default encoding with "/" or "." (gridstore writes no other).
+    """
+    encoding = meta.get("chunk_key_encoding", {})
+    separator = encoding.get("configuration", {}).get("separator", "/")
+    if encoding.get("name") != "default" or separator not in ("/", "."):
+        msg = f"array '{where}' has chunk key encoding {encoding}; gridstore writes 'default'"
+        raise ConfigError(msg)
+    return str(separator)
+
+
+def required_keys(shapes: dict[str, dict[str, tuple]], separator: str) -> list[str]:
     """Every key a complete version of these arrays holds, relative to the version.
 
     ``shapes[split][array] = (shape, chunks, dtype)``: each split's and array's
-    zarr.json and every chunk along images (the images axis is the only one split).
+    zarr.json and every chunk along images (the images axis is the only one split),
+    with the version's chunk key ``separator``.
     """
     keys = []
     for split, arrays in shapes.items():
@@ -160,7 +190,8 @@ def required_keys(shapes: dict[str, dict[str, tuple]]) -> list[str]:
         for array, (shape, chunks, _) in arrays.items():
             keys.append(f"{split}/{array}/zarr.json")
             count = -(-shape[0] // chunks[0])
-            keys += [chunk_key(f"{split}/{array}", i, len(shape)) for i in range(count)]
+            prefix = f"{split}/{array}"
+            keys += [chunk_key(prefix, i, len(shape), separator) for i in range(count)]
     return keys
 
 
@@ -246,11 +277,12 @@ def array_docs(
                 fill_value=0,
                 compressors=_codecs(array, np.dtype(dtype).itemsize, compression),
                 dimension_names=dims_of(array),
+                chunk_key_encoding={"name": "default", "separator": CHUNK_KEY_SEPARATOR},
                 attributes=ARRAY_ATTRS.get(array, {}),
                 config={"write_empty_chunks": True},
             )
         if "object_bbox" in arrays:
-            # its chunk at "bbox/0" (v2 keys), apart from the arrays' "c/..." chunks
+            # its chunk at "bbox/0" (v2 keys), apart from the arrays' "c..." chunks
             labels = group.create_array(BBOX_COORD, shape=(4,), dtype=str, fill_value="",
                                         dimension_names=(BBOX_COORD,),
                                         chunk_key_encoding={"name": "v2", "separator": "."},

@@ -19,7 +19,7 @@ import numpy as np
 
 from gridstore.errors import ChunkMissingError, ConfigError, CorruptChunkError, VersionNotFoundError
 from gridstore.storage.chunks import ChunkStore
-from gridstore.storage.layout import FIELDS, chunk_key, staged_key, task_key, tasks_key
+from gridstore.storage.layout import FIELDS, staged_key, task_key, tasks_key
 
 __all__ = ["TaskRecords"]
 
@@ -189,8 +189,8 @@ class TaskRecords(ChunkStore):
                 if stop <= start:
                     continue
                 for array in arrays[split]:
-                    _, decode, ndim = self._codec(f"{staged}/{split}/{array}")
-                    keys.append(chunk_key(f"{staged}/{split}/{array}", index, ndim))
+                    _, decode, _ = self._codec(f"{staged}/{split}/{array}")
+                    keys.append(self._chunk_key(f"{staged}/{split}/{array}", index))
                     decoders.append(decode)
             try:
                 for raw, decode in zip(self._get_many(keys), decoders, strict=True):
