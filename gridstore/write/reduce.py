@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import open_backend
-from gridstore.storage.layout import chunk_key, staged_key
+from gridstore.storage.layout import CHUNK_KEY_SEPARATOR, chunk_key, staged_key
 from gridstore.write.stats import count_duplicates, duplicate_count_bytes, merge_counts
 
 __all__ = [
@@ -135,8 +135,14 @@ def _sizes(store: Any, name: str, plan: Plan, job: Job, fence: str | None) -> di
     split, array = job.array.split("/")
     shape, chunks, _ = plan.array_shapes()[split][array]
     parts = {job.array: store.staged_sizes(name, job.array)}
+    separator = (  # the array's own, as its zarr.json says (missing: the keys of today)
+        store.chunk_separator(f"{staged_key(name)}/{job.array}")
+        if "zarr.json" in parts[job.array]
+        else CHUNK_KEY_SEPARATOR
+    )
+    count = -(-shape[0] // chunks[0])
     required = ["zarr.json"] + [
-        chunk_key("", i, len(shape)).lstrip("/") for i in range(-(-shape[0] // chunks[0]))
+        chunk_key("", i, len(shape), separator).lstrip("/") for i in range(count)
     ]
     missing = [f"{job.array}/{k}" for k in required if k not in parts[job.array]]
     image_bytes = sum(parts[job.array].values()) if array == "images" else 0
