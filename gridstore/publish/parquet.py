@@ -4,8 +4,9 @@ Each shard is written by a ``pyarrow.parquet.ParquetWriter`` from row groups of
 at most one store chunk, so memory holds one chunk (as numpy and as Arrow)
 whatever the version's size. The Arrow schema carries the Hugging Face
 features (``huggingface`` schema metadata, as ``datasets`` writes it), so
-``datasets.load_dataset`` restores ``Array2D`` images and ``ClassLabel`` names
-even without the card. The bytes depend only on the rows and on pyarrow's
+``datasets.load_dataset`` finds the ``ClassLabel`` names even in shards
+without their card; images are lists of rows there, and ``Array2D`` with the
+card (see `arrow_schema`). The bytes depend only on the rows and on pyarrow's
 version (the files hold no time).
 """
 
@@ -55,15 +56,10 @@ def arrow_schema(grid: int) -> Any:
         "object_bbox": pa.list_(pa.list_(pa.uint8(), 4)),
         "instance_map": rows,
     }
-    # Array2D is an Arrow extension type of ``datasets``: named on the field, so that
-    # a reader that imported ``datasets`` gets it back (others see the lists).
-    grid_type = {
-        b"ARROW:extension:name": b"datasets.features.features.Array2DExtensionType",
-        b"ARROW:extension:metadata": json.dumps([[grid, grid], "uint8"]).encode(),
-    }
-    fields = [
-        pa.field(c, types[c], metadata=grid_type if types[c] is rows else None) for c in COLUMNS
-    ]
+    # Array2D's storage, without its Arrow extension type: once ``datasets`` is imported,
+    # pandas would read that type as an extension array that mlcroissant cannot iterate.
+    # The card's features make these columns Array2D again in load_dataset.
+    fields = [pa.field(c, types[c]) for c in COLUMNS]
     meta = {"huggingface": json.dumps({"info": {"features": hf_features(grid)}})}
     return pa.schema(fields, metadata=meta)
 
@@ -72,6 +68,9 @@ def shard_names(split: str, rows: int, shard_images: int, suffix: str) -> list[s
     """Return the file names of a split's shards: ``<split>-00000-of-000NN.<suffix>``."""
     n = max(1, math.ceil(rows / shard_images))
     return [f"{split}-{i:05d}-of-{n:05d}.{suffix}" for i in range(n)]
+
+
+_ITEM_DTYPES = {"object_size": np.uint16}
 
 
 def _table(columns: Mapping[str, Any], schema: Any) -> Any:
@@ -94,7 +93,7 @@ def _table(columns: Mapping[str, Any], schema: Any) -> Any:
         if f == "object_bbox":
             items = pa.FixedSizeListArray.from_arrays(np.ascontiguousarray(values).ravel(), 4)
         else:
-            items = pa.array(values.astype(schema.field(f).type.value_type.to_pandas_dtype()))
+            items = pa.array(values.astype(_ITEM_DTYPES.get(f, np.int64)))  # labels: int64
         arrays[f] = pa.ListArray.from_arrays(offsets, items)
     return pa.Table.from_arrays([arrays[c] for c in COLUMNS], schema=schema)
 

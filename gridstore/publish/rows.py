@@ -20,8 +20,9 @@ def rows_per_chunk(view: Any) -> int:
 def chunks(view: Any) -> Iterator[dict[str, np.ndarray]]:
     """Yield the view's rows of each chunk that holds one: ``index`` and every store field.
 
-    One chunk of each array is decoded at a time (through the split's bounded
-    cache of decoded chunks), so memory does not grow with the version.
+    One chunk of each array is decoded at a time, and not kept (the split's
+    cache of decoded chunks is for random reads; a stream would fill it), so
+    memory does not grow with the version.
 
     Parameters
     ----------
@@ -33,12 +34,13 @@ def chunks(view: Any) -> Iterator[dict[str, np.ndarray]]:
     dict of str to numpy.ndarray
         ``index`` (int64 rows of the split) and each of `STORE_FIELDS`.
     """
-    size = rows_per_chunk(view)
+    size, source = rows_per_chunk(view), view.split._source
     for c in np.flatnonzero(view.chunk_counts()):
         rows = view.chunk_rows(int(c))
         out = {"index": int(c) * size + rows.astype(np.int64)}
         for f in STORE_FIELDS:
-            out[f] = view.split.annotation(f).chunk(int(c))[rows]
+            block = source.read(f, int(c))
+            out[f] = block if len(rows) == len(block) else block[rows]
         yield out
 
 

@@ -33,6 +33,7 @@ __all__ = ["GZIP_LEVEL", "MTIME", "sample_json", "write_split"]
 #: The mtime of every member (1 Jan 2000): a constant, so the shards' bytes do not depend on when.
 MTIME = 946684800
 _BLOCK = 512
+_SAMPLES_PER_WRITE = 256  # members gzipped together: about 0.8 MB of tar, few calls
 #: gzip level of the shards: 28x smaller than plain tar here (3 KiB of headers and padding per image).
 GZIP_LEVEL = 6
 
@@ -140,13 +141,15 @@ def write_split(
                 shards[shard] = _Shard(paths[shard])
             cols = to_rows(part)
             headers = {k: _npy_header(cols[k]) for k in ("image", "instance_map")}
-            members = []
-            for i in range(len(part["index"])):
-                key = f"{int(cols['index'][i]):09d}"
-                for k in ("image", "instance_map"):
-                    members.append(_member(f"{key}.{k}.npy", headers[k] + cols[k][i].tobytes()))
-                members.append(_member(f"{key}.json", sample_json(cols, i)))
-            shards[shard].write(b"".join(members))  # one chunk's part: bounded, and fast to gzip
+            for lo in range(0, len(part["index"]), _SAMPLES_PER_WRITE):
+                members = []
+                for i in range(lo, min(lo + _SAMPLES_PER_WRITE, len(part["index"]))):
+                    key = f"{int(cols['index'][i]):09d}"
+                    for k in ("image", "instance_map"):
+                        npy = headers[k] + cols[k][i].tobytes()
+                        members.append(_member(f"{key}.{k}.npy", npy))
+                    members.append(_member(f"{key}.json", sample_json(cols, i)))
+                shards[shard].write(b"".join(members))
             if on_rows is not None:
                 on_rows(len(part["index"]))
         for done in list(shards):
