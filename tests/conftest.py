@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gridstore.write.versions import create_version
 from gridstore.plan import Plan
+from gridstore.write.versions import create_version
 from tests.helpers_signals import SENT
 
 TINY = Plan(num_images=23_456, seed=7)  # 2 tasks: the second with a partial block

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import zarr
 
-from gridstore.write.versions import create_version
 from gridstore.errors import (
     ConfigError,
     StoreNotFoundError,
@@ -20,6 +19,7 @@ from gridstore.errors import (
 from gridstore.plan import Plan
 from gridstore.storage import FIELDS, open_backend
 from gridstore.validate.version import CHECKS, ValidationReport, validate_version
+from gridstore.write.versions import create_version
 
 # One block per chunk: 3 tasks, so chunks 0 and 1 are full and chunk 2 is partial
 # (train 4000 + 4000 + 1600 images, val and test 500 + 500 + 200).
