@@ -330,3 +330,17 @@ def test_memory_does_not_grow_with_the_split(tmp_path: Path) -> None:
         assert whole < 1.2 * two and whole < 0.6 * m["raw"], m
     # Arrow's pool peaks at a constant (the writer's column buffers): reached in the warm-up.
     assert m["arrow whole split"] == m["arrow warm-up"] < m["raw"] * 4, m
+
+
+def test_the_publishing_modules_import_none_of_the_libraries_they_feed() -> None:
+    """The CLI's startup and every publishing module stay light: pyarrow loads on the
+    first parquet write; datasets, mlcroissant, grain and webdataset never."""
+    code = (
+        "import sys, gridstore, gridstore.cli, gridstore.read.grain\n"
+        "import gridstore.publish.card, gridstore.publish.croissant\n"
+        "import gridstore.publish.parquet, gridstore.publish.webdataset\n"
+        "heavy = ('pyarrow', 'datasets', 'mlcroissant', 'grain', 'webdataset', 'pandas')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
