@@ -240,7 +240,7 @@ def card_text(
         "",
         f"Version `{name}` was created {meta.get('timestamp')} and committed "
         f"{meta.get('committed', meta.get('timestamp'))}. This command, with the same gridstore "
-        "release, writes the same bytes again:",
+        "release, writes the same chunks again, byte for byte (only the metadata's times differ):",
         "",
         "```sh",
         regenerate_command(meta),
