@@ -99,7 +99,7 @@ def test_webdataset_reads_the_shards_back_as_the_stores_arrays(
     import webdataset as wds
 
     store, name = version
-    where = [{"num_objects": 1}]
+    where = [{"num_objects": 4, "object_type": "line"}]  # several objects: their order counts
     out = publish_version(
         store, name, tmp_path / "wds", fmt="webdataset", where=where, shard_images=250
     )
