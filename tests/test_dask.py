@@ -16,10 +16,10 @@ import dask  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 import gridstore.write.tasks  # noqa: E402
-from gridstore.write.versions import create_version  # noqa: E402
 from gridstore.engines import run_tasks  # noqa: E402
 from gridstore.errors import ConfigError  # noqa: E402
 from gridstore.plan import Plan  # noqa: E402
+from gridstore.write.versions import create_version  # noqa: E402
 from tests.conftest import version_chunks  # noqa: E402
 
 pytestmark = pytest.mark.slow

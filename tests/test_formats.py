@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridstore.write.versions import create_version
 from gridstore.corpus import generate_corpus
 from gridstore.errors import (
     ConfigError,
@@ -28,6 +27,7 @@ from gridstore.generate.vocab import Annotations
 from gridstore.metadata import SEED_KEYS
 from gridstore.plan import SPLITS, Plan
 from gridstore.read import open_store
+from gridstore.write.versions import create_version
 
 EXPORT_FILES = ["metadata.json", "test.npz", "train.npz", "val.npz"]
 

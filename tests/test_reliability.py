@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gridstore.write.versions import create_version, resume_version
 from gridstore.plan import Plan
 from gridstore.storage import open_backend
+from gridstore.write.versions import create_version, resume_version
 from tests.conftest import version_chunks
 from tests.helpers_signals import default_signals
 
@@ -238,8 +238,8 @@ def test_finished_versions_are_never_rewritten(
     """Handles opened on v1 stay valid and no later operation touches a byte of it."""
     import zarr
 
-    from gridstore.write.versions import grow_version
     from gridstore.read import open_store
+    from gridstore.write.versions import grow_version
 
     store, v1 = store_copy
     before = {p: p.read_bytes() for p in sorted((store / v1).rglob("*")) if p.is_file()}

@@ -14,7 +14,7 @@ import warnings
 import click
 
 from gridstore._version import __version__
-from gridstore.cli import browse, diff, inspect
+from gridstore.cli import browse, diff, inspect, publish
 from gridstore.cli.common import on_sigterm, warning_line
 from gridstore.cli.generate import generate
 
@@ -48,7 +48,8 @@ for command in (
     inspect.preview,
     inspect.stats,
     inspect.count,
-    inspect.export,
+    publish.export,
+    publish.card,
     inspect.delete,
     inspect.estimate,
     diff.diff,

@@ -1,4 +1,4 @@
-"""The commands that look at a store: versions, info, validate, preview, stats, count, export, delete, estimate."""
+"""The commands that look at a store: versions, info, validate, preview, stats, count, delete, estimate."""
 
 from __future__ import annotations
 
@@ -272,36 +272,6 @@ def stats(
         max_objects=None if where else gen["max_objects"],
     )
     click.echo(str(output))
-
-
-@click.command()
-@click.argument("version", required=False)
-@store_option
-@click.option("--format", "fmt", type=click.Choice(["npz"]), default="npz", show_default=True)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Directory for train.npz, val.npz, test.npz and metadata.json.",
-)
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
-@where_option
-@errors
-def export(
-    version: str | None, store: Path, fmt: str, output: Path, overwrite: bool, where: Where
-) -> None:
-    """Export a version to the seed's npz layout (for older tooling).
-
-    With --where, each split's file holds only its matching images, in order.
-    """
-    from gridstore.formats import export_version
-
-    s, version = _resolve(store, version)
-    out = export_version(
-        s.path, version, output, overwrite=overwrite, where=where_conditions(where)
-    )
-    click.echo(str(out))
 
 
 @click.command()
