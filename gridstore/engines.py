@@ -331,8 +331,7 @@ def open_engine(
     engine, workers, scheduler
         As for `run_tasks`.
     max_tasks : int, optional
-        The most tasks one run will get: no more workers are started, and
-        with one, the tasks run in this process.
+        The most tasks a run gets: no more workers start (one: run in this process).
 
     Raises
     ------
