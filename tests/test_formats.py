@@ -370,7 +370,7 @@ def test_export_of_a_corrupt_chunk_fails_whole(store: tuple[Path, str], tmp_path
 
     path, name = store
     damaged = Path(shutil.copytree(path, tmp_path / "store"))
-    chunk = damaged / name / "val" / "images" / "c" / "0" / "0" / "0"
+    chunk = damaged / name / "val" / "images" / "c.0.0.0"
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0xFF
     chunk.write_bytes(bytes(data))

@@ -176,27 +176,6 @@ class ObjectStore(StoreBackend):
         found = run(self.fs, get_object(self.fs, self._full(key)))  # one GET, no HEAD
         return found[0] if found is not None else None
 
-    def _get_ranges(self, ranges: list[tuple[str, int, int]]) -> list[bytes | None]:
-        fs = self.fs
-
-        async def get_all() -> list[bytes | None]:
-            gate = asyncio.Semaphore(CONCURRENCY)  # made on the loop that uses it
-
-            async def get(key: str, start: int, length: int) -> bytes | None:
-                if length <= 0:  # an empty range is not a valid Range header
-                    return b""
-                async with gate:
-                    try:
-                        found = await get_object(fs, self._full(key), (start, start + length))
-                    except Exception:  # a range past the object's end (InvalidRange)
-                        whole = await get_object(fs, self._full(key))  # raises a real error again
-                        return whole[0][start : start + length] if whole is not None else None
-                return found[0] if found is not None else None
-
-            return list(await asyncio.gather(*(get(*r) for r in ranges)))
-
-        return run(self.fs, get_all()) if ranges else []
-
     def has(self, key: str) -> bool:
         fs = self.fs
         return bool(run(self.fs, retrying(lambda: fs._exists(self._full(key)))))  # a HEAD

@@ -151,16 +151,12 @@ def run(fs: Any, coro: Awaitable[T]) -> T:
     return asyncio.run_coroutine_threadsafe(coro, fs.loop).result()  # type: ignore[arg-type]
 
 
-async def get_object(
-    fs: Any, path: str, byte_range: tuple[int, int] | None = None
-) -> tuple[bytes, str] | None:
-    """One GET of an object (whole, or bytes ``[start, stop)`` of it): its bytes and ETag,
-    or None if there is none."""
+async def get_object(fs: Any, path: str) -> tuple[bytes, str] | None:
+    """One GET of a whole object: its bytes and ETag, or None if there is none."""
     bucket, key, _ = fs.split_path(path)
-    ranged = {"Range": f"bytes={byte_range[0]}-{byte_range[1] - 1}"} if byte_range else {}
 
     async def get() -> tuple[bytes, str]:
-        resp = await fs._call_s3("get_object", Bucket=bucket, Key=key, **ranged)
+        resp = await fs._call_s3("get_object", Bucket=bucket, Key=key)
         try:
             return bytes(await resp["Body"].read()), str(resp["ETag"])
         finally:
