@@ -210,7 +210,7 @@ def stable(metadata: dict[str, Any]) -> dict[str, Any]:
     Everything else is compared, ``storage.bytes_on_disk`` and ``compression_ratio``
     included: they must not count the staged zarr.json, which after a kill at
     ``commit-before-sync`` is the killed run's final metadata (~8 kB larger than a clean
-    run's in-progress document; base.py ``staged_bytes`` leaves it out).
+    run's in-progress document; the commit's byte count leaves it out).
     """
     return {k: v for k, v in metadata.items() if k not in VOLATILE}
 

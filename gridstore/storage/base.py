@@ -291,12 +291,6 @@ class StoreBackend(TaskRecords):
         """Names directly under part ``below`` of a staged version (e.g. a split's arrays)."""
         return self._list(f"{staged_key(name)}/{below}")
 
-    @staticmethod
-    def staged_bytes(sizes: dict[str, int]) -> int:
-        """Bytes stored for a staged version (its `staged_sizes`), less its own zarr.json
-        (rewritten at commit)."""
-        return sum(sizes.values()) - sizes.get("zarr.json", 0)
-
     def missing_keys(
         self, name: str, shapes: dict[str, dict[str, tuple]], stored: dict[str, int] | None = None
     ) -> list[str]:

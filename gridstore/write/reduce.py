@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gridstore.plan import SPLITS, Plan
@@ -133,7 +133,8 @@ def _duplicates(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
 
 def _sizes(store: Any, name: str, plan: Plan, job: Job, fence: str | None) -> dict[str, Any]:
     split, array = job.array.split("/")
-    shape, chunks, _ = plan.array_shapes()[split][array]
+    shapes = plan.array_shapes()[split]
+    shape, chunks, _ = shapes[array]
     parts = {job.array: store.staged_sizes(name, job.array)}
     separator = (  # the array's own, as its zarr.json says (missing: the keys of today)
         store.chunk_separator(f"{staged_key(name)}/{job.array}")
@@ -150,10 +151,7 @@ def _sizes(store: Any, name: str, plan: Plan, job: Job, fence: str | None) -> di
         doc = store.get(f"{staged_key(name)}/{split}/zarr.json")
         missing += [f"{split}/zarr.json"] if doc is None else []
         parts[split] = {"zarr.json": len(doc)} if doc is not None else {}
-        others = set(store.staged_children(name, split)) - {
-            *plan.array_shapes()[split],
-            "zarr.json",
-        }
+        others = set(store.staged_children(name, split)) - {*shapes, "zarr.json"}
         parts |= {f"{split}/{o}": store.staged_sizes(name, f"{split}/{o}") for o in sorted(others)}
     if store.publishes_by_copy and not missing:  # object storage: copied here, not by the client
         if fence is not None:
@@ -176,10 +174,8 @@ class Merged:
     image_bytes: int = 0
     missing_count: int = 0
     copied: bool = True  # every sizes job copied its objects for publishing
-
-    def __post_init__(self) -> None:
-        self.notes: dict[int, str] = {}
-        self.missing: list[str] = []
+    notes: dict[int, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
 
 
 def merge(results: list[dict[str, Any]]) -> Merged:
