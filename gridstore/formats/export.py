@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from gridstore.read.arrays import LazyArray, ViewArray
 
-__all__ = ["export_version"]
+__all__ = ["check_out_dir", "export_version"]
 
 _EXPORT_FILES = {f"{s}.npz" for s in SPLITS} | {METADATA_FILE}
 
@@ -107,7 +107,7 @@ def export_version(
     from gridstore.read.view import select
 
     out = Path(out_dir)
-    _check_out_dir(out, overwrite)
+    check_out_dir(out, overwrite, _npz_strays)
     store = str(store_path) if is_url(str(store_path)) else Path(store_path).absolute()
     reader = open_store(store).version(version)
     splits: dict[str, Any] = {s: reader[s] for s in reader.splits}
@@ -143,7 +143,7 @@ def export_version(
         selected = [c.text for c in next(iter(splits.values())).conditions] if where else []
         meta = _export_metadata(reader.metadata, reader.name, store, files, selected)
         save_metadata(meta, tmp)
-        _check_out_dir(out, overwrite)  # again: it may have changed while we wrote
+        check_out_dir(out, overwrite, _npz_strays)  # again: it may have changed while we wrote
         _move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -201,8 +201,12 @@ def _export_metadata(
     return seed_part | {"source": source} | rest
 
 
-def _check_out_dir(out: Path, overwrite: bool) -> None:
-    """Raise GridstoreError unless ``out`` is missing, empty, or (``overwrite``) an export."""
+def check_out_dir(out: Path, overwrite: bool, strays: Callable[[Path], list[str]]) -> None:
+    """Raise GridstoreError unless ``out`` is missing, empty, or (``overwrite``) an export.
+
+    ``strays(out)`` names what in a non-empty ``out`` shows it is not such an
+    export (a foreign file, quoted, or what is missing), most telling first.
+    """
     if out.exists() and not out.is_dir():
         msg = f"export directory '{out}' is a file; choose a directory"
         raise GridstoreError(msg)
@@ -214,14 +218,20 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
             "choose another, or pass overwrite=True (--overwrite) to replace it"
         )
         raise GridstoreError(msg)
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in _EXPORT_FILES)
-    if foreign or not (out / METADATA_FILE).is_file():
-        what = f"'{foreign[0]}'" if foreign else f"no {METADATA_FILE}"
+    found = strays(out)
+    if found:
         msg = (
-            f"export directory '{out}' is not a gridstore export ({what}); "
+            f"export directory '{out}' is not a gridstore export ({found[0]}); "
             "not replacing it, choose another directory"
         )
         raise GridstoreError(msg)
+
+
+def _npz_strays(out: Path) -> list[str]:
+    foreign = [
+        f"'{p}'" for p in sorted(p.name for p in out.iterdir() if p.name not in _EXPORT_FILES)
+    ]
+    return foreign or ([] if (out / METADATA_FILE).is_file() else [f"no {METADATA_FILE}"])
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gridstore.errors import ConfigError, GridstoreError
-from gridstore.formats.export import _move_into_place
+from gridstore.formats.export import _move_into_place, check_out_dir
 from gridstore.plan import SPLITS
 from gridstore.storage import is_url
 from gridstore.storage.fsio import atomic_write_bytes, fsync_dir
@@ -196,7 +196,7 @@ def publish_version(
         msg = f"shard_images must be a positive integer, got {shard_images!r}"
         raise ConfigError(msg)
     out = Path(out_dir)
-    _check_out_dir(out, overwrite)
+    check_out_dir(out, overwrite, _strays)
     reader, views, _ = _open(store_path, version, where)
     rows = {s: len(v) for s, v in views.items()}
     if not any(rows.values()):
@@ -224,7 +224,7 @@ def publish_version(
             for path in paths:
                 _fsync(path)
         fsync_dir(tmp / "data")
-        _check_out_dir(out, overwrite)  # again: it may have changed while we wrote
+        check_out_dir(out, overwrite, _strays)  # again: it may have changed while we wrote
         _move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -260,29 +260,15 @@ def _describe(
     atomic_write_bytes(tmp / "croissant.json", (json.dumps(doc, indent=2) + "\n").encode())
 
 
-def _check_out_dir(out: Path, overwrite: bool) -> None:
-    """Raise GridstoreError unless ``out`` is missing, empty, or (``overwrite``) an export."""
-    if out.exists() and not out.is_dir():
-        msg = f"export directory '{out}' is a file; choose a directory"
-        raise GridstoreError(msg)
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    if not overwrite:
-        msg = (
-            f"export directory '{out}' is not empty; "
-            "choose another, or pass overwrite=True (--overwrite) to replace it"
-        )
-        raise GridstoreError(msg)
+def _strays(out: Path) -> list[str]:
+    """What in ``out`` is not of a publish export (see `check_out_dir`)."""
     data = out / "data"
     foreign = sorted(p.name for p in out.iterdir() if p.name not in _TOP_FILES)
     if data.is_dir():
         foreign += sorted(
             f"data/{p.name}" for p in data.iterdir() if not p.name.endswith((".parquet", ".tar.gz"))
         )
-    if foreign or not data.is_dir():
-        what = f"'{foreign[0]}'" if foreign else "no data/"
-        msg = f"export directory '{out}' is not a gridstore export ({what}); not replacing it, choose another directory"
-        raise GridstoreError(msg)
+    return [f"'{f}'" for f in foreign] or ([] if data.is_dir() else ["no data/"])
 
 
 def _fsync(path: Path) -> None:
