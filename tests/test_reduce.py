@@ -18,9 +18,9 @@ import zarr
 from gridstore.config import make_config
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import open_backend
-from gridstore.storage.layout import task_key
+from gridstore.storage.layout import staged_key, task_key
 from gridstore.storage.records import pack_hashes
-from gridstore.write import reduce
+from gridstore.write import reduce, versions
 from gridstore.write.versions import create_version
 from tests.helpers_s3 import bucket_fixture, s3_endpoint_fixture
 
@@ -150,3 +150,19 @@ def test_the_jobs_give_the_same_metadata_in_this_process(
     files = [f for f in (tmp_path / NAME).rglob("*") if f.is_file()]
     own = (tmp_path / NAME / "zarr.json").stat().st_size  # written after the count
     assert meta["storage"]["bytes_on_disk"] == sum(f.stat().st_size for f in files) - own
+
+
+def test_a_killed_writers_unfinished_file_is_not_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repeats_plan: Plan, on_the_pool: tuple[Path, dict]
+) -> None:
+    """A chunk's temporary file left by a killed worker: not in the version, nor in its bytes."""
+
+    def leave_a_partial_chunk(point: str) -> None:
+        if point == "before-commit":
+            images = tmp_path / staged_key(NAME) / "train" / "images"
+            (images / ".c.0.0.0.12345.tmp").write_bytes(b"\0" * 16384)
+
+    monkeypatch.setattr(versions, "crash_point", leave_a_partial_chunk)
+    meta = create_version(tmp_path, repeats_plan, name=NAME, engine="serial", show_progress=False)
+    assert meta["storage"] == on_the_pool[1]["storage"]
+    assert not list((tmp_path / NAME).rglob(".*"))

@@ -60,6 +60,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def is_unfinished(name: str) -> bool:
+    """Whether file ``name`` is one `atomic_write_bytes` had not finished: never an object."""
+    return name.startswith(".") and name.endswith((".tmp", ".create"))
+
+
 def atomic_write_bytes(
     path: Path, data: bytes, *, durable: bool = True, read_only: bool = False
 ) -> None:

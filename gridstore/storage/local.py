@@ -24,6 +24,7 @@ from gridstore.storage.fsio import (
     flush_tree,
     fsync_dir,
     is_locked,
+    is_unfinished,
     os_errors,
     share_file,
 )
@@ -166,6 +167,8 @@ class LocalStore(StoreBackend):
         out = {}
         for dirpath, _, files in os.walk(root):
             for name in files:
+                if is_unfinished(name):  # a killed writer's leftover: not part of the version
+                    continue
                 full = os.path.join(dirpath, name)
                 with suppress(FileNotFoundError):
                     out[os.path.relpath(full, root)] = os.stat(full).st_size
