@@ -50,7 +50,10 @@ def write_task(store_path: str, plan_json: str, record: str, index: int) -> int:
     hashes = {}
     for s in SPLITS:
         start, stop = rows[s]
-        hashes[s] = rng.integers(0, space, stop - start, dtype=np.uint64) * np.uint64(6_591_040_391)
+        # Fibonacci hashing: a draw times 2**64 / golden ratio, wrapped, spreads over all
+        # 64 bits, top bits included (the partitions), as content hashes do
+        draws = rng.integers(0, space, stop - start, dtype=np.uint64)
+        hashes[s] = draws * np.uint64(0x9E3779B97F4A7C15)
     store.record_task(
         NAME, index, json.loads(record), hashes, bits=reduce.hash_bits(plan.num_images)
     )

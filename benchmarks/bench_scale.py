@@ -14,6 +14,7 @@ reads one shuffled epoch of train with ``split.batches(256)``, and prints:
 
     python benchmarks/bench_scale.py                      # 10^6 and 10^7 (about 2 minutes)
     python benchmarks/bench_scale.py 1000000 10000000 100000000   # + 10^8 (about 8 more)
+    python benchmarks/bench_scale.py 100000000 --keep /data   # the store kept, in /data/store-100000000
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def timed(cmd: list[str]) -> tuple[float, float, int]:
     return wall, cpu, after.ru_maxrss // 1024  # the largest child so far (sizes grow)
 
 
-def one(num_images: int, root: Path) -> None:
+def one(num_images: int, root: Path, keep: bool) -> None:
     store = root / f"store-{num_images}"
     wall, _, peak = timed([*CLI, "generate", "--store", str(store), "--num-images",
                            str(num_images), "--yes", "--quiet"])  # fmt: skip
@@ -65,16 +66,23 @@ def one(num_images: int, root: Path) -> None:
     for batch in train.batches(256, seed=0, epoch=0):
         n += len(batch)
     print(f"  one shuffled epoch of train: {n / (time.perf_counter() - t0):,.0f} images/s")
-    shutil.rmtree(store)
+    if not keep:
+        shutil.rmtree(store)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[1_000_000, 10_000_000])
+    parser.add_argument("--keep", type=Path, help="make the stores here and keep them "
+                        "(e.g. for bench_browse.py); default: a temporary directory")  # fmt: skip
     args = parser.parse_args()
+    if args.keep is not None:
+        for n in args.sizes:
+            one(n, args.keep, keep=True)
+        return
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
         for n in args.sizes:
-            one(n, Path(tmp))
+            one(n, Path(tmp), keep=False)
 
 
 if __name__ == "__main__":
