@@ -30,7 +30,9 @@ from gridstore.errors import (
 from gridstore.storage.layout import (
     CLAIMS,
     LAYOUT,
+    NOTES,
     TASKS,
+    TOMBSTONES,
     VERSION_RE,
     array_docs,
     bookkeeping_docs,
@@ -187,9 +189,14 @@ class StoreBackend(TaskRecords):
         VersionExistsError
             ``name`` is already a version (complete or staged).
         """
-        taken = set(self.versions()) | set(self._claims())
+        # Deleted versions' names too: a name, once a version's, is never given again.
+        buried = {n for n in self._list(TOMBSTONES) if VERSION_RE.match(n)}
+        taken = set(self.versions()) | set(self._claims()) | buried
         if name is not None:
             parse_version_name(name)
+            if name in buried:
+                msg = f"version '{name}' was deleted from store '{self.path}' and its name is never reused; choose another --version or omit it"
+                raise VersionExistsError(msg)
             if name in taken or not self._claim(name):
                 msg = f"version '{name}' already exists in store '{self.path}'; choose another --version or omit it"
                 raise VersionExistsError(msg)
@@ -207,7 +214,28 @@ class StoreBackend(TaskRecords):
                 self._put(key, doc)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         record = {"version": name, "claimed": now, "writer": self.token}
-        return self._create(claim_key(name), json.dumps(record).encode())
+        if not self._create(claim_key(name), json.dumps(record).encode()):
+            return False
+        # A delete writes its tombstone before it removes the claim: a claim made
+        # after that removal finds the tombstone here, and gives the name back.
+        if self._get(f"{TOMBSTONES}/{name}") is not None:
+            self._remove(claim_key(name))
+            return False
+        return True
+
+    def _put_record(self, key: str, data: bytes) -> None:
+        """Store a bookkeeping record whole and durably (a tombstone, a tag, a note)."""
+        self._put(key, data)
+
+    def _bury(self, name: str, meta: dict[str, Any]) -> None:
+        """Write version ``name``'s tombstone: first in a delete, so its name is never reused."""
+        params = meta.get("generation_params", {})
+        later = self._get(f"{NOTES}/{name}.digest")  # a digest recorded after the commit
+        doc = {"version": name, "deleted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+               "created": meta.get("timestamp"), "seed": params.get("seed"),
+               "num_images": params.get("num_images"),
+               "digest": meta.get("digest") or (json.loads(later)["digest"] if later else None)}  # fmt: skip
+        self._put_record(f"{TOMBSTONES}/{name}", json.dumps(doc, indent=2).encode())
 
     def create_arrays(
         self, name: str, plan_dict: dict[str, Any], shapes: dict[str, dict[str, tuple]]
@@ -344,7 +372,7 @@ class StoreBackend(TaskRecords):
 
     def delete(self, name: str) -> None:
         """Delete a complete version: its zarr.json first (it disappears), then the rest."""
-        self.metadata(name)
+        self._bury(name, self.metadata(name))
         self._remove(f"{name}/zarr.json")
         self._remove_all(name)
 

@@ -37,6 +37,9 @@ class ChunkStore(ABC):
         # Written into this process's claims and published versions, so that a
         # conditional create whose answer was lost can be recognised as its own.
         self.token = uuid.uuid4().hex
+        # crc32c of each chunk this object wrote, by key, until a task record takes them
+        # (`gridstore.write.identity`): the content digest needs them, not a re-read.
+        self.written_crcs: dict[str, int] = {}
 
     # -- primitives: bytes at keys relative to the store's root ------------------
 
@@ -106,7 +109,9 @@ class ChunkStore(ABC):
         """
         prefix = f"{staged_key(name)}/{split}/{array}"
         encode, _, ndim = self._codec(prefix)
-        self._put_chunk(chunk_key(prefix, chunk, ndim), encode(data))
+        key, raw = chunk_key(prefix, chunk, ndim), encode(data)
+        self.written_crcs[key] = int.from_bytes(raw[-4:], "little")  # zarr's crc32c, stored last
+        self._put_chunk(key, raw)
 
     def read_chunk(self, array: str, chunk: int) -> np.ndarray:
         """Chunk ``chunk`` (along images) of the array whose prefix is ``array``, decoded.

@@ -123,6 +123,9 @@ class LocalStore(StoreBackend):
         # No fsync here: _publish flushes the whole version before it appears.
         atomic_write_bytes(self.path / key, data, durable=False)
 
+    def _put_record(self, key: str, data: bytes) -> None:
+        atomic_write_bytes(self.path / key, data, durable=True)  # no commit flushes it later
+
     def _put_chunk(self, key: str, data: bytes) -> None:
         # Read-only: a grown version shares these files (see _copy), so a write
         # in place by another tool must fail rather than change both versions.
@@ -210,7 +213,7 @@ class LocalStore(StoreBackend):
 
     def delete(self, name: str) -> None:
         """Delete a complete version: one rename takes it out of the store, then it is removed."""
-        self.metadata(name)
+        self._bury(name, self.metadata(name))
         trash = self.path / BOOKKEEPING / "work" / "trash" / f"{name}.{os.getpid()}"
         with os_errors(self.path):
             trash.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ import numpy as np
 from gridstore._faults import crash_point
 from gridstore._version import __version__
 from gridstore.engines import EngineName, default_workers, run_tasks
+from gridstore.digest import DIGEST_SCHEME
 from gridstore.errors import (
     WorkerLostError,
     resume_hint,
@@ -32,6 +33,7 @@ from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, open_backend
 from gridstore.storage.layout import COMPRESSIONS
 from gridstore.write import tasks, unique
+from gridstore.write.identity import commit_digest
 from gridstore.write.progress import Phases, progress_bar
 from gridstore.write.stats import count_duplicates, merge_counts, summarize
 
@@ -155,6 +157,8 @@ def _metadata(
             "image_bytes_per_image": images_on_disk / plan.num_images,
         },
         "statistics": {s: summarize(per_split[s], g) for s in SPLITS},
+        "digest": commit_digest(store, name, plan, results),  # see gridstore.digest
+        "digest_scheme": DIGEST_SCHEME,
         "duplicates": duplicates,
         "generation": {
             # the tasks' time (the whole command's is printed by `generate`)
