@@ -14,7 +14,7 @@ import warnings
 import click
 
 from gridstore._version import __version__
-from gridstore.cli import diff, inspect
+from gridstore.cli import catalog, diff, inspect
 from gridstore.cli.common import on_sigterm, warning_line
 from gridstore.cli.generate import generate
 
@@ -42,8 +42,11 @@ def main(debug: bool) -> None:  # read back through the context in errors
 
 for command in (
     generate,
-    inspect.versions,
-    inspect.info,
+    catalog.versions,
+    catalog.info,
+    catalog.tag,
+    catalog.untag,
+    catalog.describe,
     inspect.validate,
     inspect.preview,
     inspect.stats,

@@ -77,8 +77,9 @@ def tombstones(store: StoreBackend) -> list[str]:
 
 def _deleted(store: StoreBackend, name: str, doc: dict[str, Any], via: str = "") -> str:
     when = doc.get("deleted", "an unknown date")
-    return (f"{via}version '{name}' was deleted from store '{store.path}' on {when}; a deleted "
-            "version's name is never given to another version")  # fmt: skip
+    what = f"{via}version '{name}', which was" if via else f"version '{name}' was"
+    return (f"{what} deleted from store '{store.path}' on {when}; a deleted version's name is "
+            "never given to another version")  # fmt: skip
 
 
 # -- tags -------------------------------------------------------------------------
