@@ -31,6 +31,7 @@ from gridstore.storage.layout import NOTES, TAGS, TOMBSTONES, VERSION_RE
 
 __all__ = [
     "LATEST",
+    "check_description",
     "check_tag",
     "description",
     "recorded_digest",
@@ -205,14 +206,26 @@ def set_description(store: StoreBackend, ref: str, text: str) -> str:
     ConfigError
         Empty or longer than 10,000 characters.
     """
-    text = text.strip()
-    if not text or len(text) > _MAX_DESCRIPTION:
-        msg = f"a description must hold 1 to {_MAX_DESCRIPTION:,} characters, got {len(text):,}"
-        raise ConfigError(msg)
+    text = check_description(text)
     version = resolve(store, ref)
     store.metadata(version)
     _put(store, f"{NOTES}/{version}.description", {"description": text, "described": now()})
     return version
+
+
+def check_description(text: str) -> str:
+    """``text`` stripped, if it can be a description (1 to 10,000 characters).
+
+    Raises
+    ------
+    ConfigError
+        Empty or too long.
+    """
+    text = text.strip()
+    if not text or len(text) > _MAX_DESCRIPTION:
+        msg = f"a description must hold 1 to {_MAX_DESCRIPTION:,} characters, got {len(text):,}"
+        raise ConfigError(msg)
+    return text
 
 
 def description(store: StoreBackend, name: str) -> str | None:
