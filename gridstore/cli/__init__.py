@@ -14,7 +14,7 @@ import warnings
 import click
 
 from gridstore._version import __version__
-from gridstore.cli import catalog, diff, inspect
+from gridstore.cli import catalog, diff, inspect, reproduce
 from gridstore.cli.common import on_sigterm, warning_line
 from gridstore.cli.generate import generate
 
@@ -55,5 +55,6 @@ for command in (
     inspect.delete,
     inspect.estimate,
     diff.diff,
+    reproduce.reproduce,
 ):
     main.add_command(command)
