@@ -69,10 +69,14 @@ def _where_value(text: str) -> int | str | range:
     if ".." in text:
         lo, _, hi = text.partition("..")
         try:
-            return range(int(lo), int(hi) + 1)
+            low, high = int(lo), int(hi)
         except ValueError:
             msg = f"range '{text}' must be two integers LO..HI (inclusive), e.g. 12..15"
             raise click.BadParameter(msg) from None
+        if high < low:
+            msg = f"range '{text}' is empty: LO must be <= HI (both inclusive), e.g. {hi}..{lo}"
+            raise click.BadParameter(msg)
+        return range(low, high + 1)
     try:
         return int(text)
     except ValueError:
@@ -201,6 +205,8 @@ def print_summary(meta: dict[str, Any], seconds: float | None = None) -> None:
     click.echo(
         f"{meta['version']}: {n:,} images (train {info['train_count']:,}, "
         f"val {info['val_count']:,}, test {info['test_count']:,}); "
-        f"{format_bytes(storage['bytes_on_disk'])} on disk, compression {storage['compression_ratio']:.1f}x, "
-        f"{storage['image_bytes_per_image']:.1f} B/image; {took}"
+        f"{format_bytes(storage['bytes_on_disk'])} on disk with annotations "
+        f"({storage['bytes_on_disk'] / n:.1f} B/image), images alone "
+        f"{format_bytes(storage['image_bytes_per_image'] * n)} ({storage['image_bytes_per_image']:.1f} "
+        f"B/image), compression {storage['compression_ratio']:.1f}x; {took}"
     )

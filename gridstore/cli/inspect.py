@@ -198,7 +198,9 @@ def stats(
     weights = gen["type_weights"]
     total = sum(weights.values())
     shown = len(ann["num_objects"])
-    of = f" of {len(view):,} matching" if where and shown < len(view) else ""
+    # a sample (whole chunks at random, up to --max-images) says so, and of how many
+    of = (f" sampled of {len(view):,}{' matching' if where else ''}" if shown < len(view)
+          else "")  # fmt: skip
     matching = f" where {where_text(where)}" if where else ""
     render_stats(  # a selection is not the generator's draw: no expectations then
         ann,
@@ -223,20 +225,26 @@ def stats(
 )
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory.")
 @where_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @errors
 def export(
-    version: str | None, store: Path, fmt: str, output: Path, overwrite: bool, where: Where
+    version: str | None,
+    store: Path,
+    fmt: str,
+    output: Path,
+    overwrite: bool,
+    where: Where,
+    quiet: bool,
 ) -> None:
-    """Export a version to the seed's npz layout (for older tooling).
+    """Export a version to the seed's npz layout (for older tooling), with a progress bar.
 
     With --where, each split's file holds only its matching images, in order.
     """
     from gridstore.formats import export_version
 
     s, version = _resolve(store, version)
-    out = export_version(
-        s.path, version, output, overwrite=overwrite, where=where_conditions(where)
-    )
+    out = export_version(s.path, version, output, overwrite=overwrite,
+                         where=where_conditions(where), show_progress=not quiet)  # fmt: skip
     click.echo(str(out))
 
 
