@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gridstore.plan import SPLITS
 from gridstore.storage import FIELDS, StoreBackend
@@ -63,7 +64,7 @@ def chunk_keys(prefix: str, shapes: Shapes) -> Iterator[tuple[str, str, int, str
             yield split, array, c, chunk_key(f"{prefix}/{split}/{array}", c, len(shape))
 
 
-def content_digest(shapes: Shapes, crcs: Mapping[str, Mapping[str, Sequence[int]]]) -> str:
+def content_digest(shapes: Shapes, crcs: Mapping[str, Mapping[str, npt.ArrayLike]]) -> str:
     """The digest of arrays ``shapes`` whose chunks have the crc32c values ``crcs[split][array]``.
 
     Parameters

@@ -108,7 +108,9 @@ def preset_differences(config: GeneratorConfig) -> list[str]:
         if name in _WEIGHTS:
             mine, theirs = _normalised(getattr(config, name)), _normalised(getattr(base, name))
             if max(abs(a - b) for a, b in zip(mine, theirs, strict=True)) > 5e-7:
-                shares = ", ".join(f"{k} {w:.2f}" for k, w in zip(_WEIGHTS[name], mine, strict=True))
+                shares = ", ".join(
+                    f"{k} {w:.2f}" for k, w in zip(_WEIGHTS[name], mine, strict=True)
+                )
                 out.append(f"{name.replace('_', ' ')} {shares}")
         elif value != getattr(base, name):
             out.append(f"{name} {value}")

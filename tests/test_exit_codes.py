@@ -77,7 +77,9 @@ def test_an_error_exits_1_in_one_line(command: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, _args(command, tmp_path, not_a_store))
     assert result.exit_code == 1, result.output
     lines = result.output.splitlines()
-    assert lines == [f"Error: store path '{not_a_store}' is a file, not a directory; choose another --store"]
+    assert lines == [
+        f"Error: store path '{not_a_store}' is a file, not a directory; choose another --store"
+    ]
 
 
 @pytest.mark.parametrize("signal", [KeyboardInterrupt, Terminated], ids=["SIGINT", "SIGTERM"])

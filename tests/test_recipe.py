@@ -38,7 +38,9 @@ def _generate(store: Path, *args: Any) -> str:
     return open_backend(store).versions()[-1]
 
 
-def test_like_with_one_override_differs_in_exactly_that(source: tuple[Path, str], tmp_path: Path) -> None:
+def test_like_with_one_override_differs_in_exactly_that(
+    source: tuple[Path, str], tmp_path: Path
+) -> None:
     store = tmp_path / "datasets"
     shutil.copytree(source[0], store)
     like = _generate(store, "--like", source[1], "--seed", "7")
@@ -107,7 +109,11 @@ CONTRADICTIONS = [
     ("--max-objects", "5", "--max-objects (source: 4)"),
     ("--min-size", "3", "--min-size (source: 2)"),
     ("--max-size", "12", "--max-size (source: 15)"),
-    ("--type-weights", "blob=1", "--type-weights (source: blob=0.4,rectangle=0.2,line=0.2,pattern=0.2)"),
+    (
+        "--type-weights",
+        "blob=1",
+        "--type-weights (source: blob=0.4,rectangle=0.2,line=0.2,pattern=0.2)",
+    ),
     ("--line-weights", "vertical=1", "--line-weights (source: horizontal=0.3,vertical=0.3,"),
     ("--pattern-weights", "plus=2", "--pattern-weights (source: checkerboard=0.2,"),
     ("--blob-compactness", "2", "--blob-compactness (source: 3.0)"),
@@ -115,7 +121,9 @@ CONTRADICTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("option", "value", "named"), CONTRADICTIONS, ids=[c[0] for c in CONTRADICTIONS])
+@pytest.mark.parametrize(
+    ("option", "value", "named"), CONTRADICTIONS, ids=[c[0] for c in CONTRADICTIONS]
+)
 def test_grow_refuses_every_option_that_contradicts_its_source(
     source: tuple[Path, str], option: str, value: str | None, named: str
 ) -> None:

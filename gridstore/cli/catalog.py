@@ -129,7 +129,11 @@ def info(version: str | None, store: Path, as_json: bool) -> None:
     digest = meta.get("digest")
     if digest is None:
         later = recorded_digest(s, version)
-        digest = f"{later} (recorded by validate --record)" if later else "none recorded (see validate --full --record)"
+        digest = (
+            f"{later} (recorded by validate --record)"
+            if later
+            else "none recorded (see validate --full --record)"
+        )
     tagged = sorted(t for t, v in tags(s).items() if v == version)
     if s.versions()[-1] == version:
         tagged.insert(0, "latest")
@@ -141,7 +145,8 @@ def info(version: str | None, store: Path, as_json: bool) -> None:
     grown = (meta.get("generation") or {}).get("grown_from")
     click.echo(
         f"generator:   preset {params['preset']}, seed {params['seed']}, grid {params['grid_size']}, "
-        f"{params['split_mode']} splits {params['splits']}" + (f"; grown from {grown}" if grown else "")
+        f"{params['split_mode']} splits {params['splits']}"
+        + (f"; grown from {grown}" if grown else "")
     )
     click.echo(f"parameters:  {json.dumps(params['generator'])}")
     print_summary(meta)

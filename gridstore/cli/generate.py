@@ -208,8 +208,8 @@ def generate(**opts: Any) -> None:
     from gridstore.estimate import check_free_space
     from gridstore.plan import Plan
     from gridstore.storage import backend, check_store_target, open_backend, parse_version_name
-    from gridstore.write.ensure import ensure_version, version_state
     from gridstore.storage.registry import check_description, set_description
+    from gridstore.write.ensure import ensure_version, version_state
     from gridstore.write.versions import create_version, grow_version
 
     store_path: Path = opts.pop("store")

@@ -302,7 +302,6 @@ def delete(version: str, store: Path, yes: bool) -> None:
     """
     from gridstore.plan import format_bytes
     from gridstore.storage import open_backend
-
     from gridstore.storage.registry import resolve, tags
 
     s = open_backend(store)

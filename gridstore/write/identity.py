@@ -30,13 +30,13 @@ def task_crcs(store: StoreBackend, name: str, plan: Plan, index: int) -> dict[st
     """
     shapes, rows, staged = plan.array_shapes(), plan.task_rows(plan.tasks[index]), staged_key(name)
     keys = {
-        split: [
-            chunk_key(f"{staged}/{split}/{a}", index, len(shapes[split][a][0])) for a in FIELDS
-        ]
+        split: [chunk_key(f"{staged}/{split}/{a}", index, len(shapes[split][a][0])) for a in FIELDS]
         for split in SPLITS
         if rows[split][1] > rows[split][0]
     }
-    crcs = {k: store.written_crcs.pop(k) for ks in keys.values() for k in ks if k in store.written_crcs}
+    crcs = {
+        k: store.written_crcs.pop(k) for ks in keys.values() for k in ks if k in store.written_crcs
+    }
     unseen = [k for ks in keys.values() for k in ks if k not in crcs]
     for key, raw in zip(unseen, store._get_many(unseen), strict=True):
         if raw is None:

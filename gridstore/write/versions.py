@@ -20,8 +20,8 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore._version import __version__
-from gridstore.engines import EngineName, default_workers, run_tasks
 from gridstore.digest import DIGEST_SCHEME
+from gridstore.engines import EngineName, default_workers, run_tasks
 from gridstore.errors import (
     WorkerLostError,
     resume_hint,
