@@ -56,6 +56,8 @@ def test_a_deleted_versions_name_is_never_given_again(store: str) -> None:
     second = create_version(store, Plan(num_images=3000, seed=9), **RUN)["version"]
     assert second != first
     assert s.versions() == [second]
+    digest = s.metadata(second)["digest"]
+    assert recompute(s, second) == recompute(s, second, suspects=set()) == (digest, [])
     with pytest.raises(VersionExistsError, match=r"deleted .* never reused"):
         create_version(store, SMALL, name=first, **RUN)
     with pytest.raises(VersionNotFoundError, match=f"version '{first}' was deleted"):

@@ -51,6 +51,13 @@ class ChunkStore(ABC):
         """The object at ``key`` (relative to the store's root), or None."""
         return self._get(key)
 
+    def tails(self, keys: list[str], n: int = 4) -> list[bytes | None]:
+        """The last ``n`` bytes of each object (None: missing), e.g. a chunk's crc32c.
+
+        A backend reads only those bytes where it can (a seek, a suffix-range GET).
+        """
+        return [None if raw is None else raw[-n:] for raw in self._get_many(keys)]
+
     def has(self, key: str) -> bool:
         """True if an object is stored at ``key`` (relative to the store's root)."""
         return self._get(key) is not None

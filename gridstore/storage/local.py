@@ -116,6 +116,19 @@ class LocalStore(StoreBackend):
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
+    def tails(self, keys: list[str], n: int = 4) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for key in keys:
+            try:
+                with open(self.path / key, "rb") as fh:
+                    fh.seek(-n, os.SEEK_END)
+                    out.append(fh.read(n))
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                out.append(None)
+            except OSError:  # shorter than n bytes (a seek before the start)
+                out.append(b"")
+        return out
+
     def has(self, key: str) -> bool:
         return (self.path / key).is_file()
 

@@ -193,6 +193,21 @@ class ObjectStore(StoreBackend):
 
         return run(self.fs, get_all()) if keys else []
 
+    def tails(self, keys: list[str], n: int = 4) -> list[bytes | None]:
+        fs = self.fs
+
+        async def get_all() -> list[bytes | None]:
+            gate = asyncio.Semaphore(CONCURRENCY)
+
+            async def get(key: str) -> bytes | None:
+                async with gate:  # a suffix-range GET: n bytes on the wire
+                    found = await get_object(fs, self._full(key), last=n)
+                return found[0] if found is not None else None
+
+            return list(await asyncio.gather(*(get(k) for k in keys)))
+
+        return run(self.fs, get_all()) if keys else []
+
     async def _aput(self, key: str, data: bytes) -> None:
         bucket, path, _ = self.fs.split_path(self._full(key))
         fs = self.fs

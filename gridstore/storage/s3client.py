@@ -151,12 +151,13 @@ def run(fs: Any, coro: Awaitable[T]) -> T:
     return asyncio.run_coroutine_threadsafe(coro, fs.loop).result()  # type: ignore[arg-type]
 
 
-async def get_object(fs: Any, path: str) -> tuple[bytes, str] | None:
-    """One GET of a whole object: its bytes and ETag, or None if there is none."""
+async def get_object(fs: Any, path: str, last: int | None = None) -> tuple[bytes, str] | None:
+    """One GET of a whole object (or of its ``last`` bytes): bytes and ETag, or None if none."""
     bucket, key, _ = fs.split_path(path)
+    ranged = {} if last is None else {"Range": f"bytes=-{last}"}  # a suffix range: one request
 
     async def get() -> tuple[bytes, str]:
-        resp = await fs._call_s3("get_object", Bucket=bucket, Key=key)
+        resp = await fs._call_s3("get_object", Bucket=bucket, Key=key, **ranged)
         try:
             return bytes(await resp["Body"].read()), str(resp["ETag"])
         finally:

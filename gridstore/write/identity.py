@@ -38,11 +38,11 @@ def task_crcs(store: StoreBackend, name: str, plan: Plan, index: int) -> dict[st
         k: store.written_crcs.pop(k) for ks in keys.values() for k in ks if k in store.written_crcs
     }
     unseen = [k for ks in keys.values() for k in ks if k not in crcs]
-    for key, raw in zip(unseen, store._get_many(unseen), strict=True):
-        if raw is None:
+    for key, tail in zip(unseen, store.tails(unseen), strict=True):
+        if tail is None:
             msg = f"chunk '{key}' of version '{name}' is missing; resume the version"
             raise ChunkMissingError(msg)
-        crcs[key] = int.from_bytes(raw[-4:], "little")
+        crcs[key] = int.from_bytes(tail, "little")
     return {split: [crcs[k] for k in ks] for split, ks in keys.items()}
 
 
