@@ -98,3 +98,11 @@ def test_an_interrupt_exits_130_or_143(
     result = CliRunner().invoke(main, _args(command, tmp_path, tmp_path / "datasets"))
     assert result.exit_code == (143 if signal is Terminated else 130), result.output
     assert "Error: interrupted by SIG" in result.output
+
+
+def test_an_empty_where_range_is_a_usage_mistake_that_says_why() -> None:
+    result = CliRunner().invoke(main, ["count", "--where", "object_size=15..12"])
+    assert result.exit_code == 2
+    assert (
+        "range '15..12' is empty: LO must be <= HI (both inclusive), e.g. 12..15" in result.output
+    )

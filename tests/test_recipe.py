@@ -35,6 +35,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def _generate(store: Path, *args: Any) -> str:
     out = cli("generate", "--store", store, "--yes", "-q", "--engine", "serial", *args)
     assert out.exit_code == 0, out.output
+    # the summary says which bytes each figure counts
+    assert " on disk with annotations (" in out.output and "B/image), images alone " in out.output
     return open_backend(store).versions()[-1]
 
 
