@@ -30,7 +30,7 @@ from gridstore.plan import SPLITS
 from gridstore.read import open_store
 from gridstore.read.view import select
 from gridstore.storage import open_backend
-from gridstore.storage.layout import lock_key
+from gridstore.storage.layout import TOMBSTONES, lock_key
 from gridstore.storage.lease import lease_holder, lease_live, lease_matches
 from gridstore.storage.s3 import ObjectStore
 from gridstore.validate.constraints import check_constraints
@@ -484,7 +484,8 @@ def test_discard_refuses_a_complete_version_and_delete_leaves_nothing_of_it(
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
     store.delete(name)
     assert store.versions() == []
-    assert [p for p in root.rglob("*") if name in str(p)] == []  # files, records, claim
+    # files, records, claim: only its tombstone stays, so that its name is never reused
+    assert [p for p in root.rglob("*") if name in str(p)] == [root / TOMBSTONES / name]
 
 
 def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) -> None:

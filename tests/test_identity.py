@@ -161,7 +161,10 @@ def test_tags_name_versions_everywhere(tmp_path: Path) -> None:
     assert cli("untag", "paper-2026", "--store", store).exit_code == 0
     gone = cli("info", "paper-2026", "--store", store)
     assert gone.exit_code == 1
-    assert "'paper-2026' is neither a version (YYYY-MM-DD-vN) nor a tag" in gone.output
+    assert (
+        f"Error: version 'paper-2026' not found in store '{s.path}'; available: {v1}, {v2}"
+        in gone.output
+    )
 
 
 def test_a_tag_of_a_deleted_version_says_so(tmp_path: Path) -> None:

@@ -183,9 +183,10 @@ def resolve(store: StoreBackend, ref: str | None) -> str:
     if not VERSION_RE.match(ref):
         doc = _doc(store.get(f"{TAGS}/{ref}")) if _TAG_RE.match(ref) else None
         if doc is None or not isinstance(doc.get("version"), str):
-            known = ", ".join(sorted(tags(store))) or "none"
-            msg = (f"'{ref}' is neither a version (YYYY-MM-DD-vN) nor a tag of store "
-                   f"'{store.path}'; tags: {known}; 'latest' is the newest version")  # fmt: skip
+            known = ", ".join(sorted(tags(store)))
+            available = ", ".join(store.versions()) or "none"
+            msg = (f"version '{ref}' not found in store '{store.path}'; available: {available}"
+                   + (f"; tags: {known}" if known else ""))  # fmt: skip
             raise VersionNotFoundError(msg)
         via, name = f"tag '{ref}' points to ", doc["version"]
     if not store.has(f"{name}/zarr.json"):
