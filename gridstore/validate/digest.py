@@ -19,7 +19,8 @@ def check_digest(run: Any, full: bool) -> str | None:
     Sampled validation only says what is recorded: the digest covers every
     chunk, so only ``full`` recomputes it, after the chunk checks: the last 4
     bytes of each chunk that passed its crc32c check, the whole of the others
-    (all of them whole if more failed than the report keeps locations of).
+    (all of them whole if more failed than the report keeps locations of, and
+    on object storage, where only a whole read is checksummed: `recompute`).
     """
     recorded = run.meta.get("digest") or recorded_digest(run.store, run.name)
     if not full:
