@@ -165,6 +165,7 @@ def diff_versions(
     (True, [])
     """
     from gridstore.storage import open_backend
+    from gridstore.storage.registry import resolve
 
     if split is not None and split not in SPLITS:
         msg = f"split must be one of {', '.join(SPLITS)}, got {split!r}"
@@ -173,6 +174,7 @@ def diff_versions(
         msg = f"alpha must be between 0 and 1 (exclusive), got {alpha}"
         raise ConfigError(msg)
     backend = store if hasattr(store, "metadata") else open_backend(store)
+    version_a, version_b = resolve(backend, version_a), resolve(backend, version_b)  # tags too
     meta_a = backend.metadata(version_a)
     meta_b = meta_a if version_b == version_a else backend.metadata(version_b)
     params = _parameter_changes(meta_a, meta_b)

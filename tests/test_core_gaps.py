@@ -37,7 +37,7 @@ from gridstore.plan import SPLITS
 from gridstore.read import open_store
 from gridstore.read.view import select
 from gridstore.storage import open_backend
-from gridstore.storage.layout import lock_key
+from gridstore.storage.layout import TOMBSTONES, lock_key
 from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches
 from gridstore.storage.local import LocalStore
 from gridstore.storage.s3 import ObjectStore
@@ -567,7 +567,8 @@ def test_discard_refuses_a_complete_version_and_delete_leaves_nothing_of_it(
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
     store.delete(name)
     assert store.versions() == []
-    assert [p for p in root.rglob("*") if name in str(p)] == []  # files, records, claim
+    # files, records, claim: only its tombstone stays, so that its name is never reused
+    assert [p for p in root.rglob("*") if name in str(p)] == [root / TOMBSTONES / name]
 
 
 def test_discarding_an_interrupted_version_leaves_nothing_of_it(tmp_path: Path) -> None:
@@ -658,7 +659,10 @@ def test_a_version_without_a_lock_file_is_deleted_whole(small_store: Path, tmp_p
     assert not (copy / lock_key(SEL_VERSION)).exists()
     store.delete(SEL_VERSION)
     assert store.versions() == []
-    assert [p for p in copy.rglob("*") if SEL_VERSION in str(p)] == []
+    # only its tombstone stays, so that its name is never reused
+    assert [p for p in copy.rglob("*") if SEL_VERSION in str(p)] == [
+        copy / TOMBSTONES / SEL_VERSION
+    ]
 
 
 def test_a_commit_short_of_chunks_names_three_and_counts_the_rest(tmp_path: Path) -> None:

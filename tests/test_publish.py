@@ -154,6 +154,7 @@ def test_the_card_front_matter_is_what_the_hub_reads(
         and json.dumps(meta["generation_params"]["generator"], indent=2) in text
     )
     assert f"| train | 4,800 | {meta['statistics']['train']['pixel_mean']:.4f} |" in text
+    assert f"`{meta['digest']}`" in text and f"gridstore reproduce {version[1]}" in text
 
 
 def test_the_cards_command_regenerates_the_version_byte_for_byte(tmp_path: Path) -> None:

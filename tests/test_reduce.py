@@ -153,7 +153,10 @@ def test_the_jobs_give_the_same_metadata_in_this_process(
 
 
 def test_a_killed_writers_unfinished_file_is_not_counted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repeats_plan: Plan, on_the_pool: tuple[Path, dict]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    repeats_plan: Plan,
+    on_the_pool: tuple[Path, dict],
 ) -> None:
     """A chunk's temporary file left by a killed worker: not in the version, nor in its bytes."""
 

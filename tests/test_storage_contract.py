@@ -757,9 +757,9 @@ class TestStorageContract:
     def test_delete_frees_a_name_and_finished_versions_are_never_rewritten(
         self, setup: Setup, clean: Version
     ) -> None:
-        """Promise: delete removes a version (its name can be generated again); no later
-        generate, grow, delete or commit under its name rewrites a finished version
-        (bytes, mtimes or ETags)."""
+        """Promise: delete removes a version (its name is never given again: a tombstone
+        keeps it); no later generate, grow, delete or commit under its name rewrites a
+        finished version (bytes, mtimes or ETags)."""
         store = setup.new_store()
         first = generate(store, SMALL)
         before = (version_files(store, first), stamps(store, first))
@@ -784,9 +784,13 @@ class TestStorageContract:
         assert_only_complete(store, [first, grown])
         assert objects(store, second) == {}
         assert open_backend(store).staged() == []
-        assert generate(store, 1000, "--seed", "3", "--version", second) == second
+        again = cli(*generate_args(store, 1000, "--engine", "serial", "--seed", "3",
+                                   "--version", second))  # fmt: skip
+        assert again.exit_code == 1 and "was deleted from store" in again.output
+        third = generate(store, 1000, "--seed", "3")  # the same bytes, under a new name
+        assert third not in (first, second, grown)
 
-        assert_only_complete(store, [first, second, grown])
-        assert version_files(store, second) == second_files
+        assert_only_complete(store, [first, grown, third])
+        assert version_files(store, third) == second_files
         assert (version_files(store, first), stamps(store, first)) == before
         assert version_files(store, grown) == clean.files  # a grow is a clean run, too

@@ -83,7 +83,7 @@ def test_flipped_bit_fails_checksums_naming_the_chunk(damaged: tuple[Path, str])
     key = f"{version}/train/images/c.1.0.0"
     flip_bit(store / key)
     report = validate_version(store, version, full=True)
-    assert failing(report) == {"checksums": [key]}
+    assert failing(report) == {"checksums": [key], "digest": [key]}  # the digest names it too
     assert "crc32c" in report.check("checksums").detail
     assert any(line.startswith("FAIL checksums") and key in line for line in report.summary_lines())
 
@@ -95,7 +95,7 @@ def test_deleted_chunk_is_reported_missing_never_read_as_zeros(damaged: tuple[Pa
     assert failing(validate_version(store, version, sample=1)) == {"chunks_present": [key]}
     report = validate_version(store, version, full=True)
     # Zeros in place of the boxes would fail constraints and regeneration: the chunk is skipped.
-    assert failing(report) == {"chunks_present": [key], "checksums": [key]}
+    assert failing(report) == {"chunks_present": [key], "checksums": [key], "digest": [key]}
     assert "missing" in report.check("checksums").detail
 
 
@@ -131,8 +131,9 @@ def test_consistent_pixel_edit_fails_regeneration_and_constraints(
     images[4000:8000] = chunk
     report = validate_version(store, version, full=True)
     bad = failing(report)
-    assert set(bad) == {"constraints", "instance_maps", "regeneration"}
+    assert set(bad) == {"constraints", "instance_maps", "regeneration", "digest"}
     assert bad["regeneration"] == [f"{version}/train/images/c.1.0.0"]
+    assert bad["digest"] == []  # its crc32c is valid: the content changed, no chunk is damaged
     assert bad["constraints"] == bad["instance_maps"] == ["train:4007"]
     assert "image_matches_instances" in report.check("constraints").detail
     assert "train:4007" in report.check("regeneration").detail
@@ -148,7 +149,7 @@ def test_image_moved_across_splits_fails_duplicates(damaged: tuple[Path, str]) -
         rows[5] = group["val"][name][3]
         array[0:4000] = rows
     report = validate_version(store, version, full=True)
-    assert set(failing(report)) == {"regeneration", "duplicates"}
+    assert set(failing(report)) == {"regeneration", "duplicates", "digest"}
     assert report.check("duplicates").where == ["train:5"]
     assert "1 contents are in two splits" in report.check("duplicates").detail
 

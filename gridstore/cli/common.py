@@ -175,6 +175,8 @@ def print_summary(meta: dict[str, Any], seconds: float | None = None) -> None:
     click.echo(
         f"{meta['version']}: {n:,} images (train {info['train_count']:,}, "
         f"val {info['val_count']:,}, test {info['test_count']:,}); "
-        f"{format_bytes(storage['bytes_on_disk'])} on disk, compression {storage['compression_ratio']:.1f}x, "
-        f"{storage['image_bytes_per_image']:.1f} B/image; {took}"
+        f"{format_bytes(storage['bytes_on_disk'])} on disk with annotations "
+        f"({storage['bytes_on_disk'] / n:.1f} B/image), images alone "
+        f"{format_bytes(storage['image_bytes_per_image'] * n)} ({storage['image_bytes_per_image']:.1f} "
+        f"B/image), compression {storage['compression_ratio']:.1f}x; {took}"
     )

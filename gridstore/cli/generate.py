@@ -29,60 +29,67 @@ def _parse_weights(text: str | None) -> dict[str, float] | None:
 
 
 def _load_settings(config_file: Path | None) -> dict[str, Any]:
-    from gridstore.config import load_config_file
-
-    return load_config_file(config_file) if config_file else {}
-
-
-_DATASET_KEYS = {
-    "num_images",
-    "seed",
-    "splits",
-    "split_mode",
-    "preset",
-    "blocks_per_chunk",
-    "compression",
-    "unique",
-}
-
-
-def _plan_from_options(opts: dict[str, Any]) -> Any:
-    """Merge config file < command line into a validated Plan."""
+    """A config file's settings; a version's metadata file gives that version's recipe."""
     from dataclasses import fields
 
-    from gridstore.config import GeneratorConfig, make_config
-    from gridstore.plan import Plan
+    from gridstore.config import GeneratorConfig, load_config_file
+    from gridstore.recipe import DATASET_KEYS, metadata_params, settings_of
 
-    config_file = opts.pop("config_file")
-    settings = _load_settings(config_file)
-    known = _DATASET_KEYS | {f.name for f in fields(GeneratorConfig)}
+    if config_file is None:
+        return {}
+    settings = load_config_file(config_file)
+    params = metadata_params(settings)
+    if params is not None:  # info --json, an export's metadata.json, a version's zarr.json
+        return settings_of(params)
+    known = set(DATASET_KEYS) | {f.name for f in fields(GeneratorConfig)}
     unknown = sorted(set(settings) - known)
     if unknown:
         msg = f"unknown key {unknown[0]!r} in config file '{config_file}'; known keys: {', '.join(sorted(known))}"
         raise ConfigError(msg)
-    generator = {k: v for k, v in settings.items() if k not in _DATASET_KEYS}
+    return settings
+
+
+def _plan_from_options(opts: dict[str, Any], base: dict[str, Any] | None = None) -> Any:
+    """Merge ``base`` (a version's recipe, for --like) < config file < command line into a Plan.
+
+    A partial weight mapping completes the weights below it; a --preset that
+    changes the base's starts from that preset's generator parameters.
+    """
+    from gridstore.config import make_config
+    from gridstore.plan import Plan
+    from gridstore.recipe import DATASET_KEYS, merge_settings
+
     for key in ("type_weights", "line_weights", "pattern_weights"):
         opts[key] = _parse_weights(opts[key])
-    generator.update({k: v for k, v in opts.items() if k not in _DATASET_KEYS and v is not None})
-    pick = {k: opts[k] if opts.get(k) is not None else settings.get(k) for k in _DATASET_KEYS}
-    config = make_config(pick["preset"] or "atomic", **generator)
-    if pick["num_images"] is None:
+    settings = merge_settings(base or {}, _load_settings(opts.pop("config_file")))
+    preset = opts.get("preset")
+    if base and preset is not None and preset != base.get("preset"):
+        settings = {k: v for k, v in settings.items() if k in DATASET_KEYS}
+    merged = merge_settings(settings, opts)
+    generator = {k: v for k, v in merged.items() if k not in DATASET_KEYS}
+    config = make_config(merged.get("preset") or "atomic", **generator)
+    if merged.get("num_images") is None:
         msg = "--num-images is required (on the command line or in the config file)"
         raise ConfigError(msg)
+    pick = {k: merged.get(k) for k in DATASET_KEYS if k != "preset"}
     pick["fractions"] = pick.pop("splits")
-    del pick["preset"]
-    return Plan(
-        config=config, **{k: v for k, v in pick.items() if v is not None}
-    )  # Plan's defaults
+    return Plan(config=config, **{k: v for k, v in pick.items() if v is not None})
 
 
 def _print_plan(
-    plan: Any, store: Path, name: str, workers: int, engine: str, done_tasks: int = 0
+    plan: Any,
+    store: Path,
+    name: str,
+    workers: int,
+    engine: str,
+    done_tasks: int = 0,
+    grown: str | None = None,
 ) -> Any:
     from gridstore._jit import kernel_cache_is_warm
     from gridstore.estimate import estimate_run
     from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
     from gridstore.plan import SPLITS
+    from gridstore.recipe import preset_differences
 
     if not kernel_cache_is_warm():
         click.echo("compiling the generator for this CPU (once, a few seconds) ...", err=True)
@@ -93,6 +100,8 @@ def _print_plan(
         f"images:           {plan.num_images:,} ({counts}; {plan.split_mode} splits"
         + ("; unique)" if plan.unique else ")"),
         f"generator:        preset {plan.config.preset}, grid {plan.config.grid_size}, seed {plan.seed}",
+        f"parameters:       {'; '.join(preset_differences(plan.config)) or 'those of the preset'}",
+        *([grown] if grown else []),
         f"compression:      {plan.compression}",
         *est.lines(),
         f"engine:           {engine}, {workers} worker{'s' if workers > 1 else ''}, "
@@ -119,7 +128,8 @@ def _print_plan(
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TOML or JSON file of parameters (command-line options win).",
+    help="TOML or JSON file of parameters, or a version's metadata (info --json, an "
+    "export's metadata.json): its recipe (command-line options win).",
 )
 @click.option("--splits", help="train,val,test fractions [default: 0.8,0.1,0.1].")
 @click.option(
@@ -159,7 +169,18 @@ def _print_plan(
     is_flag=True,
     help="Converge on --version: create it, finish it, or find it complete (a job to repeat).",
 )
-@click.option("--grow-from", metavar="VERSION", help="New version = VERSION's images plus more.")
+@click.option(
+    "--grow-from",
+    metavar="VERSION",
+    help="New version = VERSION's images plus more (its parameters: an option that "
+    "contradicts them is refused).",
+)
+@click.option(
+    "--like",
+    metavar="VERSION",
+    help="Start from VERSION's exact parameters (a name, tag or latest); options override them.",
+)
+@click.option("--description", metavar="TEXT", help="Describe the new version (see describe).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and stop.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -177,6 +198,8 @@ def generate(**opts: Any) -> None:
       gridstore generate --num-images 1000000 --preset shapes --splits 0.9,0.05,0.05
       gridstore generate --num-images 1000000 --unique --yes
       gridstore generate --num-images 2000000 --grow-from 2026-11-25-v1 --yes
+      gridstore generate --like paper-2026 --seed 7 --yes
+      gridstore generate --config info-2026-11-25-v1.json --yes
       gridstore generate --resume --version 2026-11-25-v3 --yes
       gridstore generate --num-images 10000000 --seed 7 --version 2026-11-25-v4 --resume --yes
     """
@@ -185,6 +208,7 @@ def generate(**opts: Any) -> None:
     from gridstore.estimate import check_free_space
     from gridstore.plan import Plan
     from gridstore.storage import backend, check_store_target, open_backend, parse_version_name
+    from gridstore.storage.registry import check_description, set_description
     from gridstore.write.ensure import ensure_version, version_state
     from gridstore.write.versions import create_version, grow_version
 
@@ -196,23 +220,25 @@ def generate(**opts: Any) -> None:
         opts.pop("dry_run"),
     )
     resume, grow_from = opts.pop("resume"), opts.pop("grow_from")
+    like, description = opts.pop("like"), opts.pop("description")
     engine, scheduler = opts.pop("engine"), opts.pop("scheduler")
     workers = opts.pop("workers") or default_workers()
     run = {"engine": engine, "workers": workers, "scheduler": scheduler, "show_progress": not quiet}
     if name is not None:
         parse_version_name(name)
     plan = None  # what this command asks for; with --resume alone, what the version recorded
+    grown = None  # the plan's line about the source of a grow
+    if like is not None and (grow_from is not None or opts["config_file"] is not None):
+        other = "--grow-from" if grow_from is not None else "--config"
+        raise click.UsageError(f"--like and {other} both give the parameters; choose one")
     if grow_from is not None:
-        source = Plan.from_dict(open_backend(store_path).metadata(grow_from)["generation_params"])
-        if opts["num_images"] is None:
-            msg = "--grow-from needs --num-images (the new total)"
-            raise ConfigError(msg)
-        plan = source.grown(opts["num_images"], grow_from)
-        if opts["unique"] and not plan.unique:
-            msg = f"--unique: '{grow_from}' is not unique, so a version grown from it cannot be"
-            raise ConfigError(msg)
+        grow_from, plan, grown = _grow_plan(store_path, grow_from, opts)
+    elif like is not None:
+        plan = _plan_from_options(opts, _like(store_path, like))
     elif not resume or opts["num_images"] is not None or opts["config_file"] is not None:
         plan = _plan_from_options(opts)
+    if description is not None:
+        check_description(description)
     check_store_target(store_path)  # refuse a path that is not a store before any work
     done_tasks = 0
     if resume:  # converge on the version from whatever state a stopped run left
@@ -229,7 +255,9 @@ def generate(**opts: Any) -> None:
         if state == "unfinished":
             done_tasks = len(store.task_indices(name))
     assert plan is not None  # given, or the one recorded (else staged_plan raised)
-    est = _print_plan(plan, store_path, name or "the next version", workers, engine, done_tasks)
+    est = _print_plan(
+        plan, store_path, name or "the next version", workers, engine, done_tasks, grown
+    )
     if dry_run:
         return
     check_free_space(backend(store_path), est.needed_bytes, resuming=resume)
@@ -242,7 +270,54 @@ def generate(**opts: Any) -> None:
         meta = grow_version(store_path, grow_from, plan.num_images, name=name, **run)
     else:
         meta = create_version(store_path, plan, name=name, **run)
+    if description is not None:  # outside the version: its bytes never change
+        set_description(open_backend(store_path), meta["version"], description)
     print_summary(meta, time.perf_counter() - began)
+
+
+def _like(store_path: Path, ref: str) -> dict[str, Any]:
+    """The settings of the version ``ref`` names (a name, a tag or latest): --like's base."""
+    from gridstore.recipe import settings_of
+    from gridstore.storage import open_backend
+    from gridstore.storage.registry import resolve
+
+    s = open_backend(store_path)
+    return settings_of(s.metadata(resolve(s, ref))["generation_params"])
+
+
+def _grow_plan(store_path: Path, ref: str, opts: dict[str, Any]) -> tuple[str, Any, str]:
+    """The source's name, the grown plan and the plan's line about it.
+
+    Refuses, in one line, any option that contradicts the source: a grown
+    version's first images are the source's, so it keeps every parameter.
+    """
+    from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
+    from gridstore.plan import Plan
+    from gridstore.recipe import contradictions, settings_of
+    from gridstore.storage import open_backend
+    from gridstore.storage.registry import resolve
+
+    s = open_backend(store_path)
+    source_name = resolve(s, ref)
+    params = s.metadata(source_name)["generation_params"]
+    source = Plan.from_dict(params)
+    if opts["num_images"] is None:
+        msg = "--grow-from needs --num-images (the new total)"
+        raise ConfigError(msg)
+    plan = source.grown(opts["num_images"], source_name)
+    bad = contradictions(plan, _plan_from_options(opts, settings_of(params)))
+    if bad:
+        msg = (f"--grow-from {source_name} keeps its source's parameters, and "
+               f"{', '.join(bad)} {'contradicts' if len(bad) == 1 else 'contradict'} them; "
+               f"drop {'it' if len(bad) == 1 else 'them'}, or generate a new version "
+               "instead (--like starts one from the source's parameters)")  # fmt: skip
+        raise ConfigError(msg)
+    task = plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES
+    copied = source.num_images // task * task
+    grown = (f"grown from:       {source_name}: {source.num_images:,} images shared "
+             f"({copied:,} in whole chunks copied, {source.num_images - copied:,} regenerated "
+             f"to the same bytes), {plan.num_images - source.num_images:,} new")  # fmt: skip
+    return source_name, plan, grown
 
 
 def _only_unfinished(store: Any, plan: Any) -> str:

@@ -1,4 +1,7 @@
-"""The commands that look at a store: versions, info, validate, preview, stats, count, delete, estimate."""
+"""The commands that look at a store: validate, preview, stats, count, delete, estimate.
+
+Each takes a version as a name, a tag or ``latest`` (the default).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from gridstore.cli.common import (
     engine_options,
     errors,
     png_option,
-    print_summary,
     split_option,
     store_option,
     where_conditions,
@@ -25,94 +27,10 @@ from gridstore.cli.common import (
 from gridstore.errors import ConfigError
 
 
-@click.command()
-@store_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@errors
-def versions(store: Path, as_json: bool) -> None:
-    """List versions with state, counts, size and creation time."""
-    from gridstore.plan import format_bytes
-    from gridstore.storage import open_backend
-
-    s = open_backend(store)
-    rows = []
-    for name in s.versions():
-        m = s.metadata(name)
-        info = m.get("dataset_info", {})
-        rows.append(
-            {
-                "version": name,
-                "state": m.get("state"),
-                "created": m.get("timestamp"),
-                **{k: info.get(f"{k}_count") for k in ("train", "val", "test", "total")},
-                "bytes_on_disk": m.get("storage", {}).get("bytes_on_disk"),
-            }
-        )
-    for staged in s.staged():
-        plan = (staged.plan or {}).get("plan", {})
-        rows.append(
-            {
-                "version": staged.name,
-                "state": "writing" if staged.writing else "interrupted",
-                "created": (staged.plan or {}).get("created"),
-                "total": plan.get("num_images"),
-            }
-        )
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo(f"no versions in '{s.path}'")
-        return
-    click.echo(
-        f"{'version':<16} {'state':<12} {'train':>12} {'val':>10} {'test':>10} {'size':>10}  created"
-    )
-    for r in rows:
-        size = format_bytes(r["bytes_on_disk"]) if r.get("bytes_on_disk") else "-"
-        counts = [f"{r[k]:,}" if r.get(k) is not None else "-" for k in ("train", "val", "test")]
-        click.echo(
-            f"{r['version']:<16} {r['state']:<12} {counts[0]:>12} {counts[1]:>10} {counts[2]:>10} "
-            f"{size:>10}  {r.get('created') or '-'}"
-        )
-
-
 def _resolve(store: Path, version: str | None) -> tuple[Any, str]:
-    from gridstore.storage import latest_version, open_backend
+    from gridstore.cli.catalog import resolve
 
-    s = open_backend(store)
-    version = version or latest_version(s)
-    s.metadata(version)  # raises a clear error for unknown or unfinished names
-    return s, version
-
-
-@click.command()
-@click.argument("version", required=False)
-@store_option
-@click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
-@errors
-def info(version: str | None, store: Path, as_json: bool) -> None:
-    """Show a version's metadata (default: the latest version)."""
-    s, version = _resolve(store, version)
-    meta = s.metadata(version)
-    if as_json:
-        click.echo(json.dumps(meta, indent=2))
-        return
-    params = meta["generation_params"]
-    click.echo(f"version:     {version} ({meta['state']}, created {meta['timestamp']})")
-    click.echo(f"gridstore:   {meta['gridstore_version']}; rng {meta['rng']['scheme']}")
-    click.echo(
-        f"generator:   preset {params['preset']}, seed {params['seed']}, grid {params['grid_size']}, "
-        f"{params['split_mode']} splits {params['splits']}"
-    )
-    click.echo(f"parameters:  {json.dumps(params['generator'])}")
-    print_summary(meta)
-    for split, st in meta["statistics"].items():
-        if st["images"]:
-            click.echo(
-                f"{split:<6} pixels mean {st['pixel_mean']:.3f} std {st['pixel_std']:.3f} "
-                f"min {st['pixel_min']} max {st['pixel_max']}; objects {st['object_types']}"
-            )
-    click.echo(f"duplicates:  {meta['duplicates']}")
+    return resolve(store, version)
 
 
 @click.command()
@@ -131,17 +49,27 @@ def info(version: str | None, store: Path, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--record",
+    is_flag=True,
+    help="With --full: record the recomputed digest of a version committed without one.",
+)
 @engine_options("the chunk checks")
 @errors
-def validate(version: str | None, store: Path, as_json: bool, quiet: bool, **options: Any) -> None:
-    """Check a version: structure, values, generator rules, checksums, regeneration.
+def validate(
+    version: str | None, store: Path, as_json: bool, quiet: bool, record: bool, **options: Any
+) -> None:
+    """Check a version: structure, values, generator rules, checksums, regeneration, digest.
 
     The chunk checks run as tasks on the engine generate uses (--workers,
     --engine, --scheduler); the report is the same whatever runs them.
-    Exits 0 only when every check passes.
+    --full also recomputes the content digest from every chunk. Exits 0 only
+    when every check passes.
     """
     from gridstore.validate.version import validate_version
 
+    if record and not options["full"]:
+        raise click.UsageError("--record needs --full (the digest covers every chunk)")
     s, version = _resolve(store, version)
     report = validate_version(s.path, version, progress=not quiet, **options)
     if as_json:
@@ -150,6 +78,14 @@ def validate(version: str | None, store: Path, as_json: bool, quiet: bool, **opt
         click.echo("\n".join(report.summary_lines()))
     if not report.ok:
         sys.exit(1)
+    if record:
+        from gridstore.storage.registry import set_recorded_digest
+
+        if s.metadata(version).get("digest"):
+            click.echo(f"{version} records its digest in its metadata: nothing to record", err=True)
+        elif report.digest is not None:
+            set_recorded_digest(s, version, report.digest)
+            click.echo(f"recorded digest {report.digest} for {version}", err=True)
 
 
 @click.command()
@@ -262,7 +198,9 @@ def stats(
     weights = gen["type_weights"]
     total = sum(weights.values())
     shown = len(ann["num_objects"])
-    of = f" of {len(view):,} matching" if where and shown < len(view) else ""
+    # a sample (whole chunks at random, up to --max-images) says so, and of how many
+    of = (f" sampled of {len(view):,}{' matching' if where else ''}" if shown < len(view)
+          else "")  # fmt: skip
     matching = f" where {where_text(where)}" if where else ""
     render_stats(  # a selection is not the generator's draw: no expectations then
         ann,
@@ -321,9 +259,14 @@ def count(version: str | None, store: Path, split: str | None, where: Where, as_
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @errors
 def delete(version: str, store: Path, yes: bool) -> None:
-    """Delete a version (or discard an unfinished one); asks first."""
+    """Delete a version (or discard an unfinished one); asks first.
+
+    A deleted version leaves a tombstone: its name is never given to another
+    version, so a citation of it can never point at other data.
+    """
     from gridstore.plan import format_bytes
     from gridstore.storage import open_backend
+    from gridstore.storage.registry import resolve, tags
 
     s = open_backend(store)
     if version in {st.name for st in s.staged()}:
@@ -331,13 +274,20 @@ def delete(version: str, store: Path, yes: bool) -> None:
         s.discard(version)
         click.echo(f"discarded unfinished {version}")
         return
+    given, version = version, resolve(s, version)
     meta = s.metadata(version)
     size = format_bytes(meta.get("storage", {}).get("bytes_on_disk", 0))
+    via = f" (tag {given})" if given != version else ""
     confirm(
-        f"Delete version {version} ({meta['dataset_info']['total_count']:,} images, {size})?", yes
+        f"Delete version {version}{via} ({meta['dataset_info']['total_count']:,} images, {size})?",
+        yes,
     )
     s.delete(version)
-    click.echo(f"deleted {version}")
+    click.echo(f"deleted {version}; its name is never given to another version")
+    left = sorted(t for t, v in tags(s).items() if v == version)
+    if left:
+        click.echo(f"tags still naming the deleted {version} (they now fail with a clear error; "
+                   f"'gridstore untag' removes them): {', '.join(left)}", err=True)  # fmt: skip
 
 
 @click.command()

@@ -76,7 +76,9 @@ def export(
             raise click.UsageError(msg)
         from gridstore.formats import export_version
 
-        out = export_version(s.path, version, output, overwrite=overwrite, where=conditions)
+        out = export_version(
+            s.path, version, output, overwrite=overwrite, where=conditions, show_progress=not quiet
+        )
     else:
         from gridstore.publish import publish_version
 

@@ -159,6 +159,21 @@ def _statistics(meta: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _identity(meta: Mapping[str, Any]) -> list[str]:
+    """The version's content digest, how to check it, and how to cite the version."""
+    name, digest = meta["version"], meta.get("digest")
+    if not digest:
+        return [f"Version `{name}` was committed before content digests: `gridstore validate "
+                f"{name} --full --record` records one.", ""]  # fmt: skip
+    return [
+        f"Content digest (`{meta.get('digest_scheme', 'gridstore-digest-1')}`, a sha256 over "
+        f"the crc32c of every chunk): `{digest}`. `gridstore reproduce {name}` regenerates the "
+        "version from its parameters and checks that the digest is equal; cite the version by "
+        "its name and this digest.",
+        "",
+    ]
+
+
 def card_text(
     meta: Mapping[str, Any],
     rows: Mapping[str, int],
@@ -246,6 +261,7 @@ def card_text(
         regenerate_command(meta),
         "```",
         "",
+        *_identity(meta),
     ]
     if where:
         body += [

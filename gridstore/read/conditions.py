@@ -285,10 +285,14 @@ def _where_value(text: str) -> int | str | range:
     if ".." in text:
         lo, _, hi = text.partition("..")
         try:
-            return range(int(lo), int(hi) + 1)
+            low, high = int(lo), int(hi)
         except ValueError:
             msg = f"range '{text}' must be two integers LO..HI (inclusive), e.g. 12..15"
             raise ConfigError(msg) from None
+        if high < low:  # say so, rather than let an empty range(15, 13) fail on other grounds
+            msg = f"range '{text}' is empty: LO must be <= HI (both inclusive), e.g. {hi}..{lo}"
+            raise ConfigError(msg)
+        return range(low, high + 1)
     try:
         return int(text)
     except ValueError:

@@ -15,7 +15,8 @@ from gridstore.errors import VersionNotFoundError
 from gridstore.plan import SPLITS
 from gridstore.read.source import open_root
 from gridstore.read.split import SplitReader
-from gridstore.storage import backend, latest_version
+from gridstore.storage import backend
+from gridstore.storage.registry import resolve
 
 if TYPE_CHECKING:
     import zarr
@@ -98,7 +99,8 @@ class StoreReader:
         Parameters
         ----------
         name : str, optional
-            A name such as ``"2026-11-24-v1"``; None (default) is the latest.
+            A name such as ``"2026-11-24-v1"``, a tag (``gridstore tag``) or
+            ``"latest"``; None (default) is the latest.
 
         Returns
         -------
@@ -107,16 +109,15 @@ class StoreReader:
         Raises
         ------
         VersionNotFoundError
-            No such version (or, for None, no complete version at all).
+            No such version or tag, a deleted version (or, for None, no
+            complete version at all).
         VersionIncompleteError
             The version exists but is being written or was interrupted.
         """
         self._root()  # the store's own checks, once per process
         store = backend(self.path)
-        if name is None:
-            name = latest_version(store)
-        else:
-            store.metadata(name)  # one read; raises the store's not-found / unfinished error
+        name = resolve(store, name)  # a tag or "latest" names a version too
+        store.metadata(name)  # one read; raises the store's not-found / unfinished error
         return VersionReader(self, name)
 
 

@@ -45,6 +45,7 @@ from gridstore.storage.layout import (
     version_state,
 )
 from gridstore.storage.records import TaskRecords
+from gridstore.storage.tombstones import buried, bury, is_buried
 
 __all__ = ["StagedVersion", "StoreBackend"]
 
@@ -199,11 +200,16 @@ class StoreBackend(TaskRecords):
         VersionExistsError
             ``name`` is already a version (complete or staged).
         """
-        taken = set(self.versions()) | set(self._claims())
+        # Deleted versions' names too: a name, once a version's, is never given again.
+        gone = buried(self)
+        taken = set(self.versions()) | set(self._claims()) | gone
         if name is not None:
             parse_version_name(name)
             if name in taken or not self._claim(name):
-                msg = f"version '{name}' already exists in store '{self.path}'; choose another --version or omit it"
+                where = f"store '{self.path}'"
+                why = f"was deleted from {where} and its name is never reused"
+                why = why if name in gone else f"already exists in {where}"
+                msg = f"version '{name}' {why}; choose another --version or omit it"
                 raise VersionExistsError(msg)
             return name
         day = today or dt.date.today()
@@ -219,7 +225,14 @@ class StoreBackend(TaskRecords):
                 self._put(key, doc)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         record = {"version": name, "claimed": now, "writer": self.token}
-        return self._create(claim_key(name), json.dumps(record).encode())
+        if not self._create(claim_key(name), json.dumps(record).encode()):
+            return False
+        # A delete writes its tombstone before it removes the claim: a claim made
+        # after that removal finds the tombstone here, and gives the name back.
+        if is_buried(self, name):
+            self._remove(claim_key(name))
+            return False
+        return True
 
     def create_arrays(
         self, name: str, plan_dict: dict[str, Any], shapes: dict[str, dict[str, tuple]]
@@ -375,7 +388,7 @@ class StoreBackend(TaskRecords):
 
     def delete(self, name: str) -> None:
         """Delete a complete version: its zarr.json first (it disappears), then the rest."""
-        self.metadata(name)
+        bury(self, name, self.metadata(name))
         self._remove(f"{name}/zarr.json")
         self._remove_all(name)
 

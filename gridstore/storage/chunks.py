@@ -31,6 +31,9 @@ class ChunkStore(ABC):
     """Bytes at keys relative to a store's root, and the chunks of its arrays."""
 
     path: Any
+    #: tails() reads only the last bytes of an object (a local file); otherwise it
+    #: reads whole objects, checked on the way, as `_get_ranges` does.
+    reads_tails = False
 
     def __init__(self) -> None:
         self._codecs: dict[str, tuple[Any, Any, int]] = {}
@@ -38,6 +41,9 @@ class ChunkStore(ABC):
         # Written into this process's claims and published versions, so that a
         # conditional create whose answer was lost can be recognised as its own.
         self.token = uuid.uuid4().hex
+        # crc32c of each chunk this object wrote, by key, until a task record takes them
+        # (`gridstore.write.identity`): the content digest needs them, not a re-read.
+        self.written_crcs: dict[str, int] = {}
 
     # -- primitives: bytes at keys relative to the store's root ------------------
 
@@ -61,6 +67,15 @@ class ChunkStore(ABC):
         found = dict(zip(keys, self._get_many(keys), strict=True))
         return [None if found[k] is None else found[k][s : s + n] for k, s, n in ranges]  # type: ignore[index]
 
+    def tails(self, keys: list[str], n: int = 4) -> list[bytes | None]:
+        """The last ``n`` bytes of each object (None: missing), e.g. a chunk's crc32c.
+
+        By default each object is read whole, for the reason `_get_ranges`
+        gives: a suffix-range GET carries no checksum. A local backend reads
+        only those bytes (``reads_tails``).
+        """
+        return [None if raw is None else raw[-n:] for raw in self._get_many(keys)]
+
     def has(self, key: str) -> bool:
         """True if an object is stored at ``key`` (relative to the store's root)."""
         return self._get(key) is not None
@@ -72,6 +87,10 @@ class ChunkStore(ABC):
     @abstractmethod
     def _put(self, key: str, data: bytes) -> None:
         """Store ``data`` at ``key`` whole: readers see the old object or the new one."""
+
+    def _put_record(self, key: str, data: bytes) -> None:
+        """Store a bookkeeping record whole and durably (a tombstone, a tag, a note)."""
+        self._put(key, data)
 
     def _put_chunk(self, key: str, data: bytes) -> None:
         """Store a chunk; a backend may defer it until :meth:`_flush`."""
@@ -139,7 +158,9 @@ class ChunkStore(ABC):
         """
         prefix = f"{staged_key(name)}/{split}/{array}"
         encode, _, _ = self._codec(prefix)
-        self._put_chunk(self._chunk_key(prefix, chunk), encode(data))
+        key, raw = self._chunk_key(prefix, chunk), encode(data)
+        self.written_crcs[key] = int.from_bytes(raw[-4:], "little")  # zarr's crc32c, stored last
+        self._put_chunk(key, raw)
 
     def read_chunk(self, array: str, chunk: int) -> np.ndarray:
         """Chunk ``chunk`` (along images) of the array whose prefix is ``array``, decoded.

@@ -11,6 +11,9 @@ backends only move bytes::
     .gridstore/work/staging/<name>/...   a version being written (its zarr hierarchy)
     .gridstore/work/tasks/<name>/...     its plan and task records
     .gridstore/work/locks/<name>         its writer's lock or lease
+    .gridstore/work/tombstones/<name>    a deleted version's name: never given again
+    .gridstore/work/tags/<tag>           a tag's version (outside the immutable versions)
+    .gridstore/work/notes/<name>.<kind>  a version's description, a digest recorded later
 
 Bookkeeping lives inside the store so that it is on the store's own file
 system (a store may be a mount point or a symlink to another disk) and a
@@ -37,7 +40,10 @@ __all__ = [
     "COMPRESSIONS",
     "FIELDS",
     "LAYOUT",
+    "NOTES",
+    "TAGS",
     "TASKS",
+    "TOMBSTONES",
     "VERSION_RE",
     "array_docs",
     "bookkeeping_docs",
@@ -102,6 +108,9 @@ BOOKKEEPING = ".gridstore"
 _WORK = f"{BOOKKEEPING}/work"
 CLAIMS = f"{_WORK}/claims"  # one object per claimed name
 TASKS = f"{_WORK}/tasks"  # one prefix per staged version
+TOMBSTONES = f"{_WORK}/tombstones"  # one object per deleted version
+TAGS = f"{_WORK}/tags"  # one object per tag
+NOTES = f"{_WORK}/notes"  # <name>.description, <name>.digest: what may change about a version
 
 
 def parse_version_name(name: str) -> tuple[dt.date, int]:

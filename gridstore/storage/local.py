@@ -29,6 +29,7 @@ from gridstore.storage.fsio import (
     share_file,
 )
 from gridstore.storage.layout import BOOKKEEPING, lock_key, root_doc, staged_key
+from gridstore.storage.tombstones import bury
 
 __all__ = ["LocalStore", "holds_only_ignorable"]
 
@@ -52,6 +53,10 @@ class LocalStore(StoreBackend):
     path : str or PathLike
         The store's directory (a Zarr v3 group).
     """
+
+    #: tails() reads only a chunk's last bytes (a positional read): a disk has no
+    #: transit to damage them, unlike a ranged GET (`ChunkStore.tails`).
+    reads_tails = True
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__()
@@ -131,12 +136,29 @@ class LocalStore(StoreBackend):
                 os.close(fd)
         return out
 
+    def tails(self, keys: list[str], n: int = 4) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for key in keys:
+            try:
+                fd = os.open(self.path / key, os.O_RDONLY)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                out.append(None)
+                continue
+            try:  # a positional read of the last n bytes (all of a shorter file)
+                out.append(os.pread(fd, n, max(0, os.fstat(fd).st_size - n)))
+            finally:
+                os.close(fd)
+        return out
+
     def has(self, key: str) -> bool:
         return (self.path / key).is_file()
 
     def _put(self, key: str, data: bytes) -> None:
         # No fsync here: _publish flushes the whole version before it appears.
         atomic_write_bytes(self.path / key, data, durable=False)
+
+    def _put_record(self, key: str, data: bytes) -> None:
+        atomic_write_bytes(self.path / key, data, durable=True)  # no commit flushes it later
 
     def _put_chunk(self, key: str, data: bytes) -> None:
         # Read-only: a grown version shares these files (see _copy), so a write
@@ -227,7 +249,7 @@ class LocalStore(StoreBackend):
 
     def delete(self, name: str) -> None:
         """Delete a complete version: one rename takes it out of the store, then it is removed."""
-        self.metadata(name)
+        bury(self, name, self.metadata(name))
         trash = self.path / BOOKKEEPING / "work" / "trash" / f"{name}.{os.getpid()}"
         with os_errors(self.path):
             trash.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ CHECKS = (
     "instance_maps",
     "regeneration",
     "duplicates",
+    "digest",
 )
 
 
@@ -42,6 +43,7 @@ class ValidationReport:
     seed: int
     chunks: dict[str, list[int]]  # chunk indices whose data was read, per split
     seconds: float
+    digest: str | None = None  # recomputed from every chunk (full validation only)
 
     @property
     def ok(self) -> bool:

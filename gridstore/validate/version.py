@@ -29,7 +29,9 @@ from gridstore.errors import ConfigError, GridstoreError
 from gridstore.metadata import REQUIRED_KEYS
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.source import chunk_key
-from gridstore.storage import FIELDS, StoreBackend, latest_version, open_backend, zarr_store
+from gridstore.storage import FIELDS, StoreBackend, open_backend, zarr_store
+from gridstore.storage.registry import resolve
+from gridstore.validate.digest import check_digest
 from gridstore.validate.report import CHECKS, CheckResult, ValidationReport
 from gridstore.validate.task import MAX_WHERE
 
@@ -320,7 +322,7 @@ def validate_version(
     store_path : str or os.PathLike
         The store directory.
     version : str, optional
-        ``YYYY-MM-DD-vN``; default the newest complete version.
+        ``YYYY-MM-DD-vN``, a tag or ``latest`` (the default).
     sample : int or None
         Chunk indices read in every split, uniformly without replacement, the
         last (partial) one always among them; None or >= the chunk count: all.
@@ -372,7 +374,7 @@ def validate_version(
         raise ConfigError(msg)
     started = time.perf_counter()
     store = open_backend(store_path)
-    version = version or latest_version(store)
+    version = resolve(store, version)
     run = _Run(store, version, store.metadata(version))
     run.check_metadata()
     run.check_structure()
@@ -388,12 +390,8 @@ def validate_version(
     run.check_data(
         chosen, full, progress, {"engine": engine, "workers": workers, "scheduler": scheduler}
     )
-    return ValidationReport(
-        version,
-        str(store.path),
-        run.results(),
-        full,
-        int(seed),
-        {s: [c for c in chosen if c < nchunks[s]] for s in run.good},
-        time.perf_counter() - started,
-    )
+    digest = check_digest(run, full)
+    chunks = {s: [c for c in chosen if c < nchunks[s]] for s in run.good}
+    elapsed = time.perf_counter() - started
+    return ValidationReport(version, str(store.path), run.results(), full, int(seed), chunks,
+                            elapsed, digest)  # fmt: skip

@@ -4,7 +4,8 @@ After the generation tasks, everything the metadata needs is read by jobs on
 the same engine (the process pool, or Dask), and the client only adds up their
 small results, so its time and memory do not grow with the version:
 
-- a ``records`` job merges the statistics of a range of task records;
+- a ``records`` job merges the statistics of a range of task records, and
+  returns their chunks' crc32c (4 bytes a chunk) for the content digest;
 - a ``duplicates`` job counts repeats among the hashes of a range of
   partitions, reading that range of every task's hash file (tasks store their
   hashes sorted and cut by their top `hash_bits` bits,
@@ -24,6 +25,7 @@ from typing import Any, Literal
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import open_backend
 from gridstore.storage.layout import CHUNK_KEY_SEPARATOR, chunk_key, staged_key
+from gridstore.write.identity import pack_crcs, task_crcs
 from gridstore.write.stats import count_duplicates, duplicate_count_bytes, merge_counts
 
 __all__ = [
@@ -106,20 +108,24 @@ def run_job(
     job, plan = jobs[index], Plan.from_dict(json.loads(plan_json))
     store = open_backend(store_path)
     if job.kind == "records":
-        return _records(store, name, job)
+        return _records(store, name, plan, job)
     if job.kind == "duplicates":
         return _duplicates(store, name, plan, job)
     return _sizes(store, name, plan, job, fence)
 
 
-def _records(store: Any, name: str, job: Job) -> dict[str, Any]:
+def _records(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
     indices = list(range(job.start, job.stop))
     docs = store.task_records(name, indices)
+    # a record of an older gridstore has no crc32c: its chunks' are read from the store
+    pairs = zip(indices, docs, strict=True)
+    crcs = pack_crcs((t, d.get("crc32c") or task_crcs(store, name, plan, t)) for t, d in pairs)
     return {
         "counts": {s: merge_counts(d["counts"][s] for d in docs) for s in SPLITS},
         "draws": sum(d["draws"] for d in docs),
         "skipped": sum(d.get("skipped", 0) for d in docs),
         "notes": {t: d["note"] for t, d in zip(indices, docs, strict=True) if "note" in d},
+        "crc32c": crcs,
     }
 
 
@@ -176,6 +182,8 @@ class Merged:
     copied: bool = True  # every sizes job copied its objects for publishing
     notes: dict[int, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    # per split, each records job's (tasks, crc32c per array): `identity.commit_digest`
+    crcs: dict[str, list[tuple[Any, Any]]] = field(default_factory=dict)
 
 
 def merge(results: list[dict[str, Any]]) -> Merged:
@@ -189,6 +197,8 @@ def merge(results: list[dict[str, Any]]) -> Merged:
             out.draws += r["draws"]
             out.skipped += r["skipped"]
             out.notes |= r["notes"]
+        for split, part in r.get("crc32c", {}).items():
+            out.crcs.setdefault(split, []).append(part)
         out.bytes += r.get("bytes", 0)
         out.image_bytes += r.get("image_bytes", 0)
         out.missing_count += r.get("missing_count", 0)

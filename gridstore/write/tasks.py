@@ -21,6 +21,7 @@ from gridstore.generate.hashing import content_hashes
 from gridstore.generate.vocab import Annotations
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, backend
+from gridstore.write.identity import task_crcs
 from gridstore.write.reduce import hash_bits
 from gridstore.write.stats import split_counts
 from gridstore.write.unique import task_skips
@@ -54,7 +55,7 @@ def record(
     store.record_task(
         name,
         index,
-        {"counts": counts, "draws": draws}
+        {"counts": counts, "draws": draws, "crc32c": task_crcs(store, name, plan, index)}
         | ({"note": note} if note else {})
         | ({"skipped": skipped} if skipped is not None else {}),
         dict(zip(SPLITS, hashes, strict=True)),

@@ -20,6 +20,7 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore._version import __version__
+from gridstore.digest import DIGEST_SCHEME
 from gridstore.engines import EngineName, default_workers, open_engine
 from gridstore.errors import (
     WorkerLostError,
@@ -32,6 +33,7 @@ from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, open_backend
 from gridstore.storage.layout import COMPRESSIONS
 from gridstore.write import reduce, tasks, unique
+from gridstore.write.identity import commit_digest
 from gridstore.write.progress import Phases, progress_bar
 from gridstore.write.stats import summarize
 
@@ -110,9 +112,13 @@ def _run(
         for t, note in sorted(merged.notes.items()):
             if t in todo:  # a task of this run that could not be copied
                 warnings.warn(note, RuntimeWarning, stacklevel=1)
-        metadata = _metadata(store, name, plan, merged, phases, engine, workers, grow_from, created)
         if merged.missing_count:
             raise store.incomplete(name, merged.missing, merged.missing_count)
+        # every chunk is there: the digest of their crc32c, as the records jobs returned them
+        digest = commit_digest(plan, merged.crcs)
+        metadata = _metadata(
+            store, name, plan, merged, digest, phases, engine, workers, grow_from, created
+        )
         store.commit(
             name, metadata, None, phases.start, copied=merged.copied and store.publishes_by_copy
         )
@@ -125,6 +131,7 @@ def _metadata(
     name: str,
     plan: Plan,
     merged: reduce.Merged,
+    digest: str,
     phases: Phases,
     engine: str,
     workers: int,
@@ -164,6 +171,8 @@ def _metadata(
             "image_bytes_per_image": images_on_disk / plan.num_images,
         },
         "statistics": {s: summarize(merged.counts[s], g) for s in SPLITS},
+        "digest": digest,  # see gridstore.digest
+        "digest_scheme": DIGEST_SCHEME,
         "duplicates": merged.duplicates,
         "generation": {
             # the tasks' time (the whole command's is printed by `generate`)
