@@ -34,6 +34,7 @@ from gridstore.generate.batch import generate_block
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import open_backend
 from gridstore.write import reduce
+from gridstore.write.identity import FIELDS
 from gridstore.write.stats import split_counts
 
 NAME = "2026-01-01-v1"
@@ -54,9 +55,10 @@ def write_task(store_path: str, plan_json: str, record: str, index: int) -> int:
         # 64 bits, top bits included (the partitions), as content hashes do
         draws = rng.integers(0, space, stop - start, dtype=np.uint64)
         hashes[s] = draws * np.uint64(0x9E3779B97F4A7C15)
-    store.record_task(
-        NAME, index, json.loads(record), hashes, bits=reduce.hash_bits(plan.num_images)
-    )
+    # each stored chunk's crc32c, as a task records them for the content digest
+    crcs = {s: rng.integers(0, 2**32, len(FIELDS)).tolist() for s in SPLITS if len(hashes[s])}
+    doc = json.loads(record) | {"crc32c": crcs}
+    store.record_task(NAME, index, doc, hashes, bits=reduce.hash_bits(plan.num_images))
     return index
 
 

@@ -1,12 +1,14 @@
 """A version at each scale, end to end: the whole command, its phases, memory, bytes, validate, an epoch.
 
 For each size it runs, as a user would, ``gridstore generate --num-images N
---yes --quiet`` into a fresh store, then ``gridstore validate --full``, then
+--yes`` into a fresh store (its progress read from stderr, to time each commit
+phase from the moment it is shown), then ``gridstore validate --full``, then
 reads one shuffled epoch of train with ``split.batches(256)``, and prints:
 
-- the whole command's wall time, and each phase's share (tasks, then the
-  commit's sizes, statistics and duplicates from the metadata, and the rest:
-  planning, checking, flushing, publishing, cleaning up);
+- the whole command's wall time, and each part's share: before the tasks
+  (planning and its estimate, the claim, starting workers), the tasks (from
+  the metadata), and each phase of the commit (merging, writing metadata,
+  checking chunks, flushing and publishing, cleaning up), and the exit;
 - peak memory of the largest process (ru_maxrss of the command's children);
 - bytes on disk;
 - ``validate --full`` wall time and rate, and its CPU use (both cores: ~200%);
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -43,19 +46,45 @@ def timed(cmd: list[str]) -> tuple[float, float, int]:
     return wall, cpu, after.ru_maxrss // 1024  # the largest child so far (sizes grow)
 
 
+def commit_phases(cmd: list[str]) -> tuple[float, int, dict[str, float]]:
+    """Run a ``generate`` with its progress shown: its wall seconds, peak RSS (MiB), and
+    the wall time of each commit phase, from the moment its name appears on stderr to
+    the next one's (the last one's, to the command's exit)."""
+    t0 = time.perf_counter()
+    began: dict[str, float] = {}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    pending = b""
+    while block := proc.stderr.read1(1 << 16):
+        *lines, pending = re.split(rb"[\r\n]", pending + block)
+        for line in lines:
+            found = re.search(rb" commit: ([a-z ]+?)(?: \d+/\d+)? \[", line)
+            if found and found.group(1).decode() not in began:
+                began[found.group(1).decode()] = time.perf_counter() - t0
+    if proc.wait() != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    wall = time.perf_counter() - t0
+    stamps = [*began.values(), wall]
+    phases = {name: stamps[i + 1] - stamps[i] for i, name in enumerate(began)}
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, phases
+
+
 def one(num_images: int, root: Path, keep: bool) -> None:
     store = root / f"store-{num_images}"
-    wall, _, peak = timed([*CLI, "generate", "--store", str(store), "--num-images",
-                           str(num_images), "--yes", "--quiet"])  # fmt: skip
+    wall, peak, commit = commit_phases([*CLI, "generate", "--store", str(store),
+                                        "--num-images", str(num_images), "--yes"])  # fmt: skip
     (version,) = [p.name for p in store.iterdir() if p.name[0].isdigit()]
     meta = json.loads((store / version / "zarr.json").read_text())["attributes"]
-    phases = dict(meta["generation"]["phase_seconds"])
-    phases["rest (plan, check, flush, publish, clean)"] = wall - sum(phases.values())
+    tasks = meta["generation"]["phase_seconds"]["tasks"]
     print(f"\n{num_images:,} images: whole command {wall:.1f} s "
           f"({num_images / wall:,.0f} images/s), peak {peak} MiB in the largest process, "
           f"{meta['storage']['bytes_on_disk'] / 2**20:,.1f} MiB on disk")  # fmt: skip
-    for name, seconds in phases.items():
-        print(f"  {name:44s} {seconds:8.2f} s  {100 * seconds / wall:5.1f}%")
+    after = commit.pop("done", 0.0)  # the workers stop, the interpreter exits
+    rows = {"before the tasks (plan, estimate, claim, workers)": wall - tasks - sum(commit.values()) - after,
+            "tasks": tasks, **{f"commit: {k}": v for k, v in commit.items()},
+            "commit, all of it": sum(commit.values()), "after the commit (workers stop, exit)": after}  # fmt: skip
+    for name, seconds in rows.items():
+        print(f"  {name:52s} {seconds:8.2f} s  {100 * seconds / wall:5.1f}%")
     vwall, vcpu, _ = timed([*CLI, "validate", version, "--store", str(store), "--full", "-q"])
     print(f"  validate --full: {vwall:.1f} s ({num_images / vwall:,.0f} images/s, "
           f"{100 * vcpu / vwall:.0f}% CPU)")  # fmt: skip
