@@ -78,6 +78,30 @@ def test_a_partition_range_of_every_task_is_its_hashes_in_that_range(
     _check_parts(store, tasks, bits)
 
 
+def test_a_partition_range_lists_the_tasks_files_only_for_older_files(tmp_path: Path) -> None:
+    """A job reads 600 partitioned files without listing them; older ones, with one listing.
+
+    (A listing a batch of 256 made each job at 10**9 images list 100,000 files 196 times.)
+    """
+    store = open_backend(tmp_path / "store", create=True)
+    tasks = [_tasks()[t % 4] for t in range(600)]
+    listings = []
+    listed = store._list
+
+    def counted(prefix: str) -> list[str]:
+        listings.append(prefix)
+        return listed(prefix)
+
+    store._list = counted
+    _store_tasks(store, tasks, 4, ["parts"] * 600)
+    assert len(list(store.hash_parts(NAME, list(range(600)), SPLITS, 4, range(2, 5)))) == 600
+    assert listings == []
+    _store_tasks(store, tasks, 4, ["parts"] * 599 + ["npz"])  # task 599: an npz (and h4)
+    store._remove(task_key(NAME, 599, "h4"))
+    _check_parts(store, tasks, 4)
+    assert len(listings) == 4  # one per call of four: the older file's batch
+
+
 def test_partition_ranges_on_object_storage(bucket: str) -> None:
     """Range reads on a real S3 server, including a range past a short older file's end."""
     store = open_backend(f"s3://{bucket}/store", create=True)

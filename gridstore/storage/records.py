@@ -114,7 +114,7 @@ class TaskRecords(ChunkStore):
         VersionNotFoundError
             A task has no hash file.
         """
-        n = len(splits)
+        n, files = len(splits), None
         first, stop = parts.start * n, parts.stop * n
         for i in range(0, len(indices), 256):
             batch = indices[i : i + 256]
@@ -129,9 +129,15 @@ class TaskRecords(ChunkStore):
                 [(k, base + 8 * int(o[0]), 8 * int(o[-1] - o[0])) for k, o in offsets.items()]
             )
             got = dict(zip(offsets, bodies, strict=True))
-            # not partitioned as asked (other bits, or older files): whole, then filtered
+            # not partitioned as asked (other bits, or older files): whole, then filtered;
+            # the tasks' files listed once, and only if some are (a listing per batch made
+            # a job at 10**9 images list 100,000 files 196 times)
             others = [t for t, k in zip(batch, keys, strict=True) if k not in offsets]
-            whole = dict(zip(others, self.task_hashes(name, splits, others), strict=True))
+            whole = {}
+            if others:
+                files = self._hash_files(name) if files is None else files
+                read = self.task_hashes(name, splits, others, files=files)
+                whole = dict(zip(others, read, strict=True))
             for t, k in zip(batch, keys, strict=True):
                 if k not in offsets:
                     yield {s: _in_parts(h, bits, parts) for s, h in whole[t].items()}
@@ -142,16 +148,8 @@ class TaskRecords(ChunkStore):
                 segments = np.split(np.frombuffer(body, "<u8"), (o - o[0])[1:-1])
                 yield {s: np.concatenate(segments[j::n]) for j, s in enumerate(splits)}
 
-    def task_hashes(
-        self, name: str, splits: tuple[str, ...], indices: list[int] | None = None
-    ) -> Iterator[dict[str, np.ndarray]]:
-        """Content hashes of finished tasks (one dict of split -> hashes per task).
-
-        ``splits`` in the order they were stored; ``indices``: these tasks (all
-        that have hashes by default). Tasks recorded by older gridstores keep
-        theirs unpartitioned: in ``<t>.hashes`` (a count per split, then the
-        hashes) or, before that, in ``<t>.npz``.
-        """
+    def _hash_files(self, name: str) -> dict[int, str]:
+        """Each task's hash file by index (one listing), a partitioned one if it has two."""
         rank = {"hashes": 1, "npz": 2}  # partitioned files (h<bits>) first
         files: dict[int, str] = {}
         for f in self._task_files(name, ""):
@@ -160,6 +158,25 @@ class TaskRecords(ChunkStore):
                 t = int(index)
                 if t not in files or rank.get(kind, 0) < rank.get(files[t].partition(".")[2], 0):
                     files[t] = f
+        return files
+
+    def task_hashes(
+        self,
+        name: str,
+        splits: tuple[str, ...],
+        indices: list[int] | None = None,
+        *,
+        files: dict[int, str] | None = None,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Content hashes of finished tasks (one dict of split -> hashes per task).
+
+        ``splits`` in the order they were stored; ``indices``: these tasks (all
+        that have hashes by default). Tasks recorded by older gridstores keep
+        theirs unpartitioned: in ``<t>.hashes`` (a count per split, then the
+        hashes) or, before that, in ``<t>.npz``. ``files``: the tasks' hash files
+        by index, if listed already.
+        """
+        files = self._hash_files(name) if files is None else files
         wanted = sorted(files) if indices is None else indices
         keys = [f"{tasks_key(name)}/{files.get(t, f'{t}.hashes')}" for t in wanted]
         for key, raw in self._fetch(name, keys):
