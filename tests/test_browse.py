@@ -36,6 +36,7 @@ from gridstore.write.versions import create_version
 from tests.conftest import tree_bytes
 from tests.helpers_browse import count_when_done, get, request, running
 from tests.helpers_s3 import bucket_fixture, s3_endpoint_fixture  # noqa: F401 - fixtures
+from tests.helpers_signals import default_signals
 
 # 3 chunks of 4,000 train images (blocks_per_chunk=1): a page is one chunk of three.
 PLAN = Plan(num_images=12_000, seed=5, blocks_per_chunk=1)
@@ -316,19 +317,31 @@ def test_the_command_prints_its_url_and_stops_on_ctrl_c_with_one_line(
     store: tuple[str, str, str],
 ) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    cmd = [sys.executable, "-m", "gridstore.cli", "browse", "--store", store[0], "--port", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"at (http://127\.0\.0\.1:\d+/) \(read-only; Ctrl-C stops it\)", line)
-        assert found, line
-        with urllib.request.urlopen(found.group(1) + f"v/{store[1]}", timeout=30) as page:
-            assert page.status == 200
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+    # SIGINT at its default in the child, whatever this process inherited or was left with
+    cmd = default_signals(
+        [sys.executable, "-m", "gridstore.cli", "browse", "--store", store[0], "--port", "0"]
+    )
+    # closed and reaped on the way out, whatever happens: nothing left for a later test's warnings
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            found = re.search(r"at (http://127\.0\.0\.1:\d+/) \(read-only; Ctrl-C stops it\)", line)
+            assert found, line
+            with urllib.request.urlopen(found.group(1) + f"v/{store[1]}", timeout=30) as page:
+                assert page.status == 200
+            status = Path(f"/proc/{proc.pid}/status")  # if it hangs: how it handles signals
+            text = status.read_text() if status.exists() else ""  # Linux only
+            masks = [ln for ln in text.splitlines() if ln.startswith("Sig")]
+            proc.send_signal(signal.SIGINT)
+            try:
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"still running 30 s after SIGINT; its signal masks were {masks}")
+        finally:
+            proc.kill()
     assert proc.returncode == 0 and err == "gridstore browse: stopped\n" and out == "", (out, err)
 
 
