@@ -43,6 +43,7 @@ _DATASET_KEYS = {
     "blocks_per_chunk",
     "compression",
     "unique",
+    "pairs",
 }
 
 
@@ -94,6 +95,11 @@ def _print_plan(
         + ("; unique)" if plan.unique else ")"),
         f"generator:        preset {plan.config.preset}, grid {plan.config.grid_size}, seed {plan.seed}",
         f"compression:      {plan.compression}",
+        *(
+            [f"pairs:            a twin per image; kinds {', '.join(plan.pairs)}"]
+            if plan.pairs
+            else []
+        ),
         *est.lines(),
         f"engine:           {engine}, {workers} worker{'s' if workers > 1 else ''}, "
         f"{len(plan.tasks):,} tasks of {plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES:,} images",
@@ -138,6 +144,12 @@ def _print_plan(
     default=None,
     help="No image twice in the version (draws that repeat one are passed over).",
 )
+@click.option(
+    "--pairs",
+    metavar="KINDS",
+    help="A twin per image under one intervention of KINDS (comma-separated, or all): "
+    "recolour, move, remove, add, reshape, rotate, flip, permute_colours, translate.",
+)
 @click.option("--grid-size", type=int, help="Side of the square grid [16].")
 @click.option("--min-objects", type=int, help="Fewest objects drawn per image [1].")
 @click.option("--max-objects", type=int, help="Most objects drawn per image [4].")
@@ -176,6 +188,7 @@ def generate(**opts: Any) -> None:
       gridstore generate --num-images 100000 --yes
       gridstore generate --num-images 1000000 --preset shapes --splits 0.9,0.05,0.05
       gridstore generate --num-images 1000000 --unique --yes
+      gridstore generate --num-images 100000 --pairs recolour,move,rotate --yes
       gridstore generate --num-images 2000000 --grow-from 2026-11-25-v1 --yes
       gridstore generate --resume --version 2026-11-25-v3 --yes
       gridstore generate --num-images 10000000 --seed 7 --version 2026-11-25-v4 --resume --yes

@@ -28,6 +28,7 @@ from gridstore.errors import (
 from gridstore.generate.rng import RNG_SCHEME
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
 from gridstore.metadata import now, seed_fields
+from gridstore.pairs.counting import pair_metadata
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, open_backend
 from gridstore.storage.layout import COMPRESSIONS
@@ -111,6 +112,7 @@ def _run(
             if t in todo:  # a task of this run that could not be copied
                 warnings.warn(note, RuntimeWarning, stacklevel=1)
         metadata = _metadata(store, name, plan, merged, phases, engine, workers, grow_from, created)
+        metadata |= pair_metadata(plan, merged.counts, merged.pair_duplicates)  # {} without pairs
         if merged.missing_count:
             raise store.incomplete(name, merged.missing, merged.missing_count)
         store.commit(
