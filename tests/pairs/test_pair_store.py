@@ -61,7 +61,9 @@ def test_the_layout_the_records_and_what_other_readers_see(
     plain = create_version(tmp_path / "plain", Plan(num_images=6000, seed=3, blocks_per_chunk=1),
                            engine="serial", show_progress=False)  # fmt: skip
     own = version_chunks(tmp_path / "plain", plain["version"])
-    assert {k: v for k, v in chunks.items() if "/pair/" not in k and "/intervention/" not in k} == own
+    assert {
+        k: v for k, v in chunks.items() if "/pair/" not in k and "/intervention/" not in k
+    } == own
     for key in ("statistics", "duplicates", "dataset_info"):
         assert meta[key] == plain[key], key
     # every pair array has its two chunks in every split

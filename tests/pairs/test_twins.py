@@ -39,7 +39,7 @@ def _check(images, ann, config, kinds, seed):  # type: ignore[no-untyped-def]
 
 def test_each_twin_differs_exactly_as_recorded_and_both_sides_obey_the_rules(base) -> None:
     images, ann = base
-    twins, tann, rec, counts = _check(images, ann, CFG, "all", 2)
+    twins, tann, _, counts = _check(images, ann, CFG, "all", 2)
     assert DOCUMENTED_KINDS == KINDS
     # a random order of the nine kinds, the first that applies: each kind about 1/9 of the
     # rows, fewer for those that apply less often (remove: images of 2+ objects)

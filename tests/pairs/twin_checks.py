@@ -19,7 +19,7 @@ IDENTITY = np.arange(10, dtype=np.uint8)
 
 def _boxes(inst: np.ndarray, label: np.ndarray) -> np.ndarray:
     """(n, 4) box of the cells labelled ``label[i]`` in each instance map (g where none)."""
-    n, g, _ = inst.shape
+    g = inst.shape[1]
     mine = inst == label[:, None, None]
     rows = np.where(mine, np.arange(g)[None, :, None], g)
     cols = np.where(mine, np.arange(g)[None, None, :], g)
@@ -101,7 +101,9 @@ def _defaults(name: str, rec: dict, rows: np.ndarray) -> None:
     for field, is_unused in unused.items():
         if is_unused:
             want = IDENTITY if field == "permutation" else default[field]
-            _assert_same(rec[field], np.broadcast_to(want, rec[field].shape), f"{name} {field}", rows)
+            _assert_same(
+                rec[field], np.broadcast_to(want, rec[field].shape), f"{name} {field}", rows
+            )
 
 
 def _unchanged_except(s: dict, rows: np.ndarray, what: str, *fields: str) -> None:
