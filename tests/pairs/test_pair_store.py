@@ -29,19 +29,10 @@ from gridstore.validate.constraints import check_constraints
 from gridstore.write import reduce
 from gridstore.write.versions import create_version, grow_version
 from tests.conftest import version_chunks
+from tests.pairs.conftest import PLAN, VERSION
 from tests.pairs.twin_checks import KINDS, check_twins
 
-# One routing block per task: 6,000 images are a whole task and a partial one.
-PLAN = Plan(num_images=6000, seed=3, blocks_per_chunk=1, pairs="all")
 RECORDS = ("kind", "slot", "old_colour", "new_colour", "offset", "rotation", "flip", "permutation")
-VERSION = "2026-02-02-v1"
-
-
-@pytest.fixture(scope="module")
-def serial(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict[str, bytes]]:
-    store = tmp_path_factory.mktemp("paired") / "s"
-    meta = create_version(store, PLAN, name=VERSION, engine="serial", show_progress=False)
-    return store, meta, version_chunks(store, VERSION)
 
 
 def _stored(store: Path, split: str) -> tuple[np.ndarray, dict, np.ndarray, dict, dict]:
@@ -54,9 +45,9 @@ def _stored(store: Path, split: str) -> tuple[np.ndarray, dict, np.ndarray, dict
 
 
 def test_the_layout_the_records_and_what_other_readers_see(
-    serial: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
+    paired: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
 ) -> None:
-    store, meta, chunks = serial
+    store, meta, chunks = paired
     # the base arrays are those of the same version without pairs, byte for byte
     plain = create_version(tmp_path / "plain", Plan(num_images=6000, seed=3, blocks_per_chunk=1),
                            engine="serial", show_progress=False)  # fmt: skip
@@ -107,9 +98,9 @@ def test_the_layout_the_records_and_what_other_readers_see(
 
 
 def test_two_workers_give_the_serial_bytes(
-    serial: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
+    paired: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
 ) -> None:
-    _, meta, chunks = serial
+    _, meta, chunks = paired
     got = create_version(tmp_path / "s", PLAN, name=VERSION, engine="processes", workers=2,
                          show_progress=False)  # fmt: skip
     assert version_chunks(tmp_path / "s", VERSION) == chunks
@@ -118,10 +109,10 @@ def test_two_workers_give_the_serial_bytes(
 
 @pytest.mark.slow
 def test_a_dask_local_cluster_gives_the_serial_bytes(
-    serial: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
+    paired: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
 ) -> None:
     pytest.importorskip("distributed")
-    _, meta, chunks = serial
+    _, meta, chunks = paired
     saved = os.environ.copy()  # a LocalCluster's nannies write OMP_NUM_THREADS etc.
     try:
         got = create_version(tmp_path / "s", PLAN, name=VERSION, engine="dask", workers=2,
@@ -135,9 +126,9 @@ def test_a_dask_local_cluster_gives_the_serial_bytes(
 
 
 def test_kill_9_then_resume_refuses_a_lost_twin_chunk_and_gives_the_serial_bytes(
-    serial: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
+    paired: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
 ) -> None:
-    _, meta, chunks = serial
+    _, meta, chunks = paired
     store, config = tmp_path / "s", tmp_path / "plan.json"
     config.write_text(json.dumps({"blocks_per_chunk": 1, "pairs": "all"}))
     args = ["generate", "--store", str(store), "--config", str(config), "--num-images", "6000",
@@ -162,9 +153,9 @@ def test_kill_9_then_resume_refuses_a_lost_twin_chunk_and_gives_the_serial_bytes
 
 
 def test_a_grown_version_holds_the_bytes_of_a_fresh_one(
-    serial: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
+    paired: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
 ) -> None:
-    _, meta, chunks = serial
+    _, meta, chunks = paired
     store = tmp_path / "s"
     small = create_version(store, Plan(num_images=5000, seed=3, blocks_per_chunk=1, pairs="all"),
                            engine="serial", show_progress=False)  # fmt: skip
