@@ -39,6 +39,7 @@ KERNEL_SOURCES = (
     _PACKAGE / "write" / "unique.py",
     _PACKAGE / "factors" / "_kernel.py",
     _PACKAGE / "pairs" / "_kernel.py",
+    _PACKAGE / "pairs" / "_objects.py",
 )
 
 

@@ -4,7 +4,7 @@ Row ``i`` draws from its own xoshiro256** stream, keyed by ``(key, block,
 first + i)``: a random order of the kinds asked for, then the first kind of
 that order that applies, with that kind's own draws. When none applies the
 twin is a recolour, which always does. ``add`` and ``reshape`` draw objects
-with the render kernel's steps (`gridstore.factors._kernel._object`), which
+with the render kernel's steps (`gridstore.pairs._objects`), which
 are the generator's own when nothing is fixed. Images are flat rows of
 ``G * G`` cells; a row's object slots are its first ``num_objects``.
 """
@@ -14,24 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from gridstore._jit import kernel
-from gridstore.factors._kernel import _draw_shape, _fits, _free_at, _grow_blob, _object
 from gridstore.generate.rng import image_key, randint, seed_state
+from gridstore.pairs._objects import _add, _reshape, _shuffle
 
 __all__ = ["twin_rows"]
 
 RECOLOUR, MOVE, REMOVE, ADD, RESHAPE, ROTATE, FLIP, PERMUTE, TRANSLATE = range(1, 10)
-BLOB, LINE = 1, 3
-# Shapes drawn for one object before the next object is tried (a draw is a bisection and a
-# fit test: 100 cost about what one image costs the generator).
-RESHAPE_DRAWS = 100
-
-
-@kernel
-def _shuffle(s, a, n):
-    """Fisher-Yates: the first ``n`` entries of ``a`` in a uniformly random order."""
-    for x in range(n - 1, 0, -1):
-        y = randint(s, x + 1)
-        a[x], a[y] = a[y], a[x]
+LINE = 3
 
 
 @kernel
@@ -242,86 +231,6 @@ def _permute(s, n, tim, tcol, perm):
 
 
 @kernel
-def _new_object(tim, tin, tty, tsub, tcol, tsize, tbox, slot, got, t, sub, colour, cells, g):
-    """Paint a drawn object (its cells in ``cells``, labelled already) into slot ``slot``."""
-    r0, c0, r1, c1 = g, g, 0, 0
-    for e in range(got):
-        x = cells[e]
-        tim[x] = colour
-        r, c = x // g, x % g
-        r0, c0, r1, c1 = min(r0, r), min(c0, c), max(r1, r), max(c1, c)
-    tty[slot], tsub[slot], tcol[slot], tsize[slot] = t, sub, colour, got
-    tbox[4 * slot], tbox[4 * slot + 1], tbox[4 * slot + 2], tbox[4 * slot + 3] = r0, c0, r1, c1
-
-
-@kernel
-def _redraw(s, g, cfg, cat, tin, occupied, label, t, r0, c0, cells, front, nb):
-    """One new shape of type t with its corner at (r0, c0) where nothing else is: (size, subtype).
-
-    Size 0: the draw did not fit.
-
-    A blob grows as the generator's do, from the corner cell and inside the
-    quadrant below and right of it; another type draws a shape by the
-    generator's probabilities and keeps it if it fits there.
-    """
-    if t == BLOB:
-        got = _grow_blob(s, g, tin, occupied, label, -1, r0, c0, int(cfg[0]), int(cfg[1]),
-                         cfg[2], cells, front, nb, True)  # fmt: skip
-        return got, 0
-    k = _draw_shape(s, cat, tin, t, -1, -1, -1, -1, g)
-    if not _fits(cat, k, r0, c0, g) or not _free_at(tin, cat, k, r0 * g + c0, g):
-        return 0, 0
-    for e in range(cat.size[k]):
-        x = cat.start[k] + e
-        cells[e] = (r0 + cat.cell_r[x]) * g + c0 + cat.cell_c[x]
-        tin[cells[e]] = label
-    return int(cat.size[k]), int(cat.sub[k])
-
-
-@kernel
-def _reshape(s, n, g, cfg, cat, tim, tin, tty, tsub, tcol, tsize, tbox, objs, old, scratch):
-    """An object (uniform among those that can) redrawn: same type, colour and corner, new cells.
-
-    Up to `RESHAPE_DRAWS` draws per object (`_redraw`); a draw that gives
-    the object's own cells again does not count as new.
-    """
-    cells, front, nb = scratch
-    occupied = 0
-    for q in range(n):
-        occupied += int(tsize[q])
-        objs[q] = q
-    _shuffle(s, objs, n)
-    for q in range(n):
-        j = objs[q]
-        t, r0, c0 = int(tty[j]), int(tbox[4 * j]), int(tbox[4 * j + 1])
-        m = 0
-        for x in range(g * g):
-            if tin[x] == j + 1:
-                old[m] = x
-                m += 1
-                tin[x] = 0
-        for _draw in range(RESHAPE_DRAWS):
-            got, sub = _redraw(s, g, cfg, cat, tin, occupied - m, j + 1, t, r0, c0, cells, front,
-                               nb)  # fmt: skip
-            if got == 0:
-                continue
-            same = got == m
-            for e in range(m):
-                same = same and tin[old[e]] == j + 1
-            if not same:
-                for e in range(m):
-                    tim[old[e]] = 0
-                _new_object(tim, tin, tty, tsub, tcol, tsize, tbox, j, got, t, sub,
-                            int(tcol[j]), cells, g)  # fmt: skip
-                return j
-            for e in range(got):
-                tin[cells[e]] = 0
-        for e in range(m):
-            tin[old[e]] = j + 1
-    return -1
-
-
-@kernel
 def twin_rows(key, block, first, kinds, g, cfg, line_on, cat, base, ann, twin, tann, rec):
     """Make the twin of each row of ``base`` (flat images) into ``twin`` and its record.
 
@@ -381,20 +290,10 @@ def twin_rows(key, block, first, kinds, g, cfg, line_on, cat, base, ann, twin, t
                 if done:
                     tn[i], r_slot[i] = n - 1, j
             elif kind == ADD:
-                if n < k:
-                    occupied = 0
-                    for q2 in range(n):
-                        occupied += int(tsize[i, q2])
-                    for c in range(6):
-                        f[c] = -1
-                    got, t, sub, colour = _object(state, g, tin, occupied, n + 1, f, int(cfg[0]),
-                                                  int(cfg[1]), cfg[2], int(cfg[3]), cat,
-                                                  scratch[0], scratch[1], scratch[2])  # fmt: skip
-                    done = got > 0
-                    if done:
-                        _new_object(tim, tin, tty[i], tsub[i], tcol[i], tsize[i], tbox[i], n, got,
-                                    t, sub, colour, scratch[0], g)  # fmt: skip
-                        tn[i], r_slot[i] = n + 1, n
+                done = _add(state, n, g, cfg, cat, tim, tin, tty[i], tsub[i], tcol[i], tsize[i],
+                            tbox[i], f, scratch)  # fmt: skip
+                if done:
+                    tn[i], r_slot[i] = n + 1, n
             elif kind == RESHAPE:
                 j = _reshape(state, n, g, cfg, cat, tim, tin, tty[i], tsub[i], tcol[i], tsize[i],
                              tbox[i], objs, pos, scratch)  # fmt: skip

@@ -61,9 +61,10 @@ def test_pair_batches_are_the_splits_batches_cut_in_three(train) -> None:
     kinds = [np.concatenate([b[2]["kind"] for b in share]) for share in ranks]
     assert sum(map(len, kinds)) == 4800
     together = np.concatenate(kinds)
-    assert np.bincount(together, minlength=10)[1:].tolist() == np.bincount(
-        train.pairs.interventions.kind[:], minlength=10
-    )[1:].tolist()
+    assert (
+        np.bincount(together, minlength=10)[1:].tolist()
+        == np.bincount(train.pairs.interventions.kind[:], minlength=10)[1:].tolist()
+    )
 
 
 def test_torch_loader_of_pairs_resumes_exactly(train) -> None:
