@@ -28,6 +28,7 @@ __all__ = [
     "RECORD_DIMS",
     "RECORD_FIELDS",
     "check_kinds",
+    "describe",
     "pair_shapes",
 ]
 
@@ -158,3 +159,27 @@ def pair_shapes(split: dict[str, tuple]) -> dict[str, tuple]:
     for name, (rest, dtype) in RECORD_FIELDS.items():
         out[f"{INTERVENTION}/{name}"] = ((n, *rest), (c, *rest), dtype)
     return out
+
+
+def describe(record: dict[str, Any], i: int) -> str:
+    """Row ``i`` of a batch of records in a few words: ``"recolour 3->5"``, ``"rotate 2"``, ...
+
+    Examples
+    --------
+    >>> describe({"kind": [6], "rotation": [3]}, 0)
+    'rotate 3'
+    """
+    kind = KINDS[int(record["kind"][i]) - 1]
+    if kind == "recolour":
+        return f"recolour {int(record['old_colour'][i])}->{int(record['new_colour'][i])}"
+    if kind in ("move", "translate"):
+        a, b = (int(x) for x in record["offset"][i])
+        return f"{kind} {a:+d},{b:+d}"
+    if kind == "rotate":
+        return f"rotate {int(record['rotation'][i])}"
+    if kind == "flip":
+        return f"flip {FLIPS[int(record['flip'][i]) - 1]}"
+    if kind == "permute_colours":
+        perm = record["permutation"][i]
+        return "permute " + "".join(str(int(perm[c])) for c in range(1, 10))
+    return f"{kind} #{int(record['slot'][i])}"  # remove, add, reshape: the object's slot

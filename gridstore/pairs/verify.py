@@ -10,6 +10,7 @@ chunk it reads of a paired version. Numpy only.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +45,9 @@ class _Rows:
         self.rec = {f: np.asarray(a)[rows] for f, a in data["rec"].items()}
         self.out, self.i = out, np.arange(len(rows))
 
-    def flag(self, bad: np.ndarray, what: str) -> None:
+    def flag(self, bad: Any, what: str) -> None:
         """Record the rows where ``bad`` (one bool per row) holds."""
+        bad = np.asarray(bad, bool)
         if bad.any():
             self.out.setdefault(what, []).append(self.rows[bad])
 
