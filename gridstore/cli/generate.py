@@ -224,6 +224,10 @@ def generate(**opts: Any) -> None:
         if opts["unique"] and not plan.unique:
             msg = f"--unique: '{grow_from}' is not unique, so a version grown from it cannot be"
             raise ConfigError(msg)
+        if opts["pairs"] is not None and Plan(pairs=opts["pairs"]).pairs != plan.pairs:
+            kinds = ", ".join(plan.pairs) or "none"
+            msg = f"--pairs: a version grown from '{grow_from}' keeps its pairs (kinds: {kinds})"
+            raise ConfigError(msg)
     elif not resume or opts["num_images"] is not None or opts["config_file"] is not None:
         plan = _plan_from_options(opts)
     check_store_target(store_path)  # refuse a path that is not a store before any work

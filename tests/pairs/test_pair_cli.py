@@ -50,3 +50,16 @@ def test_preview_draws_pairs_and_generate_refuses_an_unknown_kind(paired, tmp_pa
         "reshape, rotate, flip, permute_colours, translate (or all)\n"
     )
     assert not (tmp_path / "s").exists()  # nothing written
+
+
+def test_a_grow_keeps_its_sources_pairs(paired) -> None:
+    store = paired[0]
+    before = sorted(p.name for p in store.iterdir())
+    got = _run("generate", "--store", str(store), "--grow-from", VERSION, "--num-images", "7000",
+               "--pairs", "move", "--yes")  # fmt: skip
+    assert got.exit_code == 1
+    assert got.output == (
+        f"Error: --pairs: a version grown from '{VERSION}' keeps its pairs (kinds: recolour, "
+        "move, remove, add, reshape, rotate, flip, permute_colours, translate)\n"
+    )
+    assert sorted(p.name for p in store.iterdir()) == before
