@@ -339,8 +339,8 @@ def count(version: str | None, store: Path, split: str | None, where: Where, as_
         share = f" ({c['count'] / c['images']:.1%})" if c["images"] else ""
         click.echo(f"{name:<6} {c['count']:>14,} of {c['images']:,}{share}")
         if "interventions" in c:
-            kinds = [f"{k} {v:,}" for k, v in c["interventions"].items() if v]
-            click.echo(f"       interventions: {', '.join(kinds) or 'none'}")
+            drawn = [f"{k} {v:,}" for k, v in c["interventions"].items() if v]
+            click.echo(f"       interventions: {', '.join(drawn) or 'none'}")
 
 
 @click.command()
