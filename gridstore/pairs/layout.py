@@ -138,7 +138,15 @@ def check_kinds(kinds: str | Sequence[str] | None) -> tuple[str, ...]:
     """
     if kinds is None:
         return ()
-    names = [k.strip() for k in kinds.split(",")] if isinstance(kinds, str) else list(kinds)
+    if isinstance(kinds, str):
+        names = [k.strip() for k in kinds.split(",")]
+    elif isinstance(kinds, Sequence):
+        names = list(kinds)
+    else:
+        msg = (
+            f"pairs must be kind names (a list, or one string like 'recolour,move'), got {kinds!r}"
+        )
+        raise ConfigError(msg)
     if names == ["all"]:
         return KINDS
     for k in names:
