@@ -14,6 +14,7 @@ from gridstore.errors import ConfigError
 from gridstore.generate import generate_images
 from gridstore.pairs import KINDS, intervene
 from gridstore.pairs.interventions import make_twins
+from gridstore.plan import Plan
 from gridstore.validate.constraints import check_constraints
 from tests.generate.helpers import assert_spec_invariants
 from tests.pairs.twin_checks import KINDS as DOCUMENTED_KINDS
@@ -88,6 +89,9 @@ def test_bad_kinds_are_one_line_errors(base) -> None:
         intervene(images[:2], ann[:2], ["warp"], 0)
     with pytest.raises(ConfigError, match=r"^no intervention kinds given"):
         intervene(images[:2], ann[:2], [], 0)
+    with pytest.raises(ConfigError, match=r"^pairs must be kind names \(a list, or one string"):
+        Plan(pairs=5)  # type: ignore[arg-type]
+    assert Plan(pairs="move,recolour").pairs == Plan(pairs=["recolour", "move"]).pairs
 
 
 @pytest.mark.stress
