@@ -38,6 +38,8 @@ KERNEL_SOURCES = (
     _PACKAGE / "validate" / "constraints.py",
     _PACKAGE / "write" / "unique.py",
     _PACKAGE / "factors" / "_kernel.py",
+    _PACKAGE / "pairs" / "_kernel.py",
+    _PACKAGE / "pairs" / "_objects.py",
 )
 
 

@@ -1,10 +1,13 @@
 """A version's content digest: one sha256 over the crc32c of every chunk, in a fixed order.
 
 What it covers: every chunk of every array of every split (``FIELDS``, not the
-constant ``bbox`` labels), by the crc32c that zarr's ``crc32c`` codec stores in
+constant ``bbox`` labels; in a paired version also the twins' arrays and the
+intervention records, ``DIGEST_ARRAYS``), by the crc32c that zarr's ``crc32c`` codec stores in
 the chunk's last 4 bytes, which is the checksum of the chunk's encoded
 (compressed) body; and each array's shape, chunk shape and dtype. Splits in
-train, val, test order, arrays in ``FIELDS`` order, chunks by index. Two
+train, val, test order, arrays in ``DIGEST_ARRAYS`` order, chunks by index.
+An array a version lacks is left out, so the digest of a version without
+pairs is the one it had before pairs existed. Two
 versions whose arrays hold the same encoded bytes have the same digest,
 whatever their names, dates, seeds or metadata; a changed byte of a chunk
 changes its crc32c, and so the digest (up to the crc's 32 bits per chunk: the
@@ -32,21 +35,27 @@ import numpy as np
 import numpy.typing as npt
 
 from gridstore.errors import GridstoreError
+from gridstore.pairs.layout import INTERVENTION, PAIR, RECORD_FIELDS
 from gridstore.plan import SPLITS
 from gridstore.storage import FIELDS, StoreBackend
 from gridstore.storage.layout import chunk_key, chunk_separator
 
 __all__ = [
+    "DIGEST_ARRAYS",
     "DIGEST_SCHEME",
     "Shapes",
     "chunk_keys",
     "content_digest",
     "recompute",
     "short_digest",
+    "split_arrays",
     "stored_arrays",
 ]
 
 DIGEST_SCHEME = "gridstore-digest-1"
+# A split's arrays in the digest's order: its own, then a paired version's twins and records.
+_GROUPS = {PAIR: FIELDS, INTERVENTION: tuple(RECORD_FIELDS)}
+DIGEST_ARRAYS = (*FIELDS, *(f"{g}/{a}" for g, names in _GROUPS.items() for a in names))
 Shapes = Mapping[str, Mapping[str, tuple[Any, ...]]]  # split -> array -> (shape, chunks, dtype)
 Separators = Mapping[str, Mapping[str, str]]  # split -> array -> its chunk key separator
 _BATCH = 64  # chunks fetched at once (concurrently from object storage)
@@ -56,12 +65,16 @@ def _count(shape: Sequence[int], chunks: Sequence[int]) -> int:
     return -(-int(shape[0]) // int(chunks[0]))
 
 
+def split_arrays(arrays: Collection[str]) -> list[str]:
+    """Those of a split's ``arrays`` that the digest covers, in its order (`DIGEST_ARRAYS`)."""
+    return [a for a in DIGEST_ARRAYS if a in arrays]
+
+
 def _arrays(shapes: Shapes) -> Iterator[tuple[str, str, tuple[Any, ...]]]:
     """``(split, array, (shape, chunks, dtype))`` in the digest's order."""
     for split in SPLITS:
-        for array in FIELDS:
-            if array in shapes.get(split, {}):
-                yield split, array, shapes[split][array]
+        for array in split_arrays(shapes.get(split, {})):
+            yield split, array, shapes[split][array]
 
 
 def chunk_keys(
@@ -126,10 +139,18 @@ def stored_arrays(
     """A version's arrays, from their zarr.json: their shapes and their chunk key separators.
 
     Returns ``{split: {array: (shape, chunks, dtype)}}`` and ``{split: {array:
-    separator}}`` (``"."``, or ``"/"`` in versions before dotted keys).
+    separator}}`` (``"."``, or ``"/"`` in versions before dotted keys). A
+    split's pair and intervention arrays are read where their group is.
     """
+    groups = [(s, g) for s in SPLITS for g in _GROUPS]
     wanted = [(s, a) for s in SPLITS for a in FIELDS]
-    docs = store._get_many([f"{name}/{s}/{a}/zarr.json" for s, a in wanted])
+    docs = store._get_many([f"{name}/{s}/{a}/zarr.json" for s, a in [*wanted, *groups]])
+    docs, found = docs[: len(wanted)], docs[len(wanted) :]
+    paired = [(s, f"{g}/{a}") for (s, g), d in zip(groups, found, strict=True)
+              if d is not None for a in _GROUPS[g]]  # fmt: skip
+    if paired:  # a paired version's twins and records
+        docs += store._get_many([f"{name}/{s}/{a}/zarr.json" for s, a in paired])
+        wanted += paired
     shapes: dict[str, dict[str, tuple[Any, ...]]] = {}
     separators: dict[str, dict[str, str]] = {}
     for (split, array), raw in zip(wanted, docs, strict=True):

@@ -19,6 +19,7 @@ from gridstore.arguments import check_int, check_seed, is_integer
 from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
+from gridstore.pairs.layout import check_kinds, pair_shapes
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -192,6 +193,10 @@ class Plan:
     unique : bool
         No image twice in the version: each block passes over the draws whose
         content an earlier draw gave (`gridstore.write.unique`); disjoint splits only.
+    pairs : tuple of str
+        Intervention kinds (`gridstore.pairs.KINDS`, a comma-separated string or
+        ``"all"``): each image gets a twin under one of them, stored beside it
+        (docs/factors.md). Empty: no pairs.
     """
 
     config: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -202,6 +207,7 @@ class Plan:
     blocks_per_chunk: int = 4
     compression: Compression = "default"
     unique: bool = False
+    pairs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_int("num_images", self.num_images, 1, MAX_IMAGES)
@@ -221,6 +227,7 @@ class Plan:
         if self.unique and self.split_mode != "disjoint":
             msg = "a unique version needs disjoint splits (its repeats are found by content)"
             raise ConfigError(msg)
+        object.__setattr__(self, "pairs", check_kinds(self.pairs))
 
     @cached_property
     def num_blocks(self) -> int:
@@ -258,6 +265,8 @@ class Plan:
                 a: ((n, *rest), (c, *rest), "uint16" if a == "object_size" else "uint8")
                 for a, rest in per_image.items()
             }
+            if self.pairs:  # the twins' arrays and the records, chunked as the split's own
+                out[split] |= pair_shapes(out[split])
         return out
 
     @property
@@ -289,7 +298,7 @@ class Plan:
             "routing_block_images": ROUTING_BLOCK_IMAGES,
             "compression": self.compression,
             "unique": self.unique,
-        }
+        } | ({"pairs": list(self.pairs)} if self.pairs else {})  # absent: as before pairs
 
     def grown(self, num_images: int, source: str = "") -> Plan:
         """Return this plan with more images: the plan of a version grown from this one's.
@@ -328,4 +337,5 @@ class Plan:
             blocks_per_chunk=d["blocks_per_chunk"],
             compression=d.get("compression", "default"),  # absent from older versions
             unique=d.get("unique", False),
+            pairs=tuple(d.get("pairs", ())),
         )

@@ -30,7 +30,7 @@ __all__ = [
 
 # The settings of a plan that are not generator parameters.
 DATASET_KEYS = ("num_images", "seed", "splits", "split_mode", "preset", "blocks_per_chunk",
-                "compression", "unique")  # fmt: skip
+                "compression", "unique", "pairs")  # fmt: skip
 _WEIGHTS = {"type_weights": OBJECT_TYPES, "line_weights": LINE_ORIENTATIONS,
             "pattern_weights": PATTERN_FAMILIES}  # fmt: skip
 
@@ -61,7 +61,7 @@ def settings_of(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(msg) from err
     d = plan.to_dict()
     generator = {k: v for k, v in d["generator"].items() if k != "preset"}
-    return {k: d[k] for k in DATASET_KEYS} | generator
+    return {k: d[k] for k in DATASET_KEYS if k in d} | generator  # no "pairs": an ordinary one
 
 
 def merge_settings(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -120,7 +120,7 @@ def preset_differences(config: GeneratorConfig) -> list[str]:
 # The option of `generate` that sets each plan parameter (a dotted path of Plan.to_dict()).
 _OPTION = {"seed": "--seed", "splits": "--splits", "split_mode": "--split-mode",
            "preset": "--preset", "compression": "--compression", "unique": "--unique",
-           "blocks_per_chunk": "blocks_per_chunk"}  # fmt: skip
+           "blocks_per_chunk": "blocks_per_chunk", "pairs": "--pairs"}  # fmt: skip
 
 
 def contradictions(source: Plan, wanted: Plan) -> list[str]:
@@ -131,11 +131,16 @@ def contradictions(source: Plan, wanted: Plan) -> list[str]:
     """
     a, b = source.to_dict(), wanted.to_dict()
     out = []
-    for key in a:
+    for key in [*a, *(k for k in b if k not in a)]:  # "pairs" is in either alone
         if key in ("num_images", "grid_size", "generator", "routing_block_images"):
             continue
-        if a[key] != b.get(key):
-            shown = ",".join(str(a[key][s]) for s in SPLITS) if key == "splits" else a[key]
+        if a.get(key) != b.get(key):
+            if key == "splits":
+                shown = ",".join(str(a[key][s]) for s in SPLITS)
+            elif key == "pairs":
+                shown = ",".join(a.get(key, [])) or "none"
+            else:
+                shown = a[key]
             out.append(f"{_OPTION.get(key, key)} (source: {shown})")
     preset = a["generator"]["preset"] != b["generator"]["preset"]
     for key, value in a["generator"].items():

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["ARC_PALETTE", "colorize", "render_preview", "render_stats"]
+__all__ = ["ARC_PALETTE", "colorize", "render_pair_preview", "render_preview", "render_stats"]
 
 #: The ten ARC colours; index = cell value (0 is the black background).
 ARC_PALETTE: tuple[str, ...] = (
@@ -133,6 +133,68 @@ def render_preview(
     if line_pt >= 0.15:  # at very large G, lines would hide the cells
         ax.add_collection(LineCollection(segments, colors="#5A5A5A", linewidths=line_pt))
     _preview_panel(fig, arr, left=2 * _MARGIN + mosaic_w)
+    return _save(fig, path, title=title, description=subtitle)
+
+
+def render_pair_preview(
+    bases: npt.ArrayLike,
+    twins: npt.ArrayLike,
+    labels: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    title: str,
+    subtitle: str = "",
+    columns: int = 5,
+) -> Path:
+    """Save a PNG sheet of pairs: each image beside its twin, labelled (e.g. with the intervention).
+
+    Parameters
+    ----------
+    bases, twins : array_like of int, shape (n, G, G)
+        The images and their twins, ``1 <= n <= 100``, values 0..9.
+    labels : sequence of str, length n
+        Written under each pair, e.g. ``"#12 rotate 1"``.
+    path : str or os.PathLike
+        Where to write the PNG; parent directories are created.
+    title, subtitle : str
+        Header lines.
+    columns : int
+        Pairs per row.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ConfigError
+        Bad shapes or values, or labels of the wrong length.
+    """
+    a, b = np.asarray(bases), np.asarray(twins)
+    n = a.shape[0] if a.ndim == 3 and a.shape == b.shape and a.shape[1] == a.shape[2] else 0
+    if not 1 <= n <= 100 or len(labels) != n:
+        msg = f"need 1..100 pairs (n, G, G) twice and n labels, got {a.shape}, {b.shape}, {len(labels)}"
+        raise ConfigError(msg)
+    from matplotlib.figure import Figure
+
+    left, right = colorize(a), colorize(b)
+    cols = min(columns, n)
+    cell_w, cell_h = 2 * _IMG + _GAP + 0.45, _IMG + _LABEL + 0.1
+    width = 2 * _MARGIN + cols * cell_w
+    height = _HEAD + math.ceil(n / cols) * cell_h + _MARGIN
+    fig = Figure(figsize=(width, height), dpi=110)
+    fig.text(_MARGIN / width, 1 - 0.3 / height, title, fontsize=15, weight="bold", va="top")
+    fig.text(_MARGIN / width, 1 - 0.62 / height, subtitle, fontsize=10, color="#444", va="top")
+    for k in range(n):
+        x0 = _MARGIN + (k % cols) * cell_w
+        y0 = height - _HEAD - (k // cols) * cell_h - _IMG
+        for j, rgb in enumerate((left[k], right[k])):
+            ax = fig.add_axes(((x0 + j * (_IMG + _GAP)) / width, y0 / height, _IMG / width,
+                               _IMG / height))  # fmt: skip
+            ax.imshow(rgb, interpolation="nearest")
+            ax.set(xticks=[], yticks=[])
+        fig.text((x0 + _IMG + _GAP / 2) / width, (y0 - 0.05) / height, labels[k], ha="center",
+                 va="top", fontsize=8)  # fmt: skip
     return _save(fig, path, title=title, description=subtitle)
 
 

@@ -86,7 +86,7 @@ BAD_INPUT = [
         1,
         "Error: unknown key 'colour_count' in config file '{tmp}/unknown.toml'; known keys: blob_compactness, "
         "blocks_per_chunk, compression, grid_size, line_weights, max_objects, max_size, max_tries, min_objects, min_size, "
-        "num_images, pattern_weights, preset, seed, split_mode, splits, type_weights, unique",
+        "num_images, pairs, pattern_weights, preset, seed, split_mode, splits, type_weights, unique",
     ),
     (
         "config-bad-value",

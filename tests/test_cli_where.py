@@ -105,7 +105,7 @@ BAD = [
         "unknown-field",
         ["--where", "colour=3"],
         1,
-        "Error: unknown where() field 'colour'; choose from num_objects, object_type, object_subtype, object_colour, object_size",
+        "Error: unknown where() field 'colour'; choose from num_objects, object_type, object_subtype, object_colour, object_size, intervention",
     ),
     (
         "colour-12",

@@ -120,6 +120,7 @@ CONTRADICTIONS = [
     ("--pattern-weights", "plus=2", "--pattern-weights (source: checkerboard=0.2,"),
     ("--blob-compactness", "2", "--blob-compactness (source: 3.0)"),
     ("--max-tries", "5", "--max-tries (source: 10)"),
+    ("--pairs", "move", "--pairs (source: none)"),
 ]
 
 

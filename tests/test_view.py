@@ -234,7 +234,7 @@ BAD = [
     (
         "unknown-field",
         {"colour": 3},
-        "unknown where() field 'colour'; choose from num_objects, object_type, object_subtype, object_colour, object_size",
+        "unknown where() field 'colour'; choose from num_objects, object_type, object_subtype, object_colour, object_size, intervention",
     ),
     (
         "colour-12",

@@ -103,6 +103,11 @@ def _print_plan(
         f"parameters:       {'; '.join(preset_differences(plan.config)) or 'those of the preset'}",
         *([grown] if grown else []),
         f"compression:      {plan.compression}",
+        *(
+            [f"pairs:            a twin per image; kinds {', '.join(plan.pairs)}"]
+            if plan.pairs
+            else []
+        ),
         *est.lines(),
         f"engine:           {engine}, {workers} worker{'s' if workers > 1 else ''}, "
         f"{len(plan.tasks):,} tasks of {plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES:,} images",
@@ -147,6 +152,12 @@ def _print_plan(
     is_flag=True,
     default=None,
     help="No image twice in the version (draws that repeat one are passed over).",
+)
+@click.option(
+    "--pairs",
+    metavar="KINDS",
+    help="A twin per image under one intervention of KINDS (comma-separated, or all): "
+    "recolour, move, remove, add, reshape, rotate, flip, permute_colours, translate.",
 )
 @click.option("--grid-size", type=int, help="Side of the square grid [16].")
 @click.option("--min-objects", type=int, help="Fewest objects drawn per image [1].")
@@ -197,6 +208,7 @@ def generate(**opts: Any) -> None:
       gridstore generate --num-images 100000 --yes
       gridstore generate --num-images 1000000 --preset shapes --splits 0.9,0.05,0.05
       gridstore generate --num-images 1000000 --unique --yes
+      gridstore generate --num-images 100000 --pairs recolour,move,rotate --yes
       gridstore generate --num-images 2000000 --grow-from 2026-11-25-v1 --yes
       gridstore generate --like paper-2026 --seed 7 --yes
       gridstore generate --config info-2026-11-25-v1.json --yes

@@ -97,27 +97,49 @@ def validate(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Which samples."
 )
 @where_option
+@click.option("--pairs", is_flag=True, help="Draw images beside their twins (paired versions).")
+@click.option(
+    "--samples", type=click.IntRange(1, 100), help="Images drawn [100], pairs with --pairs [50]."
+)
 @errors
 def preview(
-    version: str | None, store: Path, split: str, output: Path | None, seed: int, where: Where
+    version: str | None,
+    store: Path,
+    split: str,
+    output: Path | None,
+    seed: int,
+    where: Where,
+    pairs: bool,
+    samples: int | None,
 ) -> None:
     """Draw 100 random samples in a 10x10 grid with metadata and pixel statistics.
 
     With --where, the samples are drawn from the matching images; each is
-    labelled with its index in the split.
+    labelled with its index in the split. With --pairs, 50 of them beside
+    their twins, each pair named by its intervention (--samples: how many).
     """
     import numpy as np
 
     s, version = _resolve(store, version)
     view = _view(s.path, version, split, where)
     rng = np.random.default_rng(seed)
-    picks = np.sort(rng.choice(len(view), size=min(100, len(view)), replace=False))
+    shown = samples or (50 if pairs else 100)
+    picks = np.sort(rng.choice(len(view), size=min(shown, len(view)), replace=False))
     meta = s.metadata(version)
     params = meta["generation_params"]
     output = output or Path(f"preview-{version}-{split}.png")
     matching = f"; where {where_text(where)}: {len(view):,} match" if where else ""
     from gridstore.viz import render_preview
 
+    if pairs:
+        from gridstore.cli.pairs import preview_pairs
+
+        title = f"{version} ({split}) - image | twin"
+        subtitle = (
+            f"preset {params['preset']}, seed {params['seed']}{matching}, samples seed {seed}"
+        )
+        click.echo(str(preview_pairs(view, picks, output, title, subtitle)))
+        return
     render_preview(
         view.images[picks],
         view.indices[picks],
@@ -234,15 +256,18 @@ def count(version: str | None, store: Path, split: str | None, where: Where, as_
       gridstore count --split train --where 'object_type=blob object_colour=3'
       gridstore count --where object_size=12..15 --where object_type=line,rectangle
     """
+    from gridstore.cli.pairs import intervention_counts
     from gridstore.read import open_store
     from gridstore.read.view import select
 
     s, version = _resolve(store, version)
     reader = open_store(s.path).version(version)
-    counts = {}
+    counts: dict[str, dict[str, Any]] = {}
     for name in [split] if split else reader.splits:
         view = select(reader[name], where_conditions(where))
         counts[name] = {"count": len(view), "images": len(view.split)}
+        if (kinds := intervention_counts(view)) is not None:  # a paired version's
+            counts[name]["interventions"] = kinds
     if as_json:
         texts = [text for text, _ in where]
         click.echo(json.dumps({"version": version, "where": texts, "splits": counts}, indent=2))
@@ -251,6 +276,9 @@ def count(version: str | None, store: Path, split: str | None, where: Where, as_
     for name, c in counts.items():
         share = f" ({c['count'] / c['images']:.1%})" if c["images"] else ""
         click.echo(f"{name:<6} {c['count']:>14,} of {c['images']:,}{share}")
+        if "interventions" in c:
+            drawn = [f"{k} {v:,}" for k, v in c["interventions"].items() if v]
+            click.echo(f"       interventions: {', '.join(drawn) or 'none'}")
 
 
 @click.command()

@@ -1,6 +1,8 @@
 """Counterfactual pairs: a twin of each image that differs by exactly one intervention.
 
-In memory only for now (`intervene`); see docs/factors.md for what is left.
+`intervene` makes twins in memory; a plan with ``pairs`` stores each image's
+twin, its annotations and the intervention's record in the version
+(docs/factors.md); `gridstore.read` reads them back (``split.pairs``).
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "KINDS": "gridstore.pairs.interventions",
-    "IMPLEMENTED_KINDS": "gridstore.pairs.interventions",
+    "KINDS": "gridstore.pairs.layout",
+    "check_kinds": "gridstore.pairs.layout",
     "intervene": "gridstore.pairs.interventions",
 }
 

@@ -25,6 +25,7 @@ import numpy as np
 from gridstore.arguments import is_integer
 from gridstore.errors import ConfigError
 from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
+from gridstore.pairs.layout import INTERVENTION, KINDS
 from gridstore.read.source import SplitSource
 
 __all__ = [
@@ -40,8 +41,12 @@ __all__ = [
     "pickles",
 ]
 
-#: Fields ``where`` takes as keywords: one image-level field, then the per-object ones.
-WHERE_FIELDS = ("num_objects", "object_type", "object_subtype", "object_colour", "object_size")
+#: Fields ``where`` takes as keywords: one image-level field, then the per-object ones, then
+#: a paired version's intervention kind (image-level: the array ``intervention/kind``).
+WHERE_FIELDS = ("num_objects", "object_type", "object_subtype", "object_colour", "object_size",
+                "intervention")  # fmt: skip
+_ARRAYS = {"intervention": f"{INTERVENTION}/kind"}  # a keyword's array, where not its own name
+_IMAGE_LEVEL = ("num_objects", f"{INTERVENTION}/kind")
 
 # A value's alternative: (field, lo, hi) tests that must all hold (a subtype name
 # also fixes the type: subtype codes are per type).
@@ -55,6 +60,7 @@ _NAMES: dict[str, dict[str, Alternative]] = {
         **{s: (("object_type", _LINE, _LINE), ("object_subtype", i, i)) for i, s in enumerate(LINE_ORIENTATIONS)},
         **{s: (("object_type", _PATTERN, _PATTERN), ("object_subtype", i, i)) for i, s in enumerate(PATTERN_FAMILIES)},
     },
+    "intervention": {k: ((_ARRAYS["intervention"], i, i),) for i, k in enumerate(KINDS, 1)},
 }  # fmt: skip
 
 
@@ -120,7 +126,7 @@ class Match:
                     a = chunk[name]
                     both &= (a == lo) if lo == hi else ((a >= lo) & (a <= hi))
                 hit |= both
-            if field == "num_objects":
+            if field in _IMAGE_LEVEL:
                 image &= hit
             else:
                 slot = hit & (chunk["object_type"] > 0) if slot is None else slot & hit
@@ -219,13 +225,20 @@ def match(source: SplitSource, conditions: Mapping[str, Any]) -> Match:
         if field not in WHERE_FIELDS:
             msg = f"unknown where() field '{field}'; choose from {', '.join(WHERE_FIELDS)}"
             raise ConfigError(msg)
-        for needed in (field, "object_type"):  # object_type: which slots hold an object
+        array = _ARRAYS.get(field, field)
+        if field in _ARRAYS and array not in arrays:
+            msg = (
+                f"where() {field}=...: version '{source.version}' has no pairs (it was "
+                "generated without --pairs)"
+            )
+            raise ConfigError(msg)
+        for needed in (array, "object_type"):  # object_type: which slots hold an object
             if needed not in arrays:
                 msg = (
                     f"split '{source.split}' of version '{source.version}' has no field '{needed}'"
                 )
                 raise ConfigError(msg)
-        terms.append((field, _alternatives(field, value, _limits(source, field))))
+        terms.append((array, _alternatives(field, value, _limits(source, field))))
     text = ", ".join(f"{f}={v!r}" for f, v in conditions.items())
     return Match(tuple(terms), text)
 
@@ -238,6 +251,8 @@ def _limits(source: SplitSource, field: str) -> tuple[int, int]:
         return 1, int(np.prod(source.arrays()["images"].shape[1:]))
     if field == "object_subtype":
         return 0, max(len(LINE_ORIENTATIONS), len(PATTERN_FAMILIES)) - 1
+    if field == "intervention":
+        return 1, len(KINDS)
     return 1, len(OBJECT_TYPES) if field == "object_type" else 9
 
 
@@ -252,15 +267,16 @@ def _alternatives(field: str, value: Any, limits: tuple[int, int]) -> tuple[Alte
         raise ConfigError(msg)
     out: list[Alternative] = []
     lo, hi = limits
+    array = _ARRAYS.get(field, field)
     # a subtype code means something for lines and patterns only (0 elsewhere)
     typed: Alternative = (("object_type", _LINE, _PATTERN),) if field == "object_subtype" else ()
     for item in items:
         if isinstance(item, str) and item in _NAMES.get(field, {}):
             out.append(_NAMES[field][item])
         elif is_integer(item) and lo <= item <= hi:
-            out.append((*typed, (field, int(item), int(item))))
+            out.append((*typed, (array, int(item), int(item))))
         elif isinstance(item, range) and (found := _intervals(item, lo, hi)):
-            out.extend((*typed, (field, a, b)) for a, b in found)
+            out.extend((*typed, (array, a, b)) for a, b in found)
         else:
             names = f" or a name: {', '.join(_NAMES[field])}" if field in _NAMES else ""
             msg = (

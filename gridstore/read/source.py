@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gridstore.errors import ConfigError, CorruptChunkError, StoreNotFoundError
+from gridstore.pairs.layout import INTERVENTION, PAIR, RECORD_FIELDS
 from gridstore.read.cache import cached, new_source_id
 from gridstore.storage import FIELDS, backend, open_backend, zarr_store
 from gridstore.storage.layout import chunk_encoder
@@ -23,8 +24,12 @@ if TYPE_CHECKING:
 
 __all__ = ["SplitSource", "chunk_key", "open_root", "read_chunk"]
 
-# Fields whose every row (one image) has a nonzero byte in a valid version.
+# Fields whose every row (one image) has a nonzero byte in a valid version (a twin has
+# objects too, and every intervention a kind).
 _NONZERO_ROWS = frozenset(FIELDS) - {"object_subtype", "object_bbox"}
+_NONZERO_ROWS |= {f"{PAIR}/{f}" for f in _NONZERO_ROWS} | {f"{INTERVENTION}/kind"}
+# A paired version's arrays beside the split's own (`gridstore.pairs.layout`), by group.
+_PAIR_FIELDS = {PAIR: FIELDS, INTERVENTION: tuple(RECORD_FIELDS)}
 _VALIDATE = "run 'gridstore validate --full'"
 
 
@@ -194,7 +199,11 @@ class SplitSource:
         where = f"{self.version}/{self.split}"
         group, arrays = open_root(self.store)[where], {}
         assert isinstance(group, zarr.Group)
-        for field in FIELDS:  # one at a time: a corrupt zarr.json fails alone, by name
+        names = list(FIELDS)
+        for sub, fields in _PAIR_FIELDS.items():  # a paired version's, if it is one
+            if sub in group:
+                names += [f"{sub}/{f}" for f in fields]
+        for field in names:  # one at a time: a corrupt zarr.json fails alone, by name
             try:
                 array = group[field]
             except KeyError:
@@ -211,9 +220,19 @@ class SplitSource:
 
     @property
     def fields(self) -> list[str]:
-        """Names of the split's arrays: "images", then annotations in table order."""
+        """Names of the split's arrays: "images", then annotations in table order.
+
+        A paired version's twin and record arrays (``pair/images``, ...,
+        ``intervention/kind``, ...) are read by name too, but not listed here.
+        """
         rank = {f: i for i, f in enumerate(FIELDS)}
-        return sorted(self.arrays(), key=lambda f: (rank.get(f, len(rank)), f))
+        own = [f for f in self.arrays() if "/" not in f]
+        return sorted(own, key=lambda f: (rank.get(f, len(rank)), f))
+
+    @property
+    def pair_fields(self) -> list[str]:
+        """A paired version's twin and record arrays, in layout order ([] without pairs)."""
+        return [f for f in self.arrays() if "/" in f]
 
     def __len__(self) -> int:
         return int(self.arrays()["images"].shape[0])

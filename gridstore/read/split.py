@@ -17,6 +17,7 @@ from gridstore.errors import VersionNotFoundError
 from gridstore.read import batching
 from gridstore.read.arrays import Fields, LazyArray
 from gridstore.read.batching import Batch
+from gridstore.read.pairs import Pairs
 from gridstore.read.source import SplitSource
 from gridstore.read.view import View
 
@@ -64,6 +65,20 @@ class SplitReader:
     def annotations(self) -> Fields[LazyArray]:
         """Annotation arrays by name: ``split.annotations.num_objects`` or ``[...]``."""
         return Fields(self.annotation, [f for f in self.fields if f != "images"])
+
+    @property
+    def pairs(self) -> Pairs:
+        """A paired version's twins of this split's images, row by row (see `Pairs`).
+
+        Raises
+        ------
+        VersionNotFoundError
+            The version has no pairs.
+        """
+        if not self._source.pair_fields:
+            msg = f"version '{self.version}' has no pairs (it was generated without --pairs)"
+            raise VersionNotFoundError(msg)
+        return Pairs(self)
 
     def annotation(self, name: str) -> LazyArray:
         """Return array `name`; raise `VersionNotFoundError` (a KeyError) if absent."""

@@ -143,10 +143,15 @@ def _torch_classes() -> tuple[type, type, type]:
             )
             for batch in stream:
                 self._next += workers
-                if isinstance(batch, dict):
-                    yield {k: torch.from_numpy(v) for k, v in batch.items()}
-                else:
-                    yield torch.from_numpy(batch)
+                yield _tensors(batch)
+
+    def _tensors(batch: Any) -> Any:
+        """A batch as tensors: an array, a dict of arrays, or a tuple of those (pairs)."""
+        if isinstance(batch, tuple):
+            return tuple(_tensors(b) for b in batch)
+        if isinstance(batch, dict):
+            return {k: torch.from_numpy(v) for k, v in batch.items()}
+        return torch.from_numpy(batch)
 
     class SplitLoader(DataLoader):
         def __init__(self, dataset: SplitIterable, kwargs: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from gridstore.read import batching
 from gridstore.read.arrays import Fields, LazyArray, ViewArray, ViewIndices
 from gridstore.read.batching import Batch
 from gridstore.read.conditions import Condition, Predicate, match
+from gridstore.read.pairs import Pairs
 from gridstore.read.selection import Selection
 from gridstore.read.source import SplitSource
 
@@ -36,6 +37,8 @@ class Split(Protocol):
     def fields(self) -> list[str]: ...
     def __len__(self) -> int: ...
     def annotation(self, name: str) -> LazyArray: ...
+    @property
+    def pairs(self) -> Pairs: ...
 
 
 class View:
@@ -102,6 +105,12 @@ class View:
         return self._lazy[name]
 
     @property
+    def pairs(self) -> Pairs:
+        """A paired version's twins of the view's rows (see `gridstore.read.pairs.Pairs`)."""
+        self.split.pairs  # noqa: B018 - raises for a version without pairs
+        return Pairs(self)
+
+    @property
     def indices(self) -> ViewIndices:
         """The split row index of each of the view's rows (lazy, int64, increasing)."""
         return ViewIndices(self._selection)
@@ -118,7 +127,9 @@ class View:
         ``object_colour``, ``object_size`` take a value, a ``range`` or a list
         (any of these values); type and subtype names stand for their codes (a
         subtype name also fixes its type; a subtype code matches lines and
-        patterns only, since blobs and rectangles have subtype 0). The per-object keywords of one call
+        patterns only, since blobs and rectangles have subtype 0). ``intervention`` (a
+        paired version's) takes kind names or codes 1..9 (`gridstore.pairs.KINDS`) and
+        tests each row's record. The per-object keywords of one call
         must hold for the same object; each call is its own condition, so
         ``.where(object_type="blob").where(object_colour=3)`` asks for a blob and
         a colour-3 object, not a colour-3 blob. ``predicate`` is called with one

@@ -10,8 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
+from gridstore.pairs.layout import GROUP_ATTRS, RECORD_ATTRS, RECORD_DIMS
 
-__all__ = ["ARRAY_ATTRS", "ARRAY_DIMS", "BBOX_COORD", "BBOX_LABELS", "dims_of"]
+__all__ = [
+    "ARRAY_ATTRS",
+    "ARRAY_DIMS",
+    "BBOX_COORD",
+    "BBOX_LABELS",
+    "GROUP_ATTRS",
+    "attrs_of",
+    "dims_of",
+]
 
 # Dimension names, shared between arrays so that xarray aligns a split's arrays
 # (versions before them named every axis apart: images_dim1, object_type_dim1, ...).
@@ -70,5 +79,15 @@ ARRAY_ATTRS: dict[str, dict[str, Any]] = {
 
 
 def dims_of(array: str) -> tuple[str, ...]:
-    """The dimension names of ``array`` (a name of `gridstore.storage.FIELDS`)."""
-    return ARRAY_DIMS.get(array, ARRAY_DIMS["*"])
+    """The dimension names of ``array``: a name of `gridstore.storage.FIELDS`, or of a pair
+    array (``pair/images``: as ``images``; ``intervention/kind``: its own)."""
+    if array in RECORD_DIMS:
+        return RECORD_DIMS[array]
+    return ARRAY_DIMS.get(array.rpartition("/")[2], ARRAY_DIMS["*"])
+
+
+def attrs_of(array: str) -> dict[str, Any]:
+    """The CF-style attributes of ``array`` (named as in `dims_of`)."""
+    if array in RECORD_ATTRS:
+        return RECORD_ATTRS[array]
+    return ARRAY_ATTRS.get(array.rpartition("/")[2], {})

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from gridstore.errors import ChunkChecksumError, ChunkDecodeError, ConfigError
-from gridstore.storage.conventions import ARRAY_ATTRS, BBOX_COORD, BBOX_LABELS, dims_of
+from gridstore.storage.conventions import BBOX_COORD, BBOX_LABELS, GROUP_ATTRS, attrs_of, dims_of
 
 __all__ = [
     "ARRAY_CODECS",
@@ -267,7 +267,10 @@ def array_docs(
     the codecs (a key of `COMPRESSIONS`). zarr itself writes them, into
     memory, so they are exactly what zarr would write on disk. Each split also
     gets ``bbox``, the labels of object_bbox's last axis (its one chunk
-    included): xarray takes it for that dimension's coordinate.
+    included): xarray takes it for that dimension's coordinate. An array
+    named ``<group>/<name>`` (a pair array: `gridstore.pairs.layout`) lives in
+    a subgroup of the split, with that group's attributes; it takes the codecs
+    of ``<name>``, and the subgroup its own ``bbox`` if it has an object_bbox.
     """
     import zarr
     from zarr.storage import MemoryStore
@@ -276,27 +279,31 @@ def array_docs(
     root = zarr.open_group(MemoryStore(docs), mode="w", zarr_format=3)
     root.attrs.update({"state": "in_progress", "version": name})
     for split, arrays in shapes.items():
-        group = root.create_group(split)
+        groups = {"": root.create_group(split)}
         for array, (shape, chunks, dtype) in arrays.items():
-            group.create_array(
-                array,
+            sub, _, base = array.rpartition("/")
+            if sub not in groups:
+                groups[sub] = groups[""].create_group(sub, attributes=GROUP_ATTRS.get(sub, {}))
+            groups[sub].create_array(
+                base,
                 shape=shape,
                 chunks=chunks,
                 dtype=dtype,
                 fill_value=0,
-                compressors=_codecs(array, np.dtype(dtype).itemsize, compression),
+                compressors=_codecs(base, np.dtype(dtype).itemsize, compression),
                 dimension_names=dims_of(array),
                 chunk_key_encoding={"name": "default", "separator": CHUNK_KEY_SEPARATOR},
-                attributes=ARRAY_ATTRS.get(array, {}),
+                attributes=attrs_of(array),
                 config={"write_empty_chunks": True},
             )
-        if "object_bbox" in arrays:
-            # its chunk at "bbox/0" (v2 keys), apart from the arrays' "c..." chunks
-            labels = group.create_array(BBOX_COORD, shape=(4,), dtype=str, fill_value="",
-                                        dimension_names=(BBOX_COORD,),
-                                        chunk_key_encoding={"name": "v2", "separator": "."},
-                                        attributes={"long_name": "bounding box edge"})  # fmt: skip
-            labels[:] = np.array(BBOX_LABELS)
+        for sub, group in groups.items():
+            if f"{sub}/object_bbox".lstrip("/") in arrays:
+                # its chunk at "bbox/0" (v2 keys), apart from the arrays' "c..." chunks
+                labels = group.create_array(BBOX_COORD, shape=(4,), dtype=str, fill_value="",
+                                            dimension_names=(BBOX_COORD,),
+                                            chunk_key_encoding={"name": "v2", "separator": "."},
+                                            attributes={"long_name": "bounding box edge"})  # fmt: skip
+                labels[:] = np.array(BBOX_LABELS)
     return {key: buf.to_bytes() for key, buf in docs.items()}
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gridstore.errors import ChunkMissingError, ConfigError, CorruptChunkError, VersionNotFoundError
+from gridstore.pairs.layout import INTERVENTION, PAIR, RECORD_FIELDS
 from gridstore.storage.chunks import ChunkStore
 from gridstore.storage.layout import FIELDS, staged_key, task_key, tasks_key
 
@@ -197,7 +198,7 @@ class TaskRecords(ChunkStore):
             The tasks whose records were dropped (they will be run again).
         """
         staged = staged_key(name)
-        arrays = {split: [a for a in self._list(f"{staged}/{split}") if a in FIELDS]
+        arrays = {split: self._chunked_arrays(f"{staged}/{split}")
                   for split in {s for by_split in rows.values() for s in by_split}}  # fmt: skip
         dropped = []
         for index, by_split in sorted(rows.items()):
@@ -218,6 +219,15 @@ class TaskRecords(ChunkStore):
                 self._remove(task_key(name, index, "json"))
                 dropped.append(index)
         return dropped
+
+    def _chunked_arrays(self, split: str) -> list[str]:
+        """The arrays of a staged split chunked along images: its own, and a paired version's."""
+        listed = self._list(split)
+        out = [a for a in listed if a in FIELDS]
+        for group, names in ((PAIR, FIELDS), (INTERVENTION, tuple(RECORD_FIELDS))):
+            if group in listed:
+                out += [f"{group}/{a}" for a in self._list(f"{split}/{group}") if a in names]
+        return out
 
 
 # A task's hash file: HASH_MAGIC, then uint32 splits and bits (and 4 bytes of

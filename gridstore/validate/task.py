@@ -22,6 +22,7 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore.errors import ChunkChecksumError, CorruptChunkError
+from gridstore.pairs.validation import check_pair_chunk, pair_arrays
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.source import chunk_key, read_chunk
 from gridstore.storage import FIELDS, zarr_store
@@ -105,13 +106,15 @@ class InOrder:
 
 
 @functools.lru_cache(maxsize=2)
-def _arrays(store: str, name: str, token: str, splits: tuple[str, ...]) -> dict[str, Any]:
+def _arrays(
+    store: str, name: str, token: str, splits: tuple[str, ...], fields: tuple[str, ...] = FIELDS
+) -> dict[str, Any]:
     """The version's arrays by split and field, opened once per process and run."""
     import zarr
 
     root = zarr_store(store)
     return {
-        s: {f: zarr.open_array(store=root, path=f"{name}/{s}/{f}", mode="r") for f in FIELDS}
+        s: {f: zarr.open_array(store=root, path=f"{name}/{s}/{f}", mode="r") for f in fields}
         for s in splits
     }
 
@@ -126,8 +129,9 @@ class _Task:
 
     def __init__(self, spec: TaskSpec, c: int) -> None:
         self.spec, self.c = spec, c
-        self.arrays = _arrays(spec.store, spec.name, spec.token, spec.splits)
         self.plan = _plan(spec.params) if spec.params is not None else None
+        pairs = pair_arrays() if self.plan is not None and self.plan.pairs else ()
+        self.arrays = _arrays(spec.store, spec.name, spec.token, spec.splits, FIELDS + pairs)
         self.out = TaskFindings(c)
         self.size = {s: self.arrays[s]["images"].chunks[0] for s in spec.splits}
         self.n = {s: self.arrays[s]["images"].shape[0] for s in spec.splits}
@@ -220,6 +224,9 @@ class _Task:
                     f"{here}: {len(off)} images in a split their content hash does not route to",
                     at(off),
                 )
+            if self.plan.pairs:  # a paired version's twins of these rows
+                read = functools.partial(self.read, split)
+                check_pair_chunk(self.plan, split, start, unit, read, out.fail, at, here)
         return out
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from gridstore.digest import content_digest
+from gridstore.digest import content_digest, split_arrays
 from gridstore.errors import ChunkMissingError, GridstoreError
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import FIELDS, StoreBackend
@@ -23,12 +23,13 @@ from gridstore.storage.layout import staged_key
 __all__ = ["TaskCrcs", "commit_digest", "pack_crcs", "task_crcs"]
 
 # Per split: the tasks (= chunk indices) and their chunks' crc32c, one row per
-# task, one column per array of FIELDS: 4 bytes a chunk, whatever the version's size.
+# task, one column per array the digest covers (`digest.split_arrays`: FIELDS, and a
+# paired version's pair arrays): 4 bytes a chunk, whatever the version's size.
 TaskCrcs = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def task_crcs(store: StoreBackend, name: str, plan: Plan, index: int) -> dict[str, list[int]]:
-    """The crc32c of the chunks task ``index`` stored, by split (arrays in ``FIELDS`` order).
+    """The crc32c of the chunks task ``index`` stored, by split (arrays in the digest's order).
 
     Those this process wrote come from `ChunkStore.written_crcs`; the others
     (copied, or written elsewhere) are read from the staged chunks' last 4 bytes
@@ -40,8 +41,9 @@ def task_crcs(store: StoreBackend, name: str, plan: Plan, index: int) -> dict[st
         A chunk the task should have stored is missing or shorter than its crc32c.
     """
     rows, staged = plan.task_rows(plan.tasks[index]), staged_key(name)
+    arrays = split_arrays(plan.array_shapes()["train"])  # every split has the same arrays
     keys = {
-        split: [store._chunk_key(f"{staged}/{split}/{a}", index) for a in FIELDS]
+        split: [store._chunk_key(f"{staged}/{split}/{a}", index) for a in arrays]
         for split in SPLITS
         if rows[split][1] > rows[split][0]
     }
@@ -57,8 +59,13 @@ def task_crcs(store: StoreBackend, name: str, plan: Plan, index: int) -> dict[st
     return {split: [crcs[k] for k in ks] for split, ks in keys.items()}
 
 
-def pack_crcs(found: Iterable[tuple[int, Mapping[str, list[int]]]]) -> TaskCrcs:
-    """Pack ``(task, {split: crc32c per array})`` pairs (as task records hold them) compactly."""
+def pack_crcs(
+    found: Iterable[tuple[int, Mapping[str, list[int]]]], width: int = len(FIELDS)
+) -> TaskCrcs:
+    """Pack ``(task, {split: crc32c per array})`` pairs (as task records hold them) compactly.
+
+    ``width``: the arrays per split (`gridstore.digest.split_arrays` of the plan's).
+    """
     tasks: dict[str, list[int]] = {s: [] for s in SPLITS}
     values: dict[str, list[list[int]]] = {s: [] for s in SPLITS}
     for t, by_split in found:
@@ -66,7 +73,7 @@ def pack_crcs(found: Iterable[tuple[int, Mapping[str, list[int]]]]) -> TaskCrcs:
             tasks[split].append(t)
             values[split].append(crcs)
     return {
-        s: (np.array(tasks[s], np.int64), np.array(values[s], np.uint32).reshape(-1, len(FIELDS)))
+        s: (np.array(tasks[s], np.int64), np.array(values[s], np.uint32).reshape(-1, width))
         for s in SPLITS
     }
 
@@ -85,14 +92,15 @@ def commit_digest(plan: Plan, parts: Mapping[str, list[tuple[np.ndarray, np.ndar
     shapes = plan.array_shapes()
     table: dict[str, dict[str, np.ndarray]] = {}
     for split, arrays in shapes.items():
-        shape, chunks, _ = arrays[FIELDS[0]]
+        names = split_arrays(arrays)
+        shape, chunks, _ = arrays[names[0]]
         count = -(-shape[0] // chunks[0])
-        crcs, seen = np.zeros((count, len(FIELDS)), np.uint32), np.zeros(count, bool)
+        crcs, seen = np.zeros((count, len(names)), np.uint32), np.zeros(count, bool)
         for tasks, values in parts.get(split, []):
             crcs[tasks], seen[tasks] = values, True
         if not seen.all():
             first = int(np.flatnonzero(~seen)[0])
             msg = f"no crc32c recorded for chunk {first} of split {split} (task {first} has no record)"
             raise GridstoreError(msg)
-        table[split] = {a: crcs[:, i] for i, a in enumerate(FIELDS)}
+        table[split] = {a: crcs[:, i] for i, a in enumerate(names)}
     return content_digest(shapes, table)

@@ -22,6 +22,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gridstore.digest import split_arrays
+from gridstore.pairs.counting import count_twin_repeats
+from gridstore.pairs.writing import hash_groups
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import open_backend
 from gridstore.storage.layout import CHUNK_KEY_SEPARATOR, chunk_key, staged_key
@@ -119,7 +122,10 @@ def _records(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
     docs = store.task_records(name, indices)
     # a record of an older gridstore has no crc32c: its chunks' are read from the store
     pairs = zip(indices, docs, strict=True)
-    crcs = pack_crcs((t, d.get("crc32c") or task_crcs(store, name, plan, t)) for t, d in pairs)
+    width = len(split_arrays(plan.array_shapes()["train"]))  # FIELDS, and a paired one's pairs
+    crcs = pack_crcs(
+        ((t, d.get("crc32c") or task_crcs(store, name, plan, t)) for t, d in pairs), width
+    )
     return {
         "counts": {s: merge_counts(d["counts"][s] for d in docs) for s in SPLITS},
         "draws": sum(d["draws"] for d in docs),
@@ -132,13 +138,15 @@ def _records(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
 def _duplicates(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
     tasks = [t.index for t in plan.tasks]
     bits = hash_bits(plan.num_images)
-    parts = list(store.hash_parts(name, tasks, SPLITS, bits, range(job.start, job.stop)))
-    total = sum(len(h) for p in parts for h in p.values())
-    return {"duplicates": count_duplicates(lambda: parts, SPLITS, total)}
+    groups = hash_groups(plan)  # a paired version's files hold its twins' hashes too
+    parts = list(store.hash_parts(name, tasks, groups, bits, range(job.start, job.stop)))
+    total = sum(len(p[s]) for p in parts for s in SPLITS)
+    out = {"duplicates": count_duplicates(lambda: parts, SPLITS, total)}
+    return out | ({"pair_duplicates": count_twin_repeats(parts)} if plan.pairs else {})
 
 
 def _sizes(store: Any, name: str, plan: Plan, job: Job, fence: str | None) -> dict[str, Any]:
-    split, array = job.array.split("/")
+    split, array = job.array.split("/", 1)  # a pair array: "train/pair/images"
     shapes = plan.array_shapes()[split]
     shape, chunks, _ = shapes[array]
     parts = {job.array: store.staged_sizes(name, job.array)}
@@ -153,12 +161,17 @@ def _sizes(store: Any, name: str, plan: Plan, job: Job, fence: str | None) -> di
     ]
     missing = [f"{job.array}/{k}" for k in required if k not in parts[job.array]]
     image_bytes = sum(parts[job.array].values()) if array == "images" else 0
-    if array == "images":  # and the split's own document, and what else it holds
-        doc = store.get(f"{staged_key(name)}/{split}/zarr.json")
-        missing += [f"{split}/zarr.json"] if doc is None else []
-        parts[split] = {"zarr.json": len(doc)} if doc is not None else {}
-        others = set(store.staged_children(name, split)) - {*shapes, "zarr.json"}
-        parts |= {f"{split}/{o}": store.staged_sizes(name, f"{split}/{o}") for o in sorted(others)}
+    group = array.rpartition("/")[0]  # "" for the split's own arrays, "pair", "intervention"
+    prefix = f"{group}/" if group else ""
+    if array == next(a for a in shapes if a.rpartition("/")[0] == group):
+        # the first array of its group takes the group's own document, and what else it holds
+        where = f"{split}/{prefix}".rstrip("/")
+        doc = store.get(f"{staged_key(name)}/{where}/zarr.json")
+        missing += [f"{where}/zarr.json"] if doc is None else []
+        parts[where] = {"zarr.json": len(doc)} if doc is not None else {}
+        held = {a[len(prefix) :].split("/")[0] for a in shapes if a.startswith(prefix)}
+        others = set(store.staged_children(name, where)) - {*held, "zarr.json"}
+        parts |= {f"{where}/{o}": store.staged_sizes(name, f"{where}/{o}") for o in sorted(others)}
     if store.publishes_by_copy and not missing:  # object storage: copied here, not by the client
         if fence is not None:
             store.check_fence(name, fence)
@@ -184,6 +197,7 @@ class Merged:
     missing: list[str] = field(default_factory=list)
     # per split, each records job's (tasks, crc32c per array): `identity.commit_digest`
     crcs: dict[str, list[tuple[Any, Any]]] = field(default_factory=dict)
+    pair_duplicates: dict[str, int] = field(default_factory=dict)  # a paired version's twins
 
 
 def merge(results: list[dict[str, Any]]) -> Merged:
@@ -192,6 +206,8 @@ def merge(results: list[dict[str, Any]]) -> Merged:
     for r in results:
         for key, value in r.get("duplicates", {}).items():
             out.duplicates[key] += value
+        for key, value in r.get("pair_duplicates", {}).items():
+            out.pair_duplicates[key] = out.pair_duplicates.get(key, 0) + value
         if "counts" in r:
             out.counts = {s: merge_counts([out.counts[s], r["counts"][s]]) for s in SPLITS}
             out.draws += r["draws"]

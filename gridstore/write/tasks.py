@@ -19,6 +19,7 @@ from gridstore.errors import CorruptChunkError, VersionNotFoundError
 from gridstore.generate.batch import generate_blocks
 from gridstore.generate.hashing import content_hashes
 from gridstore.generate.vocab import Annotations
+from gridstore.pairs.writing import PairTask, write_pairs
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, backend
 from gridstore.write.identity import task_crcs
@@ -46,19 +47,23 @@ def record(
     fence: str | None,
     note: str | None = None,
     skipped: int | None = None,
+    pairs: PairTask | None = None,
 ) -> int:
     """Record task ``index`` done (statistics, draws, content hashes, and ``note`` and
-    a unique version's ``skipped`` repeats if any)."""
+    a unique version's ``skipped`` repeats if any, and its ``pairs``' hashes and counts)."""
     counts = {
         s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(SPLITS)
     }
+    groups = dict(zip(SPLITS, hashes, strict=True))
+    if pairs is not None:
+        pairs.add_to(counts, groups)
     store.record_task(
         name,
         index,
         {"counts": counts, "draws": draws, "crc32c": task_crcs(store, name, plan, index)}
         | ({"note": note} if note else {})
         | ({"skipped": skipped} if skipped is not None else {}),
-        dict(zip(SPLITS, hashes, strict=True)),
+        groups,
         fence,
         hash_bits(plan.num_images),
     )
@@ -158,9 +163,12 @@ def run_task(
             store.write_chunk(name, split, "images", index, images[k])
             for field, arr in anns[k].as_dict().items():
                 store.write_chunk(name, split, field, index, arr)
+    pairs = write_pairs(store, name, plan, index, images, anns)  # a paired version's twins
     crash_point(f"task-{index}-written")
     skipped = None if skips is None else sum(len(s) for s in skips)
-    return record(store, name, plan, index, images, anns, hashes, draws, fence, note, skipped)
+    return record(
+        store, name, plan, index, images, anns, hashes, draws, fence, note, skipped, pairs
+    )
 
 
 def copy_task(
@@ -183,5 +191,6 @@ def copy_task(
         images.append(read("images"))
         anns.append(Annotations(**{f: read(f) for f in Annotations.names()}))
         hashes.append(content_hashes(images[-1]))
+    pairs = write_pairs(store, name, plan, index, images, anns)  # twins made from the copies
     crash_point(f"grow-copied-{index}")  # chunks copied, task not yet recorded
-    return record(store, name, plan, index, images, anns, hashes, 0, fence)  # nothing drawn
+    return record(store, name, plan, index, images, anns, hashes, 0, fence, pairs=pairs)  # no draws

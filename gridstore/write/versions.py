@@ -29,6 +29,7 @@ from gridstore.errors import (
 from gridstore.generate.rng import RNG_SCHEME
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
 from gridstore.metadata import now, seed_fields
+from gridstore.pairs.counting import pair_metadata
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import StoreBackend, open_backend
 from gridstore.storage.layout import COMPRESSIONS
@@ -119,6 +120,7 @@ def _run(
         metadata = _metadata(
             store, name, plan, merged, digest, phases, engine, workers, grow_from, created
         )
+        metadata |= pair_metadata(plan, merged.counts, merged.pair_duplicates)  # {} without pairs
         store.commit(
             name, metadata, None, phases.start, copied=merged.copied and store.publishes_by_copy
         )

@@ -1,0 +1,168 @@
+"""A paired version's twins, aligned row by row with a split or a view (``split.pairs``).
+
+Row ``i`` of ``split.pairs`` is the twin of the split's image ``i`` and the
+record of its intervention (docs/factors.md). The arrays are the split's own
+arrays ``pair/<field>`` and ``intervention/<field>``, so everything a split
+offers for them works here: lazy indexing, and batches that are shuffled,
+exactly resumable and sharded like the split's, since they are the split's
+batches of those arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from gridstore.errors import ConfigError
+from gridstore.pairs.layout import INTERVENTION, KINDS, PAIR, RECORD_FIELDS
+from gridstore.read.arrays import Fields, Indexable
+from gridstore.storage import FIELDS
+
+__all__ = ["PairBatch", "Pairs"]
+
+PairBatch = tuple[Any, Any, dict[str, np.ndarray]]
+
+
+class _Rows(Protocol):
+    """What the pairs need of their split (a `SplitReader`) or view (a `View`)."""
+
+    def __len__(self) -> int: ...
+    def annotation(self, name: str) -> Any: ...
+    @property
+    def batches(self) -> Callable[..., Iterator[Any]]: ...
+    @property
+    def num_batches(self) -> Callable[..., int]: ...
+
+
+class Pairs:
+    """The twins of a split's (or a view's) rows, their annotations and interventions.
+
+    ``pairs.images[i]`` is the twin of ``split.images[i]``; ``pairs.annotations``
+    are the twins' (as the split's); ``pairs.interventions`` the records:
+    ``kind`` (1..9, `KINDS`), ``slot``, ``old_colour``, ``new_colour``,
+    ``offset``, ``rotation``, ``flip``, ``permutation``. Picklable.
+    """
+
+    kinds = KINDS
+
+    def __init__(self, rows: _Rows) -> None:
+        self.rows = rows
+
+    def __repr__(self) -> str:
+        return f"Pairs({self.rows!r})"
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def images(self) -> Indexable:
+        """The twins, (n, G, G) uint8."""
+        return self.rows.annotation(f"{PAIR}/images")
+
+    @property
+    def annotations(self) -> Fields[Indexable]:
+        """The twins' annotation arrays by name (as ``split.annotations``)."""
+        return Fields(lambda f: self.rows.annotation(f"{PAIR}/{f}"), list(FIELDS[1:]))
+
+    @property
+    def interventions(self) -> Fields[Indexable]:
+        """The intervention records by field name: ``pairs.interventions.kind[:10]``."""
+        return Fields(lambda f: self.rows.annotation(f"{INTERVENTION}/{f}"), list(RECORD_FIELDS))
+
+    def annotation(self, name: str) -> Any:
+        """Array ``name`` of the split (``"pair/images"``, ``"intervention/kind"``, ...)."""
+        return self.rows.annotation(name)
+
+    def kind_names(self, codes: Any) -> list[str]:
+        """The names of intervention codes: ``pairs.kind_names(pairs.interventions.kind[:3])``."""
+        return [KINDS[int(c) - 1] for c in np.asarray(codes).ravel()]
+
+    def num_batches(self, batch_size: int, **kwargs: Any) -> int:
+        """How many batches `batches` yields (see ``SplitReader.num_batches``)."""
+        return self.rows.num_batches(batch_size, **kwargs)
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        fields: Sequence[str] = ("images",),
+        interventions: Sequence[str] = tuple(RECORD_FIELDS),
+        **kwargs: Any,
+    ) -> Iterator[PairBatch]:
+        """Yield batches of ``(base, twin, intervention)``: the split's batches of these arrays.
+
+        ``base`` and ``twin`` hold ``fields`` of each side (an array when
+        ``fields`` is ``("images",)``, else a dict), ``intervention`` the
+        record fields ``interventions`` (a dict). Row ``j`` of the three is one
+        pair. Shuffling, resuming and sharding are the split's (``seed``,
+        ``epoch``, ``start_step``, ``rank``, ``world_size``, ... as in
+        ``SplitReader.batches``), so the bases are exactly the split's batches.
+
+        Raises
+        ------
+        ConfigError
+            An unknown field or record field, or a bad argument (at once).
+        """
+        fields, records = tuple(fields), tuple(interventions)
+        bad = [f for f in fields if f not in FIELDS] + [
+            r for r in records if r not in RECORD_FIELDS
+        ]
+        if bad or not fields:
+            msg = (
+                f"unknown pair field {bad[0]!r}; fields from {', '.join(FIELDS)}, interventions "
+                f"from {', '.join(RECORD_FIELDS)}"
+                if bad
+                else "fields must name at least one array, got none"
+            )
+            raise ConfigError(msg)
+        arrays = [*fields, *(f"{PAIR}/{f}" for f in fields)]
+        arrays += [f"{INTERVENTION}/{r}" for r in records]
+        stream = self.rows.batches(batch_size, fields=arrays, **kwargs)
+        return (_split(batch, fields, records) for batch in stream)
+
+    def numpy_batches(self, batch_size: int, **kwargs: Any) -> Iterator[PairBatch]:
+        """Yield numpy batches exactly as `batches` does."""
+        return self.batches(batch_size, **kwargs)
+
+    def torch_iterable(
+        self, batch_size: int, shuffle: bool = True, seed: int = 0, epoch: int = 0, **kwargs: Any
+    ) -> Any:
+        """A ``torch.utils.data.IterableDataset`` of `batches`, as ``SplitReader.torch_iterable``.
+
+        It yields ``(base, twin, intervention)`` as tensors (dicts of tensors
+        where `batches` gives dicts), in the order of `batches` for any number
+        of DataLoader workers, and saves and restores its place.
+        """
+        from gridstore.read import torch
+
+        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
+        self.batches(batch_size, **opts)  # checks the arguments; reads nothing
+        return torch.adapter("iterable", self, {"batch_size": batch_size, **opts})
+
+    def torch_loader(
+        self,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        epoch: int = 0,
+        *,
+        num_workers: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        """A DataLoader of `torch_iterable` that saves its place, as ``SplitReader.torch_loader``."""
+        from gridstore.read import torch
+
+        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
+        return torch.loader(self, batch_size, opts, num_workers=num_workers)
+
+
+def _split(batch: dict[str, np.ndarray], fields: tuple[str, ...], records: tuple) -> PairBatch:
+    """One batch of the split's arrays cut into (base, twin, intervention)."""
+    base = {f: batch[f] for f in fields}
+    twin = {f: batch[f"{PAIR}/{f}"] for f in fields}
+    rec = {r: batch[f"{INTERVENTION}/{r}"] for r in records}
+    if fields == ("images",):
+        return base["images"], twin["images"], rec
+    return base, twin, rec
