@@ -55,9 +55,7 @@ def main() -> None:
         for fmt in FORMATS:
             out = work / f"out-{fmt}"
             cmd = [sys.executable, "-m", "gridstore.cli", "export", reader.name, "--store",
-                   str(store), "--format", fmt, "-o", str(out)]  # fmt: skip
-            if fmt != "npz":
-                cmd.append("--quiet")
+                   str(store), "--format", fmt, "-o", str(out), "--quiet"]  # fmt: skip
             m = run_measured(cmd)
             data = (
                 _bytes(out / "data")
