@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from gridstore.config import GeneratorConfig
-from gridstore.generate.batch import _kernel_args, _outputs
+from gridstore.generate.batch import _kernel_args, empty_outputs, flat_arrays
 from gridstore.generate.hashing import content_hash
 from gridstore.generate.rng import image_key, randint, seed_state, uniform
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
@@ -348,11 +348,9 @@ def generate_images_reference(
 ) -> tuple[np.ndarray, Annotations, np.ndarray]:
     """Images ``[start, stop)`` of the corpus stream, their annotations and content hashes."""
     assert ROUTING_BLOCK_IMAGES == 5000
-    n, g = stop - start, config.grid_size
-    images, ann = _outputs(n, config)
+    n = stop - start
+    images, ann = empty_outputs(n, config)
     hashes = np.zeros(n, np.uint64)
     _stream(np.uint64(seed), np.int64(start), np.int64(n), *_kernel_args(config),
-            images.reshape(n, g * g), ann.instance_map.reshape(n, g * g), ann.num_objects,
-            ann.object_type, ann.object_subtype, ann.object_colour, ann.object_size,
-            ann.object_bbox.reshape(n, -1), hashes)  # fmt: skip
+            *flat_arrays(images, ann), hashes)  # fmt: skip
     return images, ann, hashes

@@ -14,7 +14,7 @@ from gridstore.factors._kernel import render_rows
 from gridstore.factors.catalogue import build_catalogue
 from gridstore.factors.checks import check_factors
 from gridstore.factors.table import factors_of
-from gridstore.generate.batch import generate_images
+from gridstore.generate.batch import empty_outputs, flat_arrays, generate_images
 from gridstore.generate.rng import splitmix64
 from gridstore.generate.vocab import Annotations
 
@@ -125,9 +125,7 @@ def render(
     cat = build_catalogue(c)
     req = check_factors(factors, c, cat)
     n, g = len(req.factors), c.grid_size
-    images = np.zeros((n, g, g), np.uint8)
-    ann = Annotations.empty(n, g, c.max_objects)
-    k = c.max_objects
+    images, ann = empty_outputs(n, c)
     ok = np.zeros(n, bool)
     render_rows(
         np.uint64(splitmix64(np.uint64(seed ^ _RENDER_SALT))),
@@ -143,14 +141,7 @@ def render(
         req.lo,
         req.hi,
         req.skip_from,
-        images.reshape(n, g * g),
-        ann.instance_map.reshape(n, g * g),
-        ann.num_objects,
-        ann.object_type,
-        ann.object_subtype,
-        ann.object_colour,
-        ann.object_size,
-        ann.object_bbox.reshape(n, k * 4),
+        *flat_arrays(images, ann),
         ok,
     )
     if not allow_failures and not ok.all():

@@ -21,6 +21,8 @@ from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
 __all__ = [
     "BlockOutput",
     "draw_hashes",
+    "empty_outputs",
+    "flat_arrays",
     "generate_block",
     "generate_blocks",
     "generate_images",
@@ -151,12 +153,15 @@ def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip
     return j - first
 
 
-def _outputs(n: int, config: GeneratorConfig) -> tuple[np.ndarray, Annotations]:
+def empty_outputs(n: int, config: GeneratorConfig) -> tuple[np.ndarray, Annotations]:
+    """Zeroed images and annotations for ``n`` rows, as the kernels fill them."""
     g = config.grid_size
     return np.zeros((n, g, g), np.uint8), Annotations.empty(n, g, config.max_objects)
 
 
-def _flat(images: np.ndarray, ann: Annotations) -> tuple[np.ndarray, ...]:
+def flat_arrays(images: np.ndarray, ann: Annotations) -> tuple[np.ndarray, ...]:
+    """Images and annotations as the kernels take them, a row each: images, instance
+    maps, then the annotations (views of contiguous arrays, contiguous copies of others)."""
     n, g = len(images), ann.instance_map.shape[-1]
     return (
         images.reshape(n, g * g),
@@ -212,7 +217,7 @@ def generate_images(
     if not 0 <= start <= stop:
         msg = f"image range must satisfy 0 <= start <= stop, got [{start}, {stop})"
         raise ConfigError(msg)
-    images, ann = _outputs(stop - start, config) if out is None else out
+    images, ann = empty_outputs(stop - start, config) if out is None else out
     arrays = (images, *ann.as_dict().values())
     if images.dtype != np.uint8 or any(len(a) != stop - start for a in arrays):
         msg = f"out must hold {stop - start} rows (images uint8), got {images.dtype} {images.shape}"
@@ -220,7 +225,7 @@ def generate_images(
     if not all(a.flags.c_contiguous for a in arrays):  # a reshape would copy: rows lost
         msg = "out arrays must be C-contiguous"
         raise ConfigError(msg)
-    flat = _flat(images, ann)
+    flat = flat_arrays(images, ann)
     hashes = np.empty(stop - start, np.uint64)
     args = _kernel_args(config)
     no_fracs, no_offsets = np.ones(3, np.float64), np.zeros(3, np.int64)
@@ -328,14 +333,14 @@ def generate_blocks(
     per_split = q.sum(axis=0)
     total = int(per_split.sum())
     if out is None:
-        images, ann = _outputs(total, config)
+        images, ann = empty_outputs(total, config)
         hashes = np.zeros(total, np.uint64)
     else:
         images, ann, hashes = out
         if len(images) != total or len(hashes) != total or not images.flags.c_contiguous:
             msg = f"out must hold {total} C-contiguous rows, got {images.shape}"
             raise ConfigError(msg)
-    flat, args = _flat(images, ann), _kernel_args(config)
+    flat, args = flat_arrays(images, ann), _kernel_args(config)
     cum = np.cumsum(np.asarray(fractions, np.float64))
     cum[-1] = 1.0
     split_start = np.concatenate([[0], np.cumsum(per_split)[:-1]])
@@ -387,9 +392,9 @@ def draw_hashes(
     first pass looks at (`gridstore.write.unique`).
     """
     n = stop - start
-    images, ann = _outputs(n, config)
+    images, ann = empty_outputs(n, config)
     hashes = np.empty(n, np.uint64)
     quotas, offsets, fracs = np.array([n, 0, 0], np.int64), np.zeros(3, np.int64), np.ones(3)
     _fill(np.uint64(seed), np.int64(block), np.int64(start), quotas, offsets, STREAM, fracs,
-          np.int64(n), _NO_SKIP, *_kernel_args(config), *_flat(images, ann), hashes)  # fmt: skip
+          np.int64(n), _NO_SKIP, *_kernel_args(config), *flat_arrays(images, ann), hashes)  # fmt: skip
     return hashes

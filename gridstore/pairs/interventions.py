@@ -51,36 +51,20 @@ def make_twins(
     same rows, kinds, seed and numbers give the same bytes.
     """
     from gridstore.factors.catalogue import build_catalogue
+    from gridstore.generate.batch import flat_arrays
     from gridstore.pairs._kernel import twin_rows
 
     codes = np.array([KINDS.index(k) + 1 for k in check_kinds(kinds)], np.int64)
     n, g = images.shape[0], config.grid_size
     k = annotations.object_type.shape[1]
-    twins = np.empty_like(images)
+    twins = np.empty((n, g, g), np.uint8)  # contiguous: the kernel writes into its rows
     out = Annotations.empty(n, g, k)
     rec = {f: np.zeros((n, *rest), dtype) for f, (rest, dtype) in RECORD_FIELDS.items()}
     cfg = np.array(
         [config.min_size, config.max_size, config.blob_compactness, config.max_tries, FIXED_TRIES],
         np.float64,
     )
-    flat = (
-        np.ascontiguousarray(annotations.instance_map).reshape(n, g * g),
-        annotations.num_objects,
-        annotations.object_type,
-        annotations.object_subtype,
-        annotations.object_colour,
-        annotations.object_size,
-        np.ascontiguousarray(annotations.object_bbox).reshape(n, k * 4),
-    )
-    tflat = (
-        out.instance_map.reshape(n, g * g),
-        out.num_objects,
-        out.object_type,
-        out.object_subtype,
-        out.object_colour,
-        out.object_size,
-        out.object_bbox.reshape(n, k * 4),
-    )
+    base, twin = flat_arrays(images, annotations), flat_arrays(twins, out)
     twin_rows(
         stream_key(seed),
         np.uint64(PAIR_BLOCK + block),
@@ -90,10 +74,10 @@ def make_twins(
         cfg,
         np.asarray(config.line_weights) > 0,
         build_catalogue(config),
-        np.ascontiguousarray(images).reshape(n, g * g),
-        flat,
-        twins.reshape(n, g * g),
-        tflat,
+        base[0],
+        base[1:],
+        twin[0],
+        twin[1:],
         tuple(rec.values()),
     )
     return twins, out, rec

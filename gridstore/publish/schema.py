@@ -18,6 +18,7 @@ import numpy as np
 
 from gridstore.errors import ConfigError
 from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
+from gridstore.storage.layout import FIELDS
 
 __all__ = [
     "CLASS_NAMES",
@@ -43,17 +44,8 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "object_subtype": ("none", *LINE_ORIENTATIONS, *PATTERN_FAMILIES),
     "object_colour": COLOUR_NAMES,  # the store's codes: 1..9
 }
-#: The store's arrays a row is made of.
-STORE_FIELDS = (
-    "images",
-    "num_objects",
-    "object_type",
-    "object_subtype",
-    "object_colour",
-    "object_size",
-    "object_bbox",
-    "instance_map",
-)
+#: The store's arrays a row is made of: every array of a split.
+STORE_FIELDS = FIELDS
 #: Per-object arrays: one entry per object of the image.
 OBJECT_FIELDS = ("object_type", "object_subtype", "object_colour", "object_size", "object_bbox")
 #: Published columns, in order: ``index`` is the image's row in the store's split.

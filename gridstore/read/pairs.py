@@ -10,30 +10,20 @@ batches of those arrays.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from gridstore.errors import ConfigError
 from gridstore.pairs.layout import INTERVENTION, KINDS, PAIR, RECORD_FIELDS
 from gridstore.read.arrays import Fields, Indexable
+from gridstore.read.torch import Split
 from gridstore.storage import FIELDS
 
 __all__ = ["PairBatch", "Pairs"]
 
 PairBatch = tuple[Any, Any, dict[str, np.ndarray]]
-
-
-class _Rows(Protocol):
-    """What the pairs need of their split (a `SplitReader`) or view (a `View`)."""
-
-    def __len__(self) -> int: ...
-    def annotation(self, name: str) -> Any: ...
-    @property
-    def batches(self) -> Callable[..., Iterator[Any]]: ...
-    @property
-    def num_batches(self) -> Callable[..., int]: ...
 
 
 class Pairs:
@@ -47,7 +37,7 @@ class Pairs:
 
     kinds = KINDS
 
-    def __init__(self, rows: _Rows) -> None:
+    def __init__(self, rows: Split) -> None:
         self.rows = rows
 
     def __repr__(self) -> str:
