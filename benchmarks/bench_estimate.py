@@ -17,6 +17,7 @@ Run from the repository root (Linux: reads /proc)::
 
     python benchmarks/bench_estimate.py
     python benchmarks/bench_estimate.py --images 1000 100000 --workers 2
+    python benchmarks/bench_estimate.py --images 2000000 --cache warm --pairs all
 """
 
 from __future__ import annotations
@@ -43,11 +44,14 @@ def _parse_mib(text: str) -> float:
     return float(value) * BYTES[unit] / (1 << 20)
 
 
-def run_case(images: int, workers: int, cache: Path, work: Path) -> dict[str, float]:
-    """Run one generate; return estimated and measured seconds and MiB."""
+def run_case(
+    images: int, workers: int, cache: Path, work: Path, pairs: str = ""
+) -> dict[str, float]:
+    """Run one generate (``pairs``: its --pairs kinds); return estimated and measured seconds and MiB."""
     store = Path(tempfile.mkdtemp(dir=work))
     cmd = [sys.executable, "-m", "gridstore.cli", "generate", "--num-images", str(images)]
     cmd += ["--workers", str(workers), "--store", str(store), "--yes", "--quiet"]
+    cmd += ["--pairs", pairs] if pairs else []
     res = run_measured(cmd, env={"NUMBA_CACHE_DIR": str(cache)}, capture_stderr=True)
     est_seconds = plan_at = None
     est_process = est_total = None
@@ -82,11 +86,12 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--cache", choices=["cold", "warm"], nargs="+", default=["cold", "warm"])
+    parser.add_argument("--pairs", default="", help="generate's --pairs kinds (a paired version)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-estimate-") as tmp:
         work = Path(tmp)
         warm = work / "warm-cache"
-        run_case(1000, 1, warm, work)  # fills the shared warm cache
+        run_case(1000, 1, warm, work, args.pairs)  # fills the shared warm cache (pair kernels too)
         header = (
             f"{'images':>11} {'wk':>2} {'cache':>5} | {'est s':>6} {'real s':>6} {'ratio':>5} | "
             f"{'est MiB':>7} {'real':>5} {'ratio':>5} (largest) | "
@@ -98,7 +103,7 @@ def main() -> None:
             for workers in args.workers:
                 for cache in args.cache:
                     where = warm if cache == "warm" else Path(tempfile.mkdtemp(dir=work))
-                    r = run_case(images, workers, where, work)
+                    r = run_case(images, workers, where, work, args.pairs)
                     t, p, a = (
                         r["est_s"] / r["real_s"],
                         r["est_proc"] / r["real_proc"],

@@ -191,6 +191,28 @@ def _encoders(arrays: dict[str, np.ndarray], rows: int, compression: str) -> dic
     return {k: chunk_encoder(json.loads(docs[f"s/{k}/zarr.json"]), k)[0] for k in arrays}
 
 
+def _twin_cost(plan: Plan, block: Any, rows: int) -> tuple[int, float]:
+    """The encoded bytes of a sample block's twins, and the seconds to make and encode them."""
+    from gridstore.generate.hashing import content_hashes
+    from gridstore.pairs.interventions import make_twins
+    from gridstore.pairs.layout import INTERVENTION, PAIR
+
+    started = time.perf_counter()
+    parts = []
+    for k in range(len(SPLITS)):
+        twins, ann, rec = make_twins(block.images[k], block.annotations[k], plan.pairs,
+                                     plan.config, seed=plan.seed, block=k, first=0)  # fmt: skip
+        parts.append({f"{PAIR}/images": twins} | {f"{PAIR}/{f}": v for f, v in ann.as_dict().items()}
+                     | {f"{INTERVENTION}/{f}": v for f, v in rec.items()})  # fmt: skip
+    arrays = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    content_hashes(arrays[f"{PAIR}/images"])
+    seconds = time.perf_counter() - started
+    encoders = _encoders(arrays, rows, plan.compression)  # zarr's documents: not a task's cost
+    started = time.perf_counter()
+    encoded = sum(len(encoders[k](a)) for k, a in arrays.items())
+    return encoded, seconds + time.perf_counter() - started
+
+
 def estimate_run(
     plan: Plan, workers: int, engine: str = "processes", *, done_tasks: int = 0
 ) -> RunEstimate:
@@ -260,6 +282,9 @@ def estimate_run(
             split_counts(block.images[k], block.annotations[k], plan.config.max_size)
         encoded = sum(len(encoders[k](a)) for k, a in arrays.items())
         per_image = (generated + time.perf_counter() - started) / sample
+        if plan.pairs:  # a paired version makes, hashes and encodes a twin per image too
+            twin_bytes, twin_seconds = _twin_cost(plan, block, sample)
+            encoded, per_image = encoded + twin_bytes, per_image + twin_seconds / sample
         draw_seconds = generated / sample  # a draw and its content hash
 
     started = time.perf_counter()  # the run's fixed cost: its empty arrays
@@ -299,7 +324,7 @@ def estimate_run(
     task_bytes = TASK_COPIES * images_per_task * sum(a.nbytes for a in arrays.values()) / sample
     worker_bytes = (parent_bytes if not cold else rss_before + KERNEL_LOAD_BYTES) + task_bytes
     # the commit's jobs, on the same workers (gridstore.write.reduce)
-    committing = job_bytes(plan.num_images, 1 if in_process else parallel)
+    committing = job_bytes(plan.num_images, 1 if in_process else parallel, bool(plan.pairs))
     if in_process:
         peak_process = peak_total = int(parent_bytes + max(task_bytes, committing))
     else:

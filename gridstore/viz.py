@@ -227,6 +227,7 @@ def render_stats(
     title: str,
     expected_type_weights: Mapping[str, float] | None = None,
     max_objects: int | None = None,
+    interventions: Mapping[str, int] | None = None,
 ) -> Path:
     """Plot objects per image, object types, sizes and colours in one PNG.
 
@@ -243,6 +244,8 @@ def render_stats(
         E.g. ``config.to_dict()["type_weights"]``; normalised, missing types count 0.
     max_objects : int, optional
         Draw the uniform expectation over ``1..max_objects`` on the objects panel.
+    interventions : mapping of str to int, optional
+        A paired version's interventions by kind: drawn in a fifth panel.
 
     Returns
     -------
@@ -271,9 +274,13 @@ def render_stats(
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(13, 9), dpi=100, layout="constrained")
+    paired = interventions is not None
+    fig = Figure(figsize=(19 if paired else 13, 9), dpi=100, layout="constrained")
     fig.suptitle(title, fontsize=15, weight="bold")
-    ax_n, ax_t, ax_s, ax_c = fig.subplots(2, 2).ravel()
+    axes = fig.subplot_mosaic("nti;sci" if paired else "nt;sc")
+    ax_n, ax_t, ax_s, ax_c = (axes[k] for k in "ntsc")
+    if interventions is not None:
+        _intervention_bars(axes["i"], interventions)
     k_max = max(int(num.max()), max_objects or 0, 1)
     share = np.bincount(num, minlength=k_max + 1)[1 : k_max + 1] / num.size
     bars = ax_n.bar(range(1, k_max + 1), share, color="#7A8CA5", **_BAR)
@@ -309,6 +316,21 @@ def render_stats(
     c_counts = np.bincount(colour[colour > 0], minlength=10)[1:10]
     _colour_bars(ax_c, c_counts, "Object colours ({:,} objects)", "colour value")
     return _save(fig, path, title=title)
+
+
+def _intervention_bars(ax: Axes, counts: Mapping[str, int]) -> None:
+    """Horizontal bars: each intervention kind's share of the pairs, labelled with its count."""
+    names = list(counts)
+    total = max(sum(counts.values()), 1)
+    share = np.array([counts[k] for k in names]) / total
+    y = np.arange(len(names))[::-1]  # the first kind on top
+    bars = ax.barh(y, share, 0.6, color="#7A8CA5", **_BAR)
+    ax.bar_label(bars, [f"{counts[k]:,}" if counts[k] else "" for k in names], padding=3, fontsize=9)
+    ax.set_yticks(y, names)
+    ax.set_xlim(0, max(float(share.max(initial=0.0)) * 1.3, 0.05))
+    ax.xaxis.set_major_formatter(lambda v, _: f"{100 * v:.4g}%")
+    ax.set_title(f"Interventions ({sum(counts.values()):,} pairs)", fontsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
 
 
 def _colour_bars(ax: Axes, counts: Any, title: str, xlabel: str, size: float = 11) -> None:

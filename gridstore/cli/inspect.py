@@ -182,6 +182,7 @@ def _view(store: str, version: str, split: str, where: Where) -> Any:
     help="Read annotations of at most this many images (whole chunks, chosen at random).",
 )
 @where_option
+@click.option("--pairs", is_flag=True, help="Plot the twins instead (paired versions).")
 @errors
 def stats(
     version: str | None,
@@ -190,15 +191,18 @@ def stats(
     output: Path | None,
     max_images: int,
     where: Where,
+    pairs: bool,
 ) -> None:
     """Plot objects per image, types against their weights, sizes and colours.
 
     With --where, of the matching images only (read chunk by chunk from the
-    chunks that hold one, at most --max-images of them).
+    chunks that hold one, at most --max-images of them). A paired version
+    adds its interventions by kind; --pairs plots the twins' objects.
     """
     import numpy as np
 
     from gridstore.generate.vocab import OBJECT_TYPES
+    from gridstore.pairs.layout import KINDS, PAIR
     from gridstore.viz import render_stats
 
     s, version = _resolve(store, version)
@@ -209,14 +213,22 @@ def stats(
     order = np.random.default_rng(0).permutation(len(counts))
     order = order[counts[order] > 0]  # chunks without a match are not read
     take = np.sort(order[: max(1, np.searchsorted(np.cumsum(counts[order]), max_images, "right"))])
+    paired = bool(view.split._source.pair_fields)
+    if pairs and not paired:
+        raise ConfigError(f"version '{version}' has no pairs: --pairs needs a paired version")
+
+    def sample(name: str) -> np.ndarray:
+        column = view.split.annotation(name)
+        return np.concatenate([column.chunk(int(c))[view.chunk_rows(int(c))] for c in take])
+
     fields = ("num_objects", "object_type", "object_subtype", "object_colour", "object_size")
-    ann = {
-        f: np.concatenate(
-            [view.split.annotation(f).chunk(int(c))[view.chunk_rows(int(c))] for c in take]
-        )
-        for f in fields
-    }
-    output = output or Path(f"stats-{version}-{split}.png")
+    ann = {f: sample(f"{PAIR}/{f}" if pairs else f) for f in fields}
+    kinds = None
+    if paired:
+        drawn = np.bincount(sample("intervention/kind"), minlength=len(KINDS) + 1)[1:]
+        listed = meta.get("pairs", {}).get("kinds", KINDS)  # kinds never drawn show as 0
+        kinds = {k: int(c) for k, c in zip(KINDS, drawn, strict=True) if k in listed}
+    output = output or Path(f"stats-{version}-{split}{'-pairs' if pairs else ''}.png")
     weights = gen["type_weights"]
     total = sum(weights.values())
     shown = len(ann["num_objects"])
@@ -224,12 +236,14 @@ def stats(
     of = (f" sampled of {len(view):,}{' matching' if where else ''}" if shown < len(view)
           else "")  # fmt: skip
     matching = f" where {where_text(where)}" if where else ""
-    render_stats(  # a selection is not the generator's draw: no expectations then
+    render_stats(
         ann,
         output,
-        title=f"{version} ({split}){matching}: {shown:,}{of} images",
-        expected_type_weights=None if where else {t: weights[t] / total for t in OBJECT_TYPES},
-        max_objects=None if where else gen["max_objects"],
+        title=f"{version} ({split}){matching}: {shown:,}{of} {'twins' if pairs else 'images'}",
+        # a selection is not the generator's draw, and a twin is an intervention's result
+        expected_type_weights=None if where or pairs else {t: weights[t] / total for t in OBJECT_TYPES},
+        max_objects=None if where or pairs else gen["max_objects"],
+        interventions=kinds,
     )
     click.echo(str(output))
 

@@ -79,10 +79,15 @@ def _duplicates_jobs(num_images: int, workers: int) -> int:
     return min(1 << hash_bits(num_images), max(2 * workers, -(-num_images // JOB_HASHES)))
 
 
-def job_bytes(num_images: int, workers: int) -> int:
-    """Peak memory of a duplicates job: its hashes, and a bucket of them held about six times."""
+def job_bytes(num_images: int, workers: int, paired: bool = False) -> int:
+    """Peak memory of a duplicates job: its hashes, and a bucket of them held about six times.
+
+    A paired version's job also holds its twins' hashes, and counts their
+    repeats with its images' about six times over (`count_twin_repeats`).
+    """
     hashes = -(-num_images // _duplicates_jobs(num_images, workers))
-    return 8 * hashes + duplicate_count_bytes(hashes)
+    twins = 8 * hashes + 6 * 8 * 2 * hashes if paired else 0
+    return 8 * hashes + duplicate_count_bytes(hashes) + twins
 
 
 def plan_jobs(plan: Plan, workers: int) -> list[Job]:

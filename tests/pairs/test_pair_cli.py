@@ -1,4 +1,4 @@
-"""The command line on a paired version: generate --pairs, count, preview --pairs."""
+"""The command line on a paired version: generate --pairs, count, preview and stats."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import zarr
 from click.testing import CliRunner
 from PIL import Image
 
 from gridstore.cli import main
 from gridstore.pairs import KINDS
 from gridstore.storage import open_backend
+from gridstore.viz import render_stats
 from tests.pairs.conftest import VERSION
 
 
@@ -82,3 +85,25 @@ def test_like_keeps_the_pairs_and_reproduce_gives_the_same_digest(paired, tmp_pa
     again = _run("reproduce", VERSION, "--store", str(store), "--engine", "serial", "-q")
     assert again.exit_code == 0, again.output
     assert f"reproduced digest:           {paired[1]['digest']}" in again.output
+
+
+def test_stats_plots_the_interventions_and_with_pairs_the_twins(paired, tmp_path: Path) -> None:
+    store = paired[0]
+    train = zarr.open_group(store / VERSION / "train", mode="r")
+    kind = train["intervention/kind"][:]
+    # the kinds that change what stats plots (a move would plot the same twins as bases)
+    picked = np.isin(kind, [KINDS.index("add") + 1, KINDS.index("recolour") + 1])
+    fields = ("num_objects", "object_type", "object_subtype", "object_colour", "object_size")
+    for pairs, side in (((), ""), (("--pairs",), "pair/")):
+        out = tmp_path / f"stats{side[:-1]}.png"
+        got = _run("stats", VERSION, "--store", str(store), *pairs, "--where",
+                   "intervention=add,recolour", "-o", str(out))  # fmt: skip
+        assert got.exit_code == 0, got.output
+        with Image.open(out) as png:
+            pixels, title = np.asarray(png), png.info["Title"]
+        assert title.endswith(f"{picked.sum():,} {'twins' if pairs else 'images'}")
+        ann = {f: train[f"{side}{f}"][:][picked] for f in fields}  # plain zarr, not gridstore's
+        counts = {k: int((kind[picked] == KINDS.index(k) + 1).sum()) for k in KINDS}
+        want = render_stats(ann, tmp_path / "want.png", title=title, interventions=counts)
+        with Image.open(want) as png:
+            np.testing.assert_array_equal(pixels, np.asarray(png))

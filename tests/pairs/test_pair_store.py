@@ -177,3 +177,11 @@ def test_a_unique_paired_version_keeps_the_unique_images_and_pairs_them(tmp_path
     assert meta["duplicates"] == plain["duplicates"]
     assert set(meta["pairs"]["interventions"]["train"]) == set(KINDS)
     assert sum(meta["pairs"]["interventions"]["train"].values()) == 2400
+
+
+def test_the_plans_disk_estimate_counts_the_twins(paired) -> None:
+    from gridstore.estimate import estimate_run
+
+    written = paired[1]["storage"]["bytes_on_disk"]  # about twice an unpaired version's
+    estimate = estimate_run(PLAN, 1, "serial").disk_bytes
+    assert 0.8 < estimate / written < 1.2, (estimate, written)
