@@ -7,14 +7,17 @@ same one-line `ConfigError` wherever it is made.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from gridstore.errors import ConfigError
 
 __all__ = [
+    "ENGINES",
     "SEED_BOUND",
+    "EngineName",
+    "check_engine",
     "check_int",
     "check_number",
     "check_seed",
@@ -23,6 +26,8 @@ __all__ = [
 ]
 
 SEED_BOUND = 2**64  # seeds are uint64
+EngineName = Literal["serial", "processes", "dask"]
+ENGINES = ("serial", "processes", "dask")  # gridstore.engines runs them
 
 
 def is_integer(value: Any) -> bool:
@@ -105,3 +110,12 @@ def check_whole_number(name: str, value: Any) -> int:
         msg = f"{name} must be an integer, got {_shown(value)!r}"
         raise ConfigError(msg)
     return int(value)
+
+
+def check_engine(engine: str, workers: int | None) -> None:
+    """Raise a one-line `ConfigError` for an unknown engine or ``workers`` < 1 (None: the default)."""
+    if workers is not None:
+        check_int("workers", workers, 1)
+    if engine not in ENGINES:
+        msg = f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}"
+        raise ConfigError(msg)

@@ -22,15 +22,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager, suppress
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from gridstore.arguments import check_int
+from gridstore.arguments import ENGINES, EngineName, check_engine
 from gridstore.errors import ConfigError, WorkerLostError
 
-__all__ = ["ENGINES", "Engine", "default_workers", "open_engine", "run_tasks"]
-
-EngineName = Literal["serial", "processes", "dask"]
-ENGINES = ("serial", "processes", "dask")
+__all__ = ["ENGINES", "Engine", "EngineName", "default_workers", "open_engine", "run_tasks"]
 R = TypeVar("R")  # what a task returns: images written (generation), findings (validation)
 
 
@@ -338,11 +335,8 @@ def open_engine(
     ConfigError
         Unknown engine, or workers < 1.
     """
+    check_engine(engine, workers)
     workers = default_workers() if workers is None else workers
-    workers = check_int("workers", workers, 1)
-    if engine not in ENGINES:
-        msg = f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}"
-        raise ConfigError(msg)
     most = max(max_tasks, 1) if max_tasks is not None else workers
     if engine == "dask":
         with _dask(scheduler, min(workers, most)) as run:

@@ -325,7 +325,9 @@ def _intervention_bars(ax: Axes, counts: Mapping[str, int]) -> None:
     share = np.array([counts[k] for k in names]) / total
     y = np.arange(len(names))[::-1]  # the first kind on top
     bars = ax.barh(y, share, 0.6, color="#7A8CA5", **_BAR)
-    ax.bar_label(bars, [f"{counts[k]:,}" if counts[k] else "" for k in names], padding=3, fontsize=9)
+    ax.bar_label(
+        bars, [f"{counts[k]:,}" if counts[k] else "" for k in names], padding=3, fontsize=9
+    )
     ax.set_yticks(y, names)
     ax.set_xlim(0, max(float(share.max(initial=0.0)) * 1.3, 0.05))
     ax.xaxis.set_major_formatter(lambda v, _: f"{100 * v:.4g}%")

@@ -213,7 +213,7 @@ def stats(
     order = np.random.default_rng(0).permutation(len(counts))
     order = order[counts[order] > 0]  # chunks without a match are not read
     take = np.sort(order[: max(1, np.searchsorted(np.cumsum(counts[order]), max_images, "right"))])
-    paired = bool(view.split._source.pair_fields)
+    paired = bool(view.split.pair_fields)
     if pairs and not paired:
         raise ConfigError(f"version '{version}' has no pairs: --pairs needs a paired version")
 
@@ -230,7 +230,9 @@ def stats(
         kinds = {k: int(c) for k, c in zip(KINDS, drawn, strict=True) if k in listed}
     output = output or Path(f"stats-{version}-{split}{'-pairs' if pairs else ''}.png")
     weights = gen["type_weights"]
-    total = sum(weights.values())
+    # a selection is not the generator's draw, and a twin is an intervention's result
+    expected = not (where or pairs)
+    expected_types = {t: weights[t] / sum(weights.values()) for t in OBJECT_TYPES}
     shown = len(ann["num_objects"])
     # a sample (whole chunks at random, up to --max-images) says so, and of how many
     of = (f" sampled of {len(view):,}{' matching' if where else ''}" if shown < len(view)
@@ -240,9 +242,8 @@ def stats(
         ann,
         output,
         title=f"{version} ({split}){matching}: {shown:,}{of} {'twins' if pairs else 'images'}",
-        # a selection is not the generator's draw, and a twin is an intervention's result
-        expected_type_weights=None if where or pairs else {t: weights[t] / total for t in OBJECT_TYPES},
-        max_objects=None if where or pairs else gen["max_objects"],
+        expected_type_weights=expected_types if expected else None,
+        max_objects=gen["max_objects"] if expected else None,
         interventions=kinds,
     )
     click.echo(str(output))

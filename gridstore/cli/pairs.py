@@ -17,7 +17,7 @@ def intervention_counts(view: Any) -> dict[str, int] | None:
     """
     from gridstore.pairs.layout import KINDS
 
-    if not view.split._source.pair_fields:
+    if not view.split.pair_fields:
         return None
     counts = np.zeros(len(KINDS) + 1, np.int64)
     kinds = view.annotation("intervention/kind")

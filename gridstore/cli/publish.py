@@ -60,7 +60,8 @@ def export(
     """Export a version: npz (older tooling), parquet for the Hub, or WebDataset shards.
 
     Rows stream chunk by chunk (memory does not grow with the version). With
-    --where, each split holds only its matching images, in order.
+    --where, each split holds only its matching images, in order. A paired
+    version's twins and intervention records are exported by npz only.
 
     \b
     Examples:
@@ -81,6 +82,11 @@ def export(
         )
     else:
         from gridstore.publish import publish_version
+
+        if s.metadata(version).get("pairs"):  # the Hub's schema has no twins
+            click.echo(
+                f"note: {fmt} holds the images; --format npz exports the twins too", err=True
+            )
 
         out = publish_version(
             s.path,

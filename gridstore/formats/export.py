@@ -47,7 +47,9 @@ def export_version(
     """Export a version of a store to the seed's npz layout.
 
     Writes ``out_dir/train.npz``, ``val.npz`` and ``test.npz`` (``images`` and
-    every annotation array of the split, the same bytes as in the store) and
+    every annotation array of the split, the same bytes as in the store; a
+    paired version's twins and records as ``pair/images``, ...,
+    ``intervention/kind``, ...) and
     ``metadata.json``: the seed's fields filled from the version's metadata
     (``file_format`` describes the npz files), then ``source`` {store,
     version, gridstore_version, ...}, then the rest of the version's metadata.
@@ -111,6 +113,7 @@ def export_version(
     store = str(store_path) if is_url(str(store_path)) else Path(store_path).absolute()
     reader = open_store(store).version(version)
     splits: dict[str, Any] = {s: reader[s] for s in reader.splits}
+    pairs = {s: split.pair_fields for s, split in splits.items()}  # a paired version's arrays
     if where:  # the views' rows; without conditions the splits' (contiguous reads)
         splits = {s: select(split, where) for s, split in splits.items()}
     grid = int(reader.metadata.get("generation_params", {}).get("grid_size", 16))
@@ -131,7 +134,7 @@ def export_version(
             if split is None:  # a version without this split still gets its (empty) file
                 members: list[Member] = [("images", (0, grid, grid), np.dtype(np.uint8), [])]
             else:
-                arrays = [split.annotation(f) for f in split.fields]
+                arrays = [split.annotation(f) for f in [*split.fields, *pairs[s]]]
                 members = [(a.name, a.shape, a.dtype, _blocks(a, bar)) for a in arrays]
             path = tmp / f"{s}.npz"
             write_npz(path, members)

@@ -51,17 +51,25 @@ def count_twin_repeats(parts: list[dict[str, np.ndarray]]) -> dict[str, int]:
 def pair_metadata(plan: Any, counts: dict[str, dict[str, Any]], repeats: dict[str, int]) -> dict:
     """The ``pairs`` entry of a paired version's metadata (``{}`` for a version without pairs).
 
-    ``counts``: the merged task counts by split; ``repeats``: the merged
-    `count_twin_repeats`.
+    ``counts``: the merged task counts by split (and ``<split>/pair``, the
+    twins'); ``repeats``: the merged `count_twin_repeats`.
     """
     if not plan.pairs:
         return {}
+    from gridstore.write.stats import summarize
+
     per_split = {s: counts[s].get("interventions", [0] * len(KINDS)) for s in _SPLITS}
+    twins = {s: counts.get(f"{s}/{PAIR}", {}) for s in _SPLITS}
+    # records written before the twins' statistics (a resume across versions): none then
+    whole = all(twins[s].get("images") == counts[s].get("images") for s in _SPLITS)
+    stats = {s: summarize(twins[s], plan.config.grid_size) for s in _SPLITS} if whole else None
     return {
         "pairs": {
             "kinds": list(plan.pairs),
             "groups": {"twins": PAIR, "interventions": INTERVENTION},
             "interventions": {s: dict(zip(KINDS, c, strict=True)) for s, c in per_split.items()},
+            # the twins' own, as the version's "statistics" are its images'
+            "statistics": stats,
             "duplicates": {k: repeats.get(k, 0) for s in _SPLITS for k in (f"{s}_within",)}
             | {k: repeats.get(k, 0) for s in _SPLITS for k in (f"{s}_leaks",)},
         }

@@ -18,7 +18,7 @@ import numpy as np
 from gridstore.generate.vocab import Annotations
 from gridstore.pairs.layout import INTERVENTION, PAIR, RECORD_FIELDS
 
-__all__ = ["check_pair_chunk", "pair_arrays"]
+__all__ = ["check_pair_chunk", "pair_arrays", "twin_verdict"]
 
 _FIELDS = ("images", *Annotations.names())
 _SPLITS = ("train", "val", "test")
@@ -38,13 +38,15 @@ def check_pair_chunk(
     fail: Callable[[str, str, list[str]], None],
     where: Callable[[np.ndarray], list[str]],
     here: str,
-) -> None:
+) -> np.ndarray | None:
     """Check the twins of one stored chunk ``unit`` (rows ``start...`` of ``split``).
 
     ``read(array)`` gives the chunk of a pair array (None if it could not be
     read: already a failure); ``fail(check, note, where)`` records one;
-    ``where(rows)`` names rows.
+    ``where(rows)`` names rows. Returns the twins' content hashes, for the
+    recount of their repeats and leaks (None: a chunk could not be read).
     """
+    from gridstore.generate.hashing import content_hashes
     from gridstore.pairs.interventions import make_twins
     from gridstore.pairs.verify import pair_problems
     from gridstore.validate.constraints import check_constraints
@@ -52,7 +54,7 @@ def check_pair_chunk(
     maybe = {name: read(name) for name in pair_arrays()}
     got = {name: v for name, v in maybe.items() if v is not None}
     if len(got) < len(maybe):  # a chunk that could not be read: already a failure
-        return
+        return None
     twin = {f: got[f"{PAIR}/{f}"] for f in _FIELDS}
     rec = {f: got[f"{INTERVENTION}/{f}"] for f in RECORD_FIELDS}
     images, tann = twin.pop("images"), twin
@@ -76,3 +78,16 @@ def check_pair_chunk(
         bad = np.flatnonzero(rows)
         fail("regeneration", f"{here}: {', '.join(diff)} differ from the twins of the stored "
              f"images in {len(bad)} rows", where(bad))  # fmt: skip
+    return content_hashes(images)
+
+
+def twin_verdict(counted: dict[str, int], meta: dict[str, Any], passed: str) -> tuple[bool, str]:
+    """``(problem, text)``: a full validation's recount of the twins' repeats and leaks.
+
+    ``counted`` (`count_twin_repeats` over every twin) against the metadata's;
+    ``passed`` is the duplicates check's text so far.
+    """
+    recorded = (meta.get("pairs") or {}).get("duplicates")
+    if counted != recorded:
+        return True, f"the twins' recounted {counted} differ from the metadata's {recorded}"
+    return False, f"{passed}; the twins' repeats and leaks recounted, as recorded"

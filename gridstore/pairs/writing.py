@@ -35,11 +35,13 @@ class PairTask:
 
     hashes: list[np.ndarray]
     kinds: list[list[int]]
+    stats: list[dict[str, Any]]  # the twins' `split_counts`
 
     def add_to(self, counts: dict[str, dict[str, Any]], hashes: dict[str, np.ndarray]) -> None:
         """Add the twins' counts and hashes to a task record's (in place)."""
         for k, split in enumerate(_SPLITS):
             counts[split]["interventions"] = self.kinds[k]
+            counts[f"{split}/{PAIR}"] = self.stats[k]
             hashes[f"{split}/{PAIR}"] = self.hashes[k]
 
 
@@ -68,8 +70,9 @@ def write_pairs(
     if not plan.pairs:
         return None
     from gridstore.generate.hashing import content_hashes
+    from gridstore.write.stats import split_counts
 
-    hashes, kinds = [], []
+    hashes, kinds, stats = [], [], []
     for k, (twins, tann, rec) in enumerate(task_twins(plan, index, images, anns)):
         split = _SPLITS[k]
         if len(twins):
@@ -80,4 +83,5 @@ def write_pairs(
                 store.write_chunk(name, split, f"{INTERVENTION}/{field}", index, arr)
         hashes.append(content_hashes(twins))
         kinds.append(np.bincount(rec["kind"], minlength=len(KINDS) + 1)[1:].tolist())
-    return PairTask(hashes, kinds)
+        stats.append(split_counts(twins, tann, plan.config.max_size))
+    return PairTask(hashes, kinds, stats)

@@ -95,18 +95,7 @@ class Pairs:
         ConfigError
             An unknown field or record field, or a bad argument (at once).
         """
-        fields, records = tuple(fields), tuple(interventions)
-        bad = [f for f in fields if f not in FIELDS] + [
-            r for r in records if r not in RECORD_FIELDS
-        ]
-        if bad or not fields:
-            msg = (
-                f"unknown pair field {bad[0]!r}; fields from {', '.join(FIELDS)}, interventions "
-                f"from {', '.join(RECORD_FIELDS)}"
-                if bad
-                else "fields must name at least one array, got none"
-            )
-            raise ConfigError(msg)
+        fields, records = _check(fields, interventions)
         arrays = [*fields, *(f"{PAIR}/{f}" for f in fields)]
         arrays += [f"{INTERVENTION}/{r}" for r in records]
         stream = self.rows.batches(batch_size, fields=arrays, **kwargs)
@@ -115,6 +104,29 @@ class Pairs:
     def numpy_batches(self, batch_size: int, **kwargs: Any) -> Iterator[PairBatch]:
         """Yield numpy batches exactly as `batches` does."""
         return self.batches(batch_size, **kwargs)
+
+    def torch_dataset(
+        self,
+        fields: Sequence[str] = ("images",),
+        interventions: Sequence[str] = tuple(RECORD_FIELDS),
+    ) -> Any:
+        """A map-style ``torch.utils.data.Dataset`` of the pairs, as ``SplitReader.torch_dataset``.
+
+        Item ``i`` is ``(base, twin, intervention)`` of pair ``i``: ``base`` and
+        ``twin`` tensors of ``fields`` (dicts of them unless ``fields`` is
+        ``("images",)``), ``intervention`` a dict of the record's tensors.
+
+        Raises
+        ------
+        ConfigError
+            An unknown field or record field.
+        """
+        from gridstore.read import torch
+
+        fields, records = _check(fields, interventions)
+        return torch.adapter("map", self, {"fields": fields,
+                                           "twins": tuple(f"{PAIR}/{f}" for f in fields),
+                                           "records": tuple(f"{INTERVENTION}/{r}" for r in records)})  # fmt: skip
 
     def torch_iterable(
         self, batch_size: int, shuffle: bool = True, seed: int = 0, epoch: int = 0, **kwargs: Any
@@ -146,6 +158,21 @@ class Pairs:
 
         opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
         return torch.loader(self, batch_size, opts, num_workers=num_workers)
+
+
+def _check(fields: Sequence[str], records: Sequence[str]) -> tuple[tuple, tuple]:
+    """``fields`` and record fields as tuples; a one-line `ConfigError` for an unknown one."""
+    fields, records = tuple(fields), tuple(records)
+    bad = [f for f in fields if f not in FIELDS] + [r for r in records if r not in RECORD_FIELDS]
+    if bad or not fields:
+        msg = (
+            f"unknown pair field {bad[0]!r}; fields from {', '.join(FIELDS)}, interventions "
+            f"from {', '.join(RECORD_FIELDS)}"
+            if bad
+            else "fields must name at least one array, got none"
+        )
+        raise ConfigError(msg)
+    return fields, records
 
 
 def _split(batch: dict[str, np.ndarray], fields: tuple[str, ...], records: tuple) -> PairBatch:

@@ -67,6 +67,11 @@ class SplitReader:
         return Fields(self.annotation, [f for f in self.fields if f != "images"])
 
     @property
+    def pair_fields(self) -> list[str]:
+        """A paired version's twin and record arrays (``pair/images``, ...; [] without pairs)."""
+        return self._source.pair_fields
+
+    @property
     def pairs(self) -> Pairs:
         """A paired version's twins of this split's images, row by row (see `Pairs`).
 
@@ -75,7 +80,7 @@ class SplitReader:
         VersionNotFoundError
             The version has no pairs.
         """
-        if not self._source.pair_fields:
+        if not self.pair_fields:
             msg = f"version '{self.version}' has no pairs (it was generated without --pairs)"
             raise VersionNotFoundError(msg)
         return Pairs(self)

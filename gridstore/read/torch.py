@@ -83,11 +83,13 @@ def _torch_classes() -> tuple[type, type, type]:
     from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
     class SplitDataset(Dataset):
+        # options: "fields"; for a paired split's `Pairs`, "twins" and "records" too
+        # (the arrays of each side and of the record), and items are (base, twin, record).
         def __init__(self, split: Split, options: dict[str, Any]) -> None:
-            self.split, self.fields = split, options["fields"]
+            self.split, self.options = split, options
 
         def __reduce__(self) -> tuple[Any, ...]:
-            return (adapter, ("map", self.split, {"fields": self.fields}))
+            return (adapter, ("map", self.split, self.options))
 
         def __len__(self) -> int:
             return len(self.split)
@@ -97,10 +99,21 @@ def _torch_classes() -> tuple[type, type, type]:
 
         def __getitems__(self, indices: Sequence[int]) -> list[Any]:
             idx = np.asarray(indices, dtype=np.int64)
-            cols = [torch.from_numpy(self.split.annotation(f)[idx]).unbind(0) for f in self.fields]
-            if self.fields == ("images",):
+            fields = self.options["fields"]
+            items = self._rows(fields, fields, idx, fields == ("images",))
+            if "records" not in self.options:
+                return items
+            twins = self._rows(self.options["twins"], fields, idx, fields == ("images",))
+            records = self.options["records"]  # "intervention/kind", ...: keyed "kind", ...
+            keys = [r.rpartition("/")[2] for r in records]
+            return list(zip(items, twins, self._rows(records, keys, idx, False), strict=True))
+
+        def _rows(self, arrays: Sequence[str], keys: Sequence[str], idx: Any, bare: bool) -> list:
+            """Rows ``idx`` of ``arrays``: tensors (``bare``), else dicts of them by ``keys``."""
+            cols = [torch.from_numpy(self.split.annotation(a)[idx]).unbind(0) for a in arrays]
+            if bare:
                 return list(cols[0])
-            return [dict(zip(self.fields, row, strict=True)) for row in zip(*cols, strict=True)]
+            return [dict(zip(keys, row, strict=True)) for row in zip(*cols, strict=True)]
 
     class SplitIterable(IterableDataset):
         def __init__(self, split: Split, options: dict[str, Any]) -> None:

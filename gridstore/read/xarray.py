@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gridstore.errors import ConfigError
+from gridstore.pairs.layout import INTERVENTION, PAIR
 from gridstore.read.store import open_store
 from gridstore.storage import FIELDS, zarr_store
 from gridstore.storage.conventions import ARRAY_ATTRS, BBOX_LABELS, dims_of
@@ -36,7 +37,10 @@ def _require_xarray() -> None:
 
 
 def open_split(
-    store: str | os.PathLike[str], version: str | None = None, split: str = "train"
+    store: str | os.PathLike[str],
+    version: str | None = None,
+    split: str = "train",
+    group: str | None = None,
 ) -> xr.Dataset:
     """Open one split of a version as a lazy xarray Dataset.
 
@@ -48,6 +52,9 @@ def open_split(
         The version's name; None (default) is the latest complete version.
     split : str
         ``"train"``, ``"val"`` or ``"test"``.
+    group : str, optional
+        A paired version's ``"pair"`` (the twins, as the split's Dataset, row
+        ``i`` the twin of image ``i``) or ``"intervention"`` (the records).
 
     Returns
     -------
@@ -62,7 +69,10 @@ def open_split(
     StoreNotFoundError
         ``store`` is not a gridstore store.
     VersionNotFoundError
-        No complete version or split of that name.
+        No complete version or split of that name, or ``group`` of a version
+        without pairs.
+    ConfigError
+        ``group`` is not one of the above.
 
     Examples
     --------
@@ -79,13 +89,19 @@ def open_split(
     _require_xarray()
     import xarray as xr
 
+    if group not in (None, PAIR, INTERVENTION):
+        msg = f"unknown group {group!r}; a paired split has {PAIR!r} and {INTERVENTION!r}"
+        raise ConfigError(msg)
     found = open_store(store).version(version)
-    found[split]  # a missing split: VersionNotFoundError naming those available
+    reader = found[split]  # a missing split: VersionNotFoundError naming those available
     path = f"{os.fspath(store)}/{found.name}/{split}"
+    if group is not None:
+        reader.pairs  # noqa: B018 - raises for a version without pairs
+        path += f"/{group}"
     # Not consolidated: without consolidated=False xarray looks for consolidated
     # metadata first, and warns when it falls back.
     raw = xr.open_zarr(zarr_store(path), consolidated=False, zarr_format=3)
-    return _tidy(raw)
+    return raw if group == INTERVENTION else _tidy(raw)  # records: written with their dims
 
 
 def _tidy(raw: xr.Dataset) -> xr.Dataset:

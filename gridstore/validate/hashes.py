@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gridstore.pairs.counting import count_twin_repeats
+from gridstore.pairs.layout import PAIR
 from gridstore.plan import SPLITS
 from gridstore.validate.unique import late_skips
 from gridstore.write.stats import BUCKET_BYTES, bucket_bits, count_duplicates
@@ -28,7 +30,9 @@ __all__ = ["FLUSH_BYTES", "HashSpill"]
 # appends ~50 KB per bucket file at 10**7 images (400 tasks per flush).
 FLUSH_BYTES = 1 << 23
 _MAX_BITS = 8
-_HASH = np.dtype([("h", "<u8"), ("s", "u1")])  # content hash, split index in SPLITS
+# content hash, and its group: a split's index in SPLITS, or 3 + it for the split's twins
+_HASH = np.dtype([("h", "<u8"), ("s", "u1")])
+_GROUPS = (*SPLITS, *(f"{s}/{PAIR}" for s in SPLITS))
 _DRAW = np.dtype([("h", "<u8"), ("p", "<i8")])  # as gridstore.write.unique.taken_draws
 
 
@@ -52,7 +56,7 @@ class HashSpill:
     def __init__(self, directory: Path, total: int, bucket_bytes: int = BUCKET_BYTES) -> None:
         self.directory = directory
         self.bits = bucket_bits(total, bucket_bytes, _MAX_BITS)
-        self.images = 0
+        self.images = self.twins = 0
         self._buffer: dict[str, list[np.ndarray]] = {"hashes": [], "taken": [], "passed": []}
         self._buffered = 0
 
@@ -62,12 +66,15 @@ class HashSpill:
         taken: np.ndarray | None = None,
         passed: np.ndarray | None = None,
     ) -> None:
-        """Take one task's content hashes by split, and its unique draws if any."""
-        for split, h in hashes.items():
+        """Take one task's content hashes by split (and twins), and its unique draws if any."""
+        for group, h in hashes.items():
             rec = np.empty(len(h), _HASH)
-            rec["h"], rec["s"] = h, SPLITS.index(split)
+            rec["h"], rec["s"] = h, _GROUPS.index(group)
             self._put("hashes", rec)
-            self.images += len(h)
+            if group in SPLITS:
+                self.images += len(h)
+            else:
+                self.twins += len(h)
         for kind, draws in (("taken", taken), ("passed", passed)):
             if draws is not None:
                 self._put(kind, draws.astype(_DRAW, copy=False))
@@ -120,6 +127,22 @@ class HashSpill:
             counts = count_duplicates(_once(part), splits, n)
             for key, value in counts.items():
                 total[key] += value
+        return total
+
+    def count_twin_repeats(self) -> dict[str, int] | None:
+        """A paired version's twins: repeats and leaks, as the commit counts them.
+
+        None unless a twin was read for every image read (no pairs, or a twin
+        chunk that could not be read: already a failure).
+        """
+        if not self.twins or self.twins != self.images:
+            return None
+        total: dict[str, int] = {}
+        for bucket in self._buckets():
+            rec = self._load("hashes", bucket)
+            part = {g: rec["h"][rec["s"] == i] for i, g in enumerate(_GROUPS)}
+            for key, value in count_twin_repeats([part]).items():
+                total[key] = total.get(key, 0) + value
         return total
 
     def late_skips(self) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore.errors import ChunkChecksumError, CorruptChunkError
+from gridstore.pairs.layout import PAIR
 from gridstore.pairs.validation import check_pair_chunk, pair_arrays
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.source import chunk_key, read_chunk
@@ -59,6 +60,7 @@ class TaskFindings:
 
     ``fails`` holds ``(check, note, where)`` in the order found; ``units`` the
     splits whose every field was read; ``hashes`` their images' content hashes
+    (and a paired version's twins', as ``<split>/pair``)
     by split; ``passed`` / ``taken`` a unique version's draws (``(hash,
     position)`` rows, see `gridstore.write.unique.taken_draws`) or None.
     """
@@ -226,7 +228,9 @@ class _Task:
                 )
             if self.plan.pairs:  # a paired version's twins of these rows
                 read = functools.partial(self.read, split)
-                check_pair_chunk(self.plan, split, start, unit, read, out.fail, at, here)
+                twins = check_pair_chunk(self.plan, split, start, unit, read, out.fail, at, here)
+                if twins is not None:
+                    out.hashes[f"{split}/{PAIR}"] = twins
         return out
 
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from gridstore.arguments import check_int
-from gridstore.engines import ENGINES, EngineName
-from gridstore.errors import ConfigError, GridstoreError
+from gridstore.arguments import EngineName, check_engine, check_int
+from gridstore.errors import GridstoreError
 from gridstore.metadata import REQUIRED_KEYS
+from gridstore.pairs.validation import twin_verdict
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.source import chunk_key
 from gridstore.storage import FIELDS, StoreBackend, open_backend, zarr_store
@@ -251,7 +251,8 @@ class _Run:
             counted = spill.count_duplicates(tuple(self.good)) if self.plan else {}
             whole = full and read == units and len(self.good) == len(SPLITS)
             late = spill.late_skips() if whole and unique else 0
-        self.summarize(read, spill.images, counted, whole, unique, late)
+            twins = spill.count_twin_repeats() if whole else None  # a paired version's
+        self.summarize(read, spill.images, counted, whole, unique, late, twins)
 
     def summarize(
         self,
@@ -261,8 +262,9 @@ class _Run:
         whole: bool,
         unique: bool,
         late: int,
+        twins: dict[str, int] | None = None,
     ) -> None:
-        """What passed, and the duplicate checks, from the merged findings."""
+        """What passed, and the duplicate checks (``twins``: a paired version's recount)."""
         scope = f"{read} chunks of {'/'.join(self.good) or 'no split'} ({images} images)"
         self.passed.update(
             checksums=f"{read * len(FIELDS)} chunks decoded, crc32c valid",
@@ -301,6 +303,9 @@ class _Run:
             f"no content in two splits among {scope}, each in "
             "the split its hash routes to; metadata agrees",
         )
+        if twins is not None:  # a paired version's (gridstore.pairs.validation)
+            problem, text = twin_verdict(twins, self.meta, self.passed["duplicates"])
+            self.fail("duplicates", text) if problem else self.passed.update(duplicates=text)
 
 
 def validate_version(
@@ -367,11 +372,7 @@ def validate_version(
     """
     check_int("sample", 1 if sample is None else sample, 1)
     check_int("seed", seed, 0)
-    if workers is not None:
-        check_int("workers", workers, 1)
-    if engine not in ENGINES:
-        msg = f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}"
-        raise ConfigError(msg)
+    check_engine(engine, workers)
     started = time.perf_counter()
     store = open_backend(store_path)
     version = resolve(store, version)

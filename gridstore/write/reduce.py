@@ -122,6 +122,11 @@ def run_job(
     return _sizes(store, name, plan, job, fence)
 
 
+def _groups(docs: list[dict[str, Any]]) -> list[str]:
+    """The count groups of task records, in order: the splits (and a paired version's twins)."""
+    return list(dict.fromkeys(g for d in docs for g in d["counts"]))
+
+
 def _records(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
     indices = list(range(job.start, job.stop))
     docs = store.task_records(name, indices)
@@ -132,7 +137,8 @@ def _records(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
         ((t, d.get("crc32c") or task_crcs(store, name, plan, t)) for t, d in pairs), width
     )
     return {
-        "counts": {s: merge_counts(d["counts"][s] for d in docs) for s in SPLITS},
+        # each split's, and a paired version's twins' (groups "<split>/pair")
+        "counts": {g: merge_counts(d["counts"].get(g, {}) for d in docs) for g in _groups(docs)},
         "draws": sum(d["draws"] for d in docs),
         "skipped": sum(d.get("skipped", 0) for d in docs),
         "notes": {t: d["note"] for t, d in zip(indices, docs, strict=True) if "note" in d},
@@ -214,7 +220,9 @@ def merge(results: list[dict[str, Any]]) -> Merged:
         for key, value in r.get("pair_duplicates", {}).items():
             out.pair_duplicates[key] = out.pair_duplicates.get(key, 0) + value
         if "counts" in r:
-            out.counts = {s: merge_counts([out.counts[s], r["counts"][s]]) for s in SPLITS}
+            out.counts |= {
+                g: merge_counts([out.counts.get(g, {}), c]) for g, c in r["counts"].items()
+            }
             out.draws += r["draws"]
             out.skipped += r["skipped"]
             out.notes |= r["notes"]

@@ -107,3 +107,24 @@ def test_stats_plots_the_interventions_and_with_pairs_the_twins(paired, tmp_path
         want = render_stats(ann, tmp_path / "want.png", title=title, interventions=counts)
         with Image.open(want) as png:
             np.testing.assert_array_equal(pixels, np.asarray(png))
+
+
+def test_export_writes_the_twins_and_records_of_the_matching_rows(paired, tmp_path: Path) -> None:
+    store, out = paired[0], tmp_path / "export"
+    got = _run("export", VERSION, "--store", str(store), "--where", "intervention=rotate,flip",
+               "-o", str(out))  # fmt: skip
+    assert got.exit_code == 0, got.output
+    for split in ("train", "val", "test"):
+        group = zarr.open_group(store / VERSION / split, mode="r")
+        kind = group["intervention/kind"][:]
+        rows = np.isin(kind, [KINDS.index("rotate") + 1, KINDS.index("flip") + 1])
+        names = [f"{g}/{a}" for g in ("pair", "intervention") for a in group[g].array_keys()]
+        names.remove("pair/bbox")  # the labels of object_bbox's last axis, as the split's own
+        with np.load(out / f"{split}.npz") as npz:
+            assert set(names) < set(npz.files)
+            for name in ["images", *names]:
+                np.testing.assert_array_equal(npz[name], group[name][:][rows], err_msg=name)
+    hub = _run("export", VERSION, "--store", str(store), "--format", "parquet", "--where",
+               "intervention=rotate", "-o", str(tmp_path / "hub"), "-q")  # fmt: skip
+    assert hub.exit_code == 0, hub.output
+    assert "note: parquet holds the images; --format npz exports the twins too" in hub.output

@@ -84,6 +84,33 @@ def test_torch_loader_of_pairs_resumes_exactly(train) -> None:
         assert all((r[k].numpy() == wr[k]).all() for k in wr)
 
 
+def test_torch_dataset_of_pairs_gives_base_twin_and_record_per_row(paired, train) -> None:
+    torch = pytest.importorskip("torch")
+    group = zarr.open_group(paired[0] / VERSION / "train", mode="r")
+    view = train.where(intervention="recolour")
+    rows = view.indices[:]
+    loader = torch.utils.data.DataLoader(view.pairs.torch_dataset(), batch_size=50, num_workers=2,
+                                         timeout=60)  # fmt: skip
+    base, twin, rec = (torch.cat(side) if i < 2 else side for i, side in
+                       enumerate(zip(*list(loader), strict=True)))  # fmt: skip
+    np.testing.assert_array_equal(base.numpy(), group["images"][:][rows])
+    np.testing.assert_array_equal(twin.numpy(), group["pair/images"][:][rows])
+    kinds = torch.cat([r["kind"] for r in rec]).numpy()
+    assert set(kinds.tolist()) == {KINDS.index("recolour") + 1}
+    assert len(kinds) == len(view)
+    b, t, r = train.pairs.torch_dataset(
+        fields=["images", "object_colour"], interventions=["old_colour", "new_colour"]
+    )[7]
+    np.testing.assert_array_equal(t["object_colour"].numpy(), group["pair/object_colour"][7])
+    assert sorted(b) == sorted(t) == ["images", "object_colour"] and sorted(r) == [
+        "new_colour",
+        "old_colour",
+    ]
+    assert int(r["new_colour"]) == group["intervention/new_colour"][7]
+    with pytest.raises(ConfigError, match="unknown pair field 'warp'"):
+        train.pairs.torch_dataset(interventions=["warp"])
+
+
 def test_where_intervention_selects_the_recorded_kind(paired, train) -> None:
     meta = paired[1]
     counts = meta["pairs"]["interventions"]["train"]

@@ -149,7 +149,8 @@ def test_kill_9_then_resume_refuses_a_lost_twin_chunk_and_gives_the_serial_bytes
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
     assert version_chunks(store, VERSION) == chunks
-    assert open_backend(store).metadata(VERSION)["pairs"] == meta["pairs"]
+    got = open_backend(store).metadata(VERSION)["pairs"]
+    assert got == json.loads(json.dumps(meta["pairs"]))  # as stored: JSON's string keys
 
 
 def test_a_grown_version_holds_the_bytes_of_a_fresh_one(
@@ -185,3 +186,40 @@ def test_the_plans_disk_estimate_counts_the_twins(paired) -> None:
     written = paired[1]["storage"]["bytes_on_disk"]  # about twice an unpaired version's
     estimate = estimate_run(PLAN, 1, "serial").disk_bytes
     assert 0.8 < estimate / written < 1.2, (estimate, written)
+
+
+def test_open_split_opens_the_twins_and_the_records(paired, tmp_path: Path) -> None:
+    from gridstore.errors import ConfigError, VersionNotFoundError
+    from gridstore.read.xarray import flag_names, open_split
+
+    store = paired[0]
+    group = zarr.open_group(store / VERSION / "val", mode="r")
+    twins = open_split(store, VERSION, "val", group="pair")
+    records = open_split(store, VERSION, "val", group="intervention")
+    assert twins["images"].dims == ("image", "row", "col")
+    np.testing.assert_array_equal(twins["images"].values, group["pair/images"][:])
+    np.testing.assert_array_equal(twins["object_colour"].values, group["pair/object_colour"][:])
+    names = flag_names(records["kind"]).values
+    assert list(names) == [KINDS[k - 1] for k in group["intervention/kind"][:]]
+    with pytest.raises(ConfigError, match="unknown group 'twins'"):
+        open_split(store, VERSION, "val", group="twins")
+    plain = tmp_path / "plain"
+    create_version(plain, Plan(num_images=100, seed=1), engine="serial", show_progress=False)
+    with pytest.raises(VersionNotFoundError, match="has no pairs"):
+        open_split(plain, None, "val", group="pair")
+
+
+def test_the_metadata_holds_the_twins_own_statistics(paired) -> None:
+    """Counted here from the stored twins' pixels and annotations, not by the writer's code."""
+    meta = paired[1]
+    for split in SPLITS:
+        group = zarr.open_group(paired[0] / VERSION / split, mode="r")
+        twins, stats = group["pair/images"][:], meta["pairs"]["statistics"][split]
+        assert stats["images"] == len(twins)
+        assert stats["pixel_mean"] == pytest.approx(twins.mean(), rel=1e-12)
+        assert stats["pixel_std"] == pytest.approx(twins.std(), rel=1e-9)
+        hist = np.bincount(twins.ravel(), minlength=10)
+        assert list(stats["colour_histogram"].values()) == hist.tolist()
+        objects = np.bincount(group["pair/num_objects"][:], minlength=5)
+        assert list(stats["objects_per_image"].values()) == objects.tolist()
+        assert stats != meta["statistics"][split]  # the twins', not the images' again

@@ -3,6 +3,7 @@ says, and ``gridstore validate --full`` reports twins that are damaged or lie.""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -123,3 +124,18 @@ def test_the_digest_covers_the_twins_and_names_a_damaged_twin_chunk(paired, tmp_
     assert not digest.ok and f"differs from the recorded {recorded}" in digest.detail
     assert digest.where == [key]
     assert report.digest is not None and report.digest != recorded
+
+
+def test_validate_full_recounts_the_twins_repeats_and_leaks(paired, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    shutil.copytree(paired[0], store)
+    report = validate_version(store, VERSION, full=True, engine="serial")
+    detail = {c.name: c for c in report.checks}["duplicates"].detail
+    assert report.ok and "the twins' repeats and leaks recounted, as recorded" in detail
+    doc_path = store / VERSION / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    doc["attributes"]["pairs"]["duplicates"]["test_leaks"] += 1  # a count that lies
+    doc_path.write_text(json.dumps(doc))
+    report = validate_version(store, VERSION, full=True, engine="serial")
+    check = {c.name: c for c in report.checks}["duplicates"]
+    assert not check.ok and check.detail.startswith("the twins' recounted {'train_within': ")
