@@ -11,6 +11,7 @@ the engine, or how many runs wrote the version.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +36,19 @@ class PairTask:
 
     hashes: list[np.ndarray]
     kinds: list[list[int]]
-    stats: list[dict[str, Any]]  # the twins' `split_counts`
+    twins: list[tuple[np.ndarray, Annotations]]
 
-    def add_to(self, counts: dict[str, dict[str, Any]], hashes: dict[str, np.ndarray]) -> None:
-        """Add the twins' counts and hashes to a task record's (in place)."""
+    def add_to(
+        self,
+        counts: dict[str, dict[str, Any]],
+        hashes: dict[str, np.ndarray],
+        count: Callable[[np.ndarray, Annotations], dict[str, Any]],
+    ) -> None:
+        """Add the twins' counts (``count``: the writer's statistics) and hashes to a task
+        record's (in place)."""
         for k, split in enumerate(_SPLITS):
             counts[split]["interventions"] = self.kinds[k]
-            counts[f"{split}/{PAIR}"] = self.stats[k]
+            counts[f"{split}/{PAIR}"] = count(*self.twins[k])
             hashes[f"{split}/{PAIR}"] = self.hashes[k]
 
 
@@ -70,9 +77,8 @@ def write_pairs(
     if not plan.pairs:
         return None
     from gridstore.generate.hashing import content_hashes
-    from gridstore.write.stats import split_counts
 
-    hashes, kinds, stats = [], [], []
+    hashes, kinds, made = [], [], []
     for k, (twins, tann, rec) in enumerate(task_twins(plan, index, images, anns)):
         split = _SPLITS[k]
         if len(twins):
@@ -83,5 +89,5 @@ def write_pairs(
                 store.write_chunk(name, split, f"{INTERVENTION}/{field}", index, arr)
         hashes.append(content_hashes(twins))
         kinds.append(np.bincount(rec["kind"], minlength=len(KINDS) + 1)[1:].tolist())
-        stats.append(split_counts(twins, tann, plan.config.max_size))
-    return PairTask(hashes, kinds, stats)
+        made.append((twins, tann))
+    return PairTask(hashes, kinds, made)

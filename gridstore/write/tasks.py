@@ -56,7 +56,7 @@ def record(
     }
     groups = dict(zip(SPLITS, hashes, strict=True))
     if pairs is not None:
-        pairs.add_to(counts, groups)
+        pairs.add_to(counts, groups, lambda i, a: split_counts(i, a, plan.config.max_size))
     store.record_task(
         name,
         index,

@@ -120,7 +120,8 @@ def _run(
         metadata = _metadata(
             store, name, plan, merged, digest, phases, engine, workers, grow_from, created
         )
-        metadata |= pair_metadata(plan, merged.counts, merged.pair_duplicates)  # {} without pairs
+        twins = partial(summarize, grid_size=plan.config.grid_size)  # {} without pairs:
+        metadata |= pair_metadata(plan, merged.counts, merged.pair_duplicates, twins)
         store.commit(
             name, metadata, None, phases.start, copied=merged.copied and store.publishes_by_copy
         )
