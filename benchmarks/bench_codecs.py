@@ -8,6 +8,7 @@ np.savez_compressed on the same images as the seed's baseline. ``typesize``
 is Blosc's shuffle unit: an array's item size, or a whole row of a
 per-object array (all of one image's objects side by side). Run:
 python benchmarks/bench_codecs.py --num-images 320000
+python benchmarks/bench_codecs.py --arrays images instance_map
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ CANDIDATES = [  # (cname, clevel, shuffle, blocksize) for images and the instanc
     ("zstd", 3, Blosc.NOSHUFFLE, 0),
     ("zstd", 3, Blosc.BITSHUFFLE, 0),
     ("zstd", 3, Blosc.BITSHUFFLE, 1 << 20),
+    ("zstd", 3, Blosc.BITSHUFFLE, 1 << 22),
+    ("zstd", 4, Blosc.NOSHUFFLE, 1 << 20),
+    ("zstd", 4, Blosc.BITSHUFFLE, 1 << 19),
     ("zstd", 4, Blosc.BITSHUFFLE, 1 << 20),
+    ("zstd", 4, Blosc.BITSHUFFLE, 1 << 22),
+    ("lz4hc", 5, Blosc.BITSHUFFLE, 1 << 20),
+    ("lz4hc", 9, Blosc.BITSHUFFLE, 1 << 20),
     ("zstd", 5, Blosc.BITSHUFFLE, 1 << 20),
     ("zstd", 6, Blosc.BITSHUFFLE, 1 << 20),
     ("zstd", 9, Blosc.NOSHUFFLE, 0),
@@ -92,6 +99,7 @@ def main() -> None:
     parser.add_argument("--num-images", type=int, default=320_000)
     parser.add_argument("--chunk", type=int, default=16_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--arrays", nargs="+", help="only these arrays (default: every array)")
     args = parser.parse_args()
     blosc.use_threads = False  # as the store encodes: one thread, deterministic bytes
     images, ann = generate_images(GeneratorConfig(), 0, 0, args.num_images)
@@ -112,6 +120,8 @@ def main() -> None:
     )
     totals = dict.fromkeys(COMPRESSIONS, 0.0)
     for name, arr in (("images", images), *ann.as_dict().items()):
+        if args.arrays and name not in args.arrays:
+            continue
         row = arr[0].nbytes
         small = name not in ("images", "instance_map")
         seen = set()
@@ -140,7 +150,8 @@ def main() -> None:
             )
     print()
     for c, total in totals.items():
-        print(f"compression {c!r}: {total:.2f} B/image in all, {total / npz:.3f}x npz")
+        of = f" ({', '.join(args.arrays)})" if args.arrays else " in all"
+        print(f"compression {c!r}: {total:.2f} B/image{of}, {total / npz:.3f}x npz")
 
 
 if __name__ == "__main__":
