@@ -37,13 +37,17 @@ def _run_task_dying_once(
     after writing its chunks and before writing its record (``crash_point``).
 
     Runs in the Dask workers (pickled by reference). A marker file beside the store
-    makes the kill happen exactly once; every run of VICTIM logs its pid and
-    MALLOC_TRIM_THRESHOLD_ (which the engine keeps out of its workers).
+    makes the kill happen exactly once; every run of VICTIM logs its pid,
+    MALLOC_TRIM_THRESHOLD_ and whether the worker's profiler runs (the engine
+    keeps both out of its workers).
     """
     if index == VICTIM:
+        import dask
+
         base = Path(store_path).parent
+        profile = dask.config.get("distributed.worker.profile.enabled")
         with open(base / "victim-runs", "a") as f:
-            f.write(f"{os.getpid()} {os.environ.get('MALLOC_TRIM_THRESHOLD_')}\n")
+            f.write(f"{os.getpid()} {os.environ.get('MALLOC_TRIM_THRESHOLD_')} {profile}\n")
         try:
             fd = os.open(base / "killed", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
@@ -100,7 +104,7 @@ def test_a_killed_worker_is_replaced_and_its_task_rerun(
     runs = [line.split() for line in (tmp_path / "victim-runs").read_text().splitlines()]
     assert len(runs) == 2  # killed once ...
     assert runs[0][0] != runs[1][0]  # ... then run again by another process
-    assert {trim for _, trim in runs} == {"None"}  # a restarted worker too
+    assert {(trim, profile) for _, trim, profile in runs} == {("None", "False")}  # restarted too
     assert version_chunks(tmp_path / "s", meta["version"]) == chunks
     _same_data(meta, reference)
 
