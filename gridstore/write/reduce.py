@@ -122,13 +122,16 @@ def _records(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
     docs = store.task_records(name, indices)
     # a record of an older gridstore has no crc32c: its chunks' are read from the store
     pairs = zip(indices, docs, strict=True)
-    width = len(split_arrays(plan.array_shapes()["train"]))  # FIELDS, and a paired one's pairs
+    shapes = plan.array_shapes()  # FIELDS, and a paired one's pairs (not heldout's)
+    width = {s: len(split_arrays(shapes[s])) for s in plan.splits}
     crcs = pack_crcs(
         ((t, d.get("crc32c") or task_crcs(store, name, plan, t)) for t, d in pairs), width
     )
     return {
-        "counts": {s: merge_counts(d["counts"][s] for d in docs) for s in SPLITS},
+        "counts": {s: merge_counts(d["counts"][s] for d in docs) for s in plan.splits},
         "draws": sum(d["draws"] for d in docs),
+        "held": sum(d.get("held", 0) for d in docs),
+        "heldout_draws": sum(d.get("heldout_draws", 0) for d in docs),
         "skipped": sum(d.get("skipped", 0) for d in docs),
         "notes": {t: d["note"] for t, d in zip(indices, docs, strict=True) if "note" in d},
         "crc32c": crcs,
@@ -189,6 +192,8 @@ class Merged:
     duplicates: dict[str, int]
     draws: int = 0
     skipped: int = 0
+    held: int = 0  # a hold-out version's draws passed over as matching
+    heldout_draws: int = 0  # and the heldout split's draws
     bytes: int = 0
     image_bytes: int = 0
     missing_count: int = 0
@@ -209,9 +214,13 @@ def merge(results: list[dict[str, Any]]) -> Merged:
         for key, value in r.get("pair_duplicates", {}).items():
             out.pair_duplicates[key] = out.pair_duplicates.get(key, 0) + value
         if "counts" in r:
-            out.counts = {s: merge_counts([out.counts[s], r["counts"][s]]) for s in SPLITS}
+            out.counts = {
+                s: merge_counts([out.counts.get(s, {}), c]) for s, c in r["counts"].items()
+            }
             out.draws += r["draws"]
             out.skipped += r["skipped"]
+            out.held += r.get("held", 0)
+            out.heldout_draws += r.get("heldout_draws", 0)
             out.notes |= r["notes"]
         for split, part in r.get("crc32c", {}).items():
             out.crcs.setdefault(split, []).append(part)
