@@ -18,9 +18,10 @@ import numpy as np
 from gridstore.errors import ConfigError
 from gridstore.holdout.terms import Terms, alternatives, field_limits, mask_of, parse_where
 
-__all__ = ["HELDOUT", "HOLD_FIELDS", "HoldOut", "heldout_spec", "parse_hold_out"]
+__all__ = ["ALL_SPLITS", "HELDOUT", "HOLD_FIELDS", "HoldOut", "heldout_spec", "parse_hold_out"]
 
 HELDOUT = "heldout"  # the split of the images that match
+ALL_SPLITS = ("train", "val", "test", HELDOUT)  # every split a version may have, in order
 #: Fields a condition may test (the kernel's field codes, in this order).
 HOLD_FIELDS = ("num_objects", "object_type", "object_subtype", "object_colour", "object_size")
 

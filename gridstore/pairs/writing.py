@@ -25,8 +25,9 @@ _SPLITS = ("train", "val", "test")  # gridstore.plan.SPLITS (plan imports this p
 
 
 def hash_groups(plan: Any) -> tuple[str, ...]:
-    """The groups of a task's hash file: the splits, then (paired) each split's twins."""
-    return _SPLITS + (tuple(f"{s}/{PAIR}" for s in _SPLITS) if plan.pairs else ())
+    """The groups of a task's hash file: the splits (a hold-out version's heldout too), then
+    (paired) each of train, val and test's twins."""
+    return tuple(plan.splits) + (tuple(f"{s}/{PAIR}" for s in _SPLITS) if plan.pairs else ())
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gridstore.plan import SPLITS
+from gridstore.holdout.counting import heldout_duplicates
+from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.validate.unique import late_skips
 from gridstore.write.stats import BUCKET_BYTES, bucket_bits, count_duplicates
 
@@ -28,7 +29,7 @@ __all__ = ["FLUSH_BYTES", "HashSpill"]
 # appends ~50 KB per bucket file at 10**7 images (400 tasks per flush).
 FLUSH_BYTES = 1 << 23
 _MAX_BITS = 8
-_HASH = np.dtype([("h", "<u8"), ("s", "u1")])  # content hash, split index in SPLITS
+_HASH = np.dtype([("h", "<u8"), ("s", "u1")])  # content hash, split index in ALL_SPLITS
 _DRAW = np.dtype([("h", "<u8"), ("p", "<i8")])  # as gridstore.write.unique.taken_draws
 
 
@@ -65,7 +66,7 @@ class HashSpill:
         """Take one task's content hashes by split, and its unique draws if any."""
         for split, h in hashes.items():
             rec = np.empty(len(h), _HASH)
-            rec["h"], rec["s"] = h, SPLITS.index(split)
+            rec["h"], rec["s"] = h, ALL_SPLITS.index(split)
             self._put("hashes", rec)
             self.images += len(h)
         for kind, draws in (("taken", taken), ("passed", passed)):
@@ -115,11 +116,11 @@ class HashSpill:
         total = {**{f"{s}_within": 0 for s in splits}, "cross_split": 0}
         for bucket in self._buckets():
             rec = self._load("hashes", bucket)
-            n, part = len(rec), {s: rec["h"][rec["s"] == SPLITS.index(s)] for s in splits}
+            n, part = len(rec), {s: rec["h"][rec["s"] == ALL_SPLITS.index(s)] for s in splits}
             del rec
-            counts = count_duplicates(_once(part), splits, n)
+            counts = heldout_duplicates(count_duplicates, _once(part), splits, n)
             for key, value in counts.items():
-                total[key] += value
+                total[key] = total.get(key, 0) + value
         return total
 
     def late_skips(self) -> int:

@@ -22,10 +22,12 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore.errors import ChunkChecksumError, CorruptChunkError
+from gridstore.holdout.spec import HELDOUT
 from gridstore.pairs.validation import check_pair_chunk, pair_arrays
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.source import chunk_key, read_chunk
 from gridstore.storage import FIELDS, zarr_store
+from gridstore.validate.holdout import check_hold_out_chunk
 
 __all__ = ["MAX_WHERE", "InOrder", "TaskFindings", "TaskSpec", "check_task"]
 
@@ -216,6 +218,10 @@ class _Task:
                     f"{here}: {', '.join(diff)} differ in {what}",
                     [chunk_key(self.arrays[split][f], c) for f in diff],
                 )
+            if self.plan.hold_out:
+                check_hold_out_chunk(self.plan, split, unit, out.fail, at, here)
+            if split == HELDOUT:  # not routed, and no twins
+                continue
             route = route_splits(h, self.plan.fractions)  # as the kernel routes
             off = np.flatnonzero(route != SPLITS.index(split))
             if self.plan.split_mode == "disjoint" and len(off):

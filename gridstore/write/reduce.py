@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gridstore.digest import split_arrays
+from gridstore.holdout.counting import heldout_duplicates
 from gridstore.pairs.counting import count_twin_repeats
 from gridstore.pairs.writing import hash_groups
 from gridstore.plan import SPLITS, Plan
@@ -143,8 +144,8 @@ def _duplicates(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
     bits = hash_bits(plan.num_images)
     groups = hash_groups(plan)  # a paired version's files hold its twins' hashes too
     parts = list(store.hash_parts(name, tasks, groups, bits, range(job.start, job.stop)))
-    total = sum(len(p[s]) for p in parts for s in SPLITS)
-    out = {"duplicates": count_duplicates(lambda: parts, SPLITS, total)}
+    total = sum(len(p[s]) for p in parts for s in plan.splits)
+    out = {"duplicates": heldout_duplicates(count_duplicates, lambda: parts, plan.splits, total)}
     return out | ({"pair_duplicates": count_twin_repeats(parts)} if plan.pairs else {})
 
 
@@ -210,7 +211,7 @@ def merge(results: list[dict[str, Any]]) -> Merged:
     out = Merged({s: {} for s in SPLITS}, {**{f"{s}_within": 0 for s in SPLITS}, "cross_split": 0})
     for r in results:
         for key, value in r.get("duplicates", {}).items():
-            out.duplicates[key] += value
+            out.duplicates[key] = out.duplicates.get(key, 0) + value
         for key, value in r.get("pair_duplicates", {}).items():
             out.pair_duplicates[key] = out.pair_duplicates.get(key, 0) + value
         if "counts" in r:
