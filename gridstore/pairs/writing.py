@@ -47,16 +47,12 @@ class PairTask:
 def task_twins(
     plan: Any, index: int, images: list[np.ndarray], anns: list[Annotations]
 ) -> list[tuple[np.ndarray, Annotations, dict[str, np.ndarray]]]:
-    """The twins of task ``index``'s rows of each split (`make_twins`), given those rows."""
-    from gridstore.pairs.interventions import make_twins
+    """The twins of task ``index``'s rows of each split (`make_twins`; under hold-out
+    conditions, `gridstore.holdout.twins.twins_of`), given those rows."""
+    from gridstore.holdout.twins import twins_of
 
     rows = plan.task_rows(plan.tasks[index])
-    made = []
-    for k, split in enumerate(_SPLITS):
-        first = rows[split][0]
-        made.append(make_twins(images[k], anns[k], plan.pairs, plan.config, seed=plan.seed,
-                               block=k, first=first))  # fmt: skip
-    return made
+    return [twins_of(plan, k, rows[s][0], images[k], anns[k]) for k, s in enumerate(_SPLITS)]
 
 
 def write_pairs(

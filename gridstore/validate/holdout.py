@@ -51,7 +51,7 @@ def check_hold_out_chunk(
     here: str,
 ) -> None:
     """Fail ``hold_out`` for the rows of one chunk on the wrong side of the conditions."""
-    n = len(unit["images"])
+    n = len(unit["num_objects"])
     matched = plan.holdout.mask(unit, n)
     bad = np.flatnonzero(~matched if split == HELDOUT else matched)
     if len(bad):

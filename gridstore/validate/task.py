@@ -22,7 +22,7 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore.errors import ChunkChecksumError, CorruptChunkError
-from gridstore.holdout.spec import HELDOUT
+from gridstore.holdout.spec import HELDOUT, HOLD_FIELDS
 from gridstore.pairs.validation import check_pair_chunk, pair_arrays
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.source import chunk_key, read_chunk
@@ -115,8 +115,11 @@ def _arrays(
     import zarr
 
     root = zarr_store(store)
-    return {
-        s: {f: zarr.open_array(store=root, path=f"{name}/{s}/{f}", mode="r") for f in fields}
+    return {  # the heldout split has no twins
+        s: {
+            f: zarr.open_array(store=root, path=f"{name}/{s}/{f}", mode="r")
+            for f in (FIELDS if s == HELDOUT else fields)
+        }
         for s in splits
     }
 
@@ -233,6 +236,10 @@ class _Task:
             if self.plan.pairs:  # a paired version's twins of these rows
                 read = functools.partial(self.read, split)
                 check_pair_chunk(self.plan, split, start, unit, read, out.fail, at, here)
+                if self.plan.hold_out:  # and no twin of train, val or test matches either
+                    twin = {f: read(f"pair/{f}") for f in HOLD_FIELDS}
+                    if all(v is not None for v in twin.values()):
+                        check_hold_out_chunk(self.plan, f"{split} twins", twin, out.fail, at, here)
         return out
 
 
