@@ -118,6 +118,7 @@ def test_a_dask_local_cluster_gives_the_serial_bytes(
         os.environ.update(saved)
     assert got["generation"]["engine"] == "dask"
     assert version_chunks(tmp_path / "s", VERSION) == chunks
+    assert got["hold_out"]["draws"] == meta["hold_out"]["draws"]
 
 
 _KILL = f"""
