@@ -19,7 +19,7 @@ from gridstore.arguments import check_int, check_seed, is_integer
 from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
-from gridstore.holdout.spec import HELDOUT, HoldOut, heldout_spec, parse_hold_out
+from gridstore.holdout.spec import HELDOUT, HoldOut, check_hold_out, parse_hold_out
 from gridstore.pairs.layout import check_kinds, pair_shapes
 
 __all__ = [
@@ -238,14 +238,9 @@ class Plan:
             msg = "a unique version needs disjoint splits (its repeats are found by content)"
             raise ConfigError(msg)
         object.__setattr__(self, "pairs", check_kinds(self.pairs))
-        c = self.config
-        held = parse_hold_out(tuple(self.hold_out), c.max_objects, c.grid_size)
-        object.__setattr__(self, "hold_out", held.texts)
-        if self.heldout_images is not None:
-            if not held:
-                msg = "heldout_images needs hold-out conditions (--hold-out)"
-                raise ConfigError(msg)
-            object.__setattr__(self, "heldout_images", heldout_spec(self.heldout_images))
+        texts, spec = check_hold_out(self.hold_out, self.heldout_images, self.config)
+        object.__setattr__(self, "hold_out", texts)
+        object.__setattr__(self, "heldout_images", spec)
 
     @cached_property
     def holdout(self) -> HoldOut:

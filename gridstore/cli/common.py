@@ -59,9 +59,8 @@ def on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated
 
 
-split_option = click.option(
-    "--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True
-)
+SPLIT_CHOICE = click.Choice(["train", "val", "test", "heldout"])  # heldout: a hold-out version's
+split_option = click.option("--split", type=SPLIT_CHOICE, default="train", show_default=True)
 
 
 def parse_where(text: str) -> dict[str, Any]:

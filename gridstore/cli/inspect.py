@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from gridstore.cli.common import (
+    SPLIT_CHOICE,
     Where,
     confirm,
     engine_options,
@@ -239,7 +240,7 @@ def stats(
 @store_option
 @click.option(
     "--split",
-    type=click.Choice(["train", "val", "test"]),
+    type=SPLIT_CHOICE,
     help="Count in this split only [default: every split].",
 )
 @where_option
@@ -273,9 +274,10 @@ def count(version: str | None, store: Path, split: str | None, where: Where, as_
         click.echo(json.dumps({"version": version, "where": texts, "splits": counts}, indent=2))
         return
     click.echo(f"{version}: images where {where_text(where) or 'anything'}")
+    wide = max(6, *map(len, counts))  # a hold-out version's "heldout"
     for name, c in counts.items():
         share = f" ({c['count'] / c['images']:.1%})" if c["images"] else ""
-        click.echo(f"{name:<6} {c['count']:>14,} of {c['images']:,}{share}")
+        click.echo(f"{name:<{wide}} {c['count']:>14,} of {c['images']:,}{share}")
         if "interventions" in c:
             drawn = [f"{k} {v:,}" for k, v in c["interventions"].items() if v]
             click.echo(f"       interventions: {', '.join(drawn) or 'none'}")

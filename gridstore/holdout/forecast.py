@@ -31,11 +31,11 @@ class HoldOutForecast:
     per_condition: tuple[float, ...]
     sample_images: int
 
-    def routed_draws(self, kept: int) -> float:
+    def routed_draws(self, kept: float) -> float:
         """Draws expected to keep ``kept`` images that match no condition (inf: never)."""
         return kept / (1 - self.share) if self.share < 1 else float("inf")
 
-    def heldout_draws(self, images: int) -> float:
+    def heldout_draws(self, images: float) -> float:
         """Draws expected to find ``images`` matching images (inf: none seen in the sample)."""
         return images / self.share if self.share > 0 else (0.0 if images == 0 else float("inf"))
 
@@ -71,7 +71,11 @@ def forecast_hold_out(config: GeneratorConfig, hold_out: tuple[str, ...]) -> Hol
 
 
 def unconditioned_statistics(plan: Any) -> dict[str, Any]:
-    """Per routed split, the statistics of the sample's images that split's route takes."""
+    """The statistics the unconditioned generator gives each split, from the forecast's sample.
+
+    train, val and test: the sample's images their content hash routes to
+    them; heldout: the whole sample (the distribution it is conditioned from).
+    """
     from gridstore.generate.hashing import content_hashes, route_splits
     from gridstore.generate.vocab import Annotations
     from gridstore.plan import SPLITS
@@ -85,6 +89,8 @@ def unconditioned_statistics(plan: Any) -> dict[str, Any]:
         rows = np.flatnonzero(routes == k)
         counts = split_counts(images[rows], ann[rows], plan.config.max_size)
         out[split] = summarize(counts, plan.config.grid_size)
+    whole = split_counts(images, ann, plan.config.max_size)
+    out["heldout"] = summarize(whole, plan.config.grid_size)
     return {"sample_images": n, "statistics": out}
 
 

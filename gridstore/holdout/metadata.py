@@ -16,8 +16,13 @@ def hold_out_metadata(plan: Any, merged: Any) -> dict[str, Any]:
     draws that were looked at (a unique version's repeats are not), the ones
     passed over as matching; ``heldout_acceptance``, of the heldout stream's
     draws, the ones that matched. Both estimate the share of the generator's
-    images that match a condition.
+    images that match a condition; ``forecast_share`` is the plan's forecast.
+    ``unconditioned``: the statistics the generator would have given each split
+    without the conditions (`gridstore.holdout.forecast.unconditioned_statistics`),
+    beside the metadata's ``statistics``, those of the images kept.
     """
+    from gridstore.holdout.forecast import forecast_hold_out, unconditioned_statistics
+
     if not plan.hold_out:
         return {}
     looked = merged.draws - merged.skipped
@@ -34,5 +39,7 @@ def hold_out_metadata(plan: Any, merged: Any) -> dict[str, Any]:
                 "passed_over": merged.held,
                 "heldout": merged.heldout_draws,
             },
+            "forecast_share": forecast_hold_out(plan.config, plan.hold_out).share,
+            "unconditioned": unconditioned_statistics(plan),
         }
     }

@@ -12,13 +12,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gridstore.errors import ConfigError
 from gridstore.holdout.terms import Terms, alternatives, field_limits, mask_of, parse_where
 
-__all__ = ["ALL_SPLITS", "HELDOUT", "HOLD_FIELDS", "HoldOut", "heldout_spec", "parse_hold_out"]
+__all__ = [
+    "ALL_SPLITS",
+    "HELDOUT",
+    "HOLD_FIELDS",
+    "HoldOut",
+    "check_hold_out",
+    "heldout_spec",
+    "parse_hold_out",
+]
 
 HELDOUT = "heldout"  # the split of the images that match
 ALL_SPLITS = ("train", "val", "test", HELDOUT)  # every split a version may have, in order
@@ -102,6 +111,25 @@ def parse_hold_out(texts: Sequence[str] | str, max_objects: int, grid_size: int)
         canonical.append(text)
         parsed.append(tuple(terms))
     return HoldOut(tuple(canonical), tuple(parsed))
+
+
+def check_hold_out(
+    texts: Sequence[str], heldout_images: object, config: Any
+) -> tuple[tuple[str, ...], int | float | None]:
+    """A plan's conditions (their canonical texts) and heldout size, checked.
+
+    Raises
+    ------
+    ConfigError
+        A bad condition or size, or a size without conditions.
+    """
+    held = parse_hold_out(tuple(texts), config.max_objects, config.grid_size)
+    if heldout_images is None:
+        return held.texts, None
+    if not held:
+        msg = "heldout_images needs hold-out conditions (--hold-out)"
+        raise ConfigError(msg)
+    return held.texts, heldout_spec(heldout_images)
 
 
 def heldout_spec(value: object) -> int | float:

@@ -47,7 +47,7 @@ def open_split(
     version : str, optional
         The version's name; None (default) is the latest complete version.
     split : str
-        ``"train"``, ``"val"`` or ``"test"``.
+        ``"train"``, ``"val"``, ``"test"`` or a hold-out version's ``"heldout"``.
 
     Returns
     -------

@@ -8,7 +8,7 @@ the plan's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -45,14 +45,15 @@ def hold_out_passed(plan: Any, scope: str, whole: bool) -> str:
 def check_hold_out_chunk(
     plan: Any,
     split: str,
-    unit: dict[str, np.ndarray],
+    unit: Mapping[str, np.ndarray | None],
     fail: Callable[..., None],
     at: Callable[[np.ndarray], list[str]],
     here: str,
 ) -> None:
     """Fail ``hold_out`` for the rows of one chunk on the wrong side of the conditions."""
-    n = len(unit["num_objects"])
-    matched = plan.holdout.mask(unit, n)
+    fields = {k: v for k, v in unit.items() if v is not None}  # the caller read them all
+    n = len(fields["num_objects"])
+    matched = plan.holdout.mask(fields, n)
     bad = np.flatnonzero(~matched if split == HELDOUT else matched)
     if len(bad):
         what = "match no hold-out condition" if split == HELDOUT else "match a hold-out condition"

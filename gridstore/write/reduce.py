@@ -93,7 +93,7 @@ def plan_jobs(plan: Plan, workers: int) -> list[Job]:
     edges = [parts * i // count for i in range(count + 1)]
     jobs = [Job("duplicates", a, b) for a, b in itertools.pairwise(edges) if b > a]
     shapes = plan.array_shapes()
-    jobs += [Job("sizes", array=f"{s}/{a}") for s in SPLITS for a in shapes[s]]
+    jobs += [Job("sizes", array=f"{s}/{a}") for s in plan.splits for a in shapes[s]]
     tasks = len(plan.tasks)
     jobs += [
         Job("records", t, min(t + RECORDS_PER_JOB, tasks)) for t in range(0, tasks, RECORDS_PER_JOB)
