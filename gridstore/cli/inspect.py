@@ -225,12 +225,21 @@ def stats(
     of = (f" sampled of {len(view):,}{' matching' if where else ''}" if shown < len(view)
           else "")  # fmt: skip
     matching = f" where {where_text(where)}" if where else ""
+    held = meta.get("hold_out")  # a hold-out version: its draws were conditioned
+    free = (
+        None
+        if where or not held
+        else held.get("unconditioned", {}).get("statistics", {}).get(split)
+    )
     render_stats(  # a selection is not the generator's draw: no expectations then
         ann,
         output,
         title=f"{version} ({split}){matching}: {shown:,}{of} images",
-        expected_type_weights=None if where else {t: weights[t] / total for t in OBJECT_TYPES},
-        max_objects=None if where else gen["max_objects"],
+        expected_type_weights=None
+        if where or held
+        else {t: weights[t] / total for t in OBJECT_TYPES},
+        max_objects=None if where or held else gen["max_objects"],
+        unconditioned=free,
     )
     click.echo(str(output))
 
