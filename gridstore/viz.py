@@ -316,9 +316,9 @@ def render_stats(
     c_counts = np.bincount(colour[colour > 0], minlength=10)[1:10]
     _colour_bars(ax_c, c_counts, "Object colours ({:,} objects)", "colour value")
     if unconditioned is not None:  # the distribution the hold-out conditions were cut from
-        for ax, key, x in ((ax_n, "objects_per_image", range(1, k_max + 1)),
-                           (ax_t, "object_types", OBJECT_TYPES), (ax_c, "object_colours", range(1, 10))):  # fmt: skip
-            _reference(ax, unconditioned[key], list(x))
+        for ax, key, at in ((ax_n, "objects_per_image", range(1, k_max + 1)),
+                            (ax_t, "object_types", OBJECT_TYPES), (ax_c, "object_colours", range(1, 10))):  # fmt: skip
+            _reference(ax, unconditioned[key], list(at))
     return _save(fig, path, title=title)
 
 
