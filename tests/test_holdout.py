@@ -209,3 +209,51 @@ def test_the_plan_prints_the_forecast_and_bad_conditions_are_one_line(tmp_path: 
         assert says in got.output and got.output.count("\n") == 1, got.output
     with pytest.raises(ConfigError, match="given twice"):
         Plan(hold_out=("num_objects=4", "num_objects=4"))
+
+
+def test_every_reader_and_command_takes_the_heldout_split(
+    reference: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
+) -> None:
+    """Readers, views, batches, torch, xarray, count, preview, stats, export and diff."""
+    store, meta, _ = reference
+    from gridstore import open_store
+
+    version = open_store(store).version(VERSION)
+    assert version.splits == ["train", "val", "test", "heldout"]
+    held = version["heldout"]
+    plain = zarr.open_array(str(store / VERSION / "heldout" / "images"), mode="r")[:]
+    assert np.array_equal(held.images[:], plain) and len(held) == 700
+    four = held.where(num_objects=4)
+    assert 0 < len(four) < 700 and (four.annotation("num_objects")[:] == 4).all()
+    batches = list(held.batches(256, fields=["images", "num_objects"]))
+    assert sum(len(b["images"]) for b in batches) == 700
+    torch = pytest.importorskip("torch")
+    item = held.torch_dataset(("images",))[3]
+    assert torch.equal(item[0] if isinstance(item, tuple | list) else item,
+                       torch.from_numpy(plain[3]))  # fmt: skip
+    xr = pytest.importorskip("xarray")
+    from gridstore.read.xarray import open_split
+
+    ds = open_split(store, VERSION, "heldout")
+    assert isinstance(ds, xr.Dataset) and np.array_equal(ds["images"].values, plain)
+    run = CliRunner()
+    base = ["--store", str(store)]
+    got = run.invoke(main, ["count", VERSION, *base, "--where", "num_objects=4", "--json"])
+    assert got.exit_code == 0, got.output
+    import json
+
+    counts = json.loads(got.output)["splits"]
+    assert counts["heldout"] == {"count": len(four), "images": 700}
+    assert [counts[s]["count"] for s in ROUTED] == [0, 0, 0]
+    for command in ("preview", "stats"):
+        out = tmp_path / f"{command}.png"
+        got = run.invoke(main, [command, VERSION, *base, "--split", "heldout", "-o", str(out)])
+        assert got.exit_code == 0 and out.stat().st_size > 10_000, got.output
+    got = run.invoke(main, ["export", VERSION, *base, "--format", "npz", "-o", str(tmp_path / "n")])
+    assert got.exit_code == 0, got.output
+    with np.load(tmp_path / "n" / "heldout.npz") as f:
+        assert np.array_equal(f["images"], plain)
+    got = run.invoke(main, ["diff", VERSION, VERSION, *base, "--split", "heldout"])
+    assert got.exit_code == 0 and "identical" in got.output, got.output
+    other = run.invoke(main, ["count", VERSION, *base, "--split", "heldout"])
+    assert "heldout" in other.output and "700" in other.output
