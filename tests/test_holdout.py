@@ -257,3 +257,36 @@ def test_every_reader_and_command_takes_the_heldout_split(
     assert got.exit_code == 0 and "identical" in got.output, got.output
     other = run.invoke(main, ["count", VERSION, *base, "--split", "heldout"])
     assert "heldout" in other.output and "700" in other.output
+
+
+def test_the_readmes_composition_interpolation_and_extrapolation_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's section: its commands through the CLI, then its Python, in a fresh dir."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Held-out combinations", 1)[1].split("\n### ", 1)[0]
+    bash, python = (re.search(rf"```{k}\n(.*?)```", section, re.DOTALL)[1]  # type: ignore[index]
+                    for k in ("bash", "python"))  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    commands = [c for c in bash.replace("\\\n", " ").splitlines() if c.startswith("gridstore ")]
+    assert len(commands) == 6
+    for command in commands:
+        got = CliRunner().invoke(main, shlex.split(command, comments=True)[1:])
+        assert got.exit_code == 0, (command, got.output)
+        if " validate " in command:
+            assert "PASS hold_out: every image: no train/val/test image matches" in got.output
+    run = subprocess.run([sys.executable, "-c", python], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "['train', 'val', 'test', 'heldout']"
+    assert lines[1:4] == ["train 16000 0", "val 2000 0", "test 2000 0"]
+    assert lines[4] == "heldout 2000 2000"
+    realised, forecast = map(float, lines[5].split())
+    assert abs(realised / forecast - 1) < 0.1
+    assert lines[6] == "[2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15] 3000"
+    assert lines[7] == "[1, 2, 3]"
+    assert lines[8] == "{'train': 16000, 'val': 2000, 'test': 2000, 'heldout': 2000}"
