@@ -215,7 +215,7 @@ def test_every_reader_and_command_takes_the_heldout_split(
     reference: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
 ) -> None:
     """Readers, views, batches, torch, xarray, count, preview, stats, export and diff."""
-    store, meta, _ = reference
+    store, _, _ = reference
     from gridstore import open_store
 
     version = open_store(store).version(VERSION)
