@@ -104,13 +104,13 @@ def _print_plan(
         f"parameters:       {'; '.join(preset_differences(plan.config)) or 'those of the preset'}",
         *([grown] if grown else []),
         f"compression:      {plan.compression}",
-        *hold_out_lines(plan, est),
         *(
             [f"pairs:            a twin per image; kinds {', '.join(plan.pairs)}"]
             if plan.pairs
             else []
         ),
         *est.lines(),
+        *hold_out_lines(plan, est),
         f"engine:           {engine}, {workers} worker{'s' if workers > 1 else ''}, "
         f"{len(plan.tasks):,} tasks of {plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES:,} images",
     ]

@@ -126,5 +126,5 @@ def hold_out_lines(plan: Any, estimate: Any) -> list[str]:
     ]
     seconds = getattr(estimate, "hold_out_seconds", None)
     if seconds is not None:
-        lines.append(f"hold-out time:    +{seconds:.1f} s of the estimate")
+        lines.append(f"hold-out time:    {seconds:.1f} s of the time above (their extra draws)")
     return lines
