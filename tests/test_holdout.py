@@ -27,6 +27,7 @@ from gridstore.generate.vocab import OBJECT_TYPES
 from gridstore.holdout.spec import parse_hold_out
 from gridstore.validate.version import validate_version
 from tests.conftest import version_chunks
+from tests.helpers_s3 import s3_endpoint_fixture  # noqa: F401 - fixture
 
 BLOB = OBJECT_TYPES.index("blob") + 1
 CONDITIONS = ("object_type=blob object_colour=3", "num_objects=4")  # same-object, image-level
@@ -290,3 +291,21 @@ def test_the_readmes_composition_interpolation_and_extrapolation_run(
     assert lines[6] == "[2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15] 3000"
     assert lines[7] == "[1, 2, 3]"
     assert lines[8] == "{'train': 16000, 'val': 2000, 'test': 2000, 'heldout': 2000}"
+
+
+def test_a_hold_out_version_on_object_storage_equals_the_local_one(
+    reference: tuple[Path, dict, dict[str, bytes]],
+    s3_endpoint: str,
+) -> None:
+    from gridstore import open_store
+    from tests.helpers_s3 import new_bucket
+
+    store, meta, _ = reference
+    url = f"s3://{new_bucket()}/datasets"
+    got = create_version(url, PLAN, name=VERSION, engine="processes", workers=2,
+                         show_progress=False)  # fmt: skip
+    assert got["digest"] == meta["digest"]
+    remote, local = open_store(url).version(VERSION), open_store(store).version(VERSION)
+    assert remote.splits == local.splits == [*ROUTED, "heldout"]
+    assert np.array_equal(remote["heldout"].images[:], local["heldout"].images[:])
+    assert validate_version(url, VERSION, full=True, engine="serial").ok
