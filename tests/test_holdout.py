@@ -204,6 +204,11 @@ def test_the_plan_prints_the_forecast_and_bad_conditions_are_one_line(tmp_path: 
         (["--hold-out", "object_type"], "is not FIELD=VALUE"),
         (["--heldout-images", "10"], "needs hold-out conditions"),
         (["--hold-out", "num_objects=1", "--heldout-images", "1.5"], "fraction must lie in"),
+        (["--hold-out", "num_objects=1..4"], "train, val and test could not be filled"),
+        (
+            ["--hold-out", "object_type=line", "--type-weights", "blob=1,rectangle=1,line=0"],
+            "matches none of",
+        ),
     ]:
         got = CliRunner().invoke(main, [*args, *bad])
         assert got.exit_code == 1, (bad, got.output)

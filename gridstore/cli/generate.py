@@ -89,11 +89,13 @@ def _print_plan(
     from gridstore._jit import kernel_cache_is_warm
     from gridstore.estimate import estimate_run
     from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
-    from gridstore.holdout.forecast import hold_out_lines
+    from gridstore.holdout.forecast import check_feasible, hold_out_lines
     from gridstore.recipe import preset_differences
 
     if not kernel_cache_is_warm():
         click.echo("compiling the generator for this CPU (once, a few seconds) ...", err=True)
+    if plan.hold_out:  # conditions that leave a split nothing to draw: refused before the sample
+        check_feasible(plan)
     est = estimate_run(plan, workers, engine, done_tasks=done_tasks)
     counts = ", ".join(f"{s} {plan.split_counts[s]:,}" for s in plan.splits)
     lines = [

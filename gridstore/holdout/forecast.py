@@ -23,7 +23,13 @@ import numpy as np
 from gridstore.config import GeneratorConfig
 from gridstore.holdout.spec import parse_hold_out
 
-__all__ = ["HoldOutForecast", "forecast_hold_out", "hold_out_lines", "unconditioned_statistics"]
+__all__ = [
+    "HoldOutForecast",
+    "check_feasible",
+    "forecast_hold_out",
+    "hold_out_lines",
+    "unconditioned_statistics",
+]
 
 MIN_MATCHES = 2000  # matching sample images wanted: a relative standard error near 2%
 MAX_SAMPLES = 10  # the sample grows to at most this many times the duplicate forecast's
@@ -109,11 +115,34 @@ def unconditioned_statistics(plan: Any) -> dict[str, Any]:
     return {"sample_images": n, "statistics": out}
 
 
+def check_feasible(plan: Any) -> HoldOutForecast:
+    """A hold-out plan's forecast; refuses, before any work, conditions that leave train/val/test
+    or heldout nothing to draw (ConfigError)."""
+    from gridstore.errors import ConfigError
+    from gridstore.generate.batch import MAX_DRAWS_PER_SLOT
+
+    f = forecast_hold_out(plan.config, plan.hold_out)
+    said = "; ".join(plan.hold_out)
+    if f.share > 1 - 2 / MAX_DRAWS_PER_SLOT:  # a block stops at 50 draws per image
+        msg = (
+            f"--hold-out {said} matches {f.share:.1%} of {f.sample_images:,} sampled draws: "
+            "train, val and test could not be filled; hold out less"
+        )
+        raise ConfigError(msg)
+    if f.share == 0 and plan.heldout_count:
+        msg = (
+            f"--hold-out {said} matches none of {f.sample_images:,} sampled draws: the heldout "
+            "split could not be filled; check the conditions (or --heldout-images 0)"
+        )
+        raise ConfigError(msg)
+    return f
+
+
 def hold_out_lines(plan: Any, estimate: Any) -> list[str]:
     """The plan's lines about its hold-out conditions: the removed share and its cost."""
     if not plan.hold_out:
         return []
-    f = forecast_hold_out(plan.config, plan.hold_out)
+    f = check_feasible(plan)
     shares = ", ".join(f"{s:.2%}" for s in f.per_condition)
     extra = f.routed_draws(plan.num_images) - plan.num_images
     heldout = f.heldout_draws(plan.heldout_count)
