@@ -46,6 +46,7 @@ def _row(s: Any, name: str, tagged: dict[str, list[str]]) -> dict[str, Any]:
         "preset": params.get("preset"),
         "seed": params.get("seed"),
         **{k: info.get(f"{k}_count") for k in ("train", "val", "test", "total")},
+        **({"heldout": info["heldout_count"]} if "heldout_count" in info else {}),
         "bytes_on_disk": m.get("storage", {}).get("bytes_on_disk"),
         "digest": m.get("digest") or recorded_digest(s, name),
         "tags": tagged.get(name, []),
