@@ -9,8 +9,9 @@ Three kinds, all evaluated on one chunk at a time (`ChunkFields`):
 - `Bitmap`, a view's rows stored one bit per row: what a view whose predicate
   does not pickle becomes when it is pickled (see `gridstore.read.view`).
 
-Values are normalised here, once, into inclusive intervals of codes, so that a
-condition pickles small and tests ``lo <= a <= hi`` on the chunk's arrays.
+Values are normalised once (`gridstore.holdout.terms`, which a plan's hold-out
+conditions share) into inclusive intervals of codes, so that a condition
+pickles small and tests ``lo <= a <= hi`` on the chunk's arrays.
 """
 
 from __future__ import annotations
