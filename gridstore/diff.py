@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from gridstore.errors import ConfigError
+from gridstore.holdout.spec import ALL_SPLITS, HELDOUT
 from gridstore.pixel_variance import pixel_share_difference_cov
-from gridstore.plan import SPLITS
 from gridstore.significance import (
     cramers_v,
     normal_sf2,
@@ -138,7 +138,7 @@ def diff_versions(
         The store holding both versions.
     version_a, version_b : str
         Version names (``YYYY-MM-DD-vN``); A is the reference, differences are B - A.
-    split : {"train", "val", "test"}, optional
+    split : {"train", "val", "test", "heldout"}, optional
         Compare this split's statistics; default all splits added up.
     alpha : float
         Significance level of each test, in (0, 1).
@@ -167,8 +167,8 @@ def diff_versions(
     from gridstore.storage import open_backend
     from gridstore.storage.registry import resolve
 
-    if split is not None and split not in SPLITS:
-        msg = f"split must be one of {', '.join(SPLITS)}, got {split!r}"
+    if split is not None and split not in ALL_SPLITS:
+        msg = f"split must be one of {', '.join(ALL_SPLITS)}, got {split!r}"
         raise ConfigError(msg)
     if not 0 < alpha < 1:
         msg = f"alpha must be between 0 and 1 (exclusive), got {alpha}"
@@ -179,9 +179,10 @@ def diff_versions(
     meta_b = meta_a if version_b == version_a else backend.metadata(version_b)
     params = _parameter_changes(meta_a, meta_b)
     info_a, info_b = meta_a["dataset_info"], meta_b["dataset_info"]
+    held = any(f"{HELDOUT}_count" in i for i in (info_a, info_b))  # a hold-out version's too
     counts = {
         s: (int(info_a.get(f"{s}_count", 0)), int(info_b.get(f"{s}_count", 0)))
-        for s in (*SPLITS, "total")
+        for s in (*ALL_SPLITS[: 3 + held], "total")
     }
     st_a, st_b = _scope(meta_a, split), _scope(meta_b, split)
     stats = [_histogram(name, unit, st_a, st_b, alpha) for name, unit in HISTOGRAMS.items()]

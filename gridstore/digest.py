@@ -35,8 +35,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gridstore.errors import GridstoreError
+from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.pairs.layout import INTERVENTION, PAIR, RECORD_FIELDS
-from gridstore.plan import SPLITS
 from gridstore.storage import FIELDS, StoreBackend
 from gridstore.storage.layout import chunk_key, chunk_separator
 
@@ -72,7 +72,7 @@ def split_arrays(arrays: Collection[str]) -> list[str]:
 
 def _arrays(shapes: Shapes) -> Iterator[tuple[str, str, tuple[Any, ...]]]:
     """``(split, array, (shape, chunks, dtype))`` in the digest's order."""
-    for split in SPLITS:
+    for split in ALL_SPLITS:  # a version without a heldout split: as before it existed
         for array in split_arrays(shapes.get(split, {})):
             yield split, array, shapes[split][array]
 
@@ -142,8 +142,8 @@ def stored_arrays(
     separator}}`` (``"."``, or ``"/"`` in versions before dotted keys). A
     split's pair and intervention arrays are read where their group is.
     """
-    groups = [(s, g) for s in SPLITS for g in _GROUPS]
-    wanted = [(s, a) for s in SPLITS for a in FIELDS]
+    groups = [(s, g) for s in ALL_SPLITS for g in _GROUPS]
+    wanted = [(s, a) for s in ALL_SPLITS for a in FIELDS]
     docs = store._get_many([f"{name}/{s}/{a}/zarr.json" for s, a in [*wanted, *groups]])
     docs, found = docs[: len(wanted)], docs[len(wanted) :]
     paired = [(s, f"{g}/{a}") for (s, g), d in zip(groups, found, strict=True)

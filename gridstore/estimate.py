@@ -20,7 +20,7 @@ import numpy as np
 from gridstore.engines import default_workers
 from gridstore.errors import InsufficientSpaceError
 from gridstore.forecast import DuplicateForecast, forecast_duplicates
-from gridstore.generate.batch import generate_block
+from gridstore.generate.batch import generate_block, generate_blocks
 from gridstore.plan import SPLITS, Plan, estimate_memory, format_bytes
 from gridstore.storage import StoreBackend
 from gridstore.storage.layout import array_docs, chunk_encoder
@@ -64,6 +64,7 @@ class RunEstimate:
     unique: bool = False
     unique_seconds: float = 0.0
     first_pass_draws: int = 0
+    hold_out_seconds: float | None = None  # part of seconds: hold-out's extra draws
 
     @property
     def needed_bytes(self) -> int:
@@ -261,13 +262,14 @@ def estimate_run(
     sample = sum(quotas)
     for _ in range(2):  # the second pass is timed: the first pays first-call costs
         started = time.perf_counter()
-        block = generate_block(
+        block = generate_blocks(  # hold-out conditions' passed-over draws included
             plan.config,
             plan.seed,
             0,
-            quotas,
+            [quotas],
             plan.fractions,
             disjoint=plan.split_mode == "disjoint",
+            hold=plan.holdout.table(),
         )
         generated = time.perf_counter() - started
         fields = block.annotations[0].names()
@@ -281,11 +283,12 @@ def estimate_run(
         for k in range(len(SPLITS)):
             split_counts(block.images[k], block.annotations[k], plan.config.max_size)
         encoded = sum(len(encoders[k](a)) for k, a in arrays.items())
-        per_image = (generated + time.perf_counter() - started) / sample
+        handled = (time.perf_counter() - started) / sample  # an image counted and encoded
+        per_image = generated / sample + handled
         if plan.pairs:  # a paired version makes, hashes and encodes a twin per image too
             twin_bytes, twin_seconds = _twin_cost(plan, block, sample)
             encoded, per_image = encoded + twin_bytes, per_image + twin_seconds / sample
-        draw_seconds = generated / sample  # a draw and its content hash
+        draw_seconds = generated / block.draws  # a draw and its content hash
 
     started = time.perf_counter()  # the run's fixed cost: its empty arrays
     array_docs("estimate", plan.array_shapes(), plan.compression)
@@ -320,6 +323,19 @@ def estimate_run(
         per_draw = draw_seconds * contention / parallel + per_hash
         unique_seconds = unique_draws * per_draw
     seconds += unique_seconds
+    hold_seconds = None
+    if plan.hold_out:  # the routed images' extra draws are in per_image; the heldout's not
+        from gridstore.holdout.forecast import forecast_hold_out
+
+        f = forecast_hold_out(plan.config, plan.hold_out)
+        heldout = plan.heldout_count * remaining
+        per_draw = draw_seconds * contention / parallel
+        extra = (f.routed_draws(plan.num_images) - plan.num_images) * remaining * per_draw
+        heldout_seconds = (
+            f.heldout_draws(heldout) * per_draw
+        ) + heldout * handled * contention / parallel
+        hold_seconds = extra + heldout_seconds
+        seconds += heldout_seconds
 
     task_bytes = TASK_COPIES * images_per_task * sum(a.nbytes for a in arrays.values()) / sample
     worker_bytes = (parent_bytes if not cold else rss_before + KERNEL_LOAD_BYTES) + task_bytes
@@ -343,6 +359,7 @@ def estimate_run(
         unique=unique,
         unique_seconds=unique_seconds,
         first_pass_draws=unique_draws,
+        hold_out_seconds=hold_seconds,
     )
 
 

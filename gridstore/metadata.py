@@ -66,7 +66,9 @@ def seed_fields(
     generation_params : mapping
         At least ``num_images``, ``seed``, ``grid_size`` and ``splits``.
     counts : mapping
-        Images per split, by split name (a split left out counts 0).
+        Images per split, by split name (a split left out counts 0). A
+        ``heldout`` split's count is recorded beside, outside ``total_count``
+        (the routed images, ``num_images``).
     file_format : mapping
         At least ``dtype`` and ``compression``.
     timestamp : str, optional
@@ -89,7 +91,9 @@ def seed_fields(
         "version": str(version),
         "timestamp": timestamp or now(),
         "generation_params": dict(generation_params),
-        "dataset_info": {f"{s}_count": per_split[s] for s in SPLITS} | {"total_count": total},
+        "dataset_info": {f"{s}_count": per_split[s] for s in SPLITS}
+        | {"total_count": total}
+        | ({"heldout_count": int(counts["heldout"])} if "heldout" in counts else {}),
         "memory_info": dict(memory_info or estimate_memory(total, grid_size, dtype)),
         "file_format": dict(file_format),
     }

@@ -19,6 +19,7 @@ from gridstore.arguments import check_int, check_seed, is_integer
 from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
+from gridstore.holdout.spec import HELDOUT, HoldOut, check_hold_out, parse_hold_out
 from gridstore.pairs.layout import check_kinds, pair_shapes
 
 __all__ = [
@@ -197,6 +198,13 @@ class Plan:
         Intervention kinds (`gridstore.pairs.KINDS`, a comma-separated string or
         ``"all"``): each image gets a twin under one of them, stored beside it
         (docs/factors.md). Empty: no pairs.
+    hold_out : tuple of str
+        Hold-out conditions in ``where``'s syntax (`gridstore.holdout.spec`):
+        train, val and test hold no image that matches one, and a fourth
+        split, ``heldout``, only such images. Empty: no hold-out.
+    heldout_images : int or float, optional
+        The heldout split's images: a count, or a fraction of ``num_images``
+        (rounded). Default: as many as the test split.
     """
 
     config: GeneratorConfig = field(default_factory=GeneratorConfig)
@@ -208,6 +216,8 @@ class Plan:
     compression: Compression = "default"
     unique: bool = False
     pairs: tuple[str, ...] = ()
+    hold_out: tuple[str, ...] = ()
+    heldout_images: int | float | None = None
 
     def __post_init__(self) -> None:
         check_int("num_images", self.num_images, 1, MAX_IMAGES)
@@ -228,6 +238,30 @@ class Plan:
             msg = "a unique version needs disjoint splits (its repeats are found by content)"
             raise ConfigError(msg)
         object.__setattr__(self, "pairs", check_kinds(self.pairs))
+        texts, spec = check_hold_out(self.hold_out, self.heldout_images, self.config)
+        object.__setattr__(self, "hold_out", texts)
+        object.__setattr__(self, "heldout_images", spec)
+
+    @cached_property
+    def holdout(self) -> HoldOut:
+        """The hold-out conditions, parsed (false when there are none)."""
+        c = self.config
+        return parse_hold_out(self.hold_out, c.max_objects, c.grid_size)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The version's splits: train, val, test, and ``heldout`` under hold-out conditions."""
+        return (*SPLITS, HELDOUT) if self.hold_out else SPLITS
+
+    @cached_property
+    def heldout_count(self) -> int:
+        """Images of the heldout split (0 without hold-out conditions)."""
+        spec = self.heldout_images
+        if not self.hold_out:
+            return 0
+        if spec is None:
+            return self._routed_counts["test"]
+        return spec if isinstance(spec, int) else round(spec * self.num_images)
 
     @cached_property
     def num_blocks(self) -> int:
@@ -240,23 +274,32 @@ class Plan:
         return split_quotas(self.fractions, slots)
 
     @cached_property
-    def split_counts(self) -> dict[str, int]:
-        """Images per split (they sum to num_images)."""
+    def _routed_counts(self) -> dict[str, int]:
         full = np.array(split_quotas(self.fractions)) * (self.num_blocks - 1)
         last = np.array(self.block_quotas(self.num_blocks - 1))
         return {s: int(c) for s, c in zip(SPLITS, full + last, strict=True)}
 
     @cached_property
+    def split_counts(self) -> dict[str, int]:
+        """Images per split: train, val and test sum to num_images; heldout comes on top."""
+        held = {HELDOUT: self.heldout_count} if self.hold_out else {}
+        return self._routed_counts | held
+
+    @cached_property
     def chunk_images(self) -> dict[str, int]:
-        """Rows per chunk of each split (at least 1, as Zarr needs)."""
+        """Rows per chunk of each split (at least 1, as Zarr needs); heldout's spread over the
+        tasks, so that task t writes chunk t of every split."""
         q = split_quotas(self.fractions)
-        return {s: max(1, self.blocks_per_chunk * c) for s, c in zip(SPLITS, q, strict=True)}
+        out = {s: max(1, self.blocks_per_chunk * c) for s, c in zip(SPLITS, q, strict=True)}
+        if self.hold_out:
+            out[HELDOUT] = max(1, -(-self.heldout_count // len(self.tasks)))
+        return out
 
     def array_shapes(self) -> dict[str, dict[str, tuple]]:
         """``{split: {array: (shape, chunks, dtype)}}`` of the version this plan writes."""
         g, k = self.config.grid_size, self.config.max_objects
         out = {}
-        for split in SPLITS:
+        for split in self.splits:
             n, c = self.split_counts[split], self.chunk_images[split]
             per_image = {"images": (g, g), "instance_map": (g, g), "num_objects": (),
                          "object_type": (k,), "object_subtype": (k,), "object_colour": (k,),
@@ -265,7 +308,7 @@ class Plan:
                 a: ((n, *rest), (c, *rest), "uint16" if a == "object_size" else "uint8")
                 for a, rest in per_image.items()
             }
-            if self.pairs:  # the twins' arrays and the records, chunked as the split's own
+            if self.pairs and split != HELDOUT:  # twins and records, chunked as the split's own
                 out[split] |= pair_shapes(out[split])
         return out
 
@@ -282,23 +325,34 @@ class Plan:
             start = task.first_block * full[k]
             count = sum(self.block_quotas(b)[k] for b in range(task.first_block, task.stop_block))
             out[s] = (start, start + count)
+        if self.hold_out:  # rows [t * chunk, (t + 1) * chunk) of those there are
+            c, n = self.chunk_images[HELDOUT], self.heldout_count
+            out[HELDOUT] = (min(task.index * c, n), min((task.index + 1) * c, n))
         return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (what the metadata records)."""
-        return {
-            "num_images": int(self.num_images),
-            "seed": int(self.seed),
-            "grid_size": self.config.grid_size,
-            "splits": dict(zip(SPLITS, self.fractions, strict=True)),
-            "split_mode": self.split_mode,
-            "preset": self.config.preset,
-            "generator": self.config.to_dict(),
-            "blocks_per_chunk": self.blocks_per_chunk,
-            "routing_block_images": ROUTING_BLOCK_IMAGES,
-            "compression": self.compression,
-            "unique": self.unique,
-        } | ({"pairs": list(self.pairs)} if self.pairs else {})  # absent: as before pairs
+        return (
+            {
+                "num_images": int(self.num_images),
+                "seed": int(self.seed),
+                "grid_size": self.config.grid_size,
+                "splits": dict(zip(SPLITS, self.fractions, strict=True)),
+                "split_mode": self.split_mode,
+                "preset": self.config.preset,
+                "generator": self.config.to_dict(),
+                "blocks_per_chunk": self.blocks_per_chunk,
+                "routing_block_images": ROUTING_BLOCK_IMAGES,
+                "compression": self.compression,
+                "unique": self.unique,
+            }
+            | ({"pairs": list(self.pairs)} if self.pairs else {})
+            | (  # absent: as before them
+                {"hold_out": list(self.hold_out), "heldout_images": self.heldout_images}
+                if self.hold_out
+                else {}
+            )
+        )
 
     def grown(self, num_images: int, source: str = "") -> Plan:
         """Return this plan with more images: the plan of a version grown from this one's.
@@ -338,4 +392,6 @@ class Plan:
             compression=d.get("compression", "default"),  # absent from older versions
             unique=d.get("unique", False),
             pairs=tuple(d.get("pairs", ())),
+            hold_out=tuple(d.get("hold_out", ())),
+            heldout_images=d.get("heldout_images"),
         )

@@ -30,7 +30,7 @@ __all__ = [
 
 # The settings of a plan that are not generator parameters.
 DATASET_KEYS = ("num_images", "seed", "splits", "split_mode", "preset", "blocks_per_chunk",
-                "compression", "unique", "pairs")  # fmt: skip
+                "compression", "unique", "pairs", "hold_out", "heldout_images")  # fmt: skip
 _WEIGHTS = {"type_weights": OBJECT_TYPES, "line_weights": LINE_ORIENTATIONS,
             "pattern_weights": PATTERN_FAMILIES}  # fmt: skip
 
@@ -120,7 +120,8 @@ def preset_differences(config: GeneratorConfig) -> list[str]:
 # The option of `generate` that sets each plan parameter (a dotted path of Plan.to_dict()).
 _OPTION = {"seed": "--seed", "splits": "--splits", "split_mode": "--split-mode",
            "preset": "--preset", "compression": "--compression", "unique": "--unique",
-           "blocks_per_chunk": "blocks_per_chunk", "pairs": "--pairs"}  # fmt: skip
+           "blocks_per_chunk": "blocks_per_chunk", "pairs": "--pairs", "hold_out": "--hold-out",
+           "heldout_images": "--heldout-images"}  # fmt: skip
 
 
 def contradictions(source: Plan, wanted: Plan) -> list[str]:
@@ -137,8 +138,8 @@ def contradictions(source: Plan, wanted: Plan) -> list[str]:
         if a.get(key) != b.get(key):
             if key == "splits":
                 shown = ",".join(str(a[key][s]) for s in SPLITS)
-            elif key == "pairs":
-                shown = ",".join(a.get(key, [])) or "none"
+            elif key in ("pairs", "hold_out"):
+                shown = ("," if key == "pairs" else "; ").join(a.get(key, [])) or "none"
             else:
                 shown = a[key]
             out.append(f"{_OPTION.get(key, key)} (source: {shown})")

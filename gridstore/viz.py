@@ -228,6 +228,7 @@ def render_stats(
     expected_type_weights: Mapping[str, float] | None = None,
     max_objects: int | None = None,
     interventions: Mapping[str, int] | None = None,
+    unconditioned: Mapping[str, Any] | None = None,
 ) -> Path:
     """Plot objects per image, object types, sizes and colours in one PNG.
 
@@ -246,6 +247,11 @@ def render_stats(
         Draw the uniform expectation over ``1..max_objects`` on the objects panel.
     interventions : mapping of str to int, optional
         A paired version's interventions by kind: drawn in a fifth panel.
+    unconditioned : mapping, optional
+        Statistics as the metadata records them (``objects_per_image``,
+        ``object_types``, ``object_colours``): a hold-out version's split as the
+        unconditioned generator would have made it, drawn as markers against
+        the kept images' bars.
 
     Returns
     -------
@@ -281,7 +287,8 @@ def render_stats(
     ax_n, ax_t, ax_s, ax_c = (axes[k] for k in "ntsc")
     if interventions is not None:
         _intervention_bars(axes["i"], interventions)
-    k_max = max(int(num.max()), max_objects or 0, 1)
+    held = [int(k) for k, v in (unconditioned or {}).get("objects_per_image", {}).items() if v]
+    k_max = max(int(num.max()), max_objects or 0, 1, *held)
     share = np.bincount(num, minlength=k_max + 1)[1 : k_max + 1] / num.size
     bars = ax_n.bar(range(1, k_max + 1), share, color="#7A8CA5", **_BAR)
     if k_max <= 12:
@@ -315,6 +322,10 @@ def render_stats(
     _finish(ax_s, f"Object sizes ({sizes.size:,} objects{mean})", "cells per object", stack)
     c_counts = np.bincount(colour[colour > 0], minlength=10)[1:10]
     _colour_bars(ax_c, c_counts, "Object colours ({:,} objects)", "colour value")
+    if unconditioned is not None:  # the distribution the hold-out conditions were cut from
+        for ax, key, at in ((ax_n, "objects_per_image", range(1, k_max + 1)),
+                            (ax_t, "object_types", OBJECT_TYPES), (ax_c, "object_colours", range(1, 10))):  # fmt: skip
+            _reference(ax, unconditioned[key], list(at))
     return _save(fig, path, title=title)
 
 
@@ -333,6 +344,16 @@ def _intervention_bars(ax: Axes, counts: Mapping[str, int]) -> None:
     ax.xaxis.set_major_formatter(lambda v, _: f"{100 * v:.4g}%")
     ax.set_title(f"Interventions ({sum(counts.values()):,} pairs)", fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
+
+
+def _reference(ax: Axes, counts: Mapping[Any, int], keys: list[Any]) -> None:
+    """Shares of ``counts`` at ``keys`` (JSON keys are strings) as markers, legend refreshed."""
+    values = np.array([float(counts.get(k, counts.get(str(k), 0))) for k in keys])
+    share = values / max(float(sum(counts.values())), 1.0)
+    ax.plot(np.arange(len(keys)) if isinstance(keys[0], str) else keys, share, "D", color="black",
+            markersize=6, label="unconditioned generator")  # fmt: skip
+    ax.set_ylim(0, max(ax.get_ylim()[1], float(share.max()) * 1.35))
+    ax.legend(fontsize=8.5, loc="upper right", frameon=False)
 
 
 def _colour_bars(ax: Axes, counts: Any, title: str, xlabel: str, size: float = 11) -> None:

@@ -85,7 +85,7 @@ BAD_INPUT = [
         ["generate", "--config", "{tmp}/unknown.toml"],
         1,
         "Error: unknown key 'colour_count' in config file '{tmp}/unknown.toml'; known keys: blob_compactness, "
-        "blocks_per_chunk, compression, grid_size, line_weights, max_objects, max_size, max_tries, min_objects, min_size, "
+        "blocks_per_chunk, compression, grid_size, heldout_images, hold_out, line_weights, max_objects, max_size, max_tries, min_objects, min_size, "
         "num_images, pairs, pattern_weights, preset, seed, split_mode, splits, type_weights, unique",
     ),
     (

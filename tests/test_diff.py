@@ -169,7 +169,7 @@ def test_one_split(versions: tuple[Path, dict[str, str]]) -> None:
     [
         ({"alpha": 0.0}, r"^alpha must be between 0 and 1 \(exclusive\), got 0.0$"),
         ({"alpha": 1.0}, r"^alpha must be between 0 and 1 \(exclusive\), got 1.0$"),
-        ({"split": "holdout"}, r"^split must be one of train, val, test, got 'holdout'$"),
+        ({"split": "holdout"}, r"^split must be one of train, val, test, heldout, got 'holdout'$"),
     ],
     ids=["alpha-0", "alpha-1", "split"],
 )

@@ -17,7 +17,7 @@ import pytest
 from gridstore import Plan, create_version, grow_version, open_store, resume_version
 from gridstore.config import make_config
 from gridstore.errors import ConfigError
-from gridstore.generate.batch import draw_hashes
+from gridstore.generate.draws import draw_hashes
 from gridstore.generate.hashing import content_hashes, route_splits
 from gridstore.plan import SPLITS
 from gridstore.validate.unique import UniqueRegeneration
@@ -52,7 +52,7 @@ def _the_rule(plan: Plan) -> tuple[dict[str, list[int]], list[int]]:
     needed = []
     for b in range(plan.num_blocks):
         room = list(plan.block_quotas(b))
-        hashes = draw_hashes(plan.config, plan.seed, b, 0, 40_000)
+        hashes, _ = draw_hashes(plan.config, plan.seed, b, 0, 40_000)
         last = -1
         for j, (h, s) in enumerate(
             zip(hashes.tolist(), route_splits(hashes, plan.fractions).tolist(), strict=True)

@@ -20,7 +20,7 @@ from gridstore.errors import (
     VersionIncompleteError,
     VersionNotFoundError,
 )
-from gridstore.plan import SPLITS
+from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.read import open_store
 from gridstore.read.conditions import parse_where
 from gridstore.read.split import SplitReader
@@ -103,8 +103,8 @@ class Browser:
     def split(self, version: str, split: str) -> SplitReader:
         """Split ``split`` of a complete version (checked on every call: it may be deleted)."""
         meta = self.metadata(version)
-        if split not in SPLITS or not meta.get("dataset_info", {}).get(f"{split}_count"):
-            present = [s for s in SPLITS if meta.get("dataset_info", {}).get(f"{s}_count")]
+        if split not in ALL_SPLITS or not meta.get("dataset_info", {}).get(f"{split}_count"):
+            present = [s for s in ALL_SPLITS if meta.get("dataset_info", {}).get(f"{s}_count")]
             msg = (
                 f"split '{split}' not found in version '{version}'; available: {', '.join(present)}"
             )

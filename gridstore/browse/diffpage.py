@@ -15,6 +15,7 @@ from gridstore.browse.app import Browser, Problem, check_params
 from gridstore.browse.html import bar_chart, esc, href, table
 from gridstore.browse.pages import Rendered
 from gridstore.errors import ConfigError
+from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.plan import SPLITS
 
 __all__ = ["diff_page"]
@@ -47,8 +48,8 @@ def diff_page(app: Browser, params: Mapping[str, list[str]]) -> Rendered:
     a, b, split = _one(params, "a"), _one(params, "b"), _one(params, "split")
     if a is None or b is None:
         raise Problem(400, "the diff page needs two versions: /diff?a=VERSION&b=VERSION")
-    if split is not None and split not in SPLITS:
-        raise Problem(400, f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split is not None and split not in ALL_SPLITS:
+        raise Problem(400, f"split must be one of {', '.join(ALL_SPLITS)}, got {split!r}")
     for name in (a, b):
         app.metadata(name)  # 404 for a bad or missing name, as every page
     try:
@@ -58,7 +59,11 @@ def diff_page(app: Browser, params: Mapping[str, list[str]]) -> Rendered:
     scope = f"split {split}" if split else "all splits"
     splits = " ".join(
         f'<a href="{href("/diff", [("a", a), ("b", b), ("split", s)])}">{esc(s or "all splits")}</a>'
-        for s in (None, *SPLITS)
+        for s in (
+            None,
+            *SPLITS,
+            *[h for h in ALL_SPLITS[3:] if d.split_counts.get(h, (0, 0)) != (0, 0)],
+        )
     )
     body = (
         f"<h1>{esc(a)} &rarr; {esc(b)}</h1><p>{esc(scope)}; alpha {d.alpha:g}; compare: {splits}</p>"

@@ -13,6 +13,7 @@ from typing import Any
 from gridstore.browse.app import Browser
 from gridstore.browse.html import bar_chart, esc, href, table
 from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
+from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.plan import SPLITS, format_bytes
 from gridstore.viz import ARC_PALETTE
 
@@ -160,7 +161,7 @@ def version_page(app: Browser, version: str) -> Rendered:
         ("on disk", format_bytes(size) if size else "-"),
         ("duplicates", json.dumps(meta.get("duplicates"))),
     ]
-    splits = [s for s in SPLITS if info.get(f"{s}_count")]
+    splits = [s for s in ALL_SPLITS if info.get(f"{s}_count")]  # a hold-out version's heldout too
     links = " ".join(
         f'<a class="button" href="{href(f"/v/{version}/{s}")}">{esc(s)}: {info[f"{s}_count"]:,} images</a>'
         for s in splits

@@ -46,6 +46,7 @@ def _row(s: Any, name: str, tagged: dict[str, list[str]]) -> dict[str, Any]:
         "preset": params.get("preset"),
         "seed": params.get("seed"),
         **{k: info.get(f"{k}_count") for k in ("train", "val", "test", "total")},
+        **({"heldout": info["heldout_count"]} if "heldout_count" in info else {}),
         "bytes_on_disk": m.get("storage", {}).get("bytes_on_disk"),
         "digest": m.get("digest") or recorded_digest(s, name),
         "tags": tagged.get(name, []),
@@ -157,6 +158,13 @@ def info(version: str | None, store: Path, as_json: bool) -> None:
                 f"min {st['pixel_min']} max {st['pixel_max']}; objects {st['object_types']}"
             )
     click.echo(f"duplicates:  {meta['duplicates']}")
+    if held := meta.get("hold_out"):  # a hold-out version: its conditions and what they cost
+        share = held.get("removed_share")
+        click.echo(
+            f"hold-out:    {'; '.join(held['conditions'])}; {held['heldout_images']:,} heldout "
+            f"images; {'-' if share is None else f'{share:.2%}'} of draws removed "
+            f"(forecast {held.get('forecast_share', 0):.2%})"
+        )
 
 
 @click.command()

@@ -59,9 +59,8 @@ def on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated
 
 
-split_option = click.option(
-    "--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True
-)
+SPLIT_CHOICE = click.Choice(["train", "val", "test", "heldout"])  # heldout: a hold-out version's
+split_option = click.option("--split", type=SPLIT_CHOICE, default="train", show_default=True)
 
 
 def parse_where(text: str) -> dict[str, Any]:
@@ -174,7 +173,9 @@ def print_summary(meta: dict[str, Any], seconds: float | None = None) -> None:
         took = f"{seconds:.1f} s ({n / seconds:,.0f} images/s; tasks {gen['wall_seconds']:.1f} s)"
     click.echo(
         f"{meta['version']}: {n:,} images (train {info['train_count']:,}, "
-        f"val {info['val_count']:,}, test {info['test_count']:,}); "
+        f"val {info['val_count']:,}, test {info['test_count']:,}"
+        + (f"; heldout {info['heldout_count']:,} more" if "heldout_count" in info else "")
+        + "); "
         f"{format_bytes(storage['bytes_on_disk'])} on disk with annotations "
         f"({storage['bytes_on_disk'] / n:.1f} B/image), images alone "
         f"{format_bytes(storage['image_bytes_per_image'] * n)} ({storage['image_bytes_per_image']:.1f} "

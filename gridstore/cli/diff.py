@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gridstore.cli.common import errors, store_option
+from gridstore.cli.common import SPLIT_CHOICE, errors, store_option
 
 if TYPE_CHECKING:
     from gridstore.diff import StatisticComparison, VersionDiff
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @store_option
 @click.option(
     "--split",
-    type=click.Choice(["train", "val", "test"]),
+    type=SPLIT_CHOICE,
     default=None,
     help="Compare one split's statistics [default: all splits added up].",
 )

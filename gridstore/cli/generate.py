@@ -61,6 +61,7 @@ def _plan_from_options(opts: dict[str, Any], base: dict[str, Any] | None = None)
 
     for key in ("type_weights", "line_weights", "pattern_weights"):
         opts[key] = _parse_weights(opts[key])
+    opts["hold_out"] = tuple(opts.get("hold_out") or ()) or None  # none given: the base's
     settings = merge_settings(base or {}, _load_settings(opts.pop("config_file")))
     preset = opts.get("preset")
     if base and preset is not None and preset != base.get("preset"):
@@ -88,13 +89,15 @@ def _print_plan(
     from gridstore._jit import kernel_cache_is_warm
     from gridstore.estimate import estimate_run
     from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
-    from gridstore.plan import SPLITS
+    from gridstore.holdout.forecast import check_feasible, hold_out_lines
     from gridstore.recipe import preset_differences
 
     if not kernel_cache_is_warm():
         click.echo("compiling the generator for this CPU (once, a few seconds) ...", err=True)
+    if plan.hold_out:  # conditions that leave a split nothing to draw: refused before the sample
+        check_feasible(plan)
     est = estimate_run(plan, workers, engine, done_tasks=done_tasks)
-    counts = ", ".join(f"{s} {plan.split_counts[s]:,}" for s in SPLITS)
+    counts = ", ".join(f"{s} {plan.split_counts[s]:,}" for s in plan.splits)
     lines = [
         f"plan for {name} in store '{store}':",
         f"images:           {plan.num_images:,} ({counts}; {plan.split_mode} splits"
@@ -109,6 +112,7 @@ def _print_plan(
             else []
         ),
         *est.lines(),
+        *hold_out_lines(plan, est),
         f"engine:           {engine}, {workers} worker{'s' if workers > 1 else ''}, "
         f"{len(plan.tasks):,} tasks of {plan.blocks_per_chunk * ROUTING_BLOCK_IMAGES:,} images",
     ]
@@ -158,6 +162,20 @@ def _print_plan(
     metavar="KINDS",
     help="A twin per image under one intervention of KINDS (comma-separated, or all): "
     "recolour, move, remove, add, reshape, rotate, flip, permute_colours, translate.",
+)
+@click.option(
+    "--hold-out",
+    "hold_out",
+    metavar="CONDITION",
+    multiple=True,
+    help="No train/val/test image matches CONDITION (--where's syntax, e.g. 'object_type=blob "
+    "object_colour=3'); a heldout split holds only matching ones. Repeatable: any of them.",
+)
+@click.option(
+    "--heldout-images",
+    metavar="N",
+    help="Images of the heldout split: a count, or a fraction of --num-images like 0.05 "
+    "[default: as many as test].",
 )
 @click.option("--grid-size", type=int, help="Side of the square grid [16].")
 @click.option("--min-objects", type=int, help="Fewest objects drawn per image [1].")
@@ -209,6 +227,7 @@ def generate(**opts: Any) -> None:
       gridstore generate --num-images 1000000 --preset shapes --splits 0.9,0.05,0.05
       gridstore generate --num-images 1000000 --unique --yes
       gridstore generate --num-images 100000 --pairs recolour,move,rotate --yes
+      gridstore generate --num-images 100000 --hold-out 'object_type=blob object_colour=3' --yes
       gridstore generate --num-images 2000000 --grow-from 2026-11-25-v1 --yes
       gridstore generate --like paper-2026 --seed 7 --yes
       gridstore generate --config info-2026-11-25-v1.json --yes

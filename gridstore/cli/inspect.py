@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from gridstore.cli.common import (
+    SPLIT_CHOICE,
     Where,
     confirm,
     engine_options,
@@ -238,13 +239,20 @@ def stats(
     of = (f" sampled of {len(view):,}{' matching' if where else ''}" if shown < len(view)
           else "")  # fmt: skip
     matching = f" where {where_text(where)}" if where else ""
+    held = meta.get("hold_out")  # a hold-out version: its draws were conditioned
+    free = (
+        None
+        if where or pairs or not held
+        else held.get("unconditioned", {}).get("statistics", {}).get(split)
+    )
     render_stats(
         ann,
         output,
         title=f"{version} ({split}){matching}: {shown:,}{of} {'twins' if pairs else 'images'}",
-        expected_type_weights=expected_types if expected else None,
-        max_objects=gen["max_objects"] if expected else None,
+        expected_type_weights=expected_types if expected and not held else None,
+        max_objects=gen["max_objects"] if expected and not held else None,
         interventions=kinds,
+        unconditioned=free,
     )
     click.echo(str(output))
 
@@ -254,7 +262,7 @@ def stats(
 @store_option
 @click.option(
     "--split",
-    type=click.Choice(["train", "val", "test"]),
+    type=SPLIT_CHOICE,
     help="Count in this split only [default: every split].",
 )
 @where_option
@@ -288,9 +296,10 @@ def count(version: str | None, store: Path, split: str | None, where: Where, as_
         click.echo(json.dumps({"version": version, "where": texts, "splits": counts}, indent=2))
         return
     click.echo(f"{version}: images where {where_text(where) or 'anything'}")
+    wide = max(6, *map(len, counts))  # a hold-out version's "heldout"
     for name, c in counts.items():
         share = f" ({c['count'] / c['images']:.1%})" if c["images"] else ""
-        click.echo(f"{name:<6} {c['count']:>14,} of {c['images']:,}{share}")
+        click.echo(f"{name:<{wide}} {c['count']:>14,} of {c['images']:,}{share}")
         if "interventions" in c:
             drawn = [f"{k} {v:,}" for k, v in c["interventions"].items() if v]
             click.echo(f"       interventions: {', '.join(drawn) or 'none'}")

@@ -20,6 +20,7 @@ from gridstore._version import __version__
 from gridstore.errors import GridstoreError
 from gridstore.formats.metadata_json import METADATA_FILE, NPZ_COMPRESSION, save_metadata
 from gridstore.formats.npz import Member, write_npz
+from gridstore.holdout.spec import ALL_SPLITS, HELDOUT
 from gridstore.metadata import SEED_KEYS, now, seed_fields
 from gridstore.plan import SPLITS
 from gridstore.storage import is_url
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["check_out_dir", "export_version"]
 
-_EXPORT_FILES = {f"{s}.npz" for s in SPLITS} | {METADATA_FILE}
+_EXPORT_FILES = {f"{s}.npz" for s in ALL_SPLITS} | {METADATA_FILE}
 
 
 def export_version(
@@ -46,10 +47,10 @@ def export_version(
 ) -> Path:
     """Export a version of a store to the seed's npz layout.
 
-    Writes ``out_dir/train.npz``, ``val.npz`` and ``test.npz`` (``images`` and
-    every annotation array of the split, the same bytes as in the store; a
-    paired version's twins and records as ``pair/images``, ...,
-    ``intervention/kind``, ...) and
+    Writes ``out_dir/train.npz``, ``val.npz``, ``test.npz`` (and a hold-out
+    version's ``heldout.npz``) (``images`` and every annotation array of the
+    split, the same bytes as in the store; a paired version's twins and
+    records as ``pair/images``, ..., ``intervention/kind``, ...) and
     ``metadata.json``: the seed's fields filled from the version's metadata
     (``file_format`` describes the npz files), then ``source`` {store,
     version, gridstore_version, ...}, then the rest of the version's metadata.
@@ -129,7 +130,7 @@ def export_version(
     )
     try:
         files = {}
-        for s in SPLITS:
+        for s in (*SPLITS, *([HELDOUT] if HELDOUT in splits else [])):
             split = splits.get(s)
             if split is None:  # a version without this split still gets its (empty) file
                 members: list[Member] = [("images", (0, grid, grid), np.dtype(np.uint8), [])]

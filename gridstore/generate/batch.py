@@ -13,6 +13,7 @@ from gridstore.arguments import check_seed
 from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
 from gridstore.generate.hashing import content_hash
+from gridstore.generate.holdout import HOLD_NONE, HOLD_ONLY, HOLD_OUT, NO_CONDITIONS, matches_any
 from gridstore.generate.kernel import draw_image, make_scratch
 from gridstore.generate.rng import image_key, seed_state, split_of, splitmix64
 from gridstore.generate.shapes import build_tables
@@ -20,7 +21,6 @@ from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
 
 __all__ = [
     "BlockOutput",
-    "draw_hashes",
     "empty_outputs",
     "flat_arrays",
     "generate_block",
@@ -40,9 +40,10 @@ class BlockOutput:
     annotations: list[Annotations]
     hashes: list[np.ndarray]
     draws: int
+    held: int = 0  # draws passed over as matching a hold-out condition
 
 
-def _kernel_args(config: GeneratorConfig) -> tuple:
+def kernel_args(config: GeneratorConfig) -> tuple:
     c = config
     return (
         c.grid_size,
@@ -57,7 +58,7 @@ def _kernel_args(config: GeneratorConfig) -> tuple:
 
 
 STREAM, BY_CONTENT, BY_POSITION = 0, 1, 2  # how _fill routes a drawn image to a split
-_NO_SKIP = np.zeros(0, np.int64)
+NO_SKIP, NO_FLAGS = np.zeros(0, np.int64), np.zeros(0, np.uint8)  # none of either
 
 
 @kernel
@@ -68,8 +69,8 @@ def _copy(dst, row, src):
 
 
 @kernel
-def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip,
-          g, nmin, nmax, smin, smax, compact, tries, tb,
+def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip, hold, mode,
+          flags, tally, g, nmin, nmax, smin, smax, compact, tries, tb,
           img, inst, n_obj, otype, osub, ocol, osize, obbox, hashes):  # fmt: skip
     """Draw images j = first, first + 1, ... of a routing block, keeping each if its split has room.
 
@@ -78,7 +79,10 @@ def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip
     This one kernel serves the corpus stream and routed blocks, so it is compiled once.
     Split ``s``'s images go to rows ``offsets[s]``, ``offsets[s] + 1``, ...
     Draws listed in ``skip`` (ascending) are passed over without being drawn: a
-    unique version's repeats (see gridstore.write.unique).
+    unique version's repeats (see gridstore.write.unique). ``hold``: hold-out
+    conditions (`gridstore.generate.holdout`); ``mode`` HOLD_OUT passes over the
+    draws that match one, HOLD_ONLY over those that do not; ``flags[row]``, if
+    given, says whether the row's image matches; ``tally[0]`` counts the draws passed over so.
     Returns the number of draws, or -1 if max_draws did not fill every quota.
     """
     scratch = make_scratch(g)
@@ -131,6 +135,11 @@ def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip
             s_bbox2,
             scratch,
         )
+        m = hold.shape[0] > 0 and matches_any(hold, n, s_type, s_sub, s_col, s_size)
+        if (mode == HOLD_OUT and m) or (mode == HOLD_ONLY and not m):
+            tally[0] += 1
+            j += 1
+            continue
         h = content_hash(s_img)
         split = 0
         if route != STREAM:
@@ -150,6 +159,8 @@ def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip
         _copy(osize, row, s_size)
         _copy(obbox, row, s_bbox)
         hashes[row] = h
+        if flags.shape[0] > 0:
+            flags[row] = m
     return j - first
 
 
@@ -227,7 +238,7 @@ def generate_images(
         raise ConfigError(msg)
     flat = flat_arrays(images, ann)
     hashes = np.empty(stop - start, np.uint64)
-    args = _kernel_args(config)
+    args = kernel_args(config)
     no_fracs, no_offsets = np.ones(3, np.float64), np.zeros(3, np.int64)
     i = start
     while i < stop:  # the stream is the routing blocks' draws, in order
@@ -244,7 +255,11 @@ def generate_images(
             STREAM,
             no_fracs,
             np.int64(n),
-            _NO_SKIP,
+            NO_SKIP,
+            NO_CONDITIONS,
+            HOLD_NONE,
+            NO_FLAGS,
+            np.zeros(1, np.int64),
             *args,
             *(a[rows] for a in flat),
             hashes[rows],
@@ -266,10 +281,8 @@ def generate_block(
 
     Parameters
     ----------
-    config : GeneratorConfig
-        The distribution.
-    seed : int
-        Dataset seed.
+    config, seed : GeneratorConfig, int
+        The distribution and the dataset seed.
     block : int
         Routing block index.
     quotas : tuple of 3 int
@@ -282,12 +295,7 @@ def generate_block(
 
     Returns
     -------
-    BlockOutput
-
-    Raises
-    ------
-    ConfigError
-        The distribution has too few distinct images to fill a split disjointly.
+    BlockOutput (raises ConfigError: too few distinct images to fill a split disjointly)
     """
     return generate_blocks(config, seed, block, [quotas], fractions, disjoint=disjoint)
 
@@ -302,6 +310,7 @@ def generate_blocks(
     disjoint: bool = True,
     out: tuple[np.ndarray, Annotations, np.ndarray] | None = None,
     skips: Sequence[np.ndarray] | None = None,
+    hold: np.ndarray = NO_CONDITIONS,
 ) -> BlockOutput:
     """Generate routing blocks ``first_block, first_block + 1, ...`` into one buffer.
 
@@ -340,11 +349,11 @@ def generate_blocks(
         if len(images) != total or len(hashes) != total or not images.flags.c_contiguous:
             msg = f"out must hold {total} C-contiguous rows, got {images.shape}"
             raise ConfigError(msg)
-    flat, args = flat_arrays(images, ann), _kernel_args(config)
+    flat, args = flat_arrays(images, ann), kernel_args(config)
     cum = np.cumsum(np.asarray(fractions, np.float64))
     cum[-1] = 1.0
     split_start = np.concatenate([[0], np.cumsum(per_split)[:-1]])
-    done = np.zeros(3, np.int64)
+    done, held = np.zeros(3, np.int64), np.zeros(1, np.int64)  # held: matching draws passed over
     draws = 0
     for i, block_quotas in enumerate(q):
         block, slots = first_block + i, max(int(block_quotas.sum()), 1)
@@ -358,7 +367,11 @@ def generate_blocks(
             BY_CONTENT if disjoint else BY_POSITION,
             cum,
             np.int64(max_draws),
-            _NO_SKIP if skips is None else np.asarray(skips[i], np.int64),
+            NO_SKIP if skips is None else np.asarray(skips[i], np.int64),
+            hold,
+            HOLD_OUT,
+            NO_FLAGS,
+            held,
             *args,
             *flat,
             hashes,
@@ -369,6 +382,7 @@ def generate_blocks(
                 f"{tuple(int(x) for x in block_quotas)}: the distribution has too few distinct "
                 + ("images for a unique version of this size" if skips is not None else
                    "images for disjoint splits; use split_mode='independent' or a larger grid")
+                + ("; or the hold-out conditions remove too many draws" if len(hold) else "")
             )  # fmt: skip
             raise ConfigError(msg)
         done += block_quotas
@@ -380,21 +394,5 @@ def generate_blocks(
         annotations=[ann[p] for p in parts],
         hashes=[hashes[p] for p in parts],
         draws=draws,
+        held=int(held[0]),
     )
-
-
-def draw_hashes(
-    config: GeneratorConfig, seed: int, block: int, start: int, stop: int
-) -> np.ndarray:
-    """Content hashes of draws ``[start, stop)`` of routing block ``block``, in draw order.
-
-    Every draw of a block, whatever split it routes to: what a unique version's
-    first pass looks at (`gridstore.write.unique`).
-    """
-    n = stop - start
-    images, ann = empty_outputs(n, config)
-    hashes = np.empty(n, np.uint64)
-    quotas, offsets, fracs = np.array([n, 0, 0], np.int64), np.zeros(3, np.int64), np.ones(3)
-    _fill(np.uint64(seed), np.int64(block), np.int64(start), quotas, offsets, STREAM, fracs,
-          np.int64(n), _NO_SKIP, *_kernel_args(config), *flat_arrays(images, ann), hashes)  # fmt: skip
-    return hashes

@@ -47,7 +47,7 @@ def check_pair_chunk(
     recount of their repeats and leaks (None: a chunk could not be read).
     """
     from gridstore.generate.hashing import content_hashes
-    from gridstore.pairs.interventions import make_twins
+    from gridstore.holdout.twins import twins_of
     from gridstore.pairs.verify import pair_problems
     from gridstore.validate.constraints import check_constraints
 
@@ -66,8 +66,7 @@ def check_pair_chunk(
     ).items():
         fail("constraints", f"{here}: pairs: {what} ({len(rows)} rows)", where(rows))
     k = _SPLITS.index(split)
-    want_img, want_ann, want_rec = make_twins(unit["images"], Annotations(**ann), plan.pairs,
-                                              plan.config, seed=plan.seed, block=k, first=start)  # fmt: skip
+    want_img, want_ann, want_rec = twins_of(plan, k, start, unit["images"], Annotations(**ann))
     want = {f"{PAIR}/images": want_img, **{f"{PAIR}/{f}": v for f, v in want_ann.as_dict().items()}}
     want |= {f"{INTERVENTION}/{f}": v for f, v in want_rec.items()}
     diff = [name for name in pair_arrays() if not np.array_equal(got[name], want[name])]

@@ -26,8 +26,9 @@ _SPLITS = ("train", "val", "test")  # gridstore.plan.SPLITS (plan imports this p
 
 
 def hash_groups(plan: Any) -> tuple[str, ...]:
-    """The groups of a task's hash file: the splits, then (paired) each split's twins."""
-    return _SPLITS + (tuple(f"{s}/{PAIR}" for s in _SPLITS) if plan.pairs else ())
+    """The groups of a task's hash file: the splits (a hold-out version's heldout too), then
+    (paired) each of train, val and test's twins."""
+    return tuple(plan.splits) + (tuple(f"{s}/{PAIR}" for s in _SPLITS) if plan.pairs else ())
 
 
 @dataclass(frozen=True)
@@ -55,16 +56,12 @@ class PairTask:
 def task_twins(
     plan: Any, index: int, images: list[np.ndarray], anns: list[Annotations]
 ) -> list[tuple[np.ndarray, Annotations, dict[str, np.ndarray]]]:
-    """The twins of task ``index``'s rows of each split (`make_twins`), given those rows."""
-    from gridstore.pairs.interventions import make_twins
+    """The twins of task ``index``'s rows of each split (`make_twins`; under hold-out
+    conditions, `gridstore.holdout.twins.twins_of`), given those rows."""
+    from gridstore.holdout.twins import twins_of
 
     rows = plan.task_rows(plan.tasks[index])
-    made = []
-    for k, split in enumerate(_SPLITS):
-        first = rows[split][0]
-        made.append(make_twins(images[k], anns[k], plan.pairs, plan.config, seed=plan.seed,
-                               block=k, first=first))  # fmt: skip
-    return made
+    return [twins_of(plan, k, rows[s][0], images[k], anns[k]) for k, s in enumerate(_SPLITS)]
 
 
 def write_pairs(

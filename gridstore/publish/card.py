@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gridstore.generate.vocab import OBJECT_TYPES
+from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.plan import SPLITS
 from gridstore.publish import front_matter
 from gridstore.publish.schema import CLASS_NAMES, COLUMNS, description
@@ -80,6 +81,10 @@ def regenerate_command(meta: Mapping[str, Any], store: str = "datasets") -> str:
     ]  # fmt: skip
     if p.get("unique"):
         args.append("--unique")
+    for condition in p.get("hold_out", ()):  # a hold-out version's
+        args += ["--hold-out", condition]
+    if p.get("heldout_images") is not None:
+        args += ["--heldout-images", str(p["heldout_images"])]
     command = shlex.join([*args, "--yes"])
     if p["blocks_per_chunk"] != 4:  # not a command-line option: through a config file
         command = f"echo 'blocks_per_chunk = {p['blocks_per_chunk']}' > chunking.toml && " + (
@@ -95,7 +100,7 @@ def _front_matter(
     license: str,
     features: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    splits = [s for s in SPLITS if rows.get(s)]
+    splits = [s for s in ALL_SPLITS if rows.get(s)]
     info_splits = [
         {"name": s, "num_examples": rows[s]}
         | ({"num_bytes": split_bytes[s]} if split_bytes is not None else {})
@@ -212,7 +217,7 @@ def card_text(
     p = meta["generation_params"]
     name, total = meta["version"], sum(rows.values())
     selected = f" matching `{' and '.join(where)}`" if where else ""
-    counts = ", ".join(f"{s} {rows.get(s, 0):,}" for s in SPLITS)
+    counts = ", ".join(f"{s} {rows.get(s, 0):,}" for s in ALL_SPLITS if s in rows or s in SPLITS)
     body = [
         f"# gridstore {name}",
         "",

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gridstore.plan import SPLITS
+from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.publish.schema import CLASS_NAMES, COLUMNS, description
 
 __all__ = ["CONTEXT", "croissant"]
@@ -163,6 +163,8 @@ def croissant(
         "encodingFormat": "application/x-parquet",
         "includes": "data/*.parquet",
     }
+    held = "heldout_count" in meta.get("dataset_info", {})  # a hold-out version's fourth split
+    splits = ALL_SPLITS if held else ALL_SPLITS[:3]
     split = {
         "@type": "cr:Field",
         "@id": "images/split",
@@ -172,7 +174,7 @@ def croissant(
         "source": {
             "fileSet": {"@id": "parquet-files"},
             "extract": {"fileProperty": "filename"},
-            "transform": {"regex": f"^({'|'.join(SPLITS)})-\\d+-of-\\d+\\.parquet$"},
+            "transform": {"regex": f"^({'|'.join(splits)})-\\d+-of-\\d+\\.parquet$"},
         },
     }
     images = {

@@ -24,7 +24,7 @@ from typing import Any
 
 from gridstore.errors import ConfigError, GridstoreError
 from gridstore.formats.export import _move_into_place, check_out_dir
-from gridstore.plan import SPLITS
+from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.storage import is_url
 from gridstore.storage.fsio import atomic_write_bytes, fsync_dir
 
@@ -47,7 +47,7 @@ def _open(
     store = str(store_path) if is_url(str(store_path)) else str(Path(store_path).absolute())
     reader = open_store(store).version(version)
     views = {}
-    for s in SPLITS:
+    for s in ALL_SPLITS:
         if s in reader.splits:
             split = reader[s]
             check_fields(split.fields, f"split '{s}' of version '{reader.name}'")
@@ -252,7 +252,7 @@ def _describe(
     card = card_text(meta, rows, split_bytes=sizes, where=where, license=license,
                      preview="preview.png" if has_preview else None)  # fmt: skip
     atomic_write_bytes(tmp / "README.md", card.encode())
-    names = [str(p.relative_to(tmp)) for s in SPLITS for p in files.get(s, [])]
+    names = [str(p.relative_to(tmp)) for s in ALL_SPLITS for p in files.get(s, [])]
     about = card.split("\n# ", 1)[1].split("\n\n", 2)[1]  # the card's first paragraph
     doc = croissant(
         meta, tmp, names, license=license or LICENSE_PLACEHOLDER, description_text=about

@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any, cast
 
 from gridstore.errors import VersionNotFoundError
-from gridstore.plan import SPLITS
+from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.read.source import open_root
 from gridstore.read.split import SplitReader
 from gridstore.storage import backend
@@ -138,9 +138,10 @@ class VersionReader:
 
     @property
     def splits(self) -> list[str]:
-        """Names of the splits present, in the order train, val, test."""
+        """Names of the splits present, in the order train, val, test (and a hold-out
+        version's heldout)."""
         present = set(self.store._group(self.name).group_keys())
-        return [s for s in SPLITS if s in present]
+        return [s for s in ALL_SPLITS if s in present]
 
     def __getitem__(self, split: str) -> SplitReader:
         """Return split `split`; raise `VersionNotFoundError` naming those available."""

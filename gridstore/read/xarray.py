@@ -51,7 +51,7 @@ def open_split(
     version : str, optional
         The version's name; None (default) is the latest complete version.
     split : str
-        ``"train"``, ``"val"`` or ``"test"``.
+        ``"train"``, ``"val"``, ``"test"`` or a hold-out version's ``"heldout"``.
     group : str, optional
         A paired version's ``"pair"`` (the twins, as the split's Dataset, row
         ``i`` the twin of image ``i``) or ``"intervention"`` (the records).

@@ -6,7 +6,6 @@ from typing import Any
 
 from gridstore.digest import recompute
 from gridstore.errors import GridstoreError
-from gridstore.plan import SPLITS
 from gridstore.storage.registry import recorded_digest
 from gridstore.validate.task import MAX_WHERE
 
@@ -29,7 +28,7 @@ def check_digest(run: Any, full: bool) -> str | None:
         return None
     # The workers checked every chunk's body against its crc32c: those that failed,
     # or were never read, are read whole; the others' stored crc32c is theirs.
-    checked = len(run.where["checksums"]) < MAX_WHERE and len(run.good) == len(SPLITS)
+    checked = len(run.where["checksums"]) < MAX_WHERE and len(run.good) == len(run.splits)
     suspects = set(run.bad_files) | set(run.where["checksums"]) if checked else None
     try:
         digest, damaged = recompute(run.store, run.name, suspects)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gridstore.holdout.counting import heldout_duplicates
+from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.pairs.counting import count_twin_repeats
 from gridstore.pairs.layout import PAIR
 from gridstore.plan import SPLITS
@@ -30,9 +32,9 @@ __all__ = ["FLUSH_BYTES", "HashSpill"]
 # appends ~50 KB per bucket file at 10**7 images (400 tasks per flush).
 FLUSH_BYTES = 1 << 23
 _MAX_BITS = 8
-# content hash, and its group: a split's index in SPLITS, or 3 + it for the split's twins
+# content hash, and its group: a split's index in ALL_SPLITS, or 4 + it for the split's twins
 _HASH = np.dtype([("h", "<u8"), ("s", "u1")])
-_GROUPS = (*SPLITS, *(f"{s}/{PAIR}" for s in SPLITS))
+_GROUPS = (*ALL_SPLITS, *(f"{s}/{PAIR}" for s in SPLITS))
 _DRAW = np.dtype([("h", "<u8"), ("p", "<i8")])  # as gridstore.write.unique.taken_draws
 
 
@@ -56,7 +58,7 @@ class HashSpill:
     def __init__(self, directory: Path, total: int, bucket_bytes: int = BUCKET_BYTES) -> None:
         self.directory = directory
         self.bits = bucket_bits(total, bucket_bytes, _MAX_BITS)
-        self.images = self.twins = 0
+        self.images = self.paired = self.twins = 0
         self._buffer: dict[str, list[np.ndarray]] = {"hashes": [], "taken": [], "passed": []}
         self._buffered = 0
 
@@ -71,8 +73,9 @@ class HashSpill:
             rec = np.empty(len(h), _HASH)
             rec["h"], rec["s"] = h, _GROUPS.index(group)
             self._put("hashes", rec)
-            if group in SPLITS:
+            if group in ALL_SPLITS:
                 self.images += len(h)
+                self.paired += len(h) if group in SPLITS else 0  # images that have a twin
             else:
                 self.twins += len(h)
         for kind, draws in (("taken", taken), ("passed", passed)):
@@ -122,11 +125,11 @@ class HashSpill:
         total = {**{f"{s}_within": 0 for s in splits}, "cross_split": 0}
         for bucket in self._buckets():
             rec = self._load("hashes", bucket)
-            n, part = len(rec), {s: rec["h"][rec["s"] == SPLITS.index(s)] for s in splits}
+            n, part = len(rec), {s: rec["h"][rec["s"] == ALL_SPLITS.index(s)] for s in splits}
             del rec
-            counts = count_duplicates(_once(part), splits, n)
+            counts = heldout_duplicates(count_duplicates, _once(part), splits, n)
             for key, value in counts.items():
-                total[key] += value
+                total[key] = total.get(key, 0) + value
         return total
 
     def count_twin_repeats(self) -> dict[str, int] | None:
@@ -135,7 +138,7 @@ class HashSpill:
         None unless a twin was read for every image read (no pairs, or a twin
         chunk that could not be read: already a failure).
         """
-        if not self.twins or self.twins != self.images:
+        if not self.twins or self.twins != self.paired:
             return None
         total: dict[str, int] = {}
         for bucket in self._buckets():

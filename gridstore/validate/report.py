@@ -17,6 +17,7 @@ CHECKS = (
     "constraints",
     "instance_maps",
     "regeneration",
+    "hold_out",
     "duplicates",
     "digest",
 )

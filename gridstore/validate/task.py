@@ -22,11 +22,13 @@ import numpy as np
 
 from gridstore._faults import crash_point
 from gridstore.errors import ChunkChecksumError, CorruptChunkError
+from gridstore.holdout.spec import HELDOUT, HOLD_FIELDS
 from gridstore.pairs.layout import PAIR
 from gridstore.pairs.validation import check_pair_chunk, pair_arrays
 from gridstore.plan import SPLITS, Plan
 from gridstore.read.source import chunk_key, read_chunk
 from gridstore.storage import FIELDS, zarr_store
+from gridstore.validate.holdout import check_hold_out_chunk
 
 __all__ = ["MAX_WHERE", "InOrder", "TaskFindings", "TaskSpec", "check_task"]
 
@@ -115,8 +117,11 @@ def _arrays(
     import zarr
 
     root = zarr_store(store)
-    return {
-        s: {f: zarr.open_array(store=root, path=f"{name}/{s}/{f}", mode="r") for f in fields}
+    return {  # the heldout split has no twins
+        s: {
+            f: zarr.open_array(store=root, path=f"{name}/{s}/{f}", mode="r")
+            for f in (FIELDS if s == HELDOUT else fields)
+        }
         for s in splits
     }
 
@@ -218,6 +223,10 @@ class _Task:
                     f"{here}: {', '.join(diff)} differ in {what}",
                     [chunk_key(self.arrays[split][f], c) for f in diff],
                 )
+            if self.plan.hold_out:
+                check_hold_out_chunk(self.plan, split, unit, out.fail, at, here)
+            if split == HELDOUT:  # not routed, and no twins
+                continue
             route = route_splits(h, self.plan.fractions)  # as the kernel routes
             off = np.flatnonzero(route != SPLITS.index(split))
             if self.plan.split_mode == "disjoint" and len(off):
@@ -231,6 +240,10 @@ class _Task:
                 twins = check_pair_chunk(self.plan, split, start, unit, read, out.fail, at, here)
                 if twins is not None:
                     out.hashes[f"{split}/{PAIR}"] = twins
+                if self.plan.hold_out:  # and no twin of train, val or test matches either
+                    twin = {f: read(f"pair/{f}") for f in HOLD_FIELDS}
+                    if all(v is not None for v in twin.values()):
+                        check_hold_out_chunk(self.plan, f"{split} twins", twin, out.fail, at, here)
         return out
 
 

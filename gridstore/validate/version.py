@@ -32,6 +32,7 @@ from gridstore.read.source import chunk_key
 from gridstore.storage import FIELDS, StoreBackend, open_backend, zarr_store
 from gridstore.storage.registry import resolve
 from gridstore.validate.digest import check_digest
+from gridstore.validate.holdout import check_heldout_count, hold_out_passed
 from gridstore.validate.report import CHECKS, CheckResult, ValidationReport
 from gridstore.validate.task import MAX_WHERE
 
@@ -53,7 +54,6 @@ class _Run:
         self.notes: dict[str, list[str]] = {c: [] for c in CHECKS}
         self.where: dict[str, list[str]] = {c: [] for c in CHECKS}
         self.passed: dict[str, str] = {}
-        self.arrays: dict[str, dict[str, Any]] = {s: {} for s in SPLITS}
         self.good: list[str] = []  # splits whose every array has the expected structure
         self.bad_files: set[str] = set()  # chunk keys missing or truncated on disk
         self.plan: Plan | None = None
@@ -61,6 +61,8 @@ class _Run:
             self.plan = Plan.from_dict(meta["generation_params"])
         except (GridstoreError, KeyError, TypeError, ValueError) as err:
             self.plan_error = f"cannot rebuild the plan from generation_params ({err!r})"
+        self.splits = self.plan.splits if self.plan is not None else SPLITS
+        self.arrays: dict[str, dict[str, Any]] = {s: {} for s in self.splits}
 
     def fail(self, check: str, note: str, where: list[str] | tuple[str, ...] = ()) -> None:
         self.notes[check].append(note)
@@ -104,7 +106,7 @@ class _Run:
             self.fail("structure", self.plan_error)
         elif fmt.get("chunk_images") != self.plan.chunk_images:
             self.fail("structure", f"file_format.chunk_images is not {self.plan.chunk_images}")
-        for split in SPLITS:
+        for split in self.splits:
             try:
                 n = int(self.meta["dataset_info"][f"{split}_count"])
                 chunk = int(fmt["chunk_images"][split])
@@ -125,12 +127,8 @@ class _Run:
                 self.arrays[split][f] = arr
                 if n < 0:
                     continue
-                shape = {
-                    "images": (n, g, g),
-                    "instance_map": (n, g, g),
-                    "num_objects": (n,),
-                    "object_bbox": (n, k, 4),
-                }.get(f, (n, k))
+                shape = {"images": (n, g, g), "instance_map": (n, g, g), "num_objects": (n,),
+                         "object_bbox": (n, k, 4)}.get(f, (n, k))  # fmt: skip
                 want = {
                     "shape": shape,
                     "dtype": "uint16" if f == "object_size" else "uint8",
@@ -146,7 +144,7 @@ class _Run:
             if ok:
                 self.good.append(split)
         self.passed["structure"] = (
-            f"{len(SPLITS) * len(FIELDS)} arrays have the expected "
+            f"{len(self.splits) * len(FIELDS)} arrays have the expected "
             "shape, dtype, chunks and a crc32c codec"
         )
 
@@ -172,6 +170,8 @@ class _Run:
                 f"generation_params.num_images {num} disagree",
             )
         self.passed["split_counts"] = f"{' + '.join(map(str, counts))} = {total}, as stored"
+        if self.plan is not None and self.plan.hold_out:  # and the heldout split's, on top
+            check_heldout_count(self, info)
 
     def check_chunks_present(self) -> None:
         total = missing = 0
@@ -249,7 +249,7 @@ class _Run:
             finally:
                 bar.close()
             counted = spill.count_duplicates(tuple(self.good)) if self.plan else {}
-            whole = full and read == units and len(self.good) == len(SPLITS)
+            whole = full and read == units and len(self.good) == len(self.splits)
             late = spill.late_skips() if whole and unique else 0
             twins = spill.count_twin_repeats() if whole else None  # a paired version's
         self.summarize(read, spill.images, counted, whole, unique, late, twins)
@@ -267,6 +267,7 @@ class _Run:
         """What passed, and the duplicate checks (``twins``: a paired version's recount)."""
         scope = f"{read} chunks of {'/'.join(self.good) or 'no split'} ({images} images)"
         self.passed.update(
+            hold_out=hold_out_passed(self.plan, scope, whole),
             checksums=f"{read * len(FIELDS)} chunks decoded, crc32c valid",
             values=f"images of {scope} are uint8 in 0..9",
             constraints=f"every generator rule holds for {scope}",

@@ -41,10 +41,12 @@ def task_crcs(store: StoreBackend, name: str, plan: Plan, index: int) -> dict[st
         A chunk the task should have stored is missing or shorter than its crc32c.
     """
     rows, staged = plan.task_rows(plan.tasks[index]), staged_key(name)
-    arrays = split_arrays(plan.array_shapes()["train"])  # every split has the same arrays
+    shapes = plan.array_shapes()  # heldout has no pair arrays
     keys = {
-        split: [store._chunk_key(f"{staged}/{split}/{a}", index) for a in arrays]
-        for split in SPLITS
+        split: [
+            store._chunk_key(f"{staged}/{split}/{a}", index) for a in split_arrays(shapes[split])
+        ]
+        for split in plan.splits
         if rows[split][1] > rows[split][0]
     }
     crcs = {
@@ -60,21 +62,24 @@ def task_crcs(store: StoreBackend, name: str, plan: Plan, index: int) -> dict[st
 
 
 def pack_crcs(
-    found: Iterable[tuple[int, Mapping[str, list[int]]]], width: int = len(FIELDS)
+    found: Iterable[tuple[int, Mapping[str, list[int]]]],
+    width: int | Mapping[str, int] = len(FIELDS),
 ) -> TaskCrcs:
     """Pack ``(task, {split: crc32c per array})`` pairs (as task records hold them) compactly.
 
-    ``width``: the arrays per split (`gridstore.digest.split_arrays` of the plan's).
+    ``width``: the arrays per split (`gridstore.digest.split_arrays` of the plan's),
+    or a mapping of split to it (those splits then).
     """
-    tasks: dict[str, list[int]] = {s: [] for s in SPLITS}
-    values: dict[str, list[list[int]]] = {s: [] for s in SPLITS}
+    widths = width if isinstance(width, Mapping) else dict.fromkeys(SPLITS, width)
+    tasks: dict[str, list[int]] = {s: [] for s in widths}
+    values: dict[str, list[list[int]]] = {s: [] for s in widths}
     for t, by_split in found:
         for split, crcs in by_split.items():
             tasks[split].append(t)
             values[split].append(crcs)
     return {
-        s: (np.array(tasks[s], np.int64), np.array(values[s], np.uint32).reshape(-1, width))
-        for s in SPLITS
+        s: (np.array(tasks[s], np.int64), np.array(values[s], np.uint32).reshape(-1, w))
+        for s, w in widths.items()
     }
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gridstore.digest import split_arrays
+from gridstore.holdout.counting import heldout_duplicates
 from gridstore.pairs.counting import count_twin_repeats
 from gridstore.pairs.writing import hash_groups
 from gridstore.plan import SPLITS, Plan
@@ -97,7 +98,7 @@ def plan_jobs(plan: Plan, workers: int) -> list[Job]:
     edges = [parts * i // count for i in range(count + 1)]
     jobs = [Job("duplicates", a, b) for a, b in itertools.pairwise(edges) if b > a]
     shapes = plan.array_shapes()
-    jobs += [Job("sizes", array=f"{s}/{a}") for s in SPLITS for a in shapes[s]]
+    jobs += [Job("sizes", array=f"{s}/{a}") for s in plan.splits for a in shapes[s]]
     tasks = len(plan.tasks)
     jobs += [
         Job("records", t, min(t + RECORDS_PER_JOB, tasks)) for t in range(0, tasks, RECORDS_PER_JOB)
@@ -132,7 +133,8 @@ def _records(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
     docs = store.task_records(name, indices)
     # a record of an older gridstore has no crc32c: its chunks' are read from the store
     pairs = zip(indices, docs, strict=True)
-    width = len(split_arrays(plan.array_shapes()["train"]))  # FIELDS, and a paired one's pairs
+    shapes = plan.array_shapes()  # FIELDS, and a paired one's pairs (not heldout's)
+    width = {s: len(split_arrays(shapes[s])) for s in plan.splits}
     crcs = pack_crcs(
         ((t, d.get("crc32c") or task_crcs(store, name, plan, t)) for t, d in pairs), width
     )
@@ -140,6 +142,8 @@ def _records(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
         # each split's, and a paired version's twins' (groups "<split>/pair")
         "counts": {g: merge_counts(d["counts"].get(g, {}) for d in docs) for g in _groups(docs)},
         "draws": sum(d["draws"] for d in docs),
+        "held": sum(d.get("held", 0) for d in docs),
+        "heldout_draws": sum(d.get("heldout_draws", 0) for d in docs),
         "skipped": sum(d.get("skipped", 0) for d in docs),
         "notes": {t: d["note"] for t, d in zip(indices, docs, strict=True) if "note" in d},
         "crc32c": crcs,
@@ -151,8 +155,8 @@ def _duplicates(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
     bits = hash_bits(plan.num_images)
     groups = hash_groups(plan)  # a paired version's files hold its twins' hashes too
     parts = list(store.hash_parts(name, tasks, groups, bits, range(job.start, job.stop)))
-    total = sum(len(p[s]) for p in parts for s in SPLITS)
-    out = {"duplicates": count_duplicates(lambda: parts, SPLITS, total)}
+    total = sum(len(p[s]) for p in parts for s in plan.splits)
+    out = {"duplicates": heldout_duplicates(count_duplicates, lambda: parts, plan.splits, total)}
     return out | ({"pair_duplicates": count_twin_repeats(parts)} if plan.pairs else {})
 
 
@@ -200,6 +204,8 @@ class Merged:
     duplicates: dict[str, int]
     draws: int = 0
     skipped: int = 0
+    held: int = 0  # a hold-out version's draws passed over as matching
+    heldout_draws: int = 0  # and the heldout split's draws
     bytes: int = 0
     image_bytes: int = 0
     missing_count: int = 0
@@ -216,7 +222,7 @@ def merge(results: list[dict[str, Any]]) -> Merged:
     out = Merged({s: {} for s in SPLITS}, {**{f"{s}_within": 0 for s in SPLITS}, "cross_split": 0})
     for r in results:
         for key, value in r.get("duplicates", {}).items():
-            out.duplicates[key] += value
+            out.duplicates[key] = out.duplicates.get(key, 0) + value
         for key, value in r.get("pair_duplicates", {}).items():
             out.pair_duplicates[key] = out.pair_duplicates.get(key, 0) + value
         if "counts" in r:
@@ -225,6 +231,8 @@ def merge(results: list[dict[str, Any]]) -> Merged:
             }
             out.draws += r["draws"]
             out.skipped += r["skipped"]
+            out.held += r.get("held", 0)
+            out.heldout_draws += r.get("heldout_draws", 0)
             out.notes |= r["notes"]
         for split, part in r.get("crc32c", {}).items():
             out.crcs.setdefault(split, []).append(part)

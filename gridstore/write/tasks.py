@@ -19,8 +19,9 @@ from gridstore.errors import CorruptChunkError, VersionNotFoundError
 from gridstore.generate.batch import generate_blocks
 from gridstore.generate.hashing import content_hashes
 from gridstore.generate.vocab import Annotations
+from gridstore.holdout.spec import HELDOUT
 from gridstore.pairs.writing import PairTask, write_pairs
-from gridstore.plan import SPLITS, Plan
+from gridstore.plan import Plan
 from gridstore.storage import StoreBackend, backend
 from gridstore.write.identity import task_crcs
 from gridstore.write.reduce import hash_bits
@@ -48,13 +49,15 @@ def record(
     note: str | None = None,
     skipped: int | None = None,
     pairs: PairTask | None = None,
+    held: dict[str, int] | None = None,
 ) -> int:
     """Record task ``index`` done (statistics, draws, content hashes, and ``note`` and
-    a unique version's ``skipped`` repeats if any, and its ``pairs``' hashes and counts)."""
+    a unique version's ``skipped`` repeats if any, its ``pairs``' hashes and counts, and
+    a hold-out version's ``held`` draws: those passed over, and the heldout split's)."""
     counts = {
-        s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(SPLITS)
+        s: split_counts(images[k], anns[k], plan.config.max_size) for k, s in enumerate(plan.splits)
     }
-    groups = dict(zip(SPLITS, hashes, strict=True))
+    groups = dict(zip(plan.splits, hashes, strict=True))
     if pairs is not None:
         pairs.add_to(counts, groups, lambda i, a: split_counts(i, a, plan.config.max_size))
     store.record_task(
@@ -62,21 +65,24 @@ def record(
         index,
         {"counts": counts, "draws": draws, "crc32c": task_crcs(store, name, plan, index)}
         | ({"note": note} if note else {})
-        | ({"skipped": skipped} if skipped is not None else {}),
+        | ({"skipped": skipped} if skipped is not None else {})
+        | (held or {}),
         groups,
         fence,
         hash_bits(plan.num_images),
     )
-    return sum(len(i) for i in images)
+    return sum(len(i) for i in images[:3])  # train, val, test: the heldout split comes on top
 
 
 def generate_task(
     plan: Plan, index: int, *, reuse: bool = False, skips: list[np.ndarray] | None = None
-) -> tuple[list[np.ndarray], list[Annotations], list[np.ndarray], int]:
+) -> tuple[list[np.ndarray], list[Annotations], list[np.ndarray], int, dict[str, int]]:
     """Generate task ``index`` of a plan: its rows of every split, in memory.
 
-    Returns images, annotations and content hashes per split (in ``SPLITS``
-    order) and the number of images drawn. The writer and the validator's
+    Returns images, annotations and content hashes per split (in
+    ``plan.splits`` order), the number of images drawn for the routed splits
+    and, for a hold-out plan, ``held`` (draws passed over as matching) and
+    ``heldout_draws`` (the heldout rows' draws, `gridstore.generate.draws`). The writer and the validator's
     regeneration check both use it, so they cannot drift apart. With
     ``reuse``, the rows are generated into this thread's buffers from the
     previous call (fresh pages for every task cost system time), so they are
@@ -97,8 +103,16 @@ def generate_task(
         disjoint=disjoint,
         out=out,
         skips=skips,
+        hold=plan.holdout.table(),
     )
-    return got.images, got.annotations, got.hashes, got.draws
+    images, anns, hashes = list(got.images), list(got.annotations), list(got.hashes)
+    if not plan.hold_out:
+        return images, anns, hashes, got.draws, {}
+    h = _heldout(plan, *plan.task_rows(task)[HELDOUT])
+    images.append(h[0])
+    anns.append(h[1])
+    hashes.append(h[2])
+    return images, anns, hashes, got.draws, {"held": got.held, "heldout_draws": h[3]}
 
 
 _local = threading.local()
@@ -122,8 +136,8 @@ def task_arrays(
 
     A unique version's task also needs its ``skips`` (see `generate_task`).
     """
-    images, anns, _, _ = generate_task(plan, index, skips=skips)
-    return {s: {"images": images[k], **anns[k].as_dict()} for k, s in enumerate(SPLITS)}
+    images, anns, *_ = generate_task(plan, index, skips=skips)
+    return {s: {"images": images[k], **anns[k].as_dict()} for k, s in enumerate(plan.splits)}
 
 
 def run_task(
@@ -155,19 +169,14 @@ def run_task(
         except (VersionNotFoundError, CorruptChunkError) as err:
             note = f"{err}; generating it instead"
     skips = task_skips(store, name, index) if plan.unique else None
-    images, anns, hashes, draws = generate_task(plan, index, reuse=True, skips=skips)
-    rows = plan.task_rows(plan.tasks[index])
-    for k, split in enumerate(SPLITS):
-        start, stop = rows[split]
-        if stop > start:
-            store.write_chunk(name, split, "images", index, images[k])
-            for field, arr in anns[k].as_dict().items():
-                store.write_chunk(name, split, field, index, arr)
+    images, anns, hashes, draws, held = generate_task(plan, index, reuse=True, skips=skips)
+    for k, split in enumerate(plan.splits):
+        _write(store, name, split, index, images[k], anns[k])
     pairs = write_pairs(store, name, plan, index, images, anns)  # a paired version's twins
     crash_point(f"task-{index}-written")
     skipped = None if skips is None else sum(len(s) for s in skips)
     return record(
-        store, name, plan, index, images, anns, hashes, draws, fence, note, skipped, pairs
+        store, name, plan, index, images, anns, hashes, draws, fence, note, skipped, pairs, held
     )
 
 
@@ -180,8 +189,15 @@ def copy_task(
     """
     rows = plan.task_rows(plan.tasks[index])
     images, anns, hashes = [], [], []
-    for split in SPLITS:
+    for split in plan.splits:
         start, stop = rows[split]
+        if split == HELDOUT:  # its rows depend on their numbers only: made again, not copied
+            img, ann, h, heldout_draws = _heldout(plan, start, stop)
+            _write(store, name, split, index, img, ann)
+            images.append(img)
+            anns.append(ann)
+            hashes.append(h)
+            continue
         if stop > start:
             store.copy_chunk(source, name, split, index)
 
@@ -193,4 +209,21 @@ def copy_task(
         hashes.append(content_hashes(images[-1]))
     pairs = write_pairs(store, name, plan, index, images, anns)  # twins made from the copies
     crash_point(f"grow-copied-{index}")  # chunks copied, task not yet recorded
-    return record(store, name, plan, index, images, anns, hashes, 0, fence, pairs=pairs)  # no draws
+    held = {"held": 0, "heldout_draws": heldout_draws} if plan.hold_out else None
+    return record(store, name, plan, index, images, anns, hashes, 0, fence, pairs=pairs, held=held)
+
+
+def _heldout(plan: Plan, start: int, stop: int) -> tuple[np.ndarray, Annotations, np.ndarray, int]:
+    from gridstore.generate.draws import heldout_rows
+
+    return heldout_rows(plan.config, plan.seed, start, stop, plan.holdout.table())
+
+
+def _write(
+    store: StoreBackend, name: str, split: str, index: int, images: np.ndarray, ann: Annotations
+) -> None:
+    """Write chunk ``index`` of a split's arrays (nothing for a task without rows of it)."""
+    if len(images):
+        store.write_chunk(name, split, "images", index, images)
+        for field, arr in ann.as_dict().items():
+            store.write_chunk(name, split, field, index, arr)

@@ -42,7 +42,8 @@ import numpy as np
 from gridstore._faults import crash_point
 from gridstore._jit import kernel
 from gridstore.errors import ConfigError, InsufficientSpaceError
-from gridstore.generate.batch import MAX_DRAWS_PER_SLOT, draw_hashes
+from gridstore.generate.batch import MAX_DRAWS_PER_SLOT
+from gridstore.generate.draws import draw_hashes
 from gridstore.generate.hashing import route_splits
 from gridstore.generate.rng import split_of
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
@@ -124,16 +125,20 @@ def candidate_task(
     plan = Plan.from_dict(json.loads(plan_json))
     store = backend(store_path)
     task = plan.tasks[index]
-    parts, counts = [], []
+    parts, counts, flags = [], [], []
+    hold = plan.holdout.table()  # a draw that matches a hold-out condition is never taken
     for b in range(task.first_block, task.stop_block):
         n = _budget(plan, b, doublings.get(b, 0), per_slot)
-        parts.append(draw_hashes(plan.config, plan.seed, b, 0, n))
+        hashes, matched = draw_hashes(plan.config, plan.seed, b, 0, n, hold)
+        parts.append(hashes)
+        flags.append(matched)
         counts.append(n)
     if fence is not None:
         store.check_fence(name, fence)
-    store.put_task_arrays(
-        name, index, CANDIDATES, {"hashes": np.concatenate(parts), "draws": np.array(counts)}
-    )
+    arrays = {"hashes": np.concatenate(parts), "draws": np.array(counts)}
+    if plan.hold_out:
+        arrays["matched"] = np.concatenate(flags).astype(np.uint8)
+    store.put_task_arrays(name, index, CANDIDATES, arrays)
     crash_point(f"unique-candidates-{index}")
     return sum(counts)
 
@@ -202,21 +207,28 @@ def _check_temp_space(candidates: int) -> None:
 def _resolve(store: StoreBackend, name: str, plan: Plan, todo: list[int], tmp: Path) -> list[int]:
     """Steps 2 and 3; returns the blocks whose candidates ran out (nothing stored then)."""
     tasks = list(range(len(plan.tasks)))
-    with open(tmp / "hashes", "wb") as f:
+    with open(tmp / "hashes", "wb") as f, open(tmp / "matched", "wb") as m:
         counts = []
         for got in store.task_arrays(name, tasks, CANDIDATES):
             f.write(got["hashes"].tobytes())
+            m.write(got.get("matched", np.zeros(len(got["hashes"]), np.uint8)).tobytes())
             counts.extend(got["draws"].tolist())
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     total = int(starts[-1])
     hashes = np.memmap(tmp / "hashes", np.uint64, "r", shape=(total,))
     links = np.memmap(tmp / "links", np.int64, "w+", shape=(total,))
     state = np.memmap(tmp / "state", np.uint8, "w+", shape=(total,))
+    matched = (
+        np.memmap(tmp / "matched", np.uint8, "r", shape=(total,))
+        if total
+        else np.zeros(0, np.uint8)
+    )
     _link(hashes, links, tmp)
     quotas = np.array([plan.block_quotas(b) for b in range(plan.num_blocks)], np.int64)
     cum = np.cumsum(np.asarray(plan.fractions, np.float64))
     short = np.zeros(plan.num_blocks, np.bool_)
-    _scan(np.asarray(hashes), np.asarray(links), starts, quotas, cum, np.asarray(state), short)
+    _scan(np.asarray(hashes), np.asarray(links), np.asarray(matched), starts, quotas, cum,
+          np.asarray(state), short)  # fmt: skip
     if short.any():
         return np.flatnonzero(short).tolist()
     for t in todo:
@@ -278,11 +290,13 @@ _CLAIMED, _TAKEN, _SKIP = 1, 2, 3
 
 
 @kernel
-def _scan(hashes, links, starts, quotas, cum, state, short):
+def _scan(hashes, links, matched, starts, quotas, cum, state, short):
     """Decide every candidate, blocks in order (see the module docstring).
 
     A nonzero ``state[i]`` marks a content taken by candidate ``i`` or before
     it; ``_SKIP`` a draw the writer passes over. ``short[b]``: block ``b`` ran out.
+    A ``matched`` candidate (a hold-out condition's) is never taken: the writer
+    passes over it by itself.
     """
     for b in range(quotas.shape[0]):
         room = quotas[b].copy()
@@ -290,7 +304,7 @@ def _scan(hashes, links, starts, quotas, cum, state, short):
         for i in range(starts[b], starts[b + 1]):
             before = links[i] >= 0 and state[links[i]] != 0
             s = split_of(hashes[i], cum)  # as the writer's kernel routes it
-            if left > 0 and room[s] > 0:
+            if left > 0 and room[s] > 0 and matched[i] == 0:
                 if before:
                     state[i] = _SKIP
                 else:
@@ -327,11 +341,14 @@ def taken_draws(
             n = min(cap, int(sum(room) * _BUDGET) + 64 + j)
             if j >= n:
                 return None
-            hashes = draw_hashes(plan.config, plan.seed, b, j, n)
-            for h, s in zip(
-                hashes.tolist(), route_splits(hashes, plan.fractions).tolist(), strict=True
+            hashes, matched = draw_hashes(plan.config, plan.seed, b, j, n, plan.holdout.table())
+            for h, s, hit in zip(
+                hashes.tolist(),
+                route_splits(hashes, plan.fractions).tolist(),
+                matched.tolist(),
+                strict=True,
             ):
-                if room[s]:
+                if room[s] and not hit:  # a matching draw: passed over by the kernel itself
                     here = (h, (b << 32) + j)
                     if at[s] < len(stored[s]) and int(stored[s][at[s]]) == h:
                         at[s] += 1

@@ -28,9 +28,10 @@ from gridstore.errors import (
 )
 from gridstore.generate.rng import RNG_SCHEME
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
+from gridstore.holdout.metadata import hold_out_metadata
 from gridstore.metadata import now, seed_fields
 from gridstore.pairs.counting import pair_metadata
-from gridstore.plan import SPLITS, Plan
+from gridstore.plan import Plan
 from gridstore.storage import StoreBackend, open_backend
 from gridstore.storage.layout import COMPRESSIONS
 from gridstore.write import reduce, tasks, unique
@@ -160,40 +161,45 @@ def _metadata(
         "checksum": "crc32c",
         "codecs": codecs,
         "chunk_images": plan.chunk_images,
-        "chunks": {s: -(-counts[s] // plan.chunk_images[s]) for s in SPLITS},
+        "chunks": {s: -(-counts[s] // plan.chunk_images[s]) for s in plan.splits},
     }
-    return seed_fields(name, plan.to_dict(), counts, file_format, timestamp=created) | {
-        "committed": now(),
-        "gridstore_version": __version__,
-        "rng": {"scheme": RNG_SCHEME, "routing_block_images": ROUTING_BLOCK_IMAGES},
-        "storage": {
-            "bytes_on_disk": on_disk,
-            "image_bytes_on_disk": images_on_disk,
-            "raw_bytes": raw,
-            "compression_ratio": raw / on_disk if on_disk else None,
-            "image_bytes_per_image": images_on_disk / plan.num_images,
-        },
-        "statistics": {s: summarize(merged.counts[s], g) for s in SPLITS},
-        "digest": digest,  # see gridstore.digest
-        "digest_scheme": DIGEST_SCHEME,
-        "duplicates": merged.duplicates,
-        "generation": {
-            # the tasks' time (the whole command's is printed by `generate`)
-            "wall_seconds": seconds,
-            "images_per_second": plan.num_images / seconds if seconds else None,
-            # the phases before this metadata was written (flushing and publishing come after)
-            "phase_seconds": dict(phases.seconds),
-            "engine": engine,
-            "workers": workers,
-            # images drawn to fill the routed quotas (copied tasks count 0)
-            "draws": merged.draws,
-            # a unique version's draws passed over as repeats (copied tasks count 0)
-            "skipped_repeats": merged.skipped if plan.unique else None,
-            "grown_from": grow_from,
-            # unique to this run: makes the published zarr.json this writer's own bytes
-            "writer": store.token,
-        },
-    }
+    held = hold_out_metadata(plan, merged)  # {} without hold-out conditions
+    return (
+        seed_fields(name, plan.to_dict(), counts, file_format, timestamp=created)
+        | held
+        | {
+            "committed": now(),
+            "gridstore_version": __version__,
+            "rng": {"scheme": RNG_SCHEME, "routing_block_images": ROUTING_BLOCK_IMAGES},
+            "storage": {
+                "bytes_on_disk": on_disk,
+                "image_bytes_on_disk": images_on_disk,
+                "raw_bytes": raw,
+                "compression_ratio": raw / on_disk if on_disk else None,
+                "image_bytes_per_image": images_on_disk / plan.num_images,
+            },
+            "statistics": {s: summarize(merged.counts[s], g) for s in plan.splits},
+            "digest": digest,  # see gridstore.digest
+            "digest_scheme": DIGEST_SCHEME,
+            "duplicates": merged.duplicates,
+            "generation": {
+                # the tasks' time (the whole command's is printed by `generate`)
+                "wall_seconds": seconds,
+                "images_per_second": plan.num_images / seconds if seconds else None,
+                # the phases before this metadata was written (flushing and publishing come after)
+                "phase_seconds": dict(phases.seconds),
+                "engine": engine,
+                "workers": workers,
+                # images drawn to fill the routed quotas (copied tasks count 0)
+                "draws": merged.draws,
+                # a unique version's draws passed over as repeats (copied tasks count 0)
+                "skipped_repeats": merged.skipped if plan.unique else None,
+                "grown_from": grow_from,
+                # unique to this run: makes the published zarr.json this writer's own bytes
+                "writer": store.token,
+            },
+        }
+    )
 
 
 def _describe(codec: dict[str, Any]) -> str:
