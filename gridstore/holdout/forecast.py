@@ -29,6 +29,7 @@ __all__ = [
     "HoldOutForecast",
     "check_feasible",
     "forecast_hold_out",
+    "heldout_draw_seconds",
     "hold_out_lines",
     "unconditioned_statistics",
 ]
@@ -139,6 +140,21 @@ def check_feasible(plan: Any) -> HoldOutForecast:
         )
         raise ConfigError(msg)
     return f
+
+
+def heldout_draw_seconds(plan: Any, f: HoldOutForecast) -> float:
+    """Seconds per draw of the heldout stream, timed here on about 20,000 draws (rejections
+    included: cheaper than a kept draw, and each image a call of its own)."""
+    import time
+
+    from gridstore.generate.draws import heldout_rows
+
+    table = plan.holdout.table()
+    heldout_rows(plan.config, plan.seed, 0, 1, table)  # the first call's costs apart
+    rows = max(8, min(plan.heldout_count, round(20_000 * f.share)))
+    started = time.perf_counter()
+    drawn = heldout_rows(plan.config, plan.seed, 0, rows, table)[3]
+    return (time.perf_counter() - started) / max(drawn, 1)
 
 
 def hold_out_lines(plan: Any, estimate: Any) -> list[str]:
