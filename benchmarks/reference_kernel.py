@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from gridstore.config import GeneratorConfig
-from gridstore.generate.batch import _kernel_args, empty_outputs, flat_arrays
+from gridstore.generate.batch import empty_outputs, flat_arrays, kernel_args
 from gridstore.generate.hashing import content_hash
 from gridstore.generate.rng import image_key, randint, seed_state, uniform
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
@@ -351,6 +351,6 @@ def generate_images_reference(
     n = stop - start
     images, ann = empty_outputs(n, config)
     hashes = np.zeros(n, np.uint64)
-    _stream(np.uint64(seed), np.int64(start), np.int64(n), *_kernel_args(config),
+    _stream(np.uint64(seed), np.int64(start), np.int64(n), *kernel_args(config),
             *flat_arrays(images, ann), hashes)  # fmt: skip
     return images, ann, hashes

@@ -325,15 +325,14 @@ def estimate_run(
     seconds += unique_seconds
     hold_seconds = None
     if plan.hold_out:  # the routed images' extra draws are in per_image; the heldout's not
-        from gridstore.holdout.forecast import forecast_hold_out
+        from gridstore.holdout.forecast import forecast_hold_out, heldout_draw_seconds
 
         f = forecast_hold_out(plan.config, plan.hold_out)
-        heldout = plan.heldout_count * remaining
-        per_draw = draw_seconds * contention / parallel
-        extra = (f.routed_draws(plan.num_images) - plan.num_images) * remaining * per_draw
-        heldout_seconds = (
-            f.heldout_draws(heldout) * per_draw
-        ) + heldout * handled * contention / parallel
+        heldout, scale = plan.heldout_count * remaining, contention / parallel
+        extra = (f.routed_draws(plan.num_images) - plan.num_images) * remaining * draw_seconds
+        per_heldout = heldout_draw_seconds(plan, f) if heldout else 0.0  # timed on a sample
+        heldout_seconds = (f.heldout_draws(heldout) * per_heldout + heldout * handled) * scale
+        extra *= scale
         hold_seconds = extra + heldout_seconds
         seconds += heldout_seconds
 
