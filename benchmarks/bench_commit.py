@@ -32,10 +32,10 @@ import numpy as np
 from gridstore.engines import open_engine, run_tasks
 from gridstore.generate.batch import generate_block
 from gridstore.plan import SPLITS, Plan
+from gridstore.statistics import split_counts
 from gridstore.storage import open_backend
 from gridstore.write import reduce
 from gridstore.write.identity import FIELDS
-from gridstore.write.stats import split_counts
 
 NAME = "2026-01-01-v1"
 

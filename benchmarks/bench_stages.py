@@ -27,9 +27,9 @@ from pathlib import Path
 
 from gridstore import Plan
 from gridstore.plan import SPLITS
+from gridstore.statistics import split_counts
 from gridstore.storage import open_backend
 from gridstore.storage.layout import staged_key
-from gridstore.write.stats import split_counts
 from gridstore.write.tasks import generate_task
 
 

@@ -139,7 +139,7 @@ PUBLISH_FILE_SECONDS = 20e-6
 
 def _count_seconds_per_hash() -> float:
     """The duplicate count's time per hash, timed here on 2**18 random hashes."""
-    from gridstore.write.stats import count_duplicates
+    from gridstore.statistics import count_duplicates
 
     n = 1 << 18
     h = np.random.default_rng(0).integers(0, 2**63, n, dtype=np.uint64)
@@ -244,8 +244,8 @@ def estimate_run(
     RunEstimate
     """
     from gridstore._jit import kernel_cache_is_warm
+    from gridstore.statistics import split_counts
     from gridstore.write.reduce import job_bytes
-    from gridstore.write.stats import split_counts
 
     startup = _cpu_seconds()  # interpreter and imports: what each fresh worker pays
     rss_before = _max_rss_bytes()
@@ -325,7 +325,7 @@ def estimate_run(
     seconds += unique_seconds
     hold_seconds = None
     if plan.hold_out:  # the routed images' extra draws are in per_image; the heldout's not
-        from gridstore.holdout.forecast import forecast_hold_out, heldout_draw_seconds
+        from gridstore.holdout_forecast import forecast_hold_out, heldout_draw_seconds
 
         f = forecast_hold_out(plan.config, plan.hold_out)
         heldout, scale = plan.heldout_count * remaining, contention / parallel

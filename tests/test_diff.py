@@ -19,8 +19,8 @@ from gridstore.errors import ConfigError, VersionNotFoundError
 from gridstore.generate.batch import generate_images
 from gridstore.pixel_variance import pixel_share_difference_cov
 from gridstore.significance import chi2_sf, cramers_v, pool_small, wald_chi2
+from gridstore.statistics import split_counts, summarize
 from gridstore.storage import open_backend
-from gridstore.write.stats import split_counts, summarize
 
 BLOB_HEAVY = make_config("atomic", type_weights={"blob": 0.6})
 

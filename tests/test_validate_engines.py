@@ -24,12 +24,12 @@ from gridstore.cli import main
 from gridstore.config import make_config
 from gridstore.errors import WorkerLostError
 from gridstore.plan import Plan
+from gridstore.statistics import count_duplicates
 from gridstore.storage import FIELDS
 from gridstore.validate.hashes import HashSpill
 from gridstore.validate.task import InOrder, TaskFindings
 from gridstore.validate.unique import late_skips
 from gridstore.validate.version import ValidationReport, validate_version
-from gridstore.write.stats import count_duplicates
 from gridstore.write.versions import create_version
 from tests.helpers_s3 import bucket_fixture, s3_endpoint_fixture, s3_fs  # noqa: F401 - fixtures
 

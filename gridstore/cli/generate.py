@@ -89,7 +89,7 @@ def _print_plan(
     from gridstore._jit import kernel_cache_is_warm
     from gridstore.estimate import estimate_run
     from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
-    from gridstore.holdout.forecast import check_feasible, hold_out_lines
+    from gridstore.holdout_forecast import check_feasible, hold_out_lines
     from gridstore.recipe import preset_differences
 
     if not kernel_cache_is_warm():

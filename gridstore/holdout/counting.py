@@ -26,7 +26,7 @@ def heldout_duplicates(
     splits: tuple[str, ...],
     total: int,
 ) -> dict[str, Any]:
-    """``count`` (`gridstore.write.stats.count_duplicates`) over ``splits``, heldout apart."""
+    """``count`` (`gridstore.statistics.count_duplicates`) over ``splits``, heldout apart."""
     routed = tuple(s for s in splits if s != HELDOUT)
     got = count(load_parts, routed, total)
     if HELDOUT not in splits:

@@ -10,7 +10,6 @@ jobs' counts add up exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -49,25 +48,22 @@ def count_twin_repeats(parts: list[dict[str, np.ndarray]]) -> dict[str, int]:
     return out
 
 
-def pair_metadata(
-    plan: Any,
-    counts: dict[str, dict[str, Any]],
-    repeats: dict[str, int],
-    summarize: Callable[[dict[str, Any]], dict[str, Any]],
-) -> dict:
+def pair_metadata(plan: Any, counts: dict[str, dict[str, Any]], repeats: dict[str, int]) -> dict:
     """The ``pairs`` entry of a paired version's metadata (``{}`` for a version without pairs).
 
     ``counts``: the merged task counts by split (and ``<split>/pair``, the
-    twins'); ``repeats``: the merged `count_twin_repeats`; ``summarize``: the
-    writer's statistics of merged counts.
+    twins'); ``repeats``: the merged `count_twin_repeats`.
     """
     if not plan.pairs:
         return {}
+    from gridstore.statistics import summarize
+
     per_split = {s: counts[s].get("interventions", [0] * len(KINDS)) for s in _SPLITS}
     twins = {s: counts.get(f"{s}/{PAIR}", {}) for s in _SPLITS}
     # records written before the twins' statistics (a resume across versions): none then
     whole = all(twins[s].get("images") == counts[s].get("images") for s in _SPLITS)
-    stats = {s: summarize(twins[s]) for s in _SPLITS} if whole else None
+    grid = plan.config.grid_size
+    stats = {s: summarize(twins[s], grid) for s in _SPLITS} if whole else None
     return {
         "pairs": {
             "kinds": list(plan.pairs),

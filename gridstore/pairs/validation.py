@@ -47,7 +47,7 @@ def check_pair_chunk(
     recount of their repeats and leaks (None: a chunk could not be read).
     """
     from gridstore.generate.hashing import content_hashes
-    from gridstore.holdout.twins import twins_of
+    from gridstore.pairs.holdout import twins_of
     from gridstore.pairs.verify import pair_problems
     from gridstore.validate.constraints import check_constraints
 

@@ -11,7 +11,6 @@ the engine, or how many runs wrote the version.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,16 +39,14 @@ class PairTask:
     twins: list[tuple[np.ndarray, Annotations]]
 
     def add_to(
-        self,
-        counts: dict[str, dict[str, Any]],
-        hashes: dict[str, np.ndarray],
-        count: Callable[[np.ndarray, Annotations], dict[str, Any]],
+        self, counts: dict[str, dict[str, Any]], hashes: dict[str, np.ndarray], max_size: int
     ) -> None:
-        """Add the twins' counts (``count``: the writer's statistics) and hashes to a task
-        record's (in place)."""
+        """Add the twins' statistics, intervention counts and hashes to a task record's (in place)."""
+        from gridstore.statistics import split_counts
+
         for k, split in enumerate(_SPLITS):
             counts[split]["interventions"] = self.kinds[k]
-            counts[f"{split}/{PAIR}"] = count(*self.twins[k])
+            counts[f"{split}/{PAIR}"] = split_counts(*self.twins[k], max_size)
             hashes[f"{split}/{PAIR}"] = self.hashes[k]
 
 
@@ -57,8 +54,8 @@ def task_twins(
     plan: Any, index: int, images: list[np.ndarray], anns: list[Annotations]
 ) -> list[tuple[np.ndarray, Annotations, dict[str, np.ndarray]]]:
     """The twins of task ``index``'s rows of each split (`make_twins`; under hold-out
-    conditions, `gridstore.holdout.twins.twins_of`), given those rows."""
-    from gridstore.holdout.twins import twins_of
+    conditions, `gridstore.pairs.holdout.twins_of`), given those rows."""
+    from gridstore.pairs.holdout import twins_of
 
     rows = plan.task_rows(plan.tasks[index])
     return [twins_of(plan, k, rows[s][0], images[k], anns[k]) for k, s in enumerate(_SPLITS)]

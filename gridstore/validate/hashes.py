@@ -22,13 +22,13 @@ from gridstore.holdout.spec import ALL_SPLITS
 from gridstore.pairs.counting import count_twin_repeats
 from gridstore.pairs.layout import PAIR
 from gridstore.plan import SPLITS
+from gridstore.statistics import BUCKET_BYTES, bucket_bits, count_duplicates
 from gridstore.validate.unique import late_skips
-from gridstore.write.stats import BUCKET_BYTES, bucket_bits, count_duplicates
 
 __all__ = ["FLUSH_BYTES", "HashSpill"]
 
 # Buckets of BUCKET_BYTES of hashes (16 MiB, held about six times while counted,
-# as in gridstore.write.stats): 8 buckets at 10**7 images. Flushing every 8 MiB
+# as in gridstore.statistics): 8 buckets at 10**7 images. Flushing every 8 MiB
 # appends ~50 KB per bucket file at 10**7 images (400 tasks per flush).
 FLUSH_BYTES = 1 << 23
 _MAX_BITS = 8

@@ -27,10 +27,10 @@ from gridstore.holdout.counting import heldout_duplicates
 from gridstore.pairs.counting import count_twin_repeats
 from gridstore.pairs.writing import hash_groups
 from gridstore.plan import SPLITS, Plan
+from gridstore.statistics import count_duplicates, duplicate_count_bytes, merge_counts
 from gridstore.storage import open_backend
 from gridstore.storage.layout import CHUNK_KEY_SEPARATOR, chunk_key, staged_key
 from gridstore.write.identity import pack_crcs, task_crcs
-from gridstore.write.stats import count_duplicates, duplicate_count_bytes, merge_counts
 
 __all__ = [
     "HASH_PARTITION",

@@ -22,10 +22,10 @@ from gridstore.generate.vocab import Annotations
 from gridstore.holdout.spec import HELDOUT
 from gridstore.pairs.writing import PairTask, write_pairs
 from gridstore.plan import Plan
+from gridstore.statistics import split_counts
 from gridstore.storage import StoreBackend, backend
 from gridstore.write.identity import task_crcs
 from gridstore.write.reduce import hash_bits
-from gridstore.write.stats import split_counts
 from gridstore.write.unique import task_skips
 
 __all__ = ["copy_task", "generate_task", "plan_of", "record", "run_task", "task_arrays"]
@@ -59,7 +59,7 @@ def record(
     }
     groups = dict(zip(plan.splits, hashes, strict=True))
     if pairs is not None:
-        pairs.add_to(counts, groups, lambda i, a: split_counts(i, a, plan.config.max_size))
+        pairs.add_to(counts, groups, plan.config.max_size)
     store.record_task(
         name,
         index,

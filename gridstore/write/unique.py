@@ -48,8 +48,8 @@ from gridstore.generate.hashing import route_splits
 from gridstore.generate.rng import split_of
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
 from gridstore.plan import Plan, format_bytes
+from gridstore.statistics import BUCKET_BYTES
 from gridstore.storage import StoreBackend, backend
-from gridstore.write.stats import BUCKET_BYTES
 
 __all__ = [
     "CANDIDATES",

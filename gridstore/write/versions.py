@@ -28,16 +28,16 @@ from gridstore.errors import (
 )
 from gridstore.generate.rng import RNG_SCHEME
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES
-from gridstore.holdout.metadata import hold_out_metadata
 from gridstore.metadata import now, seed_fields
 from gridstore.pairs.counting import pair_metadata
 from gridstore.plan import Plan
+from gridstore.statistics import summarize
 from gridstore.storage import StoreBackend, open_backend
 from gridstore.storage.layout import COMPRESSIONS
 from gridstore.write import reduce, tasks, unique
+from gridstore.write.holdout import hold_out_metadata
 from gridstore.write.identity import commit_digest
 from gridstore.write.progress import Phases, progress_bar
-from gridstore.write.stats import summarize
 
 __all__ = ["create_version", "grow_version", "resume_version"]
 
@@ -121,8 +121,7 @@ def _run(
         metadata = _metadata(
             store, name, plan, merged, digest, phases, engine, workers, grow_from, created
         )
-        twins = partial(summarize, grid_size=plan.config.grid_size)  # {} without pairs:
-        metadata |= pair_metadata(plan, merged.counts, merged.pair_duplicates, twins)
+        metadata |= pair_metadata(plan, merged.counts, merged.pair_duplicates)  # {} without pairs
         store.commit(
             name, metadata, None, phases.start, copied=merged.copied and store.publishes_by_copy
         )

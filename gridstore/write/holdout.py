@@ -18,10 +18,10 @@ def hold_out_metadata(plan: Any, merged: Any) -> dict[str, Any]:
     draws, the ones that matched. Both estimate the share of the generator's
     images that match a condition; ``forecast_share`` is the plan's forecast.
     ``unconditioned``: the statistics the generator would have given each split
-    without the conditions (`gridstore.holdout.forecast.unconditioned_statistics`),
+    without the conditions (`gridstore.holdout_forecast.unconditioned_statistics`),
     beside the metadata's ``statistics``, those of the images kept.
     """
-    from gridstore.holdout.forecast import forecast_hold_out, unconditioned_statistics
+    from gridstore.holdout_forecast import forecast_hold_out, unconditioned_statistics
 
     if not plan.hold_out:
         return {}

@@ -104,7 +104,7 @@ def unconditioned_statistics(plan: Any) -> dict[str, Any]:
     from gridstore.generate.hashing import content_hashes, route_splits
     from gridstore.generate.vocab import Annotations
     from gridstore.plan import SPLITS
-    from gridstore.write.stats import split_counts, summarize
+    from gridstore.statistics import split_counts, summarize
 
     n, fields, images = _sampled(plan.config)
     routes = route_splits(content_hashes(images), plan.fractions)
