@@ -263,6 +263,10 @@ def test_every_reader_and_command_takes_the_heldout_split(
     assert got.exit_code == 0 and "identical" in got.output, got.output
     other = run.invoke(main, ["count", VERSION, *base, "--split", "heldout"])
     assert "heldout" in other.output and "700" in other.output
+    table = run.invoke(main, ["versions", *base]).output.splitlines()
+    assert table[0].split()[4:8] == ["train", "val", "test", "heldout"]
+    row = table[1].split()
+    assert row[0] == VERSION and row[7] == "700"  # the heldout column
 
 
 def test_the_readmes_composition_interpolation_and_extrapolation_run(

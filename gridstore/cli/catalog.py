@@ -64,6 +64,7 @@ def versions(store: Path, as_json: bool) -> None:
     The newest complete version is also tagged 'latest'.
     """
     from gridstore.digest import short_digest
+    from gridstore.holdout.spec import HELDOUT
     from gridstore.plan import format_bytes
     from gridstore.storage import open_backend
     from gridstore.storage.registry import LATEST, tags
@@ -92,17 +93,21 @@ def versions(store: Path, as_json: bool) -> None:
     if not rows:
         click.echo(f"no versions in '{s.path}'")
         return
+    held = any("heldout" in r for r in rows)  # a column only for a store with hold-out versions
     click.echo(
         f"{'version':<16} {'state':<11} {'preset':<7} {'seed':>6} {'train':>12} {'val':>10} "
-        f"{'test':>10} {'size':>10}  {'digest':<12}  {'created':<25}  tags"
+        f"{'test':>10}{f' {HELDOUT:>10}' if held else ''} {'size':>10}  {'digest':<12}  "
+        f"{'created':<25}  tags"
     )
     for r in rows:
         size = format_bytes(r["bytes_on_disk"]) if r.get("bytes_on_disk") else "-"
-        counts = [f"{r[k]:,}" if r.get(k) is not None else "-" for k in ("train", "val", "test")]
+        splits = ("train", "val", "test", HELDOUT)[: 3 + held]
+        counts = [f"{r[k]:,}" if r.get(k) is not None else "-" for k in splits]
         seed = "-" if r.get("seed") is None else str(r["seed"])
         click.echo(
             f"{r['version']:<16} {r['state']:<11} {r.get('preset') or '-':<7} {seed:>6} "
-            f"{counts[0]:>12} {counts[1]:>10} {counts[2]:>10} {size:>10}  "
+            f"{counts[0]:>12} {counts[1]:>10} {counts[2]:>10}"
+            f"{f' {counts[3]:>10}' if held else ''} {size:>10}  "
             f"{short_digest(r.get('digest')):<12}  {r.get('created') or '-':<25}  "
             f"{', '.join(r.get('tags', [])) or '-'}"
         )
