@@ -87,6 +87,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "gridstore/storage/s3.py": ["tests/test_core_gaps.py", "tests/test_storage_s3.py"],
     "gridstore/write/unique.py": ["tests/test_unique.py"],
     "gridstore/validate/version.py": [
+        "tests/test_core_gaps.py::test_validate_names_each_damage_to_a_versions_metadata",
         "tests/test_validate.py",
         "tests/test_validate_engines.py",
         "tests/test_unique.py",
