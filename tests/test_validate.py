@@ -239,3 +239,18 @@ def test_progress_bar_goes_to_stderr(
     out, err = capsys.readouterr()
     assert out == ""
     assert "validate" in err
+
+
+def test_each_split_lists_only_its_own_chunks_when_the_counts_differ(tmp_path: Path) -> None:
+    """5,001 images: the last block's one image goes to train, so train has 2 chunks and val
+    and test 1; the report names chunk 1 for train only (it does not exist in the others)."""
+    plan = Plan(num_images=5001, seed=3, blocks_per_chunk=1)
+    meta = create_version(tmp_path / "ds", plan, engine="serial", show_progress=False)
+    report = validate_version(tmp_path / "ds", full=True, engine="serial")
+    assert report.ok, "\n".join(report.summary_lines())
+    assert report.chunks == {"train": [0, 1], "val": [0], "test": [0]}
+    assert meta["file_format"]["chunks"] == {"train": 2, "val": 1, "test": 1}
+    # a sample of 1 reads each split's last chunk: train's 1, val's and test's 0
+    sampled = validate_version(tmp_path / "ds", sample=1, engine="serial")
+    assert sampled.chunks == {"train": [0, 1], "val": [0], "test": [0]}
+    assert "data read from 4 sampled chunks" in sampled.summary_lines()[0]
