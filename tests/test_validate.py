@@ -179,6 +179,45 @@ def test_missing_metadata_field_fails_metadata(damaged: tuple[Path, str]) -> Non
     }
 
 
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        (
+            ["memory_info", "timestamp", "file_format.compression", "file_format.dtype"],
+            "missing timestamp; missing memory_info; missing file_format.dtype; "
+            "missing file_format.compression",
+        ),
+        (
+            [
+                "memory_info",
+                "timestamp",
+                "file_format.compression",
+                "file_format.dtype",
+                "dataset_info.total_count",
+            ],
+            "missing timestamp; missing dataset_info.total_count; missing memory_info; "
+            "missing file_format.dtype; +1 more",
+        ),
+    ],
+    ids=["4", "5"],
+)
+def test_a_check_shows_four_notes_and_counts_the_rest(
+    damaged: tuple[Path, str], lost: list[str], shown: str
+) -> None:
+    """Four notes are shown whole; a fifth is counted as `+1 more`, and four have no count."""
+    store, version = damaged
+    doc_path = store / version / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    for dotted in lost:
+        *parents, field = dotted.split(".")
+        node = doc["attributes"]
+        for part in parents:
+            node = node[part]
+        del node[field]
+    doc_path.write_text(json.dumps(doc))
+    assert validate_version(store, version).check("metadata").detail == shown
+
+
 def test_sample_is_deterministic_and_includes_the_last_chunk(
     version_store: tuple[Path, str],
 ) -> None:
