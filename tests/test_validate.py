@@ -99,6 +99,18 @@ def test_deleted_chunk_is_reported_missing_never_read_as_zeros(damaged: tuple[Pa
     assert "missing" in report.check("checksums").detail
 
 
+def test_chunks_present_counts_the_files_missing_and_truncated(damaged: tuple[Path, str]) -> None:
+    """3 splits of 3 chunks, one file per field: counted whole, then one lost and one cut."""
+    store, version = damaged
+    files = 3 * 3 * len(FIELDS)
+    intact = validate_version(store, version, sample=1).check("chunks_present")
+    assert intact.detail == f"all {files} chunk files present"
+    (store / version / "val/object_bbox/c.0.0.0").unlink()
+    (store / version / "test/images/c.1.0.0").write_bytes(b"12")
+    report = validate_version(store, version, sample=1).check("chunks_present")
+    assert report.detail == f"1 of {files} chunk files missing, 1 truncated below 21 bytes"
+
+
 @pytest.mark.parametrize(
     ("keep", "checks"),
     [
