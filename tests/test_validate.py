@@ -275,6 +275,8 @@ def test_user_errors_raise_one_line_gridstore_errors(
         validate_version(store, "2020-01-01-v1")
     with pytest.raises(ConfigError, match="sample must be an integer >= 1, got 0"):
         validate_version(store, sample=0)
+    with pytest.raises(ConfigError, match="seed must be an integer >= 0, got -1"):
+        validate_version(store, sample=1, seed=-1)
     fresh = tmp_path / "fresh"
     open_backend(fresh, create=True).claim_version("2026-01-01-v1")
     with pytest.raises(VersionIncompleteError, match="unfinished"):
