@@ -180,6 +180,21 @@ def test_tampered_count_fails_split_counts(damaged: tuple[Path, str]) -> None:
     assert report.chunks.keys() == {"val", "test"}  # train's data is not trusted to a wrong shape
 
 
+def test_a_total_count_that_disagrees_with_the_splits_fails_split_counts(
+    damaged: tuple[Path, str],
+) -> None:
+    store, version = damaged
+    doc_path = store / version / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    doc["attributes"]["dataset_info"]["total_count"] += 1
+    doc_path.write_text(json.dumps(doc))
+    report = validate_version(store, version, sample=1)
+    assert set(failing(report)) == {"split_counts"}
+    assert "total_count 12001 and generation_params.num_images 12000 disagree" in (
+        report.check("split_counts").detail
+    )
+
+
 def test_missing_metadata_field_fails_metadata(damaged: tuple[Path, str]) -> None:
     store, version = damaged
     doc_path = store / version / "zarr.json"
