@@ -282,7 +282,9 @@ def _run_killed(store: Path, num_images: int, crash_at: str) -> subprocess.Compl
 
 
 @pytest.mark.parametrize("crash_at", ["task-1-written", "before-commit"])
-def test_kill_9_then_resume_gives_the_uninterrupted_bytes(tmp_path: Path, crash_at: str) -> None:
+def test_kill_9_then_resume_gives_the_uninterrupted_bytes(
+    tmp_path: Path, crash_at: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "s"
     create_version(
         store, Plan(num_images=2000, seed=1), workers=1, show_progress=False
@@ -295,7 +297,11 @@ def test_kill_9_then_resume_gives_the_uninterrupted_bytes(tmp_path: Path, crash_
     (staged,) = s.staged()
     assert not staged.writing
     assert version_chunks(store, s.versions()[0]) == before
-    meta = resume_version(store, staged.name, workers=1, show_progress=False)
+    meta = resume_version(store, staged.name, workers=1)  # a bar by default
+    # the bar starts at the images the recorded tasks hold and ends at the total
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    last = [line for line in lines if line.startswith(f"{staged.name}: ")][-1]
+    assert "100%" in last and "50.0k/50.0k" in last, last
     clean = create_version(
         tmp_path / "clean", Plan(num_images=50_000, seed=3), workers=1, show_progress=False
     )
