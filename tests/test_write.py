@@ -137,6 +137,7 @@ def test_grow_equals_generating_the_larger_version(
     assert f"{grown['version']}: 100%" in err
     for phase in ("checking chunks", "flushing and publishing", "cleaning up"):  # the commit's line
         assert f"{grown['version']} commit: {phase}" in err
+    assert f"{grown['version']} commit: merging 1/" in err  # the merge's jobs counted
     scratch = create_version(
         tmp_path / "t", Plan(num_images=61_000, seed=9), workers=1, show_progress=False
     )
