@@ -509,7 +509,9 @@ def test_a_quiet_run_draws_no_bar_and_its_metadata_adds_up_bytes_chunks_and_rate
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = Plan(num_images=6_000, seed=3, compression="max")  # both kinds of codec
+    began = time.perf_counter()
     meta = create_version(tmp_path / "store", plan, engine="serial", show_progress=False)
+    took = time.perf_counter() - began
     assert capsys.readouterr().err == ""  # no progress bar asked for, none drawn
     root = tmp_path / "store" / meta["version"]
     g, k = plan.config.grid_size, plan.config.max_objects
@@ -526,6 +528,7 @@ def test_a_quiet_run_draws_no_bar_and_its_metadata_adds_up_bytes_chunks_and_rate
     assert 0 < storage["image_bytes_on_disk"] < on_disk
     run = meta["generation"]
     assert run["images_per_second"] == pytest.approx(plan.num_images / run["wall_seconds"])
+    assert 0 < run["wall_seconds"] < took  # the tasks' time, within the call's
     assert run["workers"] == default_workers()
     chunks = {s: len(list((root / s / "images").glob("c.*"))) for s in SPLITS}
     assert meta["file_format"]["chunks"] == chunks
