@@ -529,6 +529,10 @@ def test_a_quiet_run_draws_no_bar_and_its_metadata_adds_up_bytes_chunks_and_rate
     run = meta["generation"]
     assert run["images_per_second"] == pytest.approx(plan.num_images / run["wall_seconds"])
     assert 0 < run["wall_seconds"] < took  # the tasks' time, within the call's
+    # the phases timed before the metadata was written: the tasks, then the merge
+    assert list(run["phase_seconds"]) == ["tasks", "merging"]
+    assert run["phase_seconds"]["tasks"] == run["wall_seconds"]
+    assert 0 < sum(run["phase_seconds"].values()) < took
     assert run["workers"] == default_workers()
     chunks = {s: len(list((root / s / "images").glob("c.*"))) for s in SPLITS}
     assert meta["file_format"]["chunks"] == chunks
