@@ -115,6 +115,15 @@ def test_same_bytes_with_one_or_two_workers_and_serial(tmp_path: Path) -> None:
     assert version_chunks(tmp_path / "a", one) == version_chunks(tmp_path / "b", two)
 
 
+def test_a_new_version_draws_its_bar_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = create_version(tmp_path / "s", Plan(num_images=2000, seed=1), engine="serial")
+    err = capsys.readouterr().err
+    assert f"{meta['version']}: 100%" in err
+    assert f"{meta['version']} commit: done" in err
+
+
 def test_chunking_does_not_change_the_data(tmp_path: Path) -> None:
     def arrays(where: str, blocks_per_chunk: int) -> dict[str, np.ndarray]:
         plan = Plan(num_images=12_000, seed=5, blocks_per_chunk=blocks_per_chunk)
