@@ -310,8 +310,9 @@ def test_kill_9_then_resume_gives_the_uninterrupted_bytes(
     meta = resume_version(store, staged.name, workers=1)  # a bar by default
     # the bar starts at the images the recorded tasks hold and ends at the total
     lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
-    last = [line for line in lines if line.startswith(f"{staged.name}: ")][-1]
-    assert "100%" in last and "50.0k/50.0k" in last, last
+    bars = [line for line in lines if line.startswith(f"{staged.name}: ")]
+    assert bars, "no bar drawn"
+    assert "100%" in bars[-1] and "50.0k/50.0k" in bars[-1], bars[-1]
     clean = create_version(
         tmp_path / "clean", Plan(num_images=50_000, seed=3), workers=1, show_progress=False
     )
