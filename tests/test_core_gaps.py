@@ -697,6 +697,27 @@ def test_a_commit_short_of_chunks_names_three_and_counts_the_rest(tmp_path: Path
     assert store.versions() == []
 
 
+def test_a_version_staged_with_slash_keys_is_checked_in_its_own_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version staged by a gridstore before issue 26 ("/" chunk keys) and committed by
+    today's: the chunks it lacks are named, and looked for, in its own encoding."""
+    from gridstore.storage import layout
+
+    plan = Plan(num_images=2_000, seed=1)  # one chunk per array
+    shapes = plan.array_shapes()
+    store = open_backend(tmp_path / "store", create=True)
+    with monkeypatch.context() as m:
+        m.setattr(layout, "CHUNK_KEY_SEPARATOR", "/")  # what gridstore wrote before
+        name = store.claim_version()
+        store.create_arrays(name, {"plan": plan.to_dict()}, shapes)
+    missing = open_backend(tmp_path / "store").missing_keys(name, shapes)
+    every = sum(len(arrays) for arrays in shapes.values())
+    assert len(missing) == every
+    assert "train/images/c/0/0/0" in missing and "train/num_objects/c/0" in missing
+    assert not [k for k in missing if "/c." in k]
+
+
 def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) -> None:
     view = _train(small_store).where(_one_row_of_chunk_1_none_of_chunk_2)
     rows = [b["num_objects"] for b in view.batches(40, fields=("num_objects",))]
