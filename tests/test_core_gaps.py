@@ -8,6 +8,7 @@ stores on disk, and the moto S3 server of tests/helpers_s3.py for the lease.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import re
@@ -37,7 +38,7 @@ from gridstore.plan import SPLITS
 from gridstore.read import open_store
 from gridstore.read.view import select
 from gridstore.storage import open_backend
-from gridstore.storage.layout import TOMBSTONES, lock_key
+from gridstore.storage.layout import TOMBSTONES, claim_key, lock_key
 from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches
 from gridstore.storage.local import LocalStore
 from gridstore.storage.s3 import ObjectStore
@@ -695,6 +696,19 @@ def test_a_commit_short_of_chunks_names_three_and_counts_the_rest(tmp_path: Path
     assert re.search(rf"missing {every} chunk\(s\) \([^,]+, [^,]+, [^,]+ and {every - 3} more\)",
                      str(err.value))  # fmt: skip
     assert store.versions() == []
+
+
+def test_a_name_another_writer_claimed_meanwhile_is_not_given_out(tmp_path: Path) -> None:
+    """Two writers that both saw a name free: the claim is exclusive, so only the first gets
+    it, and `claim_version` hands the second the next name."""
+    first = open_backend(tmp_path / "store", create=True)
+    second = open_backend(tmp_path / "store")
+    assert first._claim("2026-01-01-v1") is True
+    assert second._claim("2026-01-01-v1") is False  # the other writer's claim stands
+    record = json.loads((tmp_path / "store" / claim_key("2026-01-01-v1")).read_bytes())
+    assert record["writer"] == first.token
+    day = dt.date(2026, 1, 1)
+    assert second.claim_version(today=day) == "2026-01-01-v2"
 
 
 def test_a_version_staged_with_slash_keys_is_checked_in_its_own_keys(
