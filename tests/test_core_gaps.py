@@ -698,6 +698,20 @@ def test_a_commit_short_of_chunks_names_three_and_counts_the_rest(tmp_path: Path
     assert store.versions() == []
 
 
+def test_a_commit_on_object_storage_copies_every_object_by_default(bucket: str) -> None:
+    """`commit` without ``copied`` (nothing was copied before it) publishes the chunks too."""
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    shapes = {"train": {"images": ((20, 16, 16), (20, 16, 16), "uint8")}}
+    name = store.claim_version()
+    store.create_arrays(name, {"plan": {}}, shapes)
+    data = np.arange(20 * 16 * 16, dtype=np.uint8).reshape(20, 16, 16)
+    store.write_chunk(name, "train", "images", 0, data)
+    with store.version_lock(name):
+        store.commit(name, {"version": name}, shapes)
+    assert store.versions() == [name]
+    assert store.chunk_sizes(name, "train", "images").keys() == {0}  # the chunk was published
+
+
 def test_a_name_another_writer_claimed_meanwhile_is_not_given_out(tmp_path: Path) -> None:
     """Two writers that both saw a name free: the claim is exclusive, so only the first gets
     it, and `claim_version` hands the second the next name."""
