@@ -38,7 +38,7 @@ from gridstore.plan import SPLITS
 from gridstore.read import open_store
 from gridstore.read.view import select
 from gridstore.storage import open_backend
-from gridstore.storage.layout import TOMBSTONES, claim_key, lock_key
+from gridstore.storage.layout import TOMBSTONES, claim_key, lock_key, staged_key
 from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches
 from gridstore.storage.local import LocalStore
 from gridstore.storage.s3 import ObjectStore
@@ -696,6 +696,25 @@ def test_a_commit_short_of_chunks_names_three_and_counts_the_rest(tmp_path: Path
     assert re.search(rf"missing {every} chunk\(s\) \([^,]+, [^,]+, [^,]+ and {every - 3} more\)",
                      str(err.value))  # fmt: skip
     assert store.versions() == []
+
+
+def test_arrays_staged_again_under_a_name_are_written_with_their_new_codecs(
+    tmp_path: Path,
+) -> None:
+    """`create_arrays` replaces what was staged under the name: a store object that wrote
+    chunks before writes the new arrays' chunks with the new arrays' codecs (images: blosc by
+    default, plain zstd at "max")."""
+    import zarr
+
+    store = open_backend(tmp_path / "store", create=True)
+    name = store.claim_version()
+    shapes = {"train": {"images": ((20, 16, 16), (20, 16, 16), "uint8")}}
+    data = (np.arange(20 * 16 * 16) % 10).astype(np.uint8).reshape(20, 16, 16)
+    for compression in ("default", "max"):
+        store.create_arrays(name, {"plan": {"compression": compression}}, shapes)
+        store.write_chunk(name, "train", "images", 0, data)
+        path = tmp_path / "store" / staged_key(name) / "train" / "images"
+        np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], data)
 
 
 def test_a_commit_on_object_storage_copies_every_object_by_default(bucket: str) -> None:
