@@ -712,7 +712,11 @@ def test_arrays_staged_again_under_a_name_are_written_with_their_new_codecs(
     data = (np.arange(20 * 16 * 16) % 10).astype(np.uint8).reshape(20, 16, 16)
     for compression in ("default", "max"):
         store.create_arrays(name, {"plan": {"compression": compression}}, shapes)
+        # nothing of the arrays staged before: no chunk, no task record
+        assert not [k for k in store.staged_sizes(name) if not k.endswith("zarr.json")]
+        assert not store.task_indices(name)
         store.write_chunk(name, "train", "images", 0, data)
+        store.record_task(name, 0, {"done": True}, {})
         path = tmp_path / "store" / staged_key(name) / "train" / "images"
         np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], data)
 
