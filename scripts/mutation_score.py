@@ -87,6 +87,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "gridstore/storage/s3.py": ["tests/test_core_gaps.py", "tests/test_storage_s3.py"],
     "gridstore/write/unique.py": ["tests/test_unique.py"],
     "gridstore/validate/version.py": [
+        "tests/test_core_gaps.py::test_validate_names_each_damage_to_a_versions_metadata",
         "tests/test_validate.py",
         "tests/test_validate_engines.py",
         "tests/test_unique.py",
@@ -511,14 +512,20 @@ def checkouts(root: Path | None, jobs: int) -> Iterator[list[Path]]:
 
 
 def score_module(
-    roots: list[Path], module: str, max_mutants: int | None, seed: int, only: set[str]
+    roots: list[Path],
+    module: str,
+    max_mutants: int | None,
+    seed: int,
+    only: set[str],
+    skip: int = 0,
 ) -> tuple[list[Outcome], float]:
     """Run a module's clean baseline and then its (sampled) mutants; return outcomes, baseline."""
     mutants = generate_mutants(roots[0], module)
-    if not only:  # a random order: a run cut short is still a random sample
-        mutants = random.Random(seed).sample(
-            mutants, min(len(mutants), max_mutants or len(mutants))
-        )
+    if not only:  # a random order: a run cut short (any prefix) is still a random sample
+        # The whole order is drawn first and then cut: random.sample draws a different order
+        # for a different k, so the same seed gives the same prefix whatever --max-mutants is.
+        order = random.Random(seed).sample(mutants, len(mutants))
+        mutants = order[skip : max_mutants or len(order)]
     if only:
         mutants = [m for m in mutants if m.ident in only]
     bases = {tree: baseline(tree, module) for tree in roots}  # also warms each kernel cache
@@ -564,6 +571,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--module", action="append", choices=sorted(MODULE_TESTS))
     parser.add_argument("--max-mutants", type=int, default=None, help="sample N per module")
     parser.add_argument("--seed", type=int, default=SEED, help="the sample's seed")
+    parser.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        help="leave out the first N of the random order (they were run before): "
+        "--skip 19 --max-mutants 30 runs the 20th to 30th",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once")
     parser.add_argument("--root", type=Path, default=None, help="checkout to mutate")
     parser.add_argument("--json", type=Path, default=Path("mutation.json"))
@@ -610,7 +624,9 @@ def main(argv: list[str] | None = None) -> int:
         ).stdout.strip()
         report["commit"] = commit
         for module in modules:
-            outcomes, clean = score_module(roots, module, args.max_mutants, args.seed, only)
+            outcomes, clean = score_module(
+                roots, module, args.max_mutants, args.seed, only, args.skip
+            )
             counts = {s: sum(o.status == s for o in outcomes) for s in ("killed", "survived")}
             timeouts = sum(o.status == "timeout" for o in outcomes)
             judged = counts["killed"] + counts["survived"]
@@ -627,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
                 **row,
                 "tests": MODULE_TESTS[module],
                 "baseline_seconds": round(clean, 1),
-                "sample": {"max_mutants": args.max_mutants, "seed": args.seed},
+                "sample": {"max_mutants": args.max_mutants, "seed": args.seed, "skip": args.skip},
                 "survivors": [
                     {**_describe(o.mutant), "status": o.status, "seconds": round(o.seconds, 1)}
                     for o in outcomes

@@ -8,6 +8,7 @@ stores on disk, and the moto S3 server of tests/helpers_s3.py for the lease.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import re
@@ -37,7 +38,7 @@ from gridstore.plan import SPLITS
 from gridstore.read import open_store
 from gridstore.read.view import select
 from gridstore.storage import open_backend
-from gridstore.storage.layout import TOMBSTONES, lock_key
+from gridstore.storage.layout import TOMBSTONES, claim_key, lock_key, staged_key
 from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches
 from gridstore.storage.local import LocalStore
 from gridstore.storage.s3 import ObjectStore
@@ -509,7 +510,9 @@ def test_a_quiet_run_draws_no_bar_and_its_metadata_adds_up_bytes_chunks_and_rate
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = Plan(num_images=6_000, seed=3, compression="max")  # both kinds of codec
+    began = time.perf_counter()
     meta = create_version(tmp_path / "store", plan, engine="serial", show_progress=False)
+    took = time.perf_counter() - began
     assert capsys.readouterr().err == ""  # no progress bar asked for, none drawn
     root = tmp_path / "store" / meta["version"]
     g, k = plan.config.grid_size, plan.config.max_objects
@@ -526,6 +529,11 @@ def test_a_quiet_run_draws_no_bar_and_its_metadata_adds_up_bytes_chunks_and_rate
     assert 0 < storage["image_bytes_on_disk"] < on_disk
     run = meta["generation"]
     assert run["images_per_second"] == pytest.approx(plan.num_images / run["wall_seconds"])
+    assert 0 < run["wall_seconds"] < took  # the tasks' time, within the call's
+    # the phases timed before the metadata was written: the tasks, then the merge
+    assert list(run["phase_seconds"]) == ["tasks", "merging"]
+    assert run["phase_seconds"]["tasks"] == run["wall_seconds"]
+    assert 0 < sum(run["phase_seconds"].values()) < took
     assert run["workers"] == default_workers()
     chunks = {s: len(list((root / s / "images").glob("c.*"))) for s in SPLITS}
     assert meta["file_format"]["chunks"] == chunks
@@ -688,6 +696,77 @@ def test_a_commit_short_of_chunks_names_three_and_counts_the_rest(tmp_path: Path
     assert re.search(rf"missing {every} chunk\(s\) \([^,]+, [^,]+, [^,]+ and {every - 3} more\)",
                      str(err.value))  # fmt: skip
     assert store.versions() == []
+
+
+def test_arrays_staged_again_under_a_name_are_written_with_their_new_codecs(
+    tmp_path: Path,
+) -> None:
+    """`create_arrays` replaces what was staged under the name: a store object that wrote
+    chunks before writes the new arrays' chunks with the new arrays' codecs (images: blosc by
+    default, plain zstd at "max")."""
+    import zarr
+
+    store = open_backend(tmp_path / "store", create=True)
+    name = store.claim_version()
+    shapes = {"train": {"images": ((20, 16, 16), (20, 16, 16), "uint8")}}
+    data = (np.arange(20 * 16 * 16) % 10).astype(np.uint8).reshape(20, 16, 16)
+    for compression in ("default", "max"):
+        store.create_arrays(name, {"plan": {"compression": compression}}, shapes)
+        # nothing of the arrays staged before: no chunk, no task record
+        assert not [k for k in store.staged_sizes(name) if not k.endswith("zarr.json")]
+        assert not store.task_indices(name)
+        store.write_chunk(name, "train", "images", 0, data)
+        store.record_task(name, 0, {"done": True}, {})
+        path = tmp_path / "store" / staged_key(name) / "train" / "images"
+        np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], data)
+
+
+def test_a_commit_on_object_storage_copies_every_object_by_default(bucket: str) -> None:
+    """`commit` without ``copied`` (nothing was copied before it) publishes the chunks too."""
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    shapes = {"train": {"images": ((20, 16, 16), (20, 16, 16), "uint8")}}
+    name = store.claim_version()
+    store.create_arrays(name, {"plan": {}}, shapes)
+    data = np.arange(20 * 16 * 16, dtype=np.uint8).reshape(20, 16, 16)
+    store.write_chunk(name, "train", "images", 0, data)
+    with store.version_lock(name):
+        store.commit(name, {"version": name}, shapes)
+    assert store.versions() == [name]
+    assert store.chunk_sizes(name, "train", "images").keys() == {0}  # the chunk was published
+
+
+def test_a_name_another_writer_claimed_meanwhile_is_not_given_out(tmp_path: Path) -> None:
+    """Two writers that both saw a name free: the claim is exclusive, so only the first gets
+    it, and `claim_version` hands the second the next name."""
+    first = open_backend(tmp_path / "store", create=True)
+    second = open_backend(tmp_path / "store")
+    assert first._claim("2026-01-01-v1") is True
+    assert second._claim("2026-01-01-v1") is False  # the other writer's claim stands
+    record = json.loads((tmp_path / "store" / claim_key("2026-01-01-v1")).read_bytes())
+    assert record["writer"] == first.token
+    day = dt.date(2026, 1, 1)
+    assert second.claim_version(today=day) == "2026-01-01-v2"
+
+
+def test_a_version_staged_with_slash_keys_is_checked_in_its_own_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version staged by a gridstore before issue 26 ("/" chunk keys) and committed by
+    today's: the chunks it lacks are named, and looked for, in its own encoding."""
+    from gridstore.storage import layout
+
+    plan = Plan(num_images=2_000, seed=1)  # one chunk per array
+    shapes = plan.array_shapes()
+    store = open_backend(tmp_path / "store", create=True)
+    with monkeypatch.context() as m:
+        m.setattr(layout, "CHUNK_KEY_SEPARATOR", "/")  # what gridstore wrote before
+        name = store.claim_version()
+        store.create_arrays(name, {"plan": plan.to_dict()}, shapes)
+    missing = open_backend(tmp_path / "store").missing_keys(name, shapes)
+    every = sum(len(arrays) for arrays in shapes.values())
+    assert len(missing) == every
+    assert "train/images/c/0/0/0" in missing and "train/num_objects/c/0" in missing
+    assert not [k for k in missing if "/c." in k]
 
 
 def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) -> None:

@@ -183,6 +183,22 @@ def test_validate_full_proves_a_unique_version(tmp_path: Path) -> None:
     assert "every draw passed over repeats an earlier one" in report.check("duplicates").detail
 
 
+def test_validate_of_a_unique_version_missing_a_chunk_accuses_no_draw(tmp_path: Path) -> None:
+    """Skips are proven only when every chunk is read: with train's chunk 0 of images lost,
+    the draws that block 1 passed over (their first take is in that chunk) are not called
+    undue; the loss is reported where it is."""
+    plan = Plan(config=SMALL, num_images=10_000, seed=3, blocks_per_chunk=1, unique=True)
+    meta = create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
+    key = f"{meta['version']}/train/images/c.0.0.0"
+    (tmp_path / "s" / key).unlink()
+    report = validate_version(tmp_path / "s", full=True, progress=False, engine="serial")
+    assert report.check("chunks_present").where == [key]
+    duplicates = report.check("duplicates")
+    assert duplicates.ok, duplicates.detail
+    assert duplicates.detail.startswith("unique: no image twice among ")
+    assert "passed over" not in duplicates.detail  # no proof claimed, no draw accused
+
+
 def test_validate_catches_an_ordinary_version_that_claims_to_be_unique(tmp_path: Path) -> None:
     plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=1)
     meta = create_version(tmp_path / "s", plan, engine="serial", show_progress=False)

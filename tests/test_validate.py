@@ -99,6 +99,18 @@ def test_deleted_chunk_is_reported_missing_never_read_as_zeros(damaged: tuple[Pa
     assert "missing" in report.check("checksums").detail
 
 
+def test_chunks_present_counts_the_files_missing_and_truncated(damaged: tuple[Path, str]) -> None:
+    """3 splits of 3 chunks, one file per field: counted whole, then one lost and one cut."""
+    store, version = damaged
+    files = 3 * 3 * len(FIELDS)
+    intact = validate_version(store, version, sample=1).check("chunks_present")
+    assert intact.detail == f"all {files} chunk files present"
+    (store / version / "val/object_bbox/c.0.0.0").unlink()
+    (store / version / "test/images/c.1.0.0").write_bytes(b"12")
+    report = validate_version(store, version, sample=1).check("chunks_present")
+    assert report.detail == f"1 of {files} chunk files missing, 1 truncated below 21 bytes"
+
+
 @pytest.mark.parametrize(
     ("keep", "checks"),
     [
@@ -168,6 +180,21 @@ def test_tampered_count_fails_split_counts(damaged: tuple[Path, str]) -> None:
     assert report.chunks.keys() == {"val", "test"}  # train's data is not trusted to a wrong shape
 
 
+def test_a_total_count_that_disagrees_with_the_splits_fails_split_counts(
+    damaged: tuple[Path, str],
+) -> None:
+    store, version = damaged
+    doc_path = store / version / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    doc["attributes"]["dataset_info"]["total_count"] += 1
+    doc_path.write_text(json.dumps(doc))
+    report = validate_version(store, version, sample=1)
+    assert set(failing(report)) == {"split_counts"}
+    assert "total_count 12001 and generation_params.num_images 12000 disagree" in (
+        report.check("split_counts").detail
+    )
+
+
 def test_missing_metadata_field_fails_metadata(damaged: tuple[Path, str]) -> None:
     store, version = damaged
     doc_path = store / version / "zarr.json"
@@ -177,6 +204,45 @@ def test_missing_metadata_field_fails_metadata(damaged: tuple[Path, str]) -> Non
     assert failing(validate_version(store, version)) == {
         "metadata": ["memory_info", "file_format.compression"]
     }
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        (
+            ["memory_info", "timestamp", "file_format.compression", "file_format.dtype"],
+            "missing timestamp; missing memory_info; missing file_format.dtype; "
+            "missing file_format.compression",
+        ),
+        (
+            [
+                "memory_info",
+                "timestamp",
+                "file_format.compression",
+                "file_format.dtype",
+                "dataset_info.total_count",
+            ],
+            "missing timestamp; missing dataset_info.total_count; missing memory_info; "
+            "missing file_format.dtype; +1 more",
+        ),
+    ],
+    ids=["4", "5"],
+)
+def test_a_check_shows_four_notes_and_counts_the_rest(
+    damaged: tuple[Path, str], lost: list[str], shown: str
+) -> None:
+    """Four notes are shown whole; a fifth is counted as `+1 more`, and four have no count."""
+    store, version = damaged
+    doc_path = store / version / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    for dotted in lost:
+        *parents, field = dotted.split(".")
+        node = doc["attributes"]
+        for part in parents:
+            node = node[part]
+        del node[field]
+    doc_path.write_text(json.dumps(doc))
+    assert validate_version(store, version).check("metadata").detail == shown
 
 
 def test_sample_is_deterministic_and_includes_the_last_chunk(
@@ -224,6 +290,8 @@ def test_user_errors_raise_one_line_gridstore_errors(
         validate_version(store, "2020-01-01-v1")
     with pytest.raises(ConfigError, match="sample must be an integer >= 1, got 0"):
         validate_version(store, sample=0)
+    with pytest.raises(ConfigError, match="seed must be an integer >= 0, got -1"):
+        validate_version(store, sample=1, seed=-1)
     fresh = tmp_path / "fresh"
     open_backend(fresh, create=True).claim_version("2026-01-01-v1")
     with pytest.raises(VersionIncompleteError, match="unfinished"):
@@ -239,3 +307,18 @@ def test_progress_bar_goes_to_stderr(
     out, err = capsys.readouterr()
     assert out == ""
     assert "validate" in err
+
+
+def test_each_split_lists_only_its_own_chunks_when_the_counts_differ(tmp_path: Path) -> None:
+    """5,001 images: the last block's one image goes to train, so train has 2 chunks and val
+    and test 1; the report names chunk 1 for train only (it does not exist in the others)."""
+    plan = Plan(num_images=5001, seed=3, blocks_per_chunk=1)
+    meta = create_version(tmp_path / "ds", plan, engine="serial", show_progress=False)
+    report = validate_version(tmp_path / "ds", full=True, engine="serial")
+    assert report.ok, "\n".join(report.summary_lines())
+    assert report.chunks == {"train": [0, 1], "val": [0], "test": [0]}
+    assert meta["file_format"]["chunks"] == {"train": 2, "val": 1, "test": 1}
+    # a sample of 1 reads each split's last chunk: train's 1, val's and test's 0
+    sampled = validate_version(tmp_path / "ds", sample=1, engine="serial")
+    assert sampled.chunks == {"train": [0, 1], "val": [0], "test": [0]}
+    assert "data read from 4 sampled chunks" in sampled.summary_lines()[0]

@@ -115,6 +115,15 @@ def test_same_bytes_with_one_or_two_workers_and_serial(tmp_path: Path) -> None:
     assert version_chunks(tmp_path / "a", one) == version_chunks(tmp_path / "b", two)
 
 
+def test_a_new_version_draws_its_bar_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = create_version(tmp_path / "s", Plan(num_images=2000, seed=1), engine="serial")
+    err = capsys.readouterr().err
+    assert f"{meta['version']}: 100%" in err
+    assert f"{meta['version']} commit: done" in err
+
+
 def test_chunking_does_not_change_the_data(tmp_path: Path) -> None:
     def arrays(where: str, blocks_per_chunk: int) -> dict[str, np.ndarray]:
         plan = Plan(num_images=12_000, seed=5, blocks_per_chunk=blocks_per_chunk)
@@ -137,6 +146,7 @@ def test_grow_equals_generating_the_larger_version(
     assert f"{grown['version']}: 100%" in err
     for phase in ("checking chunks", "flushing and publishing", "cleaning up"):  # the commit's line
         assert f"{grown['version']} commit: {phase}" in err
+    assert f"{grown['version']} commit: merging 1/" in err  # the merge's jobs counted
     scratch = create_version(
         tmp_path / "t", Plan(num_images=61_000, seed=9), workers=1, show_progress=False
     )
@@ -282,7 +292,9 @@ def _run_killed(store: Path, num_images: int, crash_at: str) -> subprocess.Compl
 
 
 @pytest.mark.parametrize("crash_at", ["task-1-written", "before-commit"])
-def test_kill_9_then_resume_gives_the_uninterrupted_bytes(tmp_path: Path, crash_at: str) -> None:
+def test_kill_9_then_resume_gives_the_uninterrupted_bytes(
+    tmp_path: Path, crash_at: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "s"
     create_version(
         store, Plan(num_images=2000, seed=1), workers=1, show_progress=False
@@ -295,7 +307,12 @@ def test_kill_9_then_resume_gives_the_uninterrupted_bytes(tmp_path: Path, crash_
     (staged,) = s.staged()
     assert not staged.writing
     assert version_chunks(store, s.versions()[0]) == before
-    meta = resume_version(store, staged.name, workers=1, show_progress=False)
+    meta = resume_version(store, staged.name, workers=1)  # a bar by default
+    # the bar starts at the images the recorded tasks hold and ends at the total
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    bars = [line for line in lines if line.startswith(f"{staged.name}: ")]
+    assert bars, "no bar drawn"
+    assert "100%" in bars[-1] and "50.0k/50.0k" in bars[-1], bars[-1]
     clean = create_version(
         tmp_path / "clean", Plan(num_images=50_000, seed=3), workers=1, show_progress=False
     )
