@@ -29,6 +29,7 @@ from gridstore import Plan, create_version, generate_corpus
 from gridstore.config import make_config
 from gridstore.engines import default_workers
 from gridstore.errors import (
+    ConfigError,
     StoreLockedError,
     StoreNotFoundError,
     VersionIncompleteError,
@@ -38,7 +39,7 @@ from gridstore.plan import SPLITS
 from gridstore.read import open_store
 from gridstore.read.view import select
 from gridstore.storage import open_backend
-from gridstore.storage.layout import TOMBSTONES, claim_key, lock_key, staged_key
+from gridstore.storage.layout import TOMBSTONES, claim_key, lock_key, staged_key, tasks_key
 from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches
 from gridstore.storage.local import LocalStore
 from gridstore.storage.s3 import ObjectStore
@@ -719,6 +720,20 @@ def test_arrays_staged_again_under_a_name_are_written_with_their_new_codecs(
         store.record_task(name, 0, {"done": True}, {})
         path = tmp_path / "store" / staged_key(name) / "train" / "images"
         np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], data)
+
+
+def test_a_badly_formed_name_is_refused_before_anything_is_claimed(tmp_path: Path) -> None:
+    store = open_backend(tmp_path / "s", create=True)
+    with pytest.raises(ConfigError, match=r"must look like YYYY-MM-DD-vN.*'2026-1-1-v1'"):
+        store.claim_version("2026-1-1-v1")
+    assert not (tmp_path / "s" / claim_key("2026-1-1-v1")).exists()
+
+
+def test_a_commit_removes_its_task_records_and_keeps_its_claim(tmp_path: Path) -> None:
+    plan = Plan(num_images=2_000, seed=1)
+    name = create_version(tmp_path / "s", plan, engine="serial", show_progress=False)["version"]
+    assert not (tmp_path / "s" / tasks_key(name)).exists()
+    assert (tmp_path / "s" / claim_key(name)).is_file()  # the name stays taken
 
 
 def test_a_commit_on_object_storage_copies_every_object_by_default(bucket: str) -> None:
