@@ -160,6 +160,6 @@ def count_duplicates(
             u = _distinct(h)
             within[s] += len(h) - len(u)
             uniques.append(u)
-        all_u = np.concatenate(uniques)
+        all_u = np.concatenate(uniques) if uniques else np.zeros(0, np.uint64)  # no split
         cross += len(all_u) - len(_distinct(all_u))
     return {**{f"{s}_within": within[s] for s in splits}, "cross_split": cross}

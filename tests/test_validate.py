@@ -322,3 +322,17 @@ def test_each_split_lists_only_its_own_chunks_when_the_counts_differ(tmp_path: P
     sampled = validate_version(tmp_path / "ds", sample=1, engine="serial")
     assert sampled.chunks == {"train": [0, 1], "val": [0], "test": [0]}
     assert "data read from 4 sampled chunks" in sampled.summary_lines()[0]
+
+
+def test_metadata_without_chunk_sizes_is_reported_not_raised(tmp_path: Path) -> None:
+    """No split can be checked then: the report says why, and counting no split raises nothing."""
+    store = tmp_path / "s"
+    meta = create_version(store, Plan(num_images=1000), engine="serial", show_progress=False)
+    doc_path = store / meta["version"] / "zarr.json"
+    doc = json.loads(doc_path.read_text())
+    del doc["attributes"]["file_format"]["chunk_images"]
+    doc_path.write_text(json.dumps(doc))
+    report = validate_version(store, engine="serial")
+    failed = {c.name: c.detail for c in report.checks if not c.ok}
+    assert set(failed) == {"metadata", "structure"}
+    assert failed["metadata"] == "missing file_format.chunk_images"
