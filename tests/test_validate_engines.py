@@ -247,6 +247,6 @@ def test_spilled_hashes_count_as_in_memory(tmp_path: Path, bucket_bytes: int) ->
     splits = ("train", "val", "test")
     want = count_duplicates(lambda: tasks, splits, 12 * 500)
     assert want["train_within"] > 0 and want["cross_split"] > 0
-    assert spill.count_duplicates(splits) == want
+    assert spill.count_duplicates(splits) == (want, None)
     assert spill.images == 12 * 500
     assert spill.late_skips() == late_skips(taken, passed[: 12 * 41]) > 0

@@ -120,33 +120,30 @@ class HashSpill:
         self.flush()
         return iter(range(1 << self.bits))
 
-    def count_duplicates(self, splits: tuple[str, ...]) -> dict[str, int]:
-        """Repeats within each split and contents in two splits, as `count_duplicates` counts."""
+    def count_duplicates(
+        self, splits: tuple[str, ...], twins: bool = False
+    ) -> tuple[dict[str, int], dict[str, int] | None]:
+        """Repeats within each split and contents in two splits, as `count_duplicates` counts.
+
+        With ``twins``, a paired version's twin repeats and leaks too, as the
+        commit counts them, in the same pass over the buckets (None unless a
+        twin was read for every image that has one: no pairs, or a twin chunk
+        that could not be read, already a failure).
+        """
         total = {**{f"{s}_within": 0 for s in splits}, "cross_split": 0}
+        paired: dict[str, int] | None = {} if twins and self.twins == self.paired > 0 else None
         for bucket in self._buckets():
             rec = self._load("hashes", bucket)
             n, part = len(rec), {s: rec["h"][rec["s"] == ALL_SPLITS.index(s)] for s in splits}
+            if paired is not None:
+                groups = {g: rec["h"][rec["s"] == i] for i, g in enumerate(_GROUPS)}
+                for key, value in count_twin_repeats([groups]).items():
+                    paired[key] = paired.get(key, 0) + value
             del rec
             counts = heldout_duplicates(count_duplicates, _once(part), splits, n)
             for key, value in counts.items():
                 total[key] = total.get(key, 0) + value
-        return total
-
-    def count_twin_repeats(self) -> dict[str, int] | None:
-        """A paired version's twins: repeats and leaks, as the commit counts them.
-
-        None unless a twin was read for every image read (no pairs, or a twin
-        chunk that could not be read: already a failure).
-        """
-        if not self.twins or self.twins != self.paired:
-            return None
-        total: dict[str, int] = {}
-        for bucket in self._buckets():
-            rec = self._load("hashes", bucket)
-            part = {g: rec["h"][rec["s"] == i] for i, g in enumerate(_GROUPS)}
-            for key, value in count_twin_repeats([part]).items():
-                total[key] = total.get(key, 0) + value
-        return total
+        return total, paired
 
     def late_skips(self) -> int:
         """Draws passed over whose content was not taken at an earlier position."""

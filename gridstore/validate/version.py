@@ -248,10 +248,11 @@ class _Run:
                 raise WorkerLostError(msg) from err
             finally:
                 bar.close()
-            counted = spill.count_duplicates(tuple(self.good)) if self.plan else {}
             whole = full and read == units and len(self.good) == len(self.splits)
+            counted, twins = (
+                spill.count_duplicates(tuple(self.good), twins=whole) if self.plan else ({}, None)
+            )
             late = spill.late_skips() if whole and unique else 0
-            twins = spill.count_twin_repeats() if whole else None  # a paired version's
         self.summarize(read, spill.images, counted, whole, unique, late, twins)
 
     def summarize(
