@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,13 @@ def store_copy(built_store: tuple[Path, str], tmp_path: Path) -> tuple[Path, str
     dst = tmp_path / "datasets"
     shutil.copytree(src, dst)
     return dst, version
+
+
+@pytest.fixture
+def environ_restored() -> Iterator[None]:
+    """A LocalCluster's nannies write OMP_NUM_THREADS, MALLOC_TRIM_THRESHOLD_ etc. into
+    os.environ (and never undo it): put it back, so that no other test sees them."""
+    saved = os.environ.copy()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

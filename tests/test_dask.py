@@ -4,7 +4,6 @@ a worker killed mid-run, an external scheduler."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +57,8 @@ def _run_task_dying_once(
     return _REAL_RUN_TASK(store_path, name, plan_json, fence, index, **kw)
 
 
-@pytest.fixture(autouse=True)
-def _environ_restored() -> Iterator[None]:
-    """A LocalCluster's nannies write OMP_NUM_THREADS, MALLOC_TRIM_THRESHOLD_ etc. into
-    os.environ (the tests' own external cluster does); keep that out of other tests."""
-    saved = os.environ.copy()
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+# every test here starts a LocalCluster (or the tests' own external one)
+pytestmark = pytest.mark.usefixtures("environ_restored")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ written out here apart from gridstore's matcher.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -105,18 +104,14 @@ def test_two_workers_give_the_serial_bytes(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("environ_restored")
 def test_a_dask_local_cluster_gives_the_serial_bytes(
     reference: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
 ) -> None:
     pytest.importorskip("distributed")
     _, meta, chunks = reference
-    saved = os.environ.copy()  # a LocalCluster's nannies write OMP_NUM_THREADS etc.
-    try:
-        got = create_version(tmp_path / "s", PLAN, name=VERSION, engine="dask", workers=2,
-                             show_progress=False)  # fmt: skip
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    got = create_version(tmp_path / "s", PLAN, name=VERSION, engine="dask", workers=2,
+                         show_progress=False)  # fmt: skip
     assert got["generation"]["engine"] == "dask"
     assert version_chunks(tmp_path / "s", VERSION) == chunks
     assert got["hold_out"]["draws"] == meta["hold_out"]["draws"]

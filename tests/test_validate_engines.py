@@ -10,8 +10,6 @@ equal the serial one but for its time.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,15 +95,6 @@ def serial(damaged: tuple[Path, str]) -> dict[str, dict[str, Any]]:
     }
 
 
-@pytest.fixture
-def _environ_restored() -> Iterator[None]:
-    """A LocalCluster's nannies write OMP_NUM_THREADS etc. into os.environ: put it back."""
-    saved = os.environ.copy()
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
 def _same(report: ValidationReport) -> dict[str, Any]:
     """The report but its time."""
     out = report.to_dict()
@@ -151,7 +140,7 @@ def test_two_worker_processes_give_the_serial_report(
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("_environ_restored")
+@pytest.mark.usefixtures("environ_restored")
 def test_a_dask_local_cluster_gives_the_serial_report(
     damaged: tuple[Path, str], serial: dict[str, dict[str, Any]]
 ) -> None:

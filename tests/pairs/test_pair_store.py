@@ -108,18 +108,14 @@ def test_two_workers_give_the_serial_bytes(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("environ_restored")
 def test_a_dask_local_cluster_gives_the_serial_bytes(
     paired: tuple[Path, dict, dict[str, bytes]], tmp_path: Path
 ) -> None:
     pytest.importorskip("distributed")
     _, meta, chunks = paired
-    saved = os.environ.copy()  # a LocalCluster's nannies write OMP_NUM_THREADS etc.
-    try:
-        got = create_version(tmp_path / "s", PLAN, name=VERSION, engine="dask", workers=2,
-                             show_progress=False)  # fmt: skip
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    got = create_version(tmp_path / "s", PLAN, name=VERSION, engine="dask", workers=2,
+                         show_progress=False)  # fmt: skip
     assert got["generation"]["engine"] == "dask"
     assert version_chunks(tmp_path / "s", VERSION) == chunks
     assert got["pairs"] == meta["pairs"]
