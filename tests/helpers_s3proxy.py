@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import re
 import socket
 import socketserver
 import sys
@@ -112,6 +113,8 @@ class FaultProxy:
         self.mode = "off"
         self._modes: frozenset[str] = frozenset({"off"})
         self.every, self.delay = 3, 0.2
+        self._matching: re.Pattern[str] | None = None  # plain requests eligible for faults
+        self._limit: int | None = None  # at most this many every-th faults
         self.injected: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.requests = 0
         self.done = self.cut = 0
@@ -149,7 +152,15 @@ class FaultProxy:
         if self._thread is not None:
             self._thread.join()
 
-    def set_mode(self, mode: str, *, every: int = 3, delay: float = 0.2) -> None:
+    def set_mode(
+        self,
+        mode: str,
+        *,
+        every: int = 3,
+        delay: float = 0.2,
+        matching: str | None = None,
+        limit: int | None = None,
+    ) -> None:
         """Switch to `mode`, resetting the per-key memory and counters.
 
         ``mode`` is one of `MODES` or several joined by ``+`` (as a real server
@@ -157,12 +168,17 @@ class FaultProxy:
         faults of ``conflict409``, ``lost500`` and ``slowdown503`` that are on, one
         per attempt in that order; every ``every``-th plain request meets one of
         the ``lost500`` or ``slowdown503`` faults; ``delay`` delays every request.
+        ``matching`` (a regular expression searched in ``"METHOD /path?query"``)
+        narrows the requests that may meet those faults to those it finds, and
+        ``limit`` caps how many every-th faults are injected.
         """
         modes = frozenset(mode.split("+"))
         if not modes <= set(MODES):
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}, joined by +")
         with self._lock:
             self.mode, self.every, self.delay = mode, max(1, every), delay
+            self._matching = re.compile(matching) if matching is not None else None
+            self._limit = limit
             self._modes = modes
             self.injected.update(dict.fromkeys(KINDS, 0))
             self.requests, self._count, self._gets = 0, 0, 0
@@ -185,13 +201,16 @@ class FaultProxy:
             self.cut += cut
             self._changed.notify_all()
 
-    def _decide(self, method: str, key: str, conditional: bool) -> tuple[str | None, bool]:
-        """Count one request; return the fault to inject into it (a `KINDS` name or None)
-        and whether to delay it."""
+    def _decide(
+        self, method: str, key: str, conditional: bool, target: str = ""
+    ) -> tuple[str | None, bool]:
+        """Count one request (``target`` is its ``"METHOD /path?query"``); return the
+        fault to inject into it (a `KINDS` name or None) and whether to delay it."""
         with self._lock:
             self.requests += 1
             modes, fault = self._modes, None
-            if conditional:  # the n-th attempt at a key meets the n-th fault that is on
+            aimed = self._matching is None or self._matching.search(target) is not None
+            if aimed and conditional:  # the n-th attempt at a key meets the n-th fault that is on
                 gauntlet = [m for m in ("conflict409", "lost500", "slowdown503") if m in modes]
                 attempt = self._attempts.get(key, 0)
                 self._attempts[key] = attempt + 1
@@ -199,11 +218,12 @@ class FaultProxy:
                     fault = {"conflict409": "409", "lost500": "lost-500"}.get(
                         gauntlet[attempt], "503"
                     )
-            elif "slowdown503" in modes or ("lost500" in modes and method == "PUT"):
+            elif aimed and ("slowdown503" in modes or ("lost500" in modes and method == "PUT")):
                 self._count += 1
-                if self._count % self.every == 0:
+                faulted = self.injected["503"] + self.injected["lost-500"]
+                if self._count % self.every == 0 and (self._limit is None or faulted < self._limit):
                     fault = "503" if "slowdown503" in modes else "lost-500"
-            if fault is None and "garble" in modes and method == "GET":
+            if fault is None and aimed and "garble" in modes and method == "GET":
                 self._gets += 1
                 if self._gets % self.every == 0:
                     fault = "garbled"
@@ -363,7 +383,9 @@ class _Handler(BaseHTTPRequestHandler):
         bucket, _, key = unquote(urlsplit(self.path).path).lstrip("/").partition("/")
         if_match = "If-Match" in self.headers
         conditional = self.command == "PUT" and (if_match or "If-None-Match" in self.headers)
-        fault, delay = proxy._decide(self.command, f"{bucket}/{key}", conditional)
+        fault, delay = proxy._decide(
+            self.command, f"{bucket}/{key}", conditional, f"{self.command} {self.path}"
+        )
         if delay:
             proxy._wake.wait(proxy.delay)
         if fault == "409":

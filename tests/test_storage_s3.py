@@ -377,6 +377,36 @@ def test_a_server_that_keeps_failing_is_reported_in_one_line_after_the_deadline(
     assert faults.requests > 3 and 1 <= took < 10, (faults.requests, took)
 
 
+@pytest.mark.parametrize("probe", ["bucket", "object"])
+def test_a_faulted_probe_is_retried_not_taken_for_a_missing_bucket_or_object(
+    bucket: str, faults: FaultProxy, probe: str
+) -> None:
+    """Opening a new store asks whether its bucket exists and whether its prefix is an
+    object. Throttled or damaged answers say nothing either way, and are retried. (s3fs's
+    own probes took them for "missing": a throttled HEAD and then a damaged answer to its
+    second probe, GET ?location, made a generate say that the bucket did not exist; a
+    throttled HEAD of the object let it pass for an empty prefix.)"""
+    if probe == "bucket":  # the first HEAD /bucket is throttled, GET /bucket?location damaged
+        probes = r"^(HEAD|GET) /[^/?]+/?(\?location|$)"
+        faults.set_mode("slowdown503+garble", every=1, limit=1, matching=probes)
+        url = f"s3://{bucket}/datasets"
+    else:  # HEAD /bucket/key, throttled three times
+        s3_fs().pipe_file(f"{bucket}/an-object", b"not a store")
+        faults.set_mode("slowdown503", every=1, limit=3, matching=r"^HEAD /[^/?]+/an-object$")
+        url = f"s3://{bucket}/an-object"
+    result = CliRunner().invoke(main, ["generate", "--num-images", "10", "--yes", "--store", url])
+    assert faults.injected["503"] == (1 if probe == "bucket" else 3)
+    if probe == "bucket":
+        assert result.exit_code == 0, result.output
+        listed = CliRunner().invoke(main, ["versions", "--store", url, "--json"]).output
+        assert [row["total"] for row in json.loads(listed)] == [10]
+    else:
+        assert result.exit_code == 1
+        assert result.output.splitlines()[-1] == (
+            f"Error: store URL '{url}' names an object, not a prefix; choose another --store"
+        )
+
+
 # -- reading ---------------------------------------------------------------------------
 
 

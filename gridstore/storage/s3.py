@@ -31,7 +31,7 @@ from gridstore.errors import (
 from gridstore.storage.base import StoreBackend
 from gridstore.storage.layout import lock_key, root_doc, staged_key
 from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches, taken_over
-from gridstore.storage.s3client import get_object, put_if, retrying, run
+from gridstore.storage.s3client import found, get_object, put_if, retrying, run
 
 __all__ = ["SCHEMES", "ObjectStore", "filesystem"]
 
@@ -143,12 +143,12 @@ class ObjectStore(StoreBackend):
     def _open_root(self, create: bool, missing_ok: bool) -> None:
         raw = self._get("zarr.json")
         if raw is None:
-            fs = self.fs
-            if not run(self.fs, retrying(lambda: fs._exists(self.bucket))):
+            fs, bucket, prefix = self.fs, self.bucket, self.root.partition("/")[2]
+            if not run(fs, retrying(lambda: found(fs, "head_bucket", Bucket=bucket))):
                 msg = (f"bucket '{self.bucket}' of store '{self.url}' does not exist or is not "
                        "accessible with these credentials; create the bucket first")  # fmt: skip
                 raise StoreNotFoundError(msg)
-            if run(self.fs, retrying(lambda: fs._isfile(self.root))):
+            if run(fs, retrying(lambda: found(fs, "head_object", Bucket=bucket, Key=prefix))):
                 msg = (
                     f"store URL '{self.url}' names an object, not a prefix; choose another --store"
                 )

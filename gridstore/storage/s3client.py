@@ -35,6 +35,7 @@ __all__ = [
     "PRECONDITION",
     "TRANSIENT",
     "classify",
+    "found",
     "get_object",
     "put_if",
     "retry_deadline",
@@ -149,6 +150,22 @@ async def retrying(call: Callable[[], Awaitable[T]], deadline: float | None = No
 def run(fs: Any, coro: Awaitable[T]) -> T:
     """Run a coroutine on an s3fs filesystem's event loop and wait for its result."""
     return asyncio.run_coroutine_threadsafe(coro, fs.loop).result()  # type: ignore[arg-type]
+
+
+async def found(fs: Any, method: str, **params: str) -> bool:
+    """Whether a HEAD request (``head_bucket``, ``head_object``) finds its target.
+
+    A transient error is raised, for `retrying`; any other (404, 403) means
+    not found. s3fs's own ``exists`` and ``isfile`` take every error for "not
+    there", so one throttled request once reported a bucket as missing.
+    """
+    try:
+        await fs._call_s3(method, **params)
+    except Exception as err:
+        if classify(err) in (CONFLICT, TRANSIENT):
+            raise
+        return False
+    return True
 
 
 async def get_object(fs: Any, path: str) -> tuple[bytes, str] | None:
