@@ -12,6 +12,7 @@ __all__ = [
     "InsufficientSpaceError",
     "StoreLockedError",
     "StoreNotFoundError",
+    "StoreUnavailableError",
     "VersionExistsError",
     "VersionIncompleteError",
     "VersionNotFoundError",
@@ -66,6 +67,10 @@ class ChunkDecodeError(CorruptChunkError):
 
 class StoreLockedError(GridstoreError):
     """Another live process holds the store's writer lock."""
+
+
+class StoreUnavailableError(GridstoreError):
+    """Object storage kept failing (throttling, server errors, no answer) past the retry deadline."""
 
 
 class InsufficientSpaceError(GridstoreError):

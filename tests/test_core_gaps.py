@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,34 @@ def test_a_lease_lives_with_its_process_here_and_while_renewed_elsewhere(
 def test_a_dead_process_on_this_host_holds_no_lease() -> None:
     record = {"host": socket.gethostname(), "pid": _dead_pid(), "renewed": time.time()}
     assert lease_live(record, stale_seconds=300) is False
+
+
+def test_a_live_process_of_another_user_holds_its_lease() -> None:
+    """On a shared host, ``kill(pid, 0)`` on another user's process fails with EPERM:
+    that writer is alive, and its lease must not be taken over. Checked in a child that
+    drops root for one user, against a process of another (root is never refused)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run the check as one user against a process of another")
+    holder = subprocess.Popen(["sleep", "60"], user=65534)
+    record = {"host": socket.gethostname(), "pid": holder.pid, "renewed": 0.0}
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # the child only calls lease_live: no lock is needed
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            os.setuid(65533)
+            os.write(write, b"live" if lease_live(record, stale_seconds=300) else b"dead")
+        finally:
+            os._exit(0)
+    try:
+        os.close(write)
+        assert os.waitpid(child, 0)[1] == 0
+        assert os.read(read, 8) == b"live"
+    finally:
+        os.close(read)
+        holder.kill()
+        holder.wait()
 
 
 @pytest.mark.parametrize(
@@ -761,6 +790,23 @@ def test_a_name_another_writer_claimed_meanwhile_is_not_given_out(tmp_path: Path
     assert record["writer"] == first.token
     day = dt.date(2026, 1, 1)
     assert second.claim_version(today=day) == "2026-01-01-v2"
+
+
+def test_a_name_claimed_between_the_listing_and_the_create_gives_the_next_one(
+    tmp_path: Path,
+) -> None:
+    """The race itself: this writer listed the claims, then another claimed v1 before this
+    one's exclusive create. The create fails and the writer takes v2, the next name (not
+    v3: names are consecutive). Its listing is the one thing made stale here."""
+
+    class ListedTooEarly(LocalStore):
+        def _claims(self) -> list[str]:
+            return []  # listed before the other writer's claim landed
+
+    first = open_backend(tmp_path / "store", create=True)
+    assert first._claim("2026-01-01-v1") is True
+    second = ListedTooEarly.open(tmp_path / "store")
+    assert second.claim_version(today=dt.date(2026, 1, 1)) == "2026-01-01-v2"
 
 
 def test_a_version_staged_with_slash_keys_is_checked_in_its_own_keys(

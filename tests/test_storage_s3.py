@@ -407,6 +407,29 @@ def test_a_faulted_probe_is_retried_not_taken_for_a_missing_bucket_or_object(
         )
 
 
+def test_a_task_whose_chunks_did_not_land_records_nothing(
+    bucket: str, faults: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task's record marks it done, so it is written only once the task's chunk PUTs (sent
+    in the background) have landed: when the server refuses them past the retry deadline,
+    the run stops in one line, and the task has no record for a resume to trust."""
+    monkeypatch.setenv("GRIDSTORE_S3_RETRY_SECONDS", "1")
+    url, name = f"s3://{bucket}/datasets", "2026-01-01-v1"
+    faults.set_mode("slowdown503", every=1, matching=r"^PUT /[^?]*/c\.\d")  # chunks only
+    args = ["generate", "--num-images", "10", "--version", name, "--yes", "--quiet"]
+    result = CliRunner().invoke(main, [*args, "--engine", "serial", "--store", url])
+    refused = faults.injected["503"]
+    faults.set_mode("off")
+    assert result.exit_code == 1, result.output
+    error = result.output.splitlines()[-1]  # after the plan
+    assert error.startswith("Error: object storage kept failing for 1 s (OSError: "), error
+    assert error.endswith("resumes with 'gridstore generate --resume --version NAME'"), error
+    assert refused > 0
+    store = open_backend(url)
+    assert [s.name for s in store.staged()] == [name]
+    assert store.task_indices(name) == set()
+
+
 # -- reading ---------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from gridstore.errors import (
     ConfigError,
     GridstoreError,
     StoreNotFoundError,
+    StoreUnavailableError,
     VersionExistsError,
 )
 from gridstore.storage.base import StoreBackend
@@ -71,6 +72,13 @@ def filesystem() -> Any:
     except ImportError as err:
         msg = "object storage needs the s3 extra: pip install 'gridstore[s3]'"
         raise ConfigError(msg) from err
+
+
+def _unreachable(url: str, err: BaseException) -> StoreNotFoundError:
+    first = (str(err).splitlines() or [""])[0]
+    msg = (f"cannot reach store '{url}' ({type(err).__name__}: {first}); "
+           "check AWS_ENDPOINT_URL and the network")  # fmt: skip
+    return StoreNotFoundError(msg)
 
 
 class ObjectStore(StoreBackend):
@@ -127,6 +135,8 @@ class ObjectStore(StoreBackend):
         store = cls(url)
         try:
             store._open_root(create, missing_ok)
+        except StoreUnavailableError as err:  # failing since the first request: say where
+            raise _unreachable(store.url, err.__cause__ or err) from err
         except GridstoreError:
             raise
         except PermissionError as err:
@@ -134,10 +144,7 @@ class ObjectStore(StoreBackend):
                    "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE)")  # fmt: skip
             raise StoreNotFoundError(msg) from err
         except Exception as err:  # connection, endpoint, DNS: botocore's own types
-            first = (str(err).splitlines() or [""])[0]
-            msg = (f"cannot reach store '{store.url}' ({type(err).__name__}: {first}); "
-                   "check AWS_ENDPOINT_URL and the network")  # fmt: skip
-            raise StoreNotFoundError(msg) from err
+            raise _unreachable(store.url, err) from err
         return store
 
     def _open_root(self, create: bool, missing_ok: bool) -> None:

@@ -30,6 +30,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from gridstore.errors import StoreUnavailableError
+
 __all__ = [
     "CONFLICT",
     "PRECONDITION",
@@ -106,6 +108,8 @@ def classify(err: BaseException) -> str | None:
         in transit: retry), or None
         (anything else, such as a missing object or denied access).
     """
+    if isinstance(err, StoreUnavailableError):  # retried until its deadline already
+        return None
     if isinstance(err, FileExistsError):
         return PRECONDITION
     status, code = _answer(err)
@@ -132,17 +136,26 @@ async def retrying(call: Callable[[], Awaitable[T]], deadline: float | None = No
 
     Raises
     ------
+    StoreUnavailableError
+        The server still failed when the deadline passed (the last error is its cause).
     Exception
-        The last error, once the deadline has passed or if it is not worth a retry.
+        An error not worth a retry, as raised.
     """
-    stop = time.monotonic() + (retry_deadline() if deadline is None else deadline)
+    seconds = retry_deadline() if deadline is None else deadline
+    stop = time.monotonic() + seconds
     for attempt in range(1_000_000):
         try:
             return await call()
         except Exception as err:
             pause = min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
-            if classify(err) not in (CONFLICT, TRANSIENT) or time.monotonic() + pause > stop:
+            if classify(err) not in (CONFLICT, TRANSIENT):
                 raise
+            if time.monotonic() + pause > stop:
+                first = (str(err).splitlines() or [""])[0]
+                msg = (f"object storage kept failing for {seconds:g} s ({type(err).__name__}: "
+                       f"{first}); try again later: an unfinished version resumes with "
+                       "'gridstore generate --resume --version NAME'")  # fmt: skip
+                raise StoreUnavailableError(msg) from err
             await asyncio.sleep(pause)
     raise AssertionError("unreachable")
 
