@@ -279,6 +279,27 @@ def test_it_binds_the_loopback_address_by_default(store: tuple[str, str, str]) -
     assert option.default == "127.0.0.1"
 
 
+def test_the_store_page_has_a_heldout_column_once_a_version_holds_combinations_out(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "datasets"
+    plain = Plan(num_images=2_000, seed=1, blocks_per_chunk=1)
+    held = Plan(num_images=2_000, seed=1, blocks_per_chunk=1, hold_out=("num_objects=4",),
+                heldout_images=150)  # fmt: skip
+    for plan in (plain, held):
+        create_version(path, plan, engine="serial", show_progress=False)
+    with running(str(path)) as srv:
+        listed = json.loads(get(srv, "/.json")[1])["versions"]
+        status, page = get(srv, "/")
+    assert [row.get("heldout") for row in listed] == [None, 150]
+    assert status == 200
+    header = re.findall(r"<th[^>]*>([^<]*)</th>", page)
+    assert header[:7] == ["version", "state", "train", "val", "test", "heldout", "total"]
+    rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)[1:]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in rows]
+    assert [c[header.index("heldout")] for c in cells] == ["-", "150"]
+
+
 def test_a_version_deleted_while_browsed_gets_a_clear_page(tmp_path: Path) -> None:
     path = tmp_path / "datasets"
     v = create_version(path, Plan(num_images=2_000, seed=1), engine="serial", show_progress=False)[

@@ -46,20 +46,23 @@ def _summary(meta: dict[str, Any]) -> str:
 def store_page(app: Browser) -> Rendered:
     """The versions of the store: state, counts, size, created, parameters; then a diff form."""
     rows, data = [], []
-    for name in app.backend.versions():
-        meta = app.backend.metadata(name)
+    metas = {name: app.backend.metadata(name) for name in app.backend.versions()}
+    # a heldout column only for a store with hold-out versions (as `gridstore versions`)
+    held = any("heldout_count" in m.get("dataset_info", {}) for m in metas.values())
+    counted = (*SPLITS, *(["heldout"] if held else []), "total")
+    for name, meta in metas.items():
         info = meta.get("dataset_info", {})
         size = meta.get("storage", {}).get("bytes_on_disk")
         item = {
             "version": name,
             "state": meta.get("state"),
             "created": meta.get("timestamp"),
-            **{s: info.get(f"{s}_count") for s in (*SPLITS, "total")},
+            **{s: info.get(f"{s}_count") for s in counted},
             "bytes_on_disk": size,
             "parameters": _summary(meta),
         }
         data.append(item)
-        counts = [f"{item[s]:,}" if item[s] is not None else "-" for s in (*SPLITS, "total")]
+        counts = [f"{item[s]:,}" if item[s] is not None else "-" for s in counted]
         link = f'<a href="{href(f"/v/{name}")}">{esc(name)}</a>'
         rows.append(
             [link, esc(item["state"]), *counts, esc(format_bytes(size) if size else "-"),
@@ -68,8 +71,15 @@ def store_page(app: Browser) -> Rendered:
     for staged in app.backend.staged():
         state = "writing" if staged.writing else "interrupted"
         data.append({"version": staged.name, "state": state})
-        rows.append([esc(staged.name), esc(state), *["-"] * 7, "not browsable until complete"])
-    header = ["version", "state", *SPLITS, "total", "size", "created", "parameters"]
+        rows.append(
+            [
+                esc(staged.name),
+                esc(state),
+                *["-"] * (len(counted) + 2),
+                "not browsable until complete",
+            ]
+        )
+    header = ["version", "state", *counted, "size", "created", "parameters"]
     body = f"<h1>Store <code>{esc(app.path)}</code></h1>"
     if rows:
         body += table(header, rows, "versions", raw=True)
