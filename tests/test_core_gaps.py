@@ -751,6 +751,39 @@ def test_arrays_staged_again_under_a_name_are_written_with_their_new_codecs(
         np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], data)
 
 
+def test_arrays_staged_again_under_a_name_are_written_in_their_new_chunk_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for codecs: a store object that looked at arrays with "/" keys (a version staged
+    by a gridstore before issue 26) looks for and writes the chunks of the arrays staged
+    again under the name in their "." keys, where zarr reads them."""
+    import zarr
+
+    from gridstore.storage import layout
+
+    store = open_backend(tmp_path / "store", create=True)
+    name = store.claim_version()
+    shapes = {"train": {"images": ((20, 16, 16), (20, 16, 16), "uint8")}}
+    data = (np.arange(20 * 16 * 16) % 10).astype(np.uint8).reshape(20, 16, 16)
+    path = tmp_path / "store" / staged_key(name) / "train" / "images"
+    for separator in ("/", "."):
+        with monkeypatch.context() as m:
+            m.setattr(layout, "CHUNK_KEY_SEPARATOR", separator)
+            store.create_arrays(name, {"plan": {"compression": "default"}}, shapes)
+        key = separator.join(["c", "0", "0", "0"])
+        assert store.missing_keys(name, shapes) == [f"train/images/{key}"]
+        store.write_chunk(name, "train", "images", 0, data)
+        assert (path / key).is_file()
+        np.testing.assert_array_equal(zarr.open_array(path, mode="r")[:], data)
+
+
+def test_a_claimed_name_without_arrays_yet_is_unfinished_not_missing(tmp_path: Path) -> None:
+    store = open_backend(tmp_path / "store", create=True)
+    name = store.claim_version()  # a writer between its claim and its arrays
+    with pytest.raises(VersionIncompleteError, match=f"version '{name}' .* is unfinished; resume"):
+        store.metadata(name)
+
+
 def test_a_badly_formed_name_is_refused_before_anything_is_claimed(tmp_path: Path) -> None:
     store = open_backend(tmp_path / "s", create=True)
     with pytest.raises(ConfigError, match=r"must look like YYYY-MM-DD-vN.*'2026-1-1-v1'"):
