@@ -524,13 +524,17 @@ def test_a_task_of_a_writer_whose_lease_was_taken_over_records_nothing(bucket: s
     fs, key = s3_fs(), store._full(lock_key(name))
     other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
              "renewed": time.time()}  # fmt: skip
+    theirs = store._full(f"{staged_key(name)}/train/images/c.0.0.0")  # the taker's work
     with store.version_lock(name):
         fence = store.fence(name)
         assert fence is not None
         fs.pipe_file(key, json.dumps(other).encode())
+        fs.pipe_file(theirs, b"written by the writer that took the version over")
         with pytest.raises(StoreLockedError, match="taken over"):
             store.record_task(name, 0, {"images": 1}, {}, fence=fence)
         assert store.task_results(name) == {}
+    # the taker has not published yet: its staged chunks are left alone
+    assert fs.cat_file(theirs) == b"written by the writer that took the version over"
 
 
 # -- a version's metadata: its bytes, chunks and rate add up ------------------------------------
