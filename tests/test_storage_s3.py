@@ -527,6 +527,11 @@ def test_cli_generate_versions_info_delete(bucket: str, tmp_path: Path) -> None:
     assert runner.invoke(main, ["delete", name, "--store", url, "--yes"]).exit_code == 0
     rows = json.loads(runner.invoke(main, ["versions", "--store", url, "--json"]).output)
     assert [(r["state"], r["total"]) for r in rows] == [("complete", 5000)]
+    assert s3_objects(f"{url}/{name}") == []  # nothing of it is left, its claim neither
+    assert not s3_fs().exists(f"{url.removeprefix('s3://')}/{claim_key(name)}")
+    again = ["generate", "--store", url, "--version", name, "--num-images", "10", "--yes"]
+    reused = runner.invoke(main, again)
+    assert reused.exit_code == 1 and "was deleted from" in reused.output, reused.output
 
 
 ERRORS = [
