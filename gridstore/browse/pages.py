@@ -71,14 +71,8 @@ def store_page(app: Browser) -> Rendered:
     for staged in app.backend.staged():
         state = "writing" if staged.writing else "interrupted"
         data.append({"version": staged.name, "state": state})
-        rows.append(
-            [
-                esc(staged.name),
-                esc(state),
-                *["-"] * (len(counted) + 2),
-                "not browsable until complete",
-            ]
-        )
+        dashes = ["-"] * (len(counted) + 2)  # the counts, size and created
+        rows.append([esc(staged.name), esc(state), *dashes, "not browsable until complete"])
     header = ["version", "state", *counted, "size", "created", "parameters"]
     body = f"<h1>Store <code>{esc(app.path)}</code></h1>"
     if rows:

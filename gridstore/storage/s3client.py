@@ -170,7 +170,7 @@ async def found(fs: Any, method: str, **params: str) -> bool:
 
     A transient error is raised, for `retrying`; any other (404, 403) means
     not found. s3fs's own ``exists`` and ``isfile`` take every error for "not
-    there", so one throttled request once reported a bucket as missing.
+    there": a throttled HEAD and a damaged answer once reported a bucket as missing.
     """
     try:
         await fs._call_s3(method, **params)
