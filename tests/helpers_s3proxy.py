@@ -169,8 +169,8 @@ class FaultProxy:
         per attempt in that order; every ``every``-th plain request meets one of
         the ``lost500`` or ``slowdown503`` faults; ``delay`` delays every request.
         ``matching`` (a regular expression searched in ``"METHOD /path?query"``)
-        narrows the requests that may meet those faults to those it finds, and
-        ``limit`` caps how many every-th faults are injected.
+        narrows the requests that meet any fault (the delay too) to those it finds,
+        and ``limit`` caps how many every-th faults are injected.
         """
         modes = frozenset(mode.split("+"))
         if not modes <= set(MODES):
@@ -227,7 +227,7 @@ class FaultProxy:
                 self._gets += 1
                 if self._gets % self.every == 0:
                     fault = "garbled"
-            delay = "delay" in modes
+            delay = "delay" in modes and aimed
             for kind in (fault, "delay" if delay else None):
                 if kind:
                     self.injected[kind] += 1

@@ -46,7 +46,14 @@ from gridstore.storage.local import LocalStore
 from gridstore.storage.s3 import ObjectStore
 from gridstore.validate.constraints import check_constraints
 from gridstore.validate.version import validate_version
-from tests.helpers_s3 import bucket_fixture, s3_endpoint_fixture, s3_fs  # noqa: F401 - fixtures
+from tests.helpers_s3 import (  # noqa: F401 - fixtures
+    bucket_fixture,
+    faults_fixture,
+    s3_endpoint_fixture,
+    s3_fs,
+    s3_objects,
+)
+from tests.helpers_s3proxy import FaultProxy
 
 # -- check_constraints with annotations: each rule, one damage at a time ----------------------
 
@@ -535,6 +542,37 @@ def test_a_task_of_a_writer_whose_lease_was_taken_over_records_nothing(bucket: s
         assert store.task_results(name) == {}
     # the taker has not published yet: its staged chunks are left alone
     assert fs.cat_file(theirs) == b"written by the writer that took the version over"
+
+
+def test_a_writer_fenced_out_after_the_taker_published_clears_its_late_writes(
+    bucket: str, faults: FaultProxy
+) -> None:
+    """A stalled writer's chunk uploads may still be in flight when it finds its lease taken
+    over and the version published by the taker: it waits for them, then clears the staging
+    area, so that none lands there afterwards. The proxy holds the chunk PUT for 2 s."""
+    store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
+    name = store.claim_version()
+    fs = s3_fs()
+    other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
+             "renewed": time.time()}  # fmt: skip
+    shapes = {"train": {"images": ((20, 16, 16), (20, 16, 16), "uint8")}}
+    with store.version_lock(name):
+        fence = store.fence(name)
+        assert fence is not None
+        store.create_arrays(name, {"plan": {"compression": "default"}}, shapes)
+        faults.set_mode("delay", delay=2.0, matching=r"^PUT /[^?]*/c\.\d")
+        finished_before = faults.done
+        store.write_chunk(name, "train", "images", 0, np.zeros((20, 16, 16), np.uint8))
+        # meanwhile the taker holds the lease and has published the version
+        fs.pipe_file(store._full(lock_key(name)), json.dumps(other).encode())
+        done = {"zarr_format": 3, "node_type": "group", "attributes": {"state": "complete"}}
+        fs.pipe_file(store._full(f"{name}/zarr.json"), json.dumps(done).encode())
+        with pytest.raises(StoreLockedError, match="taken over"):
+            store.record_task(name, 0, {"images": 20}, {}, fence=fence)
+    assert faults.injected["delay"] == 1
+    # every request since the mode was set has been answered, the held chunk PUT too
+    assert faults.wait_until(lambda: faults.done - finished_before >= faults.requests, 30)
+    assert s3_objects(store._full(staged_key(name))) == []
 
 
 # -- a version's metadata: its bytes, chunks and rate add up ------------------------------------
