@@ -439,6 +439,15 @@ def test_an_unreadable_lease_is_taken_over_at_generation_1(bucket: str) -> None:
     assert not fs.exists(key)  # released: removed
 
 
+def _take_over(store: ObjectStore, name: str) -> dict[str, Any]:
+    """Write over ``name``'s lease the record of a live writer on another host (one that
+    took the version over); return that record."""
+    record = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
+              "renewed": time.time()}  # fmt: skip
+    s3_fs().pipe_file(store._full(lock_key(name)), json.dumps(record).encode())
+    return record
+
+
 def test_a_dead_writers_lease_is_taken_over_at_its_next_generation(bucket: str) -> None:
     store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
     name = store.claim_version()
@@ -460,10 +469,8 @@ def test_a_released_lease_that_another_process_took_over_is_left_to_it(bucket: s
     store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
     name = store.claim_version()
     fs, key = s3_fs(), store._full(lock_key(name))
-    other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
-             "renewed": time.time()}  # fmt: skip
     with store.version_lock(name):
-        fs.pipe_file(key, json.dumps(other).encode())
+        other = _take_over(store, name)
     assert json.loads(fs.cat_file(key)) == other
 
 
@@ -502,12 +509,9 @@ def test_a_lease_whose_renewal_fails_outright_is_given_up(s3_endpoint: str) -> N
 def test_a_writer_whose_lease_was_taken_over_stops_at_check_held(bucket: str) -> None:
     store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
     name = store.claim_version()
-    fs, key = s3_fs(), store._full(lock_key(name))
-    other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
-             "renewed": time.time()}  # fmt: skip
     with store.version_lock(name):
         store.check_held(name)  # still its own: nothing raised
-        fs.pipe_file(key, json.dumps(other).encode())
+        _take_over(store, name)
         with pytest.raises(StoreLockedError, match="taken over"):
             store.check_held(name)
 
@@ -528,14 +532,12 @@ def test_opening_a_missing_object_store_creates_nothing_unless_asked(bucket: str
 def test_a_task_of_a_writer_whose_lease_was_taken_over_records_nothing(bucket: str) -> None:
     store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
     name = store.claim_version()
-    fs, key = s3_fs(), store._full(lock_key(name))
-    other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
-             "renewed": time.time()}  # fmt: skip
+    fs = s3_fs()
     theirs = store._full(f"{staged_key(name)}/train/images/c.0.0.0")  # the taker's work
     with store.version_lock(name):
         fence = store.fence(name)
         assert fence is not None
-        fs.pipe_file(key, json.dumps(other).encode())
+        _take_over(store, name)
         fs.pipe_file(theirs, b"written by the writer that took the version over")
         with pytest.raises(StoreLockedError, match="taken over"):
             store.record_task(name, 0, {"images": 1}, {}, fence=fence)
@@ -553,8 +555,6 @@ def test_a_writer_fenced_out_after_the_taker_published_clears_its_late_writes(
     store = ObjectStore.open(f"s3://{bucket}/datasets", create=True)
     name = store.claim_version()
     fs = s3_fs()
-    other = {"host": "elsewhere", "pid": 1, "token": "theirs", "generation": 2,
-             "renewed": time.time()}  # fmt: skip
     shapes = {"train": {"images": ((20, 16, 16), (20, 16, 16), "uint8")}}
     with store.version_lock(name):
         fence = store.fence(name)
@@ -564,7 +564,7 @@ def test_a_writer_fenced_out_after_the_taker_published_clears_its_late_writes(
         finished_before = faults.done
         store.write_chunk(name, "train", "images", 0, np.zeros((20, 16, 16), np.uint8))
         # meanwhile the taker holds the lease and has published the version
-        fs.pipe_file(store._full(lock_key(name)), json.dumps(other).encode())
+        _take_over(store, name)
         done = {"zarr_format": 3, "node_type": "group", "attributes": {"state": "complete"}}
         fs.pipe_file(store._full(f"{name}/zarr.json"), json.dumps(done).encode())
         with pytest.raises(StoreLockedError, match="taken over"):
