@@ -329,11 +329,10 @@ def estimate_run(
 
         f = forecast_hold_out(plan.config, plan.hold_out)
         heldout, scale = plan.heldout_count * remaining, contention / parallel
-        extra = (f.routed_draws(plan.num_images) - plan.num_images) * remaining * draw_seconds
+        extra_draws = (f.routed_draws(plan.num_images) - plan.num_images) * remaining
         per_heldout = heldout_draw_seconds(plan, f) if heldout else 0.0  # timed on a sample
         heldout_seconds = (f.heldout_draws(heldout) * per_heldout + heldout * handled) * scale
-        extra *= scale
-        hold_seconds = extra + heldout_seconds
+        hold_seconds = extra_draws * draw_seconds * scale + heldout_seconds
         seconds += heldout_seconds
 
     task_bytes = TASK_COPIES * images_per_task * sum(a.nbytes for a in arrays.values()) / sample

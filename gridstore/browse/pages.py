@@ -13,7 +13,7 @@ from typing import Any
 from gridstore.browse.app import Browser
 from gridstore.browse.html import bar_chart, esc, href, table
 from gridstore.generate.vocab import LINE_ORIENTATIONS, OBJECT_TYPES, PATTERN_FAMILIES
-from gridstore.holdout.spec import ALL_SPLITS
+from gridstore.holdout.spec import ALL_SPLITS, HELDOUT
 from gridstore.plan import SPLITS, format_bytes
 from gridstore.viz import ARC_PALETTE
 
@@ -48,8 +48,8 @@ def store_page(app: Browser) -> Rendered:
     rows, data = [], []
     metas = {name: app.backend.metadata(name) for name in app.backend.versions()}
     # a heldout column only for a store with hold-out versions (as `gridstore versions`)
-    held = any("heldout_count" in m.get("dataset_info", {}) for m in metas.values())
-    counted = (*SPLITS, *(["heldout"] if held else []), "total")
+    held = any(f"{HELDOUT}_count" in m.get("dataset_info", {}) for m in metas.values())
+    counted = (*(ALL_SPLITS if held else SPLITS), "total")
     for name, meta in metas.items():
         info = meta.get("dataset_info", {})
         size = meta.get("storage", {}).get("bytes_on_disk")

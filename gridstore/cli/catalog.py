@@ -64,7 +64,7 @@ def versions(store: Path, as_json: bool) -> None:
     The newest complete version is also tagged 'latest'.
     """
     from gridstore.digest import short_digest
-    from gridstore.holdout.spec import HELDOUT
+    from gridstore.holdout.spec import ALL_SPLITS, HELDOUT
     from gridstore.plan import format_bytes
     from gridstore.storage import open_backend
     from gridstore.storage.registry import LATEST, tags
@@ -93,7 +93,8 @@ def versions(store: Path, as_json: bool) -> None:
     if not rows:
         click.echo(f"no versions in '{s.path}'")
         return
-    held = any("heldout" in r for r in rows)  # a column only for a store with hold-out versions
+    held = any(HELDOUT in r for r in rows)  # a column only for a store with hold-out versions
+    splits = ALL_SPLITS if held else ALL_SPLITS[:3]
     click.echo(
         f"{'version':<16} {'state':<11} {'preset':<7} {'seed':>6} {'train':>12} {'val':>10} "
         f"{'test':>10}{f' {HELDOUT:>10}' if held else ''} {'size':>10}  {'digest':<12}  "
@@ -101,7 +102,6 @@ def versions(store: Path, as_json: bool) -> None:
     )
     for r in rows:
         size = format_bytes(r["bytes_on_disk"]) if r.get("bytes_on_disk") else "-"
-        splits = ("train", "val", "test", HELDOUT)[: 3 + held]
         counts = [f"{r[k]:,}" if r.get(k) is not None else "-" for k in splits]
         seed = "-" if r.get("seed") is None else str(r["seed"])
         click.echo(

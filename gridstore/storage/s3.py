@@ -32,7 +32,7 @@ from gridstore.errors import (
 from gridstore.storage.base import StoreBackend
 from gridstore.storage.layout import lock_key, root_doc, staged_key
 from gridstore.storage.lease import Lease, lease_holder, lease_live, lease_matches, taken_over
-from gridstore.storage.s3client import found, get_object, put_if, retrying, run
+from gridstore.storage.s3client import describe, found, get_object, put_if, retrying, run
 
 __all__ = ["SCHEMES", "ObjectStore", "filesystem"]
 
@@ -75,9 +75,7 @@ def filesystem() -> Any:
 
 
 def _unreachable(url: str, err: BaseException) -> StoreNotFoundError:
-    first = (str(err).splitlines() or [""])[0]
-    msg = (f"cannot reach store '{url}' ({type(err).__name__}: {first}); "
-           "check AWS_ENDPOINT_URL and the network")  # fmt: skip
+    msg = f"cannot reach store '{url}' ({describe(err)}); check AWS_ENDPOINT_URL and the network"
     return StoreNotFoundError(msg)
 
 
@@ -105,7 +103,7 @@ class ObjectStore(StoreBackend):
             msg = f"store URL '{url}' needs a bucket and a prefix, like s3://bucket/datasets"
             raise StoreNotFoundError(msg)
         self.url = self.path = f"{scheme}://{rest}"
-        self.bucket, self.root = bucket, rest
+        self.bucket, self.prefix, self.root = bucket, prefix, rest
         self._leases: dict[str, Lease] = {}
         self._pending: list[concurrent.futures.Future[Any]] = []
 
@@ -150,7 +148,7 @@ class ObjectStore(StoreBackend):
     def _open_root(self, create: bool, missing_ok: bool) -> None:
         raw = self._get("zarr.json")
         if raw is None:
-            fs, bucket, prefix = self.fs, self.bucket, self.root.partition("/")[2]
+            fs, bucket, prefix = self.fs, self.bucket, self.prefix
             if not run(fs, retrying(lambda: found(fs, "head_bucket", Bucket=bucket))):
                 msg = (f"bucket '{self.bucket}' of store '{self.url}' does not exist or is not "
                        "accessible with these credentials; create the bucket first")  # fmt: skip

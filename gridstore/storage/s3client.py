@@ -37,6 +37,7 @@ __all__ = [
     "PRECONDITION",
     "TRANSIENT",
     "classify",
+    "describe",
     "found",
     "get_object",
     "put_if",
@@ -96,6 +97,11 @@ def _network_error(err: BaseException) -> bool:
     return False
 
 
+def describe(err: BaseException) -> str:
+    """An error in one line, for a message: its type and its message's first line."""
+    return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
+
+
 def classify(err: BaseException) -> str | None:
     """What an error from an S3 request means.
 
@@ -151,9 +157,8 @@ async def retrying(call: Callable[[], Awaitable[T]], deadline: float | None = No
             if classify(err) not in (CONFLICT, TRANSIENT):
                 raise
             if time.monotonic() + pause > stop:
-                first = (str(err).splitlines() or [""])[0]
-                msg = (f"object storage kept failing for {seconds:g} s ({type(err).__name__}: "
-                       f"{first}); try again later: an unfinished version resumes with "
+                msg = (f"object storage kept failing for {seconds:g} s ({describe(err)}); try "
+                       "again later: an unfinished version resumes with "
                        "'gridstore generate --resume --version NAME'")  # fmt: skip
                 raise StoreUnavailableError(msg) from err
             await asyncio.sleep(pause)
