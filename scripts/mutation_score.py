@@ -539,7 +539,7 @@ def score_module(
         # for a different k, so the same seed gives the same prefix whatever --max-mutants is.
         order = random.Random(seed).sample(mutants, len(mutants))
         mutants = order[skip : max_mutants or len(order)]
-    if only:
+    else:
         mutants = [m for m in mutants if m.ident in only]
     bases = {tree: baseline(tree, module) for tree in roots}  # also warms each kernel cache
     clean = bases[roots[0]].seconds

@@ -113,7 +113,7 @@ class FaultProxy:
         self.mode = "off"
         self._modes: frozenset[str] = frozenset({"off"})
         self.every, self.delay = 3, 0.2
-        self._matching: re.Pattern[str] | None = None  # plain requests eligible for faults
+        self._matching: re.Pattern[str] | None = None  # the requests faults may meet
         self._limit: int | None = None  # at most this many every-th faults
         self.injected: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.requests = 0
@@ -202,7 +202,7 @@ class FaultProxy:
             self._changed.notify_all()
 
     def _decide(
-        self, method: str, key: str, conditional: bool, target: str = ""
+        self, method: str, key: str, conditional: bool, target: str
     ) -> tuple[str | None, bool]:
         """Count one request (``target`` is its ``"METHOD /path?query"``); return the
         fault to inject into it (a `KINDS` name or None) and whether to delay it."""
