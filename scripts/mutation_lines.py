@@ -2,8 +2,8 @@
 
 Loaded with ``-p mutation_lines`` (``scripts/`` on ``PYTHONPATH``). While each test runs (its
 setup, call and teardown), a trace function records the lines of ``$MUTATION_LINES_FILE``
-that execute, in this process and its threads; at the end the map ``line -> [node ids]`` goes
-to ``$MUTATION_LINES_OUT`` as JSON. Lines run at import, in a subprocess or in a compiled
+that execute, in this process and its threads; at the end the map ``line -> [node ids]``, and
+each test's seconds, go to ``$MUTATION_LINES_OUT`` as JSON. Lines run at import, in a subprocess or in a compiled
 kernel are not seen: the script runs every test of the module for those.
 """
 
@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -23,6 +24,7 @@ import pytest
 _TARGET = str(Path(os.environ.get("MUTATION_LINES_FILE", "-")).resolve())
 _LINES: dict[int, set[str]] = {}
 _CURRENT = [""]
+_SECONDS: dict[str, float] = {}
 _IS_TARGET: dict[str, bool] = {}
 
 
@@ -47,6 +49,7 @@ def _call(frame: FrameType, event: str, arg: Any) -> Any:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """Trace the module's lines while ``item`` runs."""
     _CURRENT[0] = item.nodeid
+    begin = time.monotonic()
     threading.settrace(_call)
     sys.settrace(_call)
     try:
@@ -54,10 +57,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         sys.settrace(None)
         threading.settrace(None)  # type: ignore[arg-type,unused-ignore]
+        _SECONDS[item.nodeid] = time.monotonic() - begin
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write the map of lines to tests."""
+    """Write the map of lines to tests, and each test's time."""
     out = os.environ.get("MUTATION_LINES_OUT")
     if out:
-        Path(out).write_text(json.dumps({str(k): sorted(v) for k, v in sorted(_LINES.items())}))
+        lines = {str(k): sorted(v) for k, v in sorted(_LINES.items())}
+        Path(out).write_text(json.dumps({"lines": lines, "seconds": _SECONDS}))
