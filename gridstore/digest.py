@@ -232,7 +232,8 @@ def recompute(
             crc[key] = int.from_bytes(tail, "little")
     if len(crc) < len(keys):  # a chunk with no crc32c to take: no digest either
         return None, damaged
-    crcs: dict[str, dict[str, list[int]]] = {}
+    # every array, an empty split's (no chunk) too
+    crcs: dict[str, dict[str, list[int]]] = {s: {a: [] for a in shapes[s]} for s in shapes}
     for split, array, _, key in keys:
-        crcs.setdefault(split, {}).setdefault(array, []).append(crc[key])
+        crcs[split][array].append(crc[key])
     return content_digest(shapes, crcs), damaged

@@ -975,6 +975,11 @@ METADATA_DAMAGES = [
      "structure", "train/object_bbox unreadable"),
     ("cross-split repeats claimed", _attrs(lambda a: a["duplicates"].update(cross_split=5)),
      "duplicates", "metadata duplicates.cross_split is 5, expected 0"),
+    ("a train count the plan does not give",
+     _attrs(lambda a: a["dataset_info"].update(train_count=a["dataset_info"]["train_count"] + 1)),
+     "split_counts", "dataset_info counts ["),
+    ("repeats within a split miscounted", _attrs(lambda a: a["duplicates"].update(val_within=2)),
+     "duplicates", "differ from the metadata's"),
 ]  # fmt: skip
 
 

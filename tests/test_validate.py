@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from gridstore.errors import (
 )
 from gridstore.plan import Plan
 from gridstore.storage import FIELDS, open_backend
+from gridstore.validate.task import MAX_WHERE
 from gridstore.validate.version import CHECKS, ValidationReport, validate_version
 from gridstore.write.versions import create_version
 
@@ -67,6 +69,7 @@ def test_fresh_version_passes_every_check(version_store: tuple[Path, str], full:
     lines = report.summary_lines()
     assert len(lines) == 1 + len(CHECKS)
     assert all(line.startswith("PASS") for line in lines[1:])
+    assert all(c.detail for c in report.checks), "a passed check says what it checked"
     assert json.loads(json.dumps(report.to_dict()))["ok"] is True
 
 
@@ -100,15 +103,16 @@ def test_deleted_chunk_is_reported_missing_never_read_as_zeros(damaged: tuple[Pa
 
 
 def test_chunks_present_counts_the_files_missing_and_truncated(damaged: tuple[Path, str]) -> None:
-    """3 splits of 3 chunks, one file per field: counted whole, then one lost and one cut."""
+    """3 splits of 3 chunks, one file per field: counted whole, then one lost and two cut."""
     store, version = damaged
     files = 3 * 3 * len(FIELDS)
     intact = validate_version(store, version, sample=1).check("chunks_present")
     assert intact.detail == f"all {files} chunk files present"
     (store / version / "val/object_bbox/c.0.0.0").unlink()
     (store / version / "test/images/c.1.0.0").write_bytes(b"12")
+    (store / version / "test/images/c.0.0.0").write_bytes(b"")  # empty: there, but truncated
     report = validate_version(store, version, sample=1).check("chunks_present")
-    assert report.detail == f"1 of {files} chunk files missing, 1 truncated below 21 bytes"
+    assert report.detail == f"1 of {files} chunk files missing, 2 truncated below 21 bytes"
 
 
 @pytest.mark.parametrize(
@@ -117,8 +121,9 @@ def test_chunks_present_counts_the_files_missing_and_truncated(damaged: tuple[Pa
         (0.5, {"checksums"}),
         (0, {"chunks_present", "checksums"}),
         (3, {"chunks_present", "checksums"}),
+        (21, {"checksums"}),  # the shortest a chunk file can be: read, and its crc fails
     ],
-    ids=["half", "empty", "3-bytes"],
+    ids=["half", "empty", "3-bytes", "21-bytes"],
 )
 def test_truncated_chunk_fails_naming_it(
     damaged: tuple[Path, str], keep: float, checks: set[str]
@@ -149,6 +154,53 @@ def test_consistent_pixel_edit_fails_regeneration_and_constraints(
     assert bad["constraints"] == bad["instance_maps"] == ["train:4007"]
     assert "image_matches_instances" in report.check("constraints").detail
     assert "train:4007" in report.check("regeneration").detail
+
+
+def test_a_check_keeps_at_most_max_where_locations(damaged: tuple[Path, str]) -> None:
+    """150 recoloured images in each of two chunks: the check names the first MAX_WHERE."""
+    store, version = damaged
+    images = zarr.open_array(store=store / version, path="train/images", mode="r+")
+    for start in (0, 4000):
+        chunk = images[start : start + 4000]
+        for image in chunk[:150]:
+            row, col = np.argwhere(image > 0)[0]
+            image[row, col] = image[row, col] % 9 + 1
+        images[start : start + 4000] = chunk
+    check = validate_version(store, version, full=True).check("constraints")
+    assert check.where == [f"train:{i}" for i in range(MAX_WHERE)]
+
+
+def test_by_default_a_version_of_more_than_eight_chunks_is_sampled_quietly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nine chunks per split: a call without sample, full or progress reads 8 of each, the
+    last among them, and prints nothing."""
+    plan = Plan(num_images=45_000, seed=3, blocks_per_chunk=1)
+    create_version(tmp_path / "ds", plan, engine="serial", show_progress=False)
+    capsys.readouterr()
+    began = time.perf_counter()
+    report = validate_version(tmp_path / "ds", engine="serial")
+    assert 0 < report.seconds <= time.perf_counter() - began
+    assert report.ok and not report.full and report.seed == 0
+    assert all(len(c) == 8 and c[-1] == 8 for c in report.chunks.values()), report.chunks
+    assert capsys.readouterr() == ("", "")
+    whole = validate_version(tmp_path / "ds", sample=None, engine="serial")  # None: every chunk
+    assert whole.full and whole.chunks == {s: list(range(9)) for s in ("train", "val", "test")}
+
+
+def test_an_empty_splits_arrays_are_checked_too(tmp_path: Path) -> None:
+    """Three images: val and test hold none, and their arrays' shapes are checked all the same."""
+    meta = create_version(tmp_path / "s", Plan(num_images=3), engine="serial", show_progress=False)
+    version = meta["version"]
+    clean = validate_version(tmp_path / "s", engine="serial")
+    assert clean.ok and clean.chunks == {"train": [0], "val": [], "test": []}
+    assert "all 3 images" in clean.check("duplicates").detail  # every split checked whole
+    doc_path = tmp_path / "s" / version / "val/images/zarr.json"
+    doc = json.loads(doc_path.read_text())
+    doc["shape"] = [1, 16, 16]
+    doc_path.write_text(json.dumps(doc))
+    structure = validate_version(tmp_path / "s", engine="serial").check("structure")
+    assert structure.where == [f"{version}/val/images"], structure.detail
 
 
 def test_image_moved_across_splits_fails_duplicates(damaged: tuple[Path, str]) -> None:
@@ -255,6 +307,7 @@ def test_sample_is_deterministic_and_includes_the_last_chunk(
     assert picks[5] == validate_version(store, version, sample=2, seed=5).chunks["train"]
     assert all(len(p) == 2 and p[-1] == 2 for p in picks.values())
     assert {tuple(p) for p in picks.values()} == {(0, 2), (1, 2)}  # seeds do choose
+    assert validate_version(store, version, sample=3).full  # a sample of every chunk is all
 
 
 def test_sampled_mode_reads_only_the_sampled_chunks(damaged: tuple[Path, str]) -> None:
@@ -292,6 +345,8 @@ def test_user_errors_raise_one_line_gridstore_errors(
         validate_version(store, sample=0)
     with pytest.raises(ConfigError, match="seed must be an integer >= 0, got -1"):
         validate_version(store, sample=1, seed=-1)
+    with pytest.raises(ConfigError, match="unknown engine 'bogus'"):  # before the store is read
+        validate_version(tmp_path / "nowhere", engine="bogus")  # type: ignore[arg-type]
     fresh = tmp_path / "fresh"
     open_backend(fresh, create=True).claim_version("2026-01-01-v1")
     with pytest.raises(VersionIncompleteError, match="unfinished"):
@@ -317,6 +372,9 @@ def test_each_split_lists_only_its_own_chunks_when_the_counts_differ(tmp_path: P
     report = validate_version(tmp_path / "ds", full=True, engine="serial")
     assert report.ok, "\n".join(report.summary_lines())
     assert report.chunks == {"train": [0, 1], "val": [0], "test": [0]}
+    # every chunk read: the duplicates are counted over the whole version (val and test have
+    # no chunk 1, so it is not waited for)
+    assert "all 5001 images" in report.check("duplicates").detail
     assert meta["file_format"]["chunks"] == {"train": 2, "val": 1, "test": 1}
     # a sample of 1 reads each split's last chunk: train's 1, val's and test's 0
     sampled = validate_version(tmp_path / "ds", sample=1, engine="serial")
