@@ -31,6 +31,7 @@ from gridstore.config import make_config
 from gridstore.engines import default_workers
 from gridstore.errors import (
     ConfigError,
+    GridstoreError,
     StoreLockedError,
     StoreNotFoundError,
     VersionIncompleteError,
@@ -998,3 +999,59 @@ def test_validate_names_each_damage_to_a_versions_metadata(
     if "plan" in note:  # nothing that needs the plan is claimed as checked
         for other in ("constraints", "instance_maps", "regeneration", "duplicates"):
             assert "not checked: cannot rebuild the plan" in report.check(other).detail
+
+
+def test_a_views_chunks_without_rows_are_dealt_to_no_rank_and_never_read(
+    small_store: Path, tmp_path: Path
+) -> None:
+    """Chunks 1, 4, 7, ... hold no row of the view; their files are gone, and two ranks still
+    read the whole view between them."""
+    copy = Path(shutil.copytree(small_store, tmp_path / "store"))
+    view = _train(copy).where(lambda a: np.full(a.rows, a.index % 3 != 1))
+    empty = np.flatnonzero(view.chunk_counts() == 0)
+    assert empty.tolist() == list(range(1, 19, 3))
+    for c in empty:
+        os.remove(copy / SEL_VERSION / "train" / "images" / "c" / str(c) / "0" / "0")
+    seen = [
+        np.concatenate(list(view.batches(7, rank=r, world_size=2, window_chunks=2))) for r in (0, 1)
+    ]
+    assert sum(map(len, seen)) == len(view)
+
+
+def test_a_worker_reads_only_the_windows_of_its_own_steps(
+    small_store: Path, tmp_path: Path
+) -> None:
+    """A chunk per batch and per window, in order: the worker of the even steps never reads
+    chunk 1 (its file is gone)."""
+    copy = Path(shutil.copytree(small_store, tmp_path / "store"))
+    os.remove(copy / SEL_VERSION / "train" / "images" / "c" / "1" / "0" / "0")
+    split = _train(copy)
+    even = list(split.batches(SEL_CHUNK, shuffle=False, window_chunks=1, step_stride=2))
+    assert [len(b) for b in even] == [SEL_CHUNK] * 9 + [SEL_N % SEL_CHUNK]  # steps 0, 2, ..., 18
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"seed": 2}], ids=["defaults", "seed-2"])
+def test_num_batches_counts_what_batches_yields_for_each_rank(
+    small_store: Path, kwargs: dict[str, int]
+) -> None:
+    """The short last chunk goes to one rank of two, as the seed and the epoch (their defaults,
+    or seed 2) deal it: each rank's count is what it yields."""
+    split = _train(small_store)
+    counts = [split.num_batches(8, rank=r, world_size=2, **kwargs) for r in (0, 1)]
+    yielded = [len(list(split.batches(8, rank=r, world_size=2, **kwargs))) for r in (0, 1)]
+    assert counts == yielded
+    assert sorted(counts) in ([35, 40], [36, 39])  # 280 + 320 rows, or 312 + 288
+
+
+def test_fields_chunked_differently_are_refused_in_one_line(
+    small_store: Path, tmp_path: Path
+) -> None:
+    import zarr
+
+    copy = Path(shutil.copytree(small_store, tmp_path / "store"))
+    path = copy / SEL_VERSION / "train" / "num_objects"
+    data = zarr.open_array(str(path), mode="r")[:]
+    shutil.rmtree(path)
+    zarr.create_array(str(path), data=data, chunks=(SEL_CHUNK // 2,))
+    with pytest.raises(GridstoreError, match="are chunked differently"):
+        list(_train(copy).batches(8, fields=("images", "num_objects")))
