@@ -184,12 +184,22 @@ def _errors(path: Path) -> list[tuple[object, type[Exception], str]]:
             ConfigError,
             "fields must name at least one array, got none",
         ),
+        (
+            lambda: open_store(path).version()["val"].num_batches(0),
+            ConfigError,
+            "batch_size must be an integer >= 1, got 0",
+        ),
+        (
+            lambda: open_store(path).version()["val"].num_batches(8, rank=2, world_size=2),
+            ConfigError,
+            "rank must be < world_size=2, got 2",
+        ),
     ]
 
 
 @pytest.mark.parametrize(
     "case",
-    range(15),
+    range(17),
     ids=[
         "missing",
         "file",
@@ -206,6 +216,8 @@ def _errors(path: Path) -> list[tuple[object, type[Exception], str]]:
         "field",
         "seed",
         "no-fields",
+        "num-batches-batch-size",
+        "num-batches-rank",
     ],
 )
 def test_errors_are_one_exact_line(store_path: Path, case: int) -> None:

@@ -13,17 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tqdm import tqdm
 
 from gridstore import Plan, create_version, grow_version, open_store, resume_version
 from gridstore.config import make_config
 from gridstore.errors import ConfigError
 from gridstore.generate.draws import draw_hashes
 from gridstore.generate.hashing import content_hashes, route_splits
-from gridstore.plan import SPLITS
+from gridstore.plan import SPLITS, format_bytes
 from gridstore.validate.unique import UniqueRegeneration
 from gridstore.validate.version import validate_version
 from gridstore.write.tasks import generate_task
-from gridstore.write.unique import _budget, _link, schedule
+from gridstore.write.unique import _budget, _link, first_pass_draws, schedule
 from tests.helpers_s3 import new_bucket, s3_endpoint_fixture  # noqa: F401 - fixture
 from tests.test_storage_local import mount_tmpfs  # noqa: F401 - fixture
 
@@ -69,9 +70,24 @@ def _the_rule(plan: Plan) -> tuple[dict[str, list[int]], list[int]]:
     return out, needed
 
 
-def test_a_unique_version_is_the_rule_exactly_and_has_no_repeat(tmp_path: Path) -> None:
-    plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=1, unique=True)
-    meta = create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
+@pytest.mark.parametrize(
+    ("blocks_per_chunk", "fractions"),
+    [(1, (0.8, 0.1, 0.1)), (2, (0.7, 0.2, 0.1))],
+    ids=["one-block-tasks", "a-two-block-task-uneven-splits"],
+)
+def test_a_unique_version_is_the_rule_exactly_and_has_no_repeat(
+    tmp_path: Path,
+    blocks_per_chunk: int,
+    fractions: tuple[float, float, float],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = Plan(config=SMALL, num_images=12_000, seed=3, blocks_per_chunk=blocks_per_chunk,
+                fractions=fractions, unique=True)  # fmt: skip
+    meta = create_version(tmp_path / "s", plan, engine="serial", show_progress=True)
+    # the repeats bar counts the first pass's draws (no block runs short here)
+    drawn = tqdm.format_sizeof(first_pass_draws(plan), divisor=1000)
+    shown = [part for part in capsys.readouterr().err.split("\r") if " repeats: " in part]
+    assert f"repeats: {drawn}img " in shown[-1], shown[-1]
     _, images = _digest(tmp_path / "s")
     want = _by_the_rule(plan)
     for s in SPLITS:
@@ -102,6 +118,21 @@ def test_links_point_to_the_previous_equal_hash_in_any_number_of_buckets(tmp_pat
         links = np.zeros(len(hashes), np.int64)
         _link(hashes, links, tmp_path, bucket_bytes)
         assert np.array_equal(links, want)
+
+
+def test_links_spread_the_pairs_over_the_buckets(tmp_path: Path) -> None:
+    """The memory bound: with the most buckets (256), each holds about 1/256 of the pairs."""
+    sizes = []
+
+    class Recording(type(tmp_path)):  # type: ignore[misc]
+        def unlink(self, missing_ok: bool = False) -> None:
+            sizes.append(self.stat().st_size)  # a bucket file, read and done with
+            super().unlink(missing_ok)
+
+    hashes = np.random.default_rng(2).integers(0, 2**64 - 1, 100_000, dtype=np.uint64)
+    _link(hashes, np.zeros(len(hashes), np.int64), Recording(tmp_path), bucket_bytes=64)
+    assert len(sizes) == 256 and sum(sizes) == 16 * len(hashes)
+    assert max(sizes) < 2 * 16 * len(hashes) / 256
 
 
 def test_links_hold_across_the_spill_passes_of_a_million_rows(tmp_path: Path) -> None:
@@ -282,5 +313,8 @@ def test_too_little_temporary_space_is_one_line_and_resumes_to_the_same_bytes(
     errors = [line for line in run.stderr.splitlines() if line.startswith("Error")]
     assert run.returncode == 1 and len(errors) == 1, run.stderr
     assert "of temporary space" in errors[0] and "set TMPDIR" in errors[0]
+    # 33 bytes per candidate at the peak: hash, hold-out flag, link, and a (hash, index) pair
+    needed = f"needs {format_bytes(33 * first_pass_draws(plan))} of temporary space"
+    assert needed in errors[0], errors[0]
     resume_version(tmp_path / "s", "2026-11-30-v1", engine="serial", show_progress=False)
     assert _digest(tmp_path / "s")[0] == _digest(tmp_path / "clean")[0]
