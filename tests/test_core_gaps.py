@@ -1055,3 +1055,19 @@ def test_fields_chunked_differently_are_refused_in_one_line(
     zarr.create_array(str(path), data=data, chunks=(SEL_CHUNK // 2,))
     with pytest.raises(GridstoreError, match="are chunked differently"):
         list(_train(copy).batches(8, fields=("images", "num_objects")))
+
+
+def test_a_unique_candidate_task_of_a_writer_fenced_out_stores_nothing(bucket: str) -> None:
+    from gridstore.write.unique import CANDIDATES, candidate_task, schedule
+
+    url = f"s3://{bucket}/datasets"
+    store = ObjectStore.open(url, create=True)
+    name = store.claim_version()
+    plan = Plan(num_images=100, unique=True)
+    with store.version_lock(name):
+        fence = store.fence(name)
+        assert fence is not None
+        _take_over(store, name)
+        with pytest.raises(StoreLockedError, match="taken over"):
+            candidate_task(url, name, json.dumps(plan.to_dict()), fence, schedule(plan), {}, 0)
+        assert list(store.task_indices(name, CANDIDATES)) == []

@@ -121,7 +121,8 @@ def test_links_point_to_the_previous_equal_hash_in_any_number_of_buckets(tmp_pat
 
 
 def test_links_spread_the_pairs_over_the_buckets(tmp_path: Path) -> None:
-    """The memory bound: with the most buckets (256), each holds about 1/256 of the pairs."""
+    """The memory bound: about ``bucket_bytes`` of hashes per bucket, at most 256 buckets, each
+    holding its share of the (hash, index) pairs."""
     sizes = []
 
     class Recording(type(tmp_path)):  # type: ignore[misc]
@@ -130,9 +131,11 @@ def test_links_spread_the_pairs_over_the_buckets(tmp_path: Path) -> None:
             super().unlink(missing_ok)
 
     hashes = np.random.default_rng(2).integers(0, 2**64 - 1, 100_000, dtype=np.uint64)
-    _link(hashes, np.zeros(len(hashes), np.int64), Recording(tmp_path), bucket_bytes=64)
-    assert len(sizes) == 256 and sum(sizes) == 16 * len(hashes)
-    assert 0 < min(sizes) and max(sizes) < 2 * 16 * len(hashes) / 256
+    for n, bucket_bytes, buckets in [(100_000, 64, 256), (1000, 1024, 8), (100_000, 1 << 24, 1)]:
+        sizes.clear()
+        _link(hashes[:n], np.zeros(n, np.int64), Recording(tmp_path), bucket_bytes)
+        assert len(sizes) == buckets and sum(sizes) == 16 * n
+        assert min(sizes) > 0 and max(sizes) < 2 * 16 * n / buckets
 
 
 def test_links_hold_across_the_spill_passes_of_a_million_rows(tmp_path: Path) -> None:
