@@ -46,6 +46,18 @@ def _by_the_rule(plan: Plan) -> dict[str, list[int]]:
     return _the_rule(plan)[0]
 
 
+def _rule_takes(plan: Plan, draws: int) -> list[int]:
+    """The content hashes block 0 takes by the rule within its first ``draws`` draws."""
+    taken: list[int] = []
+    room = list(plan.block_quotas(0))
+    hashes, _ = draw_hashes(plan.config, plan.seed, 0, 0, draws)
+    for h, s in zip(hashes.tolist(), route_splits(hashes, plan.fractions).tolist(), strict=True):
+        if room[s] and h not in taken:
+            taken.append(h)
+            room[s] -= 1
+    return taken
+
+
 def _the_rule(plan: Plan) -> tuple[dict[str, list[int]], list[int]]:
     """`_by_the_rule`, and the draws each block makes up to its last image taken."""
     taken: set[int] = set()
@@ -169,18 +181,41 @@ TINY = make_config(
 )
 
 
+@pytest.mark.parametrize(("num_images", "seed"), [(280, 1), (300, 6)], ids=["run-out", "one-short"])
 def test_a_block_short_of_candidates_draws_more_and_gives_the_rule_s_bytes(
-    tmp_path: Path,
+    tmp_path: Path, num_images: int, seed: int
 ) -> None:
-    plan = Plan(config=TINY, num_images=280, seed=1, unique=True)  # quotas 224, 28, 28
+    """280 images: the first pass's candidates run out (1,644 draws needed, 927 drawn). 300
+    images, seed 6: 5 slots left after the first pass, and after the second (2,338 draws)
+    exactly one, which still counts as short."""
+    plan = Plan(config=TINY, num_images=num_images, seed=seed, unique=True)
     want, needed = _the_rule(plan)
     first_pass = _budget(plan, 0, 0, schedule(plan))
-    assert needed[0] > first_pass  # 1,644 > 927: the first pass's candidates run out
+    assert needed[0] > first_pass
+    if seed == 6:
+        assert len(_rule_takes(plan, 2 * first_pass)) == num_images - 1
     meta = create_version(tmp_path / "s", plan, engine="serial", show_progress=False)
     _, images = _digest(tmp_path / "s")
     for s in SPLITS:
         assert content_hashes(images[s]).tolist() == want[s]
     assert meta["generation"]["draws"] == needed[0]  # the writer stops at the last image taken
+
+
+def test_blocks_short_of_candidates_in_any_task_give_the_bytes_whatever_the_tasks(
+    tmp_path: Path,
+) -> None:
+    """A hold-out condition takes away draws, so both blocks of 6,000 images run short of
+    candidates and draw again: as one task of two blocks, or as two tasks of one."""
+    images = []
+    for blocks_per_chunk in (1, 2):
+        plan = Plan(config=SMALL, num_images=6000, seed=3, blocks_per_chunk=blocks_per_chunk,
+                    unique=True, hold_out=("num_objects=1",), heldout_images=100)  # fmt: skip
+        create_version(tmp_path / str(blocks_per_chunk), plan, engine="serial",
+                       show_progress=False)  # fmt: skip
+        version = open_store(tmp_path / str(blocks_per_chunk)).version()
+        images.append([version[s].images[:] for s in (*SPLITS, "heldout")])
+    for one, two in zip(*images, strict=True):
+        np.testing.assert_array_equal(one, two)
 
 
 def test_a_distribution_with_too_few_distinct_images_is_one_error(tmp_path: Path) -> None:
