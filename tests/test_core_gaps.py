@@ -1071,3 +1071,57 @@ def test_a_unique_candidate_task_of_a_writer_fenced_out_stores_nothing(bucket: s
         with pytest.raises(StoreLockedError, match="taken over"):
             candidate_task(url, name, json.dumps(plan.to_dict()), fence, schedule(plan), {}, 0)
         assert list(store.task_indices(name, CANDIDATES)) == []
+
+
+def test_publishing_and_deleting_sync_the_directories_of_their_renames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rename survives a power cut once the directories it changed are synced: publishing
+    (staging area -> store) syncs both, then a delete (store -> trash) syncs the store."""
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    store = tmp_path / "s"
+    name = create_version(store, Plan(num_images=100), engine="serial", show_progress=False)[
+        "version"
+    ]
+    assert synced[-2:] == [str(store), str((store / staged_key(name)).parent)]
+    synced.clear()
+    open_backend(store).delete(name)
+    assert not (store / name).exists() and synced[-1] == str(store)
+
+
+def test_tails_give_one_entry_per_key_and_none_for_a_missing_one(tmp_path: Path) -> None:
+    store = open_backend(tmp_path / "s", create=True)
+    (tmp_path / "s" / "a").write_bytes(b"123456")
+    (tmp_path / "s" / "b").write_bytes(b"xy")  # shorter than the tail: all of it
+    assert store.tails(["a", "gone", "b"]) == [b"3456", None, b"xy"]
+    ranges = [("a", 1, 2), ("gone", 0, 1), ("b", 0, 1)]
+    assert store._get_ranges(ranges) == [b"23", None, b"x"]  # type: ignore[attr-defined]
+
+
+def test_a_delete_takes_the_version_out_of_the_store_before_removing_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rename takes the version out first: a delete killed part-way never leaves a
+    half-removed version in the store."""
+    store = tmp_path / "s"
+    name = create_version(store, Plan(num_images=100), engine="serial", show_progress=False)[
+        "version"
+    ]
+    seen: list[bool] = []
+    real = shutil.rmtree
+
+    def rmtree(path: Any, *args: Any, **kwargs: Any) -> None:
+        seen.append((store / name).exists())
+        real(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    open_backend(store).delete(name)
+    assert seen and not any(seen)
+    assert not (store / name).exists()
