@@ -906,6 +906,26 @@ def test_a_version_staged_with_slash_keys_is_checked_in_its_own_keys(
     assert not [k for k in missing if "/c." in k]
 
 
+def test_a_chunk_copied_into_a_version_staged_with_slash_keys_lands_at_its_own_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grow staged by a gridstore before issue 26 ("/" keys, whose chunk files sit in
+    directories of their own) and resumed by today's copies its source's chunks there."""
+    from gridstore.storage import layout
+
+    plan = Plan(num_images=2_000, seed=1)
+    source = create_version(tmp_path / "store", plan, engine="serial", show_progress=False)
+    store = open_backend(tmp_path / "store")
+    with monkeypatch.context() as m:
+        m.setattr(layout, "CHUNK_KEY_SEPARATOR", "/")
+        name = store.claim_version()
+        store.create_arrays(name, {"plan": plan.to_dict()}, plan.array_shapes())
+    open_backend(tmp_path / "store").copy_chunk(source["version"], name, "train", 0)
+    staged = tmp_path / "store" / staged_key(name) / "train"
+    assert (staged / "images" / "c" / "0" / "0" / "0").is_file()
+    assert (staged / "num_objects" / "c" / "0").is_file()
+
+
 def test_a_views_batches_keep_a_chunk_holding_a_single_row(small_store: Path) -> None:
     view = _train(small_store).where(_one_row_of_chunk_1_none_of_chunk_2)
     rows = [b["num_objects"] for b in view.batches(40, fields=("num_objects",))]
@@ -1102,7 +1122,18 @@ def test_tails_give_one_entry_per_key_and_none_for_a_missing_one(tmp_path: Path)
     (tmp_path / "s" / "b").write_bytes(b"xy")  # shorter than the tail: all of it
     assert store.tails(["a", "gone", "b"]) == [b"3456", None, b"xy"]
     ranges = [("a", 1, 2), ("gone", 0, 1), ("b", 0, 1)]
+    opened = len(os.listdir("/proc/self/fd"))
     assert store._get_ranges(ranges) == [b"23", None, b"x"]  # type: ignore[attr-defined]
+    store.tails(["a", "b"])
+    assert len(os.listdir("/proc/self/fd")) == opened  # every file it opened is closed
+
+
+def test_a_local_version_being_written_is_listed_as_writing(tmp_path: Path) -> None:
+    store = open_backend(tmp_path / "s", create=True)
+    name = store.claim_version()
+    with store.version_lock(name):
+        assert [(v.name, v.writing) for v in store.staged()] == [(name, True)]
+    assert [(v.name, v.writing) for v in store.staged()] == [(name, False)]
 
 
 def test_a_delete_takes_the_version_out_of_the_store_before_removing_a_file(
