@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from gridstore.errors import (
     GridstoreError,
     StoreLockedError,
     StoreNotFoundError,
+    VersionExistsError,
     VersionIncompleteError,
     VersionNotFoundError,
 )
@@ -306,6 +308,40 @@ def test_a_live_process_of_another_user_holds_its_lease() -> None:
         os.close(read)
         holder.kill()
         holder.wait()
+
+
+def test_a_store_another_user_cannot_write_is_refused_as_permission_denied() -> None:
+    """Not a read-only file system: the directory's permissions. Checked in a child that drops
+    root (root may write anywhere)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to drop to a user the directory refuses")
+    top = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        top.chmod(0o755)  # others may enter and read, not write
+        open_backend(top / "store", create=True)
+        read, write = os.pipe()
+        with warnings.catch_warnings():  # the child opens a local store only: no lock taken
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            try:
+                os.setuid(65533)
+                try:
+                    open_backend(top / "store").claim_version()
+                except StoreNotFoundError as err:
+                    os.write(write, str(err).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        assert os.waitpid(child, 0)[1] == 0
+        with os.fdopen(read, "rb") as pipe:
+            assert (
+                pipe.read()
+                .decode()
+                .endswith("is not writable (permission denied); it can only be read")
+            )
+    finally:
+        shutil.rmtree(top)
 
 
 @pytest.mark.parametrize(
@@ -1097,7 +1133,8 @@ def test_publishing_and_deleting_sync_the_directories_of_their_renames(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rename survives a power cut once the directories it changed are synced: publishing
-    (staging area -> store) syncs both, then a delete (store -> trash) syncs the store."""
+    (staging area -> store) syncs both, then a delete (store -> trash) syncs the store, after
+    its tombstone (written durably: no commit flushes it later)."""
     synced: list[str] = []
     real = os.fsync
 
@@ -1114,6 +1151,8 @@ def test_publishing_and_deleting_sync_the_directories_of_their_renames(
     synced.clear()
     open_backend(store).delete(name)
     assert not (store / name).exists() and synced[-1] == str(store)
+    # before it, the tombstone that keeps the name from being given again: file and directory
+    assert [path.startswith(str(store / TOMBSTONES)) for path in synced] == [True, True, False]
 
 
 def test_tails_give_one_entry_per_key_and_none_for_a_missing_one(tmp_path: Path) -> None:
@@ -1156,3 +1195,23 @@ def test_a_delete_takes_the_version_out_of_the_store_before_removing_a_file(
     open_backend(store).delete(name)
     assert seen and not any(seen)
     assert not (store / name).exists()
+
+
+def test_a_version_published_meanwhile_under_its_name_is_not_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer's version appears between the check and the rename: the rename fails,
+    and so does the commit, in one line, leaving the other version as it is."""
+    store, name = tmp_path / "s", "2026-01-01-v1"
+    real = os.rename
+
+    def rename(src: Any, dst: Any) -> None:
+        if Path(dst) == store / name:
+            (store / name / "theirs").mkdir(parents=True)  # published just now
+        real(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(VersionExistsError, match=r"already exists .*; not overwritten"):
+        create_version(store, Plan(num_images=100), name=name, engine="serial",
+                       show_progress=False)  # fmt: skip
+    assert [p.name for p in (store / name).iterdir()] == ["theirs"]
