@@ -1178,23 +1178,27 @@ def test_a_local_version_being_written_is_listed_as_writing(tmp_path: Path) -> N
 def test_a_delete_takes_the_version_out_of_the_store_before_removing_a_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One rename takes the version out first: a delete killed part-way never leaves a
-    half-removed version in the store."""
+    """One rename takes each version out first: a delete killed part-way never leaves a
+    half-removed version in the store (two versions, two deletes: the trash is reused)."""
     store = tmp_path / "s"
-    name = create_version(store, Plan(num_images=100), engine="serial", show_progress=False)[
-        "version"
-    ]
-    seen: list[bool] = []
+    names = [
+        create_version(store, Plan(num_images=100, seed=s), engine="serial",
+                       show_progress=False)["version"]
+        for s in (1, 2)
+    ]  # fmt: skip
+    seen: list[bool] = []  # at each removal: is the version being deleted still in the store?
     real = shutil.rmtree
 
     def rmtree(path: Any, *args: Any, **kwargs: Any) -> None:
-        seen.append((store / name).exists())
+        seen.append((store / deleting[0]).exists())
         real(path, *args, **kwargs)
 
     monkeypatch.setattr(shutil, "rmtree", rmtree)
-    open_backend(store).delete(name)
-    assert seen and not any(seen)
-    assert not (store / name).exists()
+    for name in names:
+        seen.clear()
+        deleting = [name]
+        open_backend(store).delete(name)
+        assert seen and not any(seen) and not (store / name).exists()
 
 
 def test_a_version_published_meanwhile_under_its_name_is_not_overwritten(
