@@ -1219,3 +1219,9 @@ def test_a_version_published_meanwhile_under_its_name_is_not_overwritten(
         create_version(store, Plan(num_images=100), name=name, engine="serial",
                        show_progress=False)  # fmt: skip
     assert [p.name for p in (store / name).iterdir()] == ["theirs"]
+
+
+def test_a_store_that_cannot_be_created_is_one_line_naming_why(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(StoreNotFoundError, match=r"^cannot create store '.*': Not a directory"):
+        open_backend(tmp_path / "a-file" / "store", create=True)
