@@ -57,6 +57,7 @@ from tests.helpers_s3 import (  # noqa: F401 - fixtures
     s3_objects,
 )
 from tests.helpers_s3proxy import FaultProxy
+from tests.test_fsio import fsyncs  # noqa: F401 - fixture
 
 # -- check_constraints with annotations: each rule, one damage at a time ----------------------
 
@@ -1130,19 +1131,13 @@ def test_a_unique_candidate_task_of_a_writer_fenced_out_stores_nothing(bucket: s
 
 
 def test_publishing_and_deleting_sync_the_directories_of_their_renames(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    fsyncs: list[str],  # noqa: F811 - the fixture
 ) -> None:
     """A rename survives a power cut once the directories it changed are synced: publishing
     (staging area -> store) syncs both, then a delete (store -> trash) syncs the store, after
     its tombstone (written durably: no commit flushes it later)."""
-    synced: list[str] = []
-    real = os.fsync
-
-    def spy(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", spy)
+    synced = fsyncs
     store = tmp_path / "s"
     name = create_version(store, Plan(num_images=100), engine="serial", show_progress=False)[
         "version"
