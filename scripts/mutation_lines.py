@@ -3,8 +3,9 @@
 Loaded with ``-p mutation_lines`` (``scripts/`` on ``PYTHONPATH``). While each test runs (its
 setup, call and teardown), a trace function records the lines of ``$MUTATION_LINES_FILE``
 that execute, in this process and its threads; at the end the map ``line -> [node ids]``, and
-each test's seconds, go to ``$MUTATION_LINES_OUT`` as JSON. Lines run at import, in a subprocess or in a compiled
-kernel are not seen: the script runs every test of the module for those.
+each test's seconds, go to ``$MUTATION_LINES_OUT`` as JSON. Lines run at import, in a
+subprocess or in a compiled kernel are not seen: the script runs every test of the module for
+those.
 """
 
 from __future__ import annotations
