@@ -137,6 +137,13 @@ def _erase(image: int, k: int) -> Damage:
     return damage
 
 
+def _forget(image: int, k: int) -> Damage:
+    """Remove object k whole (cells and record) from an image whose last object it is."""
+    fields = ("object_type", "object_subtype", "object_colour", "object_size", "object_bbox")
+    return _both(_erase(image, k), *(_set(f, (image, k), 0) for f in fields),
+                 _set("num_objects", (image,), k))  # fmt: skip
+
+
 def _retype(image: int, k: int, kind: int, sub: int) -> Damage:
     return _both(_set("object_type", (image, k), kind), _set("object_subtype", (image, k), sub))
 
@@ -177,6 +184,12 @@ DAMAGES: list[tuple[str, Damage, dict[str, object], int, set[str]]] = [
     ("a label past num_objects", _set("num_objects", (1,), 3), {}, 1,
      {"instance_labels", "object_type"}),
     ("an object without cells", _erase(1, 1), {}, 1, {"instance_labels"}),
+    # between two rows of an object: the cells after it still count, so only the label is wrong
+    ("a background cell labelled past num_objects", _set("instance_map", (2, 3, 4), 5), {}, 2,
+     {"instance_labels"}),
+    # two objects forgotten, and a colour left in the second empty slot, not the first
+    ("a stray record in the last empty slot", _both(_forget(2, 3), _forget(2, 2),
+     _set("object_colour", (2, 3), 5)), {}, 2, {"object_type"}),
     ("a size recorded one too many", _set("object_size", (2, 0), 7), {}, 2, {"object_size"}),
     ("a size under min_size", _both(), {"min_size": 4}, ALL, {"object_size"}),
     ("a size over max_size", _both(), {"max_size": 5}, ALL, {"object_size"}),

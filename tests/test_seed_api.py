@@ -409,13 +409,15 @@ def test_check_constraints_without_annotations_finds_a_damaged_image(
     missing = sorted(set(range(1, 10)) - set(np.unique(images[7]).tolist()))[0]
     row, col = np.argwhere(images[7] == 0)[0]
     images[7, row, col] = missing  # one pixel of a colour the image does not have
-    images[300] = 0
+    images[300:307] = 0  # seven empty images: the summary names the first five
     report = gridstore.check_constraints(images, None)
     assert {k: v.tolist() for k, v in report.violations.items()} == {
-        "object_count": [300],
+        "object_count": list(range(300, 307)),
         "object_size": [7],
     }
-    assert report.summary() == "object_count: 1 images (e.g. 300); object_size: 1 images (e.g. 7)"
+    assert report.summary() == (
+        "object_count: 7 images (e.g. 300, 301, 302, 303, 304); object_size: 1 images (e.g. 7)"
+    )
 
 
 def test_check_constraints_without_annotations_still_checks_the_shape() -> None:
