@@ -187,6 +187,9 @@ DAMAGES: list[tuple[str, Damage, dict[str, object], int, set[str]]] = [
     # between two rows of an object: the cells after it still count, so only the label is wrong
     ("a background cell labelled past num_objects", _set("instance_map", (2, 3, 4), 5), {}, 2,
      {"instance_labels"}),
+    # a bad type does not end the image's check: the next object's size is still read
+    ("no type, and the next object's size wrong", _both(_set("object_type", (2, 0), 0),
+     _set("object_size", (2, 1), 6)), {}, 2, {"object_type", "object_size"}),
     # two objects forgotten, and a colour left in the second empty slot, not the first
     ("a stray record in the last empty slot", _both(_forget(2, 3), _forget(2, 2),
      _set("object_colour", (2, 3), 5)), {}, 2, {"object_type"}),
@@ -246,6 +249,14 @@ def test_each_annotation_rule_flags_exactly_the_image_that_breaks_it(
         rule: flagged for rule in rules
     }
     assert report.ok == (not rules)
+
+
+def test_a_blob_in_two_pieces_is_not_joined_through_a_cell_it_does_not_have() -> None:
+    """Pieces {(0, 2), (0, 3)} and {(1, 0), (2, 0)}: the search starts at (0, 2) and must not
+    also start at (0, 0), which borders the second piece (a fresh stack holds 0 there)."""
+    image, ann = _draw([(1, 0, 5, [(0, 2), (0, 3), (1, 0), (2, 0)])])
+    report = check_constraints(image[None], {k: v[None] for k, v in ann.items()})
+    assert {rule: idx.tolist() for rule, idx in report.violations.items()} == {"object_shape": [0]}
 
 
 # -- the object-storage lease: who holds it, and when it is dead --------------------------------
