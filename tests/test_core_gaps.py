@@ -184,6 +184,9 @@ DAMAGES: list[tuple[str, Damage, dict[str, object], int, set[str]]] = [
     ("a label past num_objects", _set("num_objects", (1,), 3), {}, 1,
      {"instance_labels", "object_type"}),
     ("an object without cells", _erase(1, 1), {}, 1, {"instance_labels"}),
+    ("an object without cells, and the next one's size wrong",
+     _both(_erase(1, 1), _set("object_size", (1, 2), 4)), {}, 1,
+     {"instance_labels", "object_size"}),
     # between two rows of an object: the cells after it still count, so only the label is wrong
     ("a background cell labelled past num_objects", _set("instance_map", (2, 3, 4), 5), {}, 2,
      {"instance_labels"}),
