@@ -310,6 +310,25 @@ def test_a_dead_process_on_this_host_holds_no_lease() -> None:
     assert lease_live(record, stale_seconds=300) is False
 
 
+def _as_user(uid: int, call: Callable[[], str]) -> str:
+    """What ``call()`` returns when run in a forked child that drops root for ``uid``."""
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # the child makes one call and exits: it takes no lock
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            os.setuid(uid)
+            os.write(write, call().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        said = pipe.read().decode()
+    assert os.waitpid(child, 0)[1] == 0
+    return said
+
+
 def test_a_live_process_of_another_user_holds_its_lease() -> None:
     """On a shared host, ``kill(pid, 0)`` on another user's process fails with EPERM:
     that writer is alive, and its lease must not be taken over. Checked in a child that
@@ -318,22 +337,10 @@ def test_a_live_process_of_another_user_holds_its_lease() -> None:
         pytest.skip("needs root, to run the check as one user against a process of another")
     holder = subprocess.Popen(["sleep", "60"], user=65534)
     record = {"host": socket.gethostname(), "pid": holder.pid, "renewed": 0.0}
-    read, write = os.pipe()
-    with warnings.catch_warnings():  # the child only calls lease_live: no lock is needed
-        warnings.simplefilter("ignore", DeprecationWarning)
-        child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        try:
-            os.setuid(65533)
-            os.write(write, b"live" if lease_live(record, stale_seconds=300) else b"dead")
-        finally:
-            os._exit(0)
     try:
-        os.close(write)
-        assert os.waitpid(child, 0)[1] == 0
-        assert os.read(read, 8) == b"live"
+        said = _as_user(65533, lambda: "live" if lease_live(record, stale_seconds=300) else "dead")
+        assert said == "live"
     finally:
-        os.close(read)
         holder.kill()
         holder.wait()
 
@@ -344,30 +351,18 @@ def test_a_store_another_user_cannot_write_is_refused_as_permission_denied() -> 
     if os.geteuid() != 0:
         pytest.skip("needs root, to drop to a user the directory refuses")
     top = Path(tempfile.mkdtemp(dir="/tmp"))
+
+    def claim() -> str:
+        try:
+            return open_backend(top / "store").claim_version()
+        except StoreNotFoundError as err:
+            return str(err)
+
     try:
         top.chmod(0o755)  # others may enter and read, not write
         open_backend(top / "store", create=True)
-        read, write = os.pipe()
-        with warnings.catch_warnings():  # the child opens a local store only: no lock taken
-            warnings.simplefilter("ignore", DeprecationWarning)
-            child = os.fork()
-        if child == 0:  # pragma: no cover - runs in the child
-            try:
-                os.setuid(65533)
-                try:
-                    open_backend(top / "store").claim_version()
-                except StoreNotFoundError as err:
-                    os.write(write, str(err).encode())
-            finally:
-                os._exit(0)
-        os.close(write)
-        assert os.waitpid(child, 0)[1] == 0
-        with os.fdopen(read, "rb") as pipe:
-            assert (
-                pipe.read()
-                .decode()
-                .endswith("is not writable (permission denied); it can only be read")
-            )
+        refused = _as_user(65533, claim)
+        assert refused.endswith("is not writable (permission denied); it can only be read")
     finally:
         shutil.rmtree(top)
 
