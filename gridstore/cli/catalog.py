@@ -65,7 +65,7 @@ def versions(store: Path, as_json: bool) -> None:
     """
     from gridstore.digest import short_digest
     from gridstore.holdout.spec import ALL_SPLITS, HELDOUT
-    from gridstore.plan import format_bytes
+    from gridstore.plan import SPLITS, format_bytes
     from gridstore.storage import open_backend
     from gridstore.storage.registry import LATEST, tags
 
@@ -94,7 +94,7 @@ def versions(store: Path, as_json: bool) -> None:
         click.echo(f"no versions in '{s.path}'")
         return
     held = any(HELDOUT in r for r in rows)  # a column only for a store with hold-out versions
-    splits = ALL_SPLITS if held else ALL_SPLITS[:3]
+    splits = ALL_SPLITS if held else SPLITS
     click.echo(
         f"{'version':<16} {'state':<11} {'preset':<7} {'seed':>6} {'train':>12} {'val':>10} "
         f"{'test':>10}{f' {HELDOUT:>10}' if held else ''} {'size':>10}  {'digest':<12}  "
