@@ -43,7 +43,7 @@ def stage_times(plan: Plan, tasks: int, where: Path) -> tuple[dict[str, float], 
     generate_task(plan, 0)  # compile / load the kernels outside the clock
     for index in range(tasks):
         t = time.perf_counter()
-        images, anns, hashes, draws = generate_task(plan, index)
+        images, anns, hashes, draws, _ = generate_task(plan, index)
         spent["generate (kernel, routing, hashes)"] += time.perf_counter() - t
         t = time.perf_counter()
         counts = {

@@ -138,13 +138,15 @@ def count_duplicates(
 ) -> dict[str, int]:
     """Count repeated images within each split and contents shared across splits.
 
-    Hashes are processed in buckets of their top bits, re-reading the parts
+    Hashes are processed in buckets of their lowest bits, re-reading the parts
     (``load_parts()``) once per bucket: memory stays near a few times
     ``bucket_bytes`` up to 16 buckets (about 33M images), and beyond that the
     buckets grow instead of the passes (10**9 images: 16 passes over 8 GB of
-    hashes, about 3 GB of memory).
+    hashes, about 3 GB of memory). Not the top bits: a commit job's parts
+    share theirs (`gridstore.write.reduce`), and would all fall in one bucket.
     """
     bits = bucket_bits(total, bucket_bytes)
+    low = np.uint64((1 << bits) - 1)
     within = dict.fromkeys(splits, 0)
     cross = 0
     for bucket in range(1 << bits):
@@ -152,7 +154,7 @@ def count_duplicates(
         for part in load_parts():
             for s in splits:
                 h = part[s]
-                per_split[s].append(h[(h >> np.uint64(64 - bits)) == bucket] if bits else h)
+                per_split[s].append(h[(h & low) == bucket] if bits else h)
         uniques = []
         for s in splits:
             h = np.concatenate(per_split[s]) if per_split[s] else np.zeros(0, np.uint64)

@@ -193,3 +193,43 @@ def test_a_killed_writers_unfinished_file_is_not_counted(
     meta = create_version(tmp_path, repeats_plan, name=NAME, engine="serial", show_progress=False)
     assert meta["storage"] == on_the_pool[1]["storage"]
     assert not list((tmp_path / NAME).rglob(".*"))
+
+
+def test_a_duplicates_job_holds_its_hashes_and_one_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's peak (numpy's, traced) is its hashes read, not several copies of them.
+
+    Its hashes share their top bits (its partitions): buckets cut by those would
+    put every hash in one. 2M images, random hashes: 4 MB a job, in four buckets.
+    """
+    import json
+    import tracemalloc
+
+    monkeypatch.setattr(reduce, "JOB_BUCKET_BYTES", 1 << 20)
+    store, plan = open_backend(tmp_path, create=True), Plan(num_images=2_000_000, seed=0)
+    bits, rng = reduce.hash_bits(plan.num_images), np.random.default_rng(0)
+    for t in plan.tasks:
+        hashes = {
+            s: rng.integers(0, 2**64, b - a, np.uint64) for s, (a, b) in plan.task_rows(t).items()
+        }
+        store.put_task_hashes(NAME, t.index, hashes, bits)
+    jobs = reduce.plan_jobs(plan, 2)
+    i = next(k for k, j in enumerate(jobs) if j.kind == "duplicates")
+    tasks = [t.index for t in plan.tasks]
+    parts = store.hash_parts(NAME, tasks, SPLITS, bits, range(jobs[i].start, jobs[i].stop))
+    held = sum(p[s].nbytes for p in parts for s in SPLITS)
+    assert held > 3_000_000
+    tracemalloc.start()
+    try:
+        got = reduce.run_job(str(tmp_path), NAME, json.dumps(plan.to_dict()), None, jobs, i)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got["duplicates"] == {
+        "train_within": 0,
+        "val_within": 0,
+        "test_within": 0,
+        "cross_split": 0,
+    }
+    assert peak < 2.5 * held  # read (twice: the bytes and their offsets' batch), one bucket

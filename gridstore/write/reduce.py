@@ -17,6 +17,7 @@ small results, so its time and memory do not grow with the version:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -48,9 +49,12 @@ __all__ = [
 # Hashes per partition of a task's hash file, aimed at: the partitions are the
 # unit the duplicate count is split into (10**8 images: 64 partitions).
 HASH_PARTITION = 1 << 21
-# Hashes a duplicates job counts at once, aimed at (held about six times over,
-# as in `count_duplicates`: under 200 MiB).
+# Hashes a duplicates job reads at once, aimed at (32 MiB); fewer jobs, fewer reads
+# of every task's file.
 JOB_HASHES = 1 << 22
+# It counts them in buckets of this size (each held about six times over in
+# `count_duplicates`): a worker's peak stays near a generation task's, flat in N.
+JOB_BUCKET_BYTES = 1 << 21
 RECORDS_PER_JOB = 1024
 # A smaller version's jobs run where its tasks ran: in this process when they
 # did, since starting workers would take longer than the jobs.
@@ -88,7 +92,7 @@ def job_bytes(num_images: int, workers: int, paired: bool = False) -> int:
     """
     hashes = -(-num_images // _duplicates_jobs(num_images, workers))
     twins = 8 * hashes + 6 * 8 * 2 * hashes if paired else 0
-    return 8 * hashes + duplicate_count_bytes(hashes) + twins
+    return 8 * hashes + duplicate_count_bytes(hashes, JOB_BUCKET_BYTES) + twins
 
 
 def plan_jobs(plan: Plan, workers: int) -> list[Job]:
@@ -156,7 +160,8 @@ def _duplicates(store: Any, name: str, plan: Plan, job: Job) -> dict[str, Any]:
     groups = hash_groups(plan)  # a paired version's files hold its twins' hashes too
     parts = list(store.hash_parts(name, tasks, groups, bits, range(job.start, job.stop)))
     total = sum(len(p[s]) for p in parts for s in plan.splits)
-    out = {"duplicates": heldout_duplicates(count_duplicates, lambda: parts, plan.splits, total)}
+    count = functools.partial(count_duplicates, bucket_bytes=JOB_BUCKET_BYTES)
+    out = {"duplicates": heldout_duplicates(count, lambda: parts, plan.splits, total)}
     return out | ({"pair_duplicates": count_twin_repeats(parts)} if plan.pairs else {})
 
 
