@@ -17,12 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 import numba
+import numpy as np
 from numba import types
-from numba.extending import intrinsic
-
-from gridstore._jit import kernel
+from numba.extending import intrinsic, overload
 
 __all__ = ["unowned"]
+
+_NOT_CONTIGUOUS = "unowned: the array must be C-contiguous"
 
 
 @intrinsic
@@ -36,9 +37,21 @@ def _as_pointer(typingctx: Any, address: Any, dtype: Any) -> Any:
     return target(address, dtype), codegen
 
 
-@kernel(inline="always")
-def unowned(a):
-    """A C-contiguous array's data as an array without a reference count (``a`` must outlive it)."""
-    if not a.flags.c_contiguous:  # carray would read it as if it were
-        raise ValueError("unowned: the array must be C-contiguous")
-    return numba.carray(_as_pointer(a.ctypes.data, a.dtype), a.shape)
+def unowned(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous array's data as an array without a reference count (``a`` must outlive it).
+
+    Compiled, a view of ``a``'s memory; in Python (numba's JIT off), ``a`` itself.
+    """
+    if not a.flags.c_contiguous:
+        raise ValueError(_NOT_CONTIGUOUS)
+    return a
+
+
+@overload(unowned)
+def _unowned_compiled(a):  # no annotations: numba matches this signature to view's
+    def view(a):
+        if not a.flags.c_contiguous:  # carray would read it as if it were
+            raise ValueError(_NOT_CONTIGUOUS)
+        return numba.carray(_as_pointer(a.ctypes.data, a.dtype), a.shape)
+
+    return view

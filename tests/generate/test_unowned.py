@@ -25,3 +25,10 @@ def test_a_view_is_its_arrays_memory() -> None:
 def test_a_strided_array_is_refused() -> None:
     with pytest.raises(ValueError, match="C-contiguous"):
         _write_through(np.zeros(6, np.int64)[::2])
+    with pytest.raises(ValueError, match="C-contiguous"):  # in Python too (the JIT off)
+        unowned(np.zeros((3, 4), np.uint8)[:, 1:])
+
+
+def test_in_python_it_is_the_array_itself() -> None:
+    a = np.zeros(3)
+    assert unowned(a) is a
