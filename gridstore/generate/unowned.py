@@ -3,8 +3,8 @@
 Each array an inlined numba function takes is bound to a new variable, and
 numba counts that reference with an atomic increment and decrement. Its
 pruning pass removes few of these pairs in `draw_image`'s loops: they were
-a third of the kernel's time, 80 pairs an image (docs/internals.md, "Where
-the kernel's time goes now"). A view made by ``numba.carray`` from the
+a third of the kernel's time, 80 pairs an image (docs/internals.md,
+"numba's reference counts"). A view made by ``numba.carray`` from the
 array's address has no owner to count, so the pairs cost a null check.
 
 The caller must keep the array alive while the view is used: pass views
