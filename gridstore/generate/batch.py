@@ -14,9 +14,9 @@ from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
 from gridstore.generate.hashing import content_hash
 from gridstore.generate.holdout import HOLD_NONE, HOLD_ONLY, HOLD_OUT, NO_CONDITIONS, matches_any
-from gridstore.generate.kernel import draw_image, make_scratch
+from gridstore.generate.kernel import draw_image, make_scratch, unowned_scratch, unowned_tables
 from gridstore.generate.rng import image_key, seed_state, split_of, splitmix64
-from gridstore.generate.shapes import ShapeTables, build_tables
+from gridstore.generate.shapes import build_tables
 from gridstore.generate.unowned import unowned
 from gridstore.generate.vocab import ROUTING_BLOCK_IMAGES, Annotations
 
@@ -62,17 +62,6 @@ STREAM, BY_CONTENT, BY_POSITION = 0, 1, 2  # how _fill routes a drawn image to a
 NO_SKIP, NO_FLAGS = np.zeros(0, np.int64), np.zeros(0, np.uint8)  # none of either
 
 
-@kernel(inline="always")
-def _unowned_tables(t):
-    """The shape tables as views without reference counts (`gridstore.generate.unowned`)."""
-    return ShapeTables(
-        unowned(t.type_cum), unowned(t.line_cum), unowned(t.rect_start), unowned(t.rect_count),
-        unowned(t.rect_h), unowned(t.rect_w), unowned(t.rect_cum), unowned(t.family_cum),
-        unowned(t.family_start), unowned(t.family_count), unowned(t.var_h), unowned(t.var_w),
-        unowned(t.var_start), unowned(t.var_size), unowned(t.cell_r), unowned(t.cell_c),
-    )  # fmt: skip
-
-
 @kernel
 def _copy(dst, row, src):
     """dst[row] = src for a 2-D dst, as a loop (no row view, no slice assignment to compile)."""
@@ -110,12 +99,9 @@ def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip
     s_bbox2 = s_bbox.reshape((k, 4))  # the same bytes, as the kernel writes them
     # draw_image takes views without reference counts: the atomic counts of the arrays
     # it binds were a third of its time. Their owners stay alive: the loop uses them.
-    sc = scratch
-    v_scratch = (unowned(sc[0]), unowned(sc[1]), unowned(sc[2]), unowned(sc[3]), unowned(sc[4]),
-                 unowned(sc[5]), unowned(sc[6]), unowned(sc[7]), unowned(sc[8]), unowned(sc[9]))  # fmt: skip
-    v_tb, v_bbox = _unowned_tables(tb), unowned(s_bbox2)
+    v_scratch, v_tb = unowned_scratch(scratch), unowned_tables(tb)
     v_img, v_inst, v_type, v_sub = unowned(s_img), unowned(s_inst), unowned(s_type), unowned(s_sub)
-    v_col, v_size = unowned(s_col), unowned(s_size)
+    v_col, v_size, v_bbox = unowned(s_col), unowned(s_size), unowned(s_bbox2)
     counts = np.zeros(3, np.int64)
     remaining = quotas[0] + quotas[1] + quotas[2]
     j = first
@@ -136,25 +122,8 @@ def _fill(seed, block, first, quotas, offsets, route, cum_fracs, max_draws, skip
         s_col[:] = 0
         s_size[:] = 0
         s_bbox[:] = 0
-        n = draw_image(
-            v_scratch[3],
-            g,
-            nmin,
-            nmax,
-            smin,
-            smax,
-            compact,
-            tries,
-            v_tb,
-            v_img,
-            v_inst,
-            v_type,
-            v_sub,
-            v_col,
-            v_size,
-            v_bbox,
-            v_scratch,
-        )
+        n = draw_image(v_scratch[3], g, nmin, nmax, smin, smax, compact, tries, v_tb, v_img, v_inst,
+                       v_type, v_sub, v_col, v_size, v_bbox, v_scratch)  # fmt: skip
         m = hold.shape[0] > 0 and matches_any(hold, n, s_type, s_sub, s_col, s_size)
         if (mode == HOLD_OUT and m) or (mode == HOLD_ONLY and not m):
             tally[0] += 1

@@ -20,8 +20,19 @@ import numpy as np
 
 from gridstore._jit import kernel
 from gridstore.generate.rng import randint, uniform
+from gridstore.generate.shapes import ShapeTables
+from gridstore.generate.unowned import unowned
 
-__all__ = ["BLOB", "LINE", "PATTERN", "RECTANGLE", "draw_image", "make_scratch"]
+__all__ = [
+    "BLOB",
+    "LINE",
+    "PATTERN",
+    "RECTANGLE",
+    "draw_image",
+    "make_scratch",
+    "unowned_scratch",
+    "unowned_tables",
+]
 
 BLOB, RECTANGLE, LINE, PATTERN = 1, 2, 3, 4  # object_type codes; 0 = no object
 _ONE = np.uint64(1)
@@ -61,6 +72,24 @@ def make_scratch(g: int):
         rows,  # the row of each flat cell index
         cols,  # its column
     )
+
+
+@kernel(inline="always")
+def unowned_scratch(sc):
+    """:func:`make_scratch`'s buffers as views without reference counts (`gridstore.generate.unowned`)."""
+    return (unowned(sc[0]), unowned(sc[1]), unowned(sc[2]), unowned(sc[3]), unowned(sc[4]),
+            unowned(sc[5]), unowned(sc[6]), unowned(sc[7]), unowned(sc[8]), unowned(sc[9]))  # fmt: skip
+
+
+@kernel(inline="always")
+def unowned_tables(t):
+    """The shape tables as views without reference counts (`gridstore.generate.unowned`)."""
+    return ShapeTables(
+        unowned(t.type_cum), unowned(t.line_cum), unowned(t.rect_start), unowned(t.rect_count),
+        unowned(t.rect_h), unowned(t.rect_w), unowned(t.rect_cum), unowned(t.family_cum),
+        unowned(t.family_start), unowned(t.family_count), unowned(t.var_h), unowned(t.var_w),
+        unowned(t.var_start), unowned(t.var_size), unowned(t.cell_r), unowned(t.cell_c),
+    )  # fmt: skip
 
 
 @kernel(error_model="numpy")
