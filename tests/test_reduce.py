@@ -209,16 +209,15 @@ def test_a_duplicates_job_holds_its_hashes_and_one_bucket(
     monkeypatch.setattr(reduce, "JOB_BUCKET_BYTES", 1 << 20)
     store, plan = open_backend(tmp_path, create=True), Plan(num_images=2_000_000, seed=0)
     bits, rng = reduce.hash_bits(plan.num_images), np.random.default_rng(0)
-    for t in plan.tasks:
-        hashes = {
-            s: rng.integers(0, 2**64, b - a, np.uint64) for s, (a, b) in plan.task_rows(t).items()
-        }
-        store.put_task_hashes(NAME, t.index, hashes, bits)
+    tasks = [
+        {s: rng.integers(0, 2**64, b - a, np.uint64) for s, (a, b) in plan.task_rows(t).items()}
+        for t in plan.tasks
+    ]
+    _store_tasks(store, tasks, bits, ["parts"] * len(tasks))
     jobs = reduce.plan_jobs(plan, 2)
     i = next(k for k, j in enumerate(jobs) if j.kind == "duplicates")
-    tasks = [t.index for t in plan.tasks]
-    parts = store.hash_parts(NAME, tasks, SPLITS, bits, range(jobs[i].start, jobs[i].stop))
-    held = sum(p[s].nbytes for p in parts for s in SPLITS)
+    parts = range(jobs[i].start, jobs[i].stop)
+    held = sum(_in(h[s], bits, parts).nbytes for h in tasks for s in SPLITS)
     assert held > 3_000_000
     tracemalloc.start()
     try:
