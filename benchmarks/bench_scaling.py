@@ -41,7 +41,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -50,6 +49,8 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from _rss import descendants_cpu  # a sibling module of the benchmarks
 
 RUNS = (("processes", 1), ("processes", 2), ("dask", 2))
 
@@ -118,17 +119,16 @@ def run_one(engine: str, workers: int, num_images: int, tmp: Path) -> dict[str, 
     would land on the next run.
     """
     work = Path(tempfile.mkdtemp(prefix=f"{engine}{workers}_", dir=tmp))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, __file__, "--child", engine, str(workers), str(num_images),
            str(work / "store")]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with descendants_cpu() as cpu:  # the fork server's and its workers' included
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.exit(f"{engine} x{workers} failed:\n{proc.stderr}")
     if proc.stderr.strip():
         print(f"  [{engine} x{workers} stderr] {proc.stderr.strip()}", file=sys.stderr)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    out["cpu"] = cpu["user"] + cpu["sys"]
     return out
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+
+from _rss import descendants_cpu  # a sibling module of the benchmarks
 
 from gridstore import Plan
 from gridstore.plan import SPLITS
@@ -71,14 +72,13 @@ def stage_times(plan: Plan, tasks: int, where: Path) -> tuple[dict[str, float], 
 
 def whole_run(num_images: int, workers: int, where: Path) -> tuple[float, float, float]:
     """Wall, user and system seconds of a whole ``gridstore generate`` (children included)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, "-m", "gridstore.cli", "generate", "--num-images", str(num_images),
            "--store", str(where), "--workers", str(workers), "--yes", "--quiet"]  # fmt: skip
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    wall = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+    with descendants_cpu() as cpu:  # the fork server's and its workers' included
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        wall = time.perf_counter() - t
+    return wall, cpu["user"], cpu["sys"]
 
 
 def main() -> None:

@@ -1,17 +1,20 @@
 """The performance targets, each measured as a ratio in one run, at 2M and 10M images.
 
-Every row of the performance issue's table: the whole ``gridstore generate``
-against ``np.savez_compressed`` of the same images, system against user time,
-bytes on disk against the npz, annotations against images, Dask against the
-process pool, shuffled batches against in-RAM indexing, the largest process's
-peak memory; and once: ``generate_corpus`` against the generator, the time a
-worker spends encoding and writing against generating, ``--compression max``
-against the npz, and a grow against generating from scratch. Prints the
-machine, then one line per row with its target; ``--markdown`` also prints the
-table the README shows. Run::
+Every row of the performance issues' tables: the kernel's CPU per image, the
+whole ``gridstore generate`` against ``np.savez_compressed`` of the same
+images, system against user time (of every process: the fork server's and its
+workers' included), bytes on disk against the npz, annotations against
+images, shuffled batches against in-RAM indexing, the largest process's peak
+memory; Dask against the process pool at 3M; and once: ``generate_corpus``
+against the generator, the time a worker spends encoding and writing against
+generating, ``--compression max`` against the npz, and a grow against
+generating from scratch. Prints the machine, then one line per row with its
+target; ``--markdown`` also prints the table the README shows. Stores are
+deleted only at the end: on ext4, creating files soon after deleting many
+others costs kernel time that would land on the next run. Run::
 
     python benchmarks/bench_targets.py                          # 2M and 10M
-    python benchmarks/bench_targets.py --sizes 200000 --markdown  # a quick look
+    python benchmarks/bench_targets.py --sizes 200000 --dask-size 200000 --markdown  # a quick look
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import shutil
 import sys
 import tempfile
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from _rss import run_measured
-from bench_generate import best_time, generate_range, machine_info
+from bench_generate import best_time, generate_range, kernel_against_reference, machine_info
 from bench_stages import stage_times
 from reference_generator import generate_reference
 
@@ -49,15 +51,11 @@ def row(what: str, measured: str, target: str, met: bool) -> None:
 
 def generate(n: int, store: Path, engine: str = "processes", *extra: str) -> dict[str, Any]:
     """A whole ``gridstore generate`` of ``n`` images, 2 workers: wall, CPU, peak memory, metadata."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [*CLI, "generate", "--num-images", str(n), "--store", str(store), "--workers", "2",
            "--engine", engine, "--yes", "--quiet", *extra]  # fmt: skip
-    got = run_measured(cmd)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    got = run_measured(cmd)  # CPU of every process, the fork server's included
     (zarr_json,) = store.glob("20*/zarr.json")
     got["meta"] = json.loads(zarr_json.read_text())["attributes"]
-    got["user"] = after.ru_utime - before.ru_utime
-    got["sys"] = after.ru_stime - before.ru_stime
     return got
 
 
@@ -108,14 +106,15 @@ def per_size(n: int, top: Path) -> float:
     meta, wall = pool["meta"], pool["seconds"]
     npz_s, npz_bpi = npz_of_same_images(top / f"pool-{n}")
     rate = n / wall
-    goal = "≥ 600,000 images/s" if n >= 10_000_000 else "(reported; the goal is for 10M)"
+    goal = "≥ 500,000 images/s" if n >= 10_000_000 else "(reported; the goal is for 10M)"
     row(f"generate {label}, 2 workers, whole command", f"{rate:,.0f} images/s", goal,
-        rate >= 600_000 or n < 10_000_000)  # fmt: skip
+        rate >= 500_000 or n < 10_000_000)  # fmt: skip
     row(f"generate {label} against np.savez_compressed of the same images",
         f"{npz_s / wall:.2f}x faster ({wall:.1f} s against {npz_s:.1f} s)", "≥ 1.5x",
         npz_s / wall >= 1.5)  # fmt: skip
-    row(f"system time / user time, generate {label}", f"{pool['sys'] / pool['user']:.1%}",
-        "≤ 10%", pool["sys"] <= 0.10 * pool["user"])  # fmt: skip
+    row(f"system time / user time, generate {label}, every process",
+        f"{pool['sys'] / pool['user']:.1%} ({pool['sys']:.2f} s / {pool['user']:.2f} s)", "≤ 5%",
+        pool["sys"] <= 0.05 * pool["user"])  # fmt: skip
     storage = meta["storage"]
     images = storage["image_bytes_on_disk"]
     ratio = storage["image_bytes_per_image"] / npz_bpi
@@ -125,12 +124,6 @@ def per_size(n: int, top: Path) -> float:
     row(f"annotations on disk / images on disk, {label}",
         f"{ann:.2f}x ({(storage['bytes_on_disk'] - images) / n:.1f} B/image)", "≤ 1.5x",
         ann <= 1.5)  # fmt: skip
-    dask = generate(n, top / f"dask-{n}", "dask")
-    extra = dask["seconds"] / wall - 1
-    row(f"Dask LocalCluster against the pool, 2 workers, {label}",
-        f"{extra:+.0%} time ({dask['seconds']:.1f} s against {wall:.1f} s)", "≤ +10%",
-        extra <= 0.10)  # fmt: skip
-    shutil.rmtree(top / f"dask-{n}")
     read_rate, read_ratio = shuffled_read(top / f"pool-{n}")
     row(f"shuffled batches of 256, one process, train of {label}",
         f"{read_rate:,.0f} images/s, {read_ratio:.2f}x in-RAM", "≥ 3.5M images/s and ≥ 0.4x",
@@ -138,14 +131,31 @@ def per_size(n: int, top: Path) -> float:
     peak = pool["peak_process_mib"]
     row(f"peak memory, largest process, {label}", f"{peak:.0f} MiB "
         f"(all processes {pool['peak_tree_mib']:.0f} MiB)", "≤ 250 MiB", peak <= 250)  # fmt: skip
-    shutil.rmtree(top / f"pool-{n}")
     return float(peak)
+
+
+def dask_against_pool(n: int, top: Path, runs: int = 2) -> None:
+    """Dask's LocalCluster against the pool at ``n`` images: the best of ``runs`` alternated runs."""
+    best = {"processes": float("inf"), "dask": float("inf")}
+    for k in range(runs):
+        for engine in best:
+            best[engine] = min(
+                best[engine], generate(n, top / f"{engine}-{n}-{k}", engine)["seconds"]
+            )
+    extra = best["dask"] / best["processes"] - 1
+    row(f"Dask LocalCluster against the pool, 2 workers, {n / 1e6:g}M",
+        f"{extra:+.0%} time ({best['dask']:.1f} s against {best['processes']:.1f} s)", "≤ +10%",
+        extra <= 0.10)  # fmt: skip
 
 
 def once(top: Path) -> None:
     """The rows measured at one size each."""
     n, config = 1_000_000, GeneratorConfig()
     generate_range(config, 0, 0, 10, 10)
+    old_us, new_us = kernel_against_reference(config, 0, 200_000, 20_000, 5)
+    row("the kernel, CPU per image, one process (median of 5 runs of 200K)",
+        f"{new_us:.2f} µs, {old_us / new_us:.2f}x the kernel before issue 26 ({old_us:.2f} µs)",
+        "≤ 1.0 µs", new_us <= 1.0)  # fmt: skip
     kernel = best_time(lambda: generate_range(config, 0, 0, n, 20_000), 3)
     corpus = best_time(lambda: generate_corpus(n, 0, show_progress=False), 3)
     reference = best_time(lambda: generate_reference(3000, 0), 1) / 3000
@@ -155,7 +165,6 @@ def once(top: Path) -> None:
 
     plan = Plan(num_images=2_000_000)
     spent, made = stage_times(plan, 10, top / "stages")
-    shutil.rmtree(top / "stages")
     generating = spent.pop("generate (kernel, routing, hashes)")
     rest = sum(spent.values())
     row("encoding and writing / generating, per image, one worker",
@@ -169,7 +178,6 @@ def once(top: Path) -> None:
     row("--compression max, images on disk, 200K",
         f"{bpi:.2f} B/image = {bpi / npz_bpi:.3f}x npz; written at {m / most['seconds']:,.0f} images/s",
         "≤ 0.8x npz", bpi / npz_bpi <= 0.8)  # fmt: skip
-    shutil.rmtree(top / "max")
 
     run = {"workers": 2, "show_progress": False}
     store = top / "grow"
@@ -184,8 +192,6 @@ def once(top: Path) -> None:
     row("grow 2M -> 3M against generating 3M (new images: 0.33 of the version)",
         f"time {grow / scratch:.2f}x, new bytes {new_bytes:.2f} of the version's",
         "proportional to the new images", grow / scratch <= 0.4 and new_bytes <= 0.34)  # fmt: skip
-    shutil.rmtree(top / "grow")
-    shutil.rmtree(top / "scratch")
 
 
 def main() -> None:
@@ -193,6 +199,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[2_000_000, 10_000_000])
+    parser.add_argument("--dask-size", type=int, default=3_000_000, help="images of the Dask row")
     parser.add_argument("--dir", default=None, help="where the stores go [default: a temp dir]")
     parser.add_argument("--markdown", action="store_true", help="also print the README's table")
     args = parser.parse_args()
@@ -201,8 +208,8 @@ def main() -> None:
     top = Path(tempfile.mkdtemp(prefix="bench-targets-", dir=args.dir))
     try:
         generate(1000, top / "warm")  # the kernel cache is warm for every timed run
-        shutil.rmtree(top / "warm")
         peaks = [per_size(n, top) for n in args.sizes]
+        dask_against_pool(args.dask_size, top)
         if len(peaks) > 1:
             row("peak memory flat in N", f"{peaks[-1] / peaks[0]:.2f}x from "
                 f"{args.sizes[0]:,} to {args.sizes[-1]:,} images", "≤ 1.1x",

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-import multiprocessing
 import os
 import signal
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from gridstore.arguments import ENGINES, EngineName, check_engine
 from gridstore.errors import ConfigError, WorkerLostError
+from gridstore.workers import context, init_worker, keep_freed_memory, start_early
 
 __all__ = ["ENGINES", "Engine", "EngineName", "default_workers", "open_engine", "run_tasks"]
 R = TypeVar("R")  # what a task returns: images written (generation), findings (validation)
@@ -52,52 +51,14 @@ def _serial(fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R],
         on_done(fn(t))
 
 
-def _init_worker(parent: int) -> None:
-    """Leave Ctrl-C to the parent (it shuts the pool down), die with it, reuse freed memory.
-
-    Without the death signal, workers of a parent killed with SIGKILL would
-    finish their task and linger, holding the parent's stdout open. A parent
-    that died before the signal was armed is caught by the pid check.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform == "linux":
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
-    _keep_freed_memory()
-
-
-def _keep_freed_memory() -> None:
-    """Have glibc's malloc reuse freed memory for a task's large buffers.
-
-    By default each buffer over 128 KiB-32 MiB (blosc's output, the last
-    chunk's padding) is a fresh mmap whose every page faults when first
-    written: a fifth of a worker's time went to the kernel. Only in pool
-    workers and the workers of our own LocalCluster: a user's process or
-    cluster keeps its allocator's settings. Elsewhere (macOS, musl) the
-    allocator keeps its defaults.
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except AttributeError:  # not glibc
-        logging.getLogger(__name__).debug("no mallopt: the allocator keeps its defaults")
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 64 << 20)  # buffers under 64 MiB come from the heap
-    mallopt(m_trim_threshold, 128 << 20)  # and up to 128 MiB of freed heap is kept
-
-
 @contextmanager
 def _pool(workers: int) -> Iterator[Engine]:
-    # spawn, not fork: zarr keeps an event-loop thread that a fork would orphan.
-    ctx = multiprocessing.get_context("spawn")
+    # Never a fork of this process: zarr keeps an event-loop thread that a fork would orphan.
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
+        max_workers=workers,
+        mp_context=context(),
+        initializer=init_worker,
+        initargs=(dict(os.environ),),
     ) as pool:
 
         def run(fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R], None]) -> None:
@@ -203,8 +164,11 @@ def _deferred_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def _worker_environment() -> Iterator[None]:
+def _worker_environment(*, forked: bool) -> Iterator[None]:
     """Start LocalCluster workers without ``MALLOC_TRIM_THRESHOLD_`` or the profiler; leave ``os.environ`` as it was.
+
+    ``forked``: the workers are forked from the fork server, as the pool's are
+    (`gridstore.workers`), not spawned.
 
     distributed's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in the workers it
     spawns. That turns off glibc's adaptive mmap threshold, so every large array
@@ -223,6 +187,7 @@ def _worker_environment() -> Iterator[None]:
     tuned = {
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
         "distributed.worker.profile.enabled": False,
+        **({"distributed.worker.multiprocessing-method": "forkserver"} if forked else {}),
     }
     try:
         with dask.config.set(tuned):
@@ -249,14 +214,16 @@ def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
                 raise ConfigError(msg) from err
             with _deferred_interrupt():
                 if scheduler is None:
-                    # Workers are spawned processes (distributed's default), one thread
+                    # Workers are processes forked warm where they can be (else spawned,
+                    # distributed's default), with this process's environment, one thread
                     # each: a task is CPU-bound numba code. The HTTP server binds a free
                     # loopback port: two runs (or a user's dashboard on :8787) never clash.
                     # The environment is restored after the cluster closed (a worker
                     # restarted meanwhile sets it again).
-                    stack.enter_context(_worker_environment())
+                    stack.enter_context(_worker_environment(forked=start_early(dask=True)))
                     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                           dashboard_address="127.0.0.1:0")  # fmt: skip
+                                           dashboard_address="127.0.0.1:0",
+                                           env=dict(os.environ))  # fmt: skip
                     stack.callback(cluster.close)
                     address: Any = cluster
                 else:
@@ -269,7 +236,7 @@ def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
                     raise ConfigError(msg) from err
                 stack.callback(client.close)
                 if scheduler is None:  # our own workers: tuned as the pool's are
-                    client.run(_keep_freed_memory)
+                    client.run(keep_freed_memory)
             clients.append(client)
             return client
 

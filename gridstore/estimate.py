@@ -24,6 +24,7 @@ from gridstore.generate.batch import generate_block, generate_blocks
 from gridstore.plan import SPLITS, Plan, estimate_memory, format_bytes
 from gridstore.storage import StoreBackend
 from gridstore.storage.layout import array_docs, chunk_encoder
+from gridstore.workers import forks_warm
 from gridstore.write.unique import first_pass_draws
 
 __all__ = ["RunEstimate", "check_free_space", "estimate_run"]
@@ -31,7 +32,7 @@ __all__ = ["RunEstimate", "check_free_space", "estimate_run"]
 SAFETY = 1.2  # disk headroom over the estimate before a run is refused
 # A worker holds a task's arrays about three times over on top of its
 # interpreter: its reused buffers, the encoded chunks with Blosc's output
-# buffers, and the freed memory its allocator keeps (engines._keep_freed_memory).
+# buffers, and the freed memory its allocator keeps (workers.keep_freed_memory).
 # Plans of 2M and 10M print 236 and 227 MiB for the largest process; 233 and 227 measured.
 TASK_COPIES = 3
 # Mapping cached kernels in a fresh process (LLVM's code pages); measured warm,
@@ -222,9 +223,11 @@ def estimate_run(
     The kernels are compiled (or loaded from the cache) first and timed apart.
     Then the plan's first routing block is generated, counted and encoded as a
     worker would; the time per image, the bytes per image and this process's
-    memory scale to the plan. Worker start-up is this process's own start-up
-    CPU time; the commit is a duplicate count over every image's hash, timed
-    on the sample's hashes. The duplicates are forecast
+    memory scale to the plan. A spawned worker's start-up is this process's
+    own start-up CPU time; a worker forked warm (Linux) costs next to nothing,
+    its fork server loading while the plan is measured, and the server holds a
+    loaded interpreter's memory. The commit is a duplicate count over every
+    image's hash, timed on the sample's hashes. The duplicates are forecast
     (:func:`gridstore.forecast.forecast_duplicates`); a unique plan's time
     includes drawing and sifting the draws its forecast needs.
 
@@ -310,8 +313,8 @@ def estimate_run(
     # (calibrated with benchmarks/bench_estimate.py).
     teardown = load + (0.02 * first_call if cold else 0.0)
     seconds = setup + rounds * task_seconds + commit + teardown
-    if not in_process:
-        seconds += startup + load  # each fresh worker imports and loads the kernels
+    if not in_process and not forks_warm():
+        seconds += startup + load  # each spawned worker imports and loads the kernels
     duplicates = forecast_duplicates(plan.config, plan.num_images, plan.split_mode, plan.fractions)
     unique = bool(getattr(plan, "unique", False))  # older plans have no unique field
     unique_seconds, unique_draws = 0.0, 0
@@ -336,7 +339,8 @@ def estimate_run(
         seconds += heldout_seconds
 
     task_bytes = TASK_COPIES * images_per_task * sum(a.nbytes for a in arrays.values()) / sample
-    worker_bytes = (parent_bytes if not cold else rss_before + KERNEL_LOAD_BYTES) + task_bytes
+    loaded = parent_bytes if not cold else rss_before + KERNEL_LOAD_BYTES  # imports, kernels
+    worker_bytes = loaded + task_bytes
     # the commit's jobs, on the same workers (gridstore.write.reduce)
     committing = job_bytes(plan.num_images, 1 if in_process else parallel, bool(plan.pairs))
     if in_process:
@@ -344,6 +348,8 @@ def estimate_run(
     else:
         peak_process = int(worker_bytes + max(0, committing - task_bytes))
         peak_total = int(parent_bytes + parallel * peak_process)
+        if forks_warm():  # and the fork server, which loaded what the workers run
+            peak_total += int(loaded)
     return RunEstimate(
         raw_image_bytes=estimate_memory(plan.num_images, plan.config.grid_size)["bytes"],
         disk_bytes=int(encoded / sample * plan.num_images * remaining * 1.01),  # + zarr.json files

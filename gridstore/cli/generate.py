@@ -240,6 +240,7 @@ def generate(**opts: Any) -> None:
     from gridstore.plan import Plan
     from gridstore.storage import backend, check_store_target, open_backend, parse_version_name
     from gridstore.storage.registry import check_description, set_description
+    from gridstore.workers import start_early
     from gridstore.write.ensure import ensure_version, version_state
     from gridstore.write.versions import create_version, grow_version
 
@@ -286,6 +287,13 @@ def generate(**opts: Any) -> None:
         if state == "unfinished":
             done_tasks = len(store.task_indices(name))
     assert plan is not None  # given, or the one recorded (else staged_plan raised)
+    if (
+        not dry_run
+        and scheduler is None
+        and engine != "serial"
+        and min(workers, len(plan.tasks)) > 1
+    ):
+        start_early(dask=engine == "dask")  # the workers' server loads while the plan is measured
     est = _print_plan(
         plan, store_path, name or "the next version", workers, engine, done_tasks, grown
     )

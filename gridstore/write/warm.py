@@ -1,0 +1,43 @@
+"""What the fork server loads once for every worker it forks (`gridstore.workers`).
+
+`gridstore.workers` starts the server with ``SERVER_MARK`` set to its own
+pid. The server's import of this module then ties the server's life to that
+process and loads the modules a task runs and the generator's kernels
+(compiling them on a cold cache). Imported anywhere else, it does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from gridstore.workers import SERVER_MARK, die_with_parent
+
+__all__ = ["load_kernels"]
+
+
+def load_kernels() -> None:
+    """Import what tasks run, and load their kernels by generating and hashing one image."""
+    import gridstore.write.reduce
+    import gridstore.write.tasks  # noqa: F401
+    from gridstore.config import GeneratorConfig
+    from gridstore.generate.batch import generate_block
+    from gridstore.generate.hashing import content_hashes
+
+    block = generate_block(GeneratorConfig(), 0, 0, (1, 0, 0), (1.0, 0.0, 0.0))
+    content_hashes(block.images[0])
+
+
+_caller = os.environ.pop(SERVER_MARK, None)
+if _caller is not None:
+    # The workers hold the server's "alive" pipe: without this, a caller killed with
+    # SIGKILL would leave the server, and the workers it forked, running.
+    die_with_parent()
+    if str(os.getppid()) != _caller:  # the caller died before the signal was armed
+        os._exit(0)
+    try:
+        load_kernels()
+    except Exception:  # the workers load them themselves
+        logging.getLogger(__name__).warning(
+            "the fork server could not load the kernels", exc_info=True
+        )
