@@ -112,9 +112,10 @@ def per_size(n: int, top: Path) -> float:
     row(f"generate {label} against np.savez_compressed of the same images",
         f"{npz_s / wall:.2f}x faster ({wall:.1f} s against {npz_s:.1f} s)", "≥ 1.5x",
         npz_s / wall >= 1.5)  # fmt: skip
+    goal = "≤ 5%" if n >= 10_000_000 else "(reported; the goal is for 10M)"
     row(f"system time / user time, generate {label}, every process",
-        f"{pool['sys'] / pool['user']:.1%} ({pool['sys']:.2f} s / {pool['user']:.2f} s)", "≤ 5%",
-        pool["sys"] <= 0.05 * pool["user"])  # fmt: skip
+        f"{pool['sys'] / pool['user']:.1%} ({pool['sys']:.2f} s / {pool['user']:.2f} s)", goal,
+        pool["sys"] <= 0.05 * pool["user"] or n < 10_000_000)  # fmt: skip
     storage = meta["storage"]
     images = storage["image_bytes_on_disk"]
     ratio = storage["image_bytes_per_image"] / npz_bpi
