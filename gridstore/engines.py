@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import signal
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -200,6 +201,32 @@ def _worker_environment(*, forked: bool) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _check_listening(scheduler: str) -> None:
+    """Refuse at once a ``tcp://`` scheduler address where nothing listens.
+
+    distributed's client retries a refused connection until its connect
+    timeout (30 s); one plain connection says it in a moment. Other protocols
+    are left to the client.
+
+    Raises
+    ------
+    ConfigError
+        The connection is refused, or not made within the connect timeout.
+    """
+    import dask
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    protocol, location = parse_address(scheduler)
+    if protocol != "tcp":
+        return
+    timeout = dask.utils.parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
+    try:
+        socket.create_connection(parse_host_port(location), timeout=timeout).close()
+    except OSError as err:
+        msg = f"cannot connect to the Dask scheduler at {scheduler!r}: {err}"
+        raise ConfigError(msg) from err
+
+
 @contextmanager
 def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
     # unwinds client first, then cluster; both made by the first run with tasks
@@ -227,6 +254,7 @@ def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
                     stack.callback(cluster.close)
                     address: Any = cluster
                 else:
+                    _check_listening(scheduler)
                     address = scheduler
                 try:
                     # set_as_default=False: not the scheduler of the caller's own dask code.
