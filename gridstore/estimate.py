@@ -317,6 +317,8 @@ def estimate_run(
     seconds = setup + rounds * task_seconds + commit + teardown
     if not in_process and not forks_warm():
         seconds += startup + load  # each spawned worker imports and loads the kernels
+    elif not in_process and cold:
+        seconds += load  # forked workers load what this process compiles (gridstore.write.warm)
     duplicates = forecast_duplicates(plan.config, plan.num_images, plan.split_mode, plan.fractions)
     unique = bool(getattr(plan, "unique", False))  # older plans have no unique field
     unique_seconds, unique_draws = 0.0, 0
@@ -347,10 +349,12 @@ def estimate_run(
     if in_process:
         peak_process = peak_total = int(parent_bytes + max(task_bytes, committing))
     else:
-        peak_process = int(worker_bytes + max(0, committing - task_bytes))
+        worker = int(worker_bytes + max(0, committing - task_bytes))
+        # After a compile this process is the largest: the compiler's memory stays.
+        peak_process = max(worker, parent_bytes)
         # With forked workers (gridstore.workers) add the fork server, less what its
         # workers share with it: about as much (measured on 2M: 586 MiB, 588 estimated).
-        peak_total = int(parent_bytes + parallel * peak_process)
+        peak_total = int(parent_bytes + parallel * worker)
     return RunEstimate(
         raw_image_bytes=estimate_memory(plan.num_images, plan.config.grid_size)["bytes"],
         disk_bytes=int(encoded / sample * plan.num_images * remaining * 1.01),  # + zarr.json files

@@ -2,8 +2,8 @@
 
 `gridstore.workers` starts the server with ``SERVER_MARK`` set to its own
 pid. The server's import of this module then ties the server's life to that
-process and loads the modules a task runs and the generator's kernels
-(compiling them on a cold cache). Imported anywhere else, it does nothing.
+process and loads the modules a task runs and, when they are cached, the
+generator's kernels. Imported anywhere else, it does nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +36,13 @@ if _caller is not None:
     if str(os.getppid()) != _caller:  # the caller died before the signal was armed
         os._exit(0)
     try:
-        load_kernels()
+        # On a cold cache the caller compiles them for its plan: compiling here too
+        # would take as long, and every forked worker would inherit the compiler's
+        # memory. The workers load what the caller cached instead.
+        from gridstore._jit import kernel_cache_is_warm
+
+        if kernel_cache_is_warm():
+            load_kernels()
     except Exception:  # the workers load them themselves
         logging.getLogger(__name__).warning(
             "the fork server could not load the kernels", exc_info=True
