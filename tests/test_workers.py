@@ -97,6 +97,30 @@ def test_workers_and_their_server_die_with_a_caller_killed_with_sigkill(tmp_path
     assert [p for p in [*workers, *servers] if _alive(p)] == []
 
 
+COLD = """
+from gridstore.engines import run_tasks
+from test_workers import loaded_kernels
+
+if __name__ == "__main__":
+    got = []
+    run_tasks(loaded_kernels, [0, 1], got.append, engine="processes", workers=2)
+    print(sorted(n for n, _ in got))
+"""
+
+
+@LINUX
+def test_on_a_cold_cache_the_server_compiles_nothing(tmp_path: Path) -> None:
+    """The caller compiles for its plan; a second compiler's memory would go to every worker."""
+    script = tmp_path / "cold.py"
+    script.write_text(textwrap.dedent(COLD))
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}  # fmt: skip
+    run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                         timeout=120, check=False)  # fmt: skip
+    assert (run.returncode, run.stdout) == (0, "[0, 0]\n"), run.stderr
+    assert not (tmp_path / "cache").exists()  # nothing compiled, so nothing cached
+
+
 FALLBACK = """
 from gridstore.engines import run_tasks
 from gridstore.workers import start_early
