@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from multiprocessing.context import BaseContext
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
 WARM_MODULE = "gridstore.write.warm"  # imported by the fork server: the kernels, loaded
 SERVER_MARK = "GRIDSTORE_FORK_SERVER"  # our pid, while the server starts
 log = logging.getLogger(__name__)
+_started = False  # the main thread started the fork server
 
 
 def forks_warm() -> bool:
@@ -56,8 +58,9 @@ def start_early(*, dask: bool = False) -> bool:
     """Start the fork server unless it runs, so that it loads the kernels while this process works.
 
     The server dies with the thread that started it (else it would outlive a
-    caller killed with SIGKILL): call it from the main thread. A server that
-    died is started again.
+    caller killed with SIGKILL), and its workers with it: only the main
+    thread starts it. Another thread's workers are forked from a server the
+    main thread started, or else spawned.
 
     Parameters
     ----------
@@ -67,13 +70,16 @@ def start_early(*, dask: bool = False) -> bool:
     Returns
     -------
     bool
-        Whether the server runs. It does not on macOS, nor where its socket
-        cannot be made (a temporary directory whose path is too long for a
-        socket, or full): workers are then spawned.
+        Whether workers fork from the server. They do not on macOS, nor where
+        its socket cannot be made (a temporary directory whose path is too
+        long for a socket, or full): workers are then spawned.
     """
+    global _started
     if not forks_warm():
         log.debug("workers are spawned: no fork server on %s", sys.platform)
         return False
+    if threading.current_thread() is not threading.main_thread():
+        return _started
     from multiprocessing import forkserver
 
     multiprocessing.get_context("forkserver").set_forkserver_preload(
@@ -86,7 +92,8 @@ def start_early(*, dask: bool = False) -> bool:
         log.debug("workers are spawned: no fork server (%s)", err)
         return False
     finally:
-        del os.environ[SERVER_MARK]
+        os.environ.pop(SERVER_MARK, None)
+    _started = True
     return True
 
 

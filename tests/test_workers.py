@@ -97,6 +97,12 @@ def test_workers_and_their_server_die_with_a_caller_killed_with_sigkill(tmp_path
     assert [p for p in [*workers, *servers] if _alive(p)] == []
 
 
+def _with_tests(**extra: str) -> dict[str, str]:
+    """This environment, with ``extra``, where a script can import this module."""
+    path = os.pathsep.join([str(Path(__file__).parent), *sys.path])
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
 COLD = """
 from gridstore.engines import run_tasks
 from test_workers import loaded_kernels
@@ -113,12 +119,42 @@ def test_on_a_cold_cache_the_server_compiles_nothing(tmp_path: Path) -> None:
     """The caller compiles for its plan; a second compiler's memory would go to every worker."""
     script = tmp_path / "cold.py"
     script.write_text(textwrap.dedent(COLD))
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}  # fmt: skip
+    env = _with_tests(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
                          timeout=120, check=False)  # fmt: skip
     assert (run.returncode, run.stdout) == (0, "[0, 0]\n"), run.stderr
     assert not (tmp_path / "cache").exists()  # nothing compiled, so nothing cached
+
+
+THREADS = """
+import os, threading
+from gridstore.engines import run_tasks
+from gridstore.workers import start_early
+from test_workers import loaded_kernels
+
+def spawned_in_a_thread():
+    got = []
+    thread = threading.Thread(target=run_tasks, args=(loaded_kernels, [0, 1], got.append),
+                              kwargs={"engine": "processes", "workers": 2})
+    thread.start()
+    thread.join()
+    return sorted(parent == os.getpid() for _, parent in got)
+
+if __name__ == "__main__":
+    before = spawned_in_a_thread()  # no server yet: a thread does not start one
+    start_early()
+    print(before, spawned_in_a_thread())  # the main thread's server serves the thread
+"""
+
+
+@LINUX
+def test_only_the_main_thread_starts_the_server(tmp_path: Path) -> None:
+    """The server dies with the thread that started it, and its workers with it."""
+    script = tmp_path / "threads.py"
+    script.write_text(textwrap.dedent(THREADS))
+    run = subprocess.run([sys.executable, str(script)], env=_with_tests(), capture_output=True,
+                         text=True, timeout=120, check=False)  # fmt: skip
+    assert (run.returncode, run.stdout) == (0, "[True, True] [False, False]\n"), run.stderr
 
 
 FALLBACK = """
