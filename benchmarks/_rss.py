@@ -33,16 +33,23 @@ def descendants_cpu() -> Iterator[dict[str, float]]:
     this process's subreaper (Linux) it is handed to us, and waited for here.
     The dict is filled when the block ends.
     """
+    pr_set_child_subreaper, pr_get_child_subreaper = 36, 37
+    was = ctypes.c_int(0)
     if sys.platform == "linux":
-        pr_set_child_subreaper = 36
-        ctypes.CDLL(None).prctl(pr_set_child_subreaper, 1)
+        prctl = ctypes.CDLL(None).prctl
+        prctl(pr_get_child_subreaper, ctypes.byref(was))
+        prctl(pr_set_child_subreaper, 1)
     known = set(_children(os.getpid()))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out: dict[str, float] = {}
-    yield out
-    for pid in set(_children(os.getpid())) - known:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+    try:
+        yield out
+        for pid in set(_children(os.getpid())) - known:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    finally:
+        if sys.platform == "linux":
+            prctl(pr_set_child_subreaper, was.value)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     out["user"] = after.ru_utime - before.ru_utime
     out["sys"] = after.ru_stime - before.ru_stime
@@ -114,6 +121,9 @@ def run_measured(
     sampler.join()
     if capture_stderr:
         reader.join()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
     if proc.returncode:
         tail = "\n".join(line for _, line in stderr_lines[-5:])
         msg = f"{cmd} failed with exit code {proc.returncode}\n{tail}"
