@@ -17,9 +17,7 @@ __all__ = ["load_kernels"]
 
 
 def load_kernels() -> None:
-    """Import what tasks run, and load their kernels by generating and hashing one image."""
-    import gridstore.write.reduce
-    import gridstore.write.tasks  # noqa: F401
+    """Load the kernels a generation task calls, by generating and hashing one image."""
     from gridstore.config import GeneratorConfig
     from gridstore.generate.batch import generate_block
     from gridstore.generate.hashing import content_hashes
@@ -36,11 +34,13 @@ if _caller is not None:
     if str(os.getppid()) != _caller:  # the caller died before the signal was armed
         os._exit(0)
     try:
-        # On a cold cache the caller compiles them for its plan: compiling here too
-        # would take as long, and every forked worker would inherit the compiler's
-        # memory. The workers load what the caller cached instead.
+        import gridstore.write.reduce
+        import gridstore.write.tasks  # noqa: F401  (what tasks and the commit's jobs run)
         from gridstore._jit import kernel_cache_is_warm
 
+        # On a cold cache the caller compiles the kernels for its plan: compiling here
+        # too would take as long, and every forked worker would inherit the compiler's
+        # memory. The workers load what the caller cached instead.
         if kernel_cache_is_warm():
             load_kernels()
     except Exception:  # the workers load them themselves
