@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from _rss import run_measured  # a sibling module of the benchmarks
 from bench_generate import machine_info
+from bench_targets import generate  # a whole `gridstore generate`, 2 workers, every process
 
 
 @contextmanager
@@ -53,9 +53,7 @@ def mounted(kind: str, size_gib: int) -> Iterator[Path]:
 def runs(n: int, where: Path, label: str, repeats: int) -> None:
     """Print ``repeats`` runs of ``gridstore generate`` of ``n`` images into fresh stores under ``where``."""
     for k in range(repeats):
-        cmd = [sys.executable, "-m", "gridstore.cli", "generate", "--num-images", str(n),
-               "--store", str(where / f"store-{k}"), "--workers", "2", "--yes", "--quiet"]  # fmt: skip
-        got = run_measured(cmd)
+        got = generate(n, where / f"store-{k}")
         print(f"{label:<34} wall {got['seconds']:6.2f} s  user {got['user']:6.2f} s  "
               f"sys {got['sys']:5.2f} s  sys/user {got['sys'] / got['user']:6.1%}", flush=True)  # fmt: skip
 

@@ -27,7 +27,15 @@ from gridstore.arguments import ENGINES, EngineName, check_engine
 from gridstore.errors import ConfigError, WorkerLostError
 from gridstore.workers import context, init_worker, keep_freed_memory, start_early
 
-__all__ = ["ENGINES", "Engine", "EngineName", "default_workers", "open_engine", "run_tasks"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineName",
+    "default_workers",
+    "open_engine",
+    "run_tasks",
+    "runs_here",
+]
 R = TypeVar("R")  # what a task returns: images written (generation), findings (validation)
 
 
@@ -45,6 +53,11 @@ def default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def runs_here(engine: str, workers: int, tasks: int) -> bool:
+    """Whether ``tasks`` run in this process: serially, or as a pool that could run one at a time."""
+    return engine == "serial" or (engine == "processes" and min(workers, tasks) <= 1)
 
 
 def _serial(fn: Callable[[int], R], tasks: Sequence[int], on_done: Callable[[R], None]) -> None:
@@ -165,11 +178,8 @@ def _deferred_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def _worker_environment(*, forked: bool) -> Iterator[None]:
-    """Start LocalCluster workers without ``MALLOC_TRIM_THRESHOLD_`` or the profiler; leave ``os.environ`` as it was.
-
-    ``forked``: the workers are forked from the fork server, as the pool's are
-    (`gridstore.workers`), not spawned.
+def _worker_environment() -> Iterator[None]:
+    """Start LocalCluster workers as the pool's start (`gridstore.workers`), without ``MALLOC_TRIM_THRESHOLD_`` or the profiler; leave ``os.environ`` as it was.
 
     distributed's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in the workers it
     spawns. That turns off glibc's adaptive mmap threshold, so every large array
@@ -181,6 +191,7 @@ def _worker_environment(*, forked: bool) -> Iterator[None]:
     """
     import dask
 
+    forked = start_early(dask=True)
     keys = {*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "PYTHONHASHSEED"}
     saved = {k: os.environ.get(k) for k in keys}
     # The workers' statistical profiler samples every thread's stack each 10 ms: about
@@ -202,16 +213,10 @@ def _worker_environment(*, forked: bool) -> Iterator[None]:
 
 
 def _check_listening(scheduler: str) -> None:
-    """Refuse at once a ``tcp://`` scheduler address where nothing listens.
+    """Refuse at once, a `ConfigError`, a ``tcp://`` scheduler address where nothing listens.
 
-    distributed's client retries a refused connection until its connect
-    timeout (30 s); one plain connection says it in a moment. Other protocols
-    are left to the client.
-
-    Raises
-    ------
-    ConfigError
-        The connection is refused, or not made within the connect timeout.
+    distributed's client retries a refused connection until its connect timeout
+    (30 s): one plain connection says it in a moment. Other protocols are the client's.
     """
     import dask
     from distributed.comm.addressing import parse_address, parse_host_port
@@ -247,7 +252,7 @@ def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
                     # loopback port: two runs (or a user's dashboard on :8787) never clash.
                     # The environment is restored after the cluster closed (a worker
                     # restarted meanwhile sets it again).
-                    stack.enter_context(_worker_environment(forked=start_early(dask=True)))
+                    stack.enter_context(_worker_environment())
                     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                            dashboard_address="127.0.0.1:0",
                                            env=dict(os.environ))  # fmt: skip
@@ -342,7 +347,7 @@ def open_engine(
     if engine == "dask":
         with _dask(scheduler, min(workers, most)) as run:
             yield run
-    elif engine == "serial" or workers == 1 or most <= 1:
+    elif runs_here(engine, workers, most):
         yield _serial
     else:
         with _pool(min(workers, most)) as run:

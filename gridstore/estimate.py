@@ -17,15 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from gridstore.engines import default_workers
+from gridstore.engines import default_workers, runs_here
 from gridstore.errors import InsufficientSpaceError
 from gridstore.forecast import DuplicateForecast, forecast_duplicates
-from gridstore.generate.batch import generate_block, generate_blocks
+from gridstore.generate.batch import generate_blocks
 from gridstore.plan import SPLITS, Plan, estimate_memory, format_bytes
 from gridstore.storage import StoreBackend
 from gridstore.storage.layout import array_docs, chunk_encoder
 from gridstore.workers import forks_warm
 from gridstore.write.unique import first_pass_draws
+from gridstore.write.warm import load_kernels
 
 __all__ = ["RunEstimate", "check_free_space", "estimate_run"]
 
@@ -254,7 +255,7 @@ def estimate_run(
     rss_before = _max_rss_bytes()
     cold = not kernel_cache_is_warm()
     started = time.perf_counter()
-    generate_block(plan.config, plan.seed, 0, (1, 0, 0), (1.0, 0.0, 0.0))
+    load_kernels()
     first_call = time.perf_counter() - started
     parent_bytes = _max_rss_bytes()
     # Loading the cached kernels in a fresh process: measured here when warm; when this
@@ -266,8 +267,9 @@ def estimate_run(
     # Timed in this thread's CPU time (the fork server, gridstore.workers, loads on the
     # other core meanwhile); the first pass pays first-call costs, and the faster of
     # the other two is kept: a sample of 5,000 images is short enough to be disturbed.
-    per_image = math.inf
-    for attempt in range(3):
+    timed = []  # each pass's (seconds per image, of which counted and encoded; per draw)
+    encoders: dict[str, Any] = {}
+    for _ in range(3):
         started = time.thread_time()
         block = generate_blocks(  # hold-out conditions' passed-over draws included
             plan.config,
@@ -280,8 +282,9 @@ def estimate_run(
         )
         generated = time.thread_time() - started
         fields = block.annotations[0].names()
-        like = {"images": block.images[0], **block.annotations[0].as_dict()}
-        encoders = _encoders(like, sample, plan.compression)
+        if not encoders:  # zarr's documents, once: not a task's cost
+            like = {"images": block.images[0], **block.annotations[0].as_dict()}
+            encoders = _encoders(like, sample, plan.compression)
         started = time.thread_time()  # what a worker does with a task's images, on one block
         arrays = {
             "images": np.concatenate(block.images),
@@ -290,14 +293,13 @@ def estimate_run(
         for k in range(len(SPLITS)):
             split_counts(block.images[k], block.annotations[k], plan.config.max_size)
         encoded = sum(len(encoders[k](a)) for k, a in arrays.items())
-        this_handled = (time.thread_time() - started) / sample  # an image counted and encoded
-        this_image = generated / sample + this_handled
+        handled = (time.thread_time() - started) / sample  # an image counted and encoded
+        per_image = generated / sample + handled
         if plan.pairs:  # a paired version makes, hashes and encodes a twin per image too
             twin_bytes, twin_seconds = _twin_cost(plan, block, sample)
-            encoded, this_image = encoded + twin_bytes, this_image + twin_seconds / sample
-        if attempt and this_image < per_image:
-            per_image, handled = this_image, this_handled
-            draw_seconds = generated / block.draws  # a draw and its content hash
+            encoded, per_image = encoded + twin_bytes, per_image + twin_seconds / sample
+        timed.append((per_image, handled, generated / block.draws))  # a draw and its hash
+    per_image, handled, draw_seconds = min(timed[1:])
 
     started = time.perf_counter()  # the run's fixed cost: its empty arrays
     array_docs("estimate", plan.array_shapes(), plan.compression)
@@ -307,7 +309,7 @@ def estimate_run(
     tasks = max(0, len(plan.tasks) - done_tasks)
     remaining = tasks / max(1, len(plan.tasks))
     # The process pool runs a single task, or a single worker, here (gridstore.engines).
-    in_process = engine == "serial" or (engine == "processes" and min(workers, tasks) <= 1)
+    in_process = runs_here(engine, workers, tasks)
     parallel = 1 if in_process else max(1, min(workers, tasks))
     commit = _commit_seconds(plan, per_hash, 1 if in_process else max(1, workers))
     contention = max(1.0, parallel / default_workers())

@@ -40,16 +40,9 @@ def forks_warm() -> bool:
     return sys.platform == "linux"
 
 
-def context(*, dask: bool = False) -> BaseContext:
-    """The multiprocessing context that starts this platform's workers.
-
-    Parameters
-    ----------
-    dask : bool
-        The fork server also imports ``distributed`` (Dask workers), if it
-        starts now. A server already running keeps what it loaded.
-    """
-    if start_early(dask=dask):
+def context() -> BaseContext:
+    """The multiprocessing context that starts this platform's pool workers (see `start_early`)."""
+    if start_early():
         return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context("spawn")
 

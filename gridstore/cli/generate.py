@@ -235,7 +235,7 @@ def generate(**opts: Any) -> None:
       gridstore generate --num-images 10000000 --seed 7 --version 2026-11-25-v4 --resume --yes
     """
     began = time.perf_counter()  # the summary's time is the whole command's
-    from gridstore.engines import default_workers
+    from gridstore.engines import default_workers, runs_here
     from gridstore.estimate import check_free_space
     from gridstore.plan import Plan
     from gridstore.storage import backend, check_store_target, open_backend, parse_version_name
@@ -287,12 +287,7 @@ def generate(**opts: Any) -> None:
         if state == "unfinished":
             done_tasks = len(store.task_indices(name))
     assert plan is not None  # given, or the one recorded (else staged_plan raised)
-    if (
-        not dry_run
-        and scheduler is None
-        and engine != "serial"
-        and min(workers, len(plan.tasks)) > 1
-    ):
+    if not dry_run and scheduler is None and not runs_here(engine, workers, len(plan.tasks)):
         start_early(dask=engine == "dask")  # the workers' server loads while the plan is measured
     est = _print_plan(
         plan, store_path, name or "the next version", workers, engine, done_tasks, grown

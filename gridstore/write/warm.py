@@ -3,7 +3,8 @@
 `gridstore.workers` starts the server with ``SERVER_MARK`` set to its own
 pid. The server's import of this module then ties the server's life to that
 process and loads the modules a task runs and, when they are cached, the
-generator's kernels. Imported anywhere else, it does nothing.
+generator's kernels. Imported anywhere else, it only defines `load_kernels`
+(the plan's estimate times that same first call).
 """
 
 from __future__ import annotations
