@@ -11,10 +11,8 @@ lost Dask worker, leaves the same bytes.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import signal
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -24,8 +22,9 @@ from contextlib import ExitStack, contextmanager, suppress
 from typing import Any, Protocol, TypeVar
 
 from gridstore.arguments import ENGINES, EngineName, check_engine
+from gridstore.dask_setup import check_scheduler, quiet_distributed, worker_environment
 from gridstore.errors import ConfigError, WorkerLostError
-from gridstore.workers import context, init_worker, keep_freed_memory, start_early
+from gridstore.workers import context, init_worker, keep_freed_memory
 
 __all__ = [
     "ENGINES",
@@ -113,19 +112,6 @@ DASK_RETRIES = 2
 
 
 @contextmanager
-def _quiet_distributed() -> Iterator[None]:
-    """Keep ``distributed``'s INFO chatter (scheduler/worker start, client connect) off stderr."""
-    logger = logging.getLogger("distributed")
-    old = logger.level
-    if logger.getEffectiveLevel() < logging.WARNING:
-        logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(old)
-
-
-@contextmanager
 def _deferred_interrupt() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back until the block ends, so half-started workers never leak.
 
@@ -178,64 +164,9 @@ def _deferred_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def _worker_environment() -> Iterator[None]:
-    """Start LocalCluster workers as the pool's start (`gridstore.workers`), without ``MALLOC_TRIM_THRESHOLD_`` or the profiler; leave ``os.environ`` as it was.
-
-    distributed's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in the workers it
-    spawns. That turns off glibc's adaptive mmap threshold, so every large array
-    a task allocates is mmapped, faulted in and unmapped again: tasks ran about
-    40% slower than in the process pool (benchmarks/bench_scaling.py). The nanny
-    also writes its pre-spawn variables (that one, ``OMP_NUM_THREADS=1`` and
-    friends, ``PYTHONHASHSEED``) into *this* process's ``os.environ`` and never
-    undoes it; they are restored afterwards.
-    """
-    import dask
-
-    forked = start_early(dask=True)
-    keys = {*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "PYTHONHASHSEED"}
-    saved = {k: os.environ.get(k) for k in keys}
-    # The workers' statistical profiler samples every thread's stack each 10 ms: about
-    # 1 s of CPU per 3M images here, for a dashboard panel nobody looks at in a CLI run.
-    tuned = {
-        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-        "distributed.worker.profile.enabled": False,
-        **({"distributed.worker.multiprocessing-method": "forkserver"} if forked else {}),
-    }
-    try:
-        with dask.config.set(tuned):
-            yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _check_listening(scheduler: str) -> None:
-    """Refuse at once, a `ConfigError`, a ``tcp://`` scheduler address where nothing listens.
-
-    distributed's client retries a refused connection until its connect timeout
-    (30 s): one plain connection says it in a moment. Other protocols are the client's.
-    """
-    import dask
-    from distributed.comm.addressing import parse_address, parse_host_port
-
-    protocol, location = parse_address(scheduler)
-    if protocol != "tcp":
-        return
-    timeout = dask.utils.parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
-    try:
-        socket.create_connection(parse_host_port(location), timeout=timeout).close()
-    except OSError as err:
-        msg = f"cannot connect to the Dask scheduler at {scheduler!r}: {err}"
-        raise ConfigError(msg) from err
-
-
-@contextmanager
 def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
     # unwinds client first, then cluster; both made by the first run with tasks
-    with _quiet_distributed(), ExitStack() as stack:
+    with quiet_distributed(), ExitStack() as stack:
         clients: list[Any] = []
 
         def connect() -> Any:
@@ -252,14 +183,14 @@ def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
                     # loopback port: two runs (or a user's dashboard on :8787) never clash.
                     # The environment is restored after the cluster closed (a worker
                     # restarted meanwhile sets it again).
-                    stack.enter_context(_worker_environment())
+                    stack.enter_context(worker_environment())
                     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                            dashboard_address="127.0.0.1:0",
                                            env=dict(os.environ))  # fmt: skip
                     stack.callback(cluster.close)
                     address: Any = cluster
                 else:
-                    _check_listening(scheduler)
+                    check_scheduler(scheduler)
                     address = scheduler
                 try:
                     # set_as_default=False: not the scheduler of the caller's own dask code.

@@ -136,3 +136,48 @@ def test_a_scheduler_address_where_nothing_listens_is_a_config_error_at_once() -
     with pytest.raises(ConfigError, match=rf"cannot connect to the Dask scheduler at '{address}'"):
         run_tasks(abs, [1], lambda n: None, engine="dask", scheduler=address)
     assert time.monotonic() - started < 5  # not the client's 30 s of retries
+
+
+@pytest.fixture
+def silent_service() -> Any:
+    """A loopback port that accepts connections and never says a word."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.fixture
+def http_service() -> Any:
+    """A loopback HTTP server, as a dashboard's port is."""
+    import threading
+    from http.server import HTTPServer, SimpleHTTPRequestHandler
+
+    with HTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield f"tcp://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+
+
+@pytest.mark.parametrize("service", ["silent_service", "http_service"])
+def test_a_scheduler_address_where_no_scheduler_answers_is_a_config_error(
+    service: str, request: pytest.FixtureRequest
+) -> None:
+    import dask
+
+    address = request.getfixturevalue(service)
+    started = time.monotonic()
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(ConfigError, match=rf"cannot connect to the Dask scheduler at '{address}'"),
+    ):
+        run_tasks(abs, [1], lambda n: None, engine="dask", scheduler=address)
+    assert time.monotonic() - started < 10  # distributed's client alone waits forever
+
+
+def test_a_workers_address_is_not_a_scheduler() -> None:
+    with LocalCluster(n_workers=1, processes=False, protocol="tcp",
+                      dashboard_address="127.0.0.1:0") as cluster:  # fmt: skip
+        (address,) = cluster.scheduler_info["workers"]
+        with pytest.raises(ConfigError, match=r"is not a scheduler \(Worker\)"):
+            run_tasks(abs, [1], lambda n: None, engine="dask", scheduler=address)
