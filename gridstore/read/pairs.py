@@ -18,7 +18,7 @@ import numpy as np
 from gridstore.errors import ConfigError
 from gridstore.pairs.layout import INTERVENTION, KINDS, PAIR, RECORD_FIELDS
 from gridstore.read.arrays import Fields, Indexable
-from gridstore.read.torch import Split
+from gridstore.read.torch import Split, TorchStreams
 from gridstore.storage import FIELDS
 
 __all__ = ["PairBatch", "Pairs"]
@@ -26,7 +26,7 @@ __all__ = ["PairBatch", "Pairs"]
 PairBatch = tuple[Any, Any, dict[str, np.ndarray]]
 
 
-class Pairs:
+class Pairs(TorchStreams):
     """The twins of a split's (or a view's) rows, their annotations and interventions.
 
     ``pairs.images[i]`` is the twin of ``split.images[i]``; ``pairs.annotations``
@@ -127,37 +127,6 @@ class Pairs:
         return torch.adapter("map", self, {"fields": fields,
                                            "twins": tuple(f"{PAIR}/{f}" for f in fields),
                                            "records": tuple(f"{INTERVENTION}/{r}" for r in records)})  # fmt: skip
-
-    def torch_iterable(
-        self, batch_size: int, shuffle: bool = True, seed: int = 0, epoch: int = 0, **kwargs: Any
-    ) -> Any:
-        """A ``torch.utils.data.IterableDataset`` of `batches`, as ``SplitReader.torch_iterable``.
-
-        It yields ``(base, twin, intervention)`` as tensors (dicts of tensors
-        where `batches` gives dicts), in the order of `batches` for any number
-        of DataLoader workers, and saves and restores its place.
-        """
-        from gridstore.read import torch
-
-        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
-        self.batches(batch_size, **opts)  # checks the arguments; reads nothing
-        return torch.adapter("iterable", self, {"batch_size": batch_size, **opts})
-
-    def torch_loader(
-        self,
-        batch_size: int,
-        shuffle: bool = True,
-        seed: int = 0,
-        epoch: int = 0,
-        *,
-        num_workers: int = 0,
-        **kwargs: Any,
-    ) -> Any:
-        """A DataLoader of `torch_iterable` that saves its place, as ``SplitReader.torch_loader``."""
-        from gridstore.read import torch
-
-        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
-        return torch.loader(self, batch_size, opts, num_workers=num_workers)
 
 
 def _check(fields: Sequence[str], records: Sequence[str]) -> tuple[tuple, tuple]:

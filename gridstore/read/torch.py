@@ -16,7 +16,7 @@ import numpy as np
 
 from gridstore.errors import ConfigError
 
-__all__ = ["adapter", "loader"]
+__all__ = ["TorchStreams", "adapter", "loader"]
 
 
 class Split(Protocol):
@@ -30,6 +30,101 @@ class Split(Protocol):
     def num_batches(self) -> Callable[..., int]: ...
     @property
     def torch_iterable(self) -> Callable[..., Any]: ...
+
+
+class TorchStreams:
+    """`torch_iterable` and `torch_loader` of anything with `batches`: a split, a view, its pairs.
+
+    They yield the batches of ``batches`` as tensors (dicts of tensors where it
+    gives dicts; ``(base, twin, intervention)`` for pairs).
+    """
+
+    def torch_iterable(
+        self: Split,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        epoch: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        """Return a ``torch.utils.data.IterableDataset`` yielding whole batches.
+
+        Load it with ``DataLoader(ds, batch_size=None, num_workers=k)``: the
+        loader yields exactly the batches of ``batches(batch_size, ...)``, in
+        the same order, for any ``k`` (worker ``w`` makes steps ``w, w + k,
+        ...`` and the DataLoader takes them in turn). ``start_step`` and
+        ``drop_last`` therefore count and cut the loader's own stream, and
+        ``len(ds)`` is the number of batches it yields. Call ``ds.set_epoch(e)``
+        before each epoch (workers must not be persistent for it to reach
+        them). It has torchdata's ``state_dict`` / ``load_state_dict``, so a
+        ``StatefulDataLoader`` restores it mid-epoch (with the worker count it
+        was saved with: torchdata's own rule); `torch_loader` also restores
+        across worker counts.
+
+        Parameters
+        ----------
+        batch_size, shuffle, seed, epoch
+            As in `batches`.
+        **kwargs
+            ``start_step``, ``drop_last``, ``window_chunks``, ``fields``,
+            ``rank``, ``world_size`` as in `batches`.
+
+        Returns
+        -------
+        torch.utils.data.IterableDataset
+
+        Raises
+        ------
+        ConfigError
+            An argument is out of range or a field is unknown.
+        """
+        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
+        self.batches(
+            batch_size, **opts
+        )  # checks the arguments (a view counts its rows); reads nothing
+        return adapter("iterable", self, {"batch_size": batch_size, **opts})
+
+    def torch_loader(
+        self: Split,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        epoch: int = 0,
+        *,
+        num_workers: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        """Return a ``torch.utils.data.DataLoader`` of `torch_iterable` that can save its place.
+
+        It yields the batches of `batches` in order for any `num_workers`, has
+        ``len()``, ``set_epoch(e)``, and ``state_dict()`` / ``load_state_dict()``
+        (the protocol of torchdata's ``StatefulDataLoader``): the state is the
+        epoch and the number of batches yielded, so a checkpoint taken with
+        one worker count resumes exactly with any other.
+
+        Parameters
+        ----------
+        batch_size, shuffle, seed, epoch
+            As in `batches`.
+        num_workers : int
+            DataLoader worker processes (0: read in this process).
+        **kwargs
+            ``start_step``, ``drop_last``, ``window_chunks``, ``fields``,
+            ``rank``, ``world_size`` as in `batches`; any other keyword goes to
+            ``DataLoader`` (``pin_memory``, ``multiprocessing_context``, ...).
+
+        Returns
+        -------
+        torch.utils.data.DataLoader
+
+        Raises
+        ------
+        ConfigError
+            An argument is out of range, a field is unknown, or
+            ``persistent_workers=True`` (the workers must see each epoch anew).
+        """
+        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
+        return loader(self, batch_size, opts, num_workers=num_workers)
 
 
 _TORCH: dict[str, type] = {}

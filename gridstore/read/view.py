@@ -22,6 +22,7 @@ from gridstore.read.conditions import Condition, Predicate, match
 from gridstore.read.pairs import Pairs
 from gridstore.read.selection import Selection
 from gridstore.read.source import SplitSource
+from gridstore.read.torch import TorchStreams
 
 __all__ = ["View", "select"]
 
@@ -41,7 +42,7 @@ class Split(Protocol):
     def pairs(self) -> Pairs: ...
 
 
-class View:
+class View(TorchStreams):
     """The rows of a split that pass every condition of a chain of ``where`` calls.
 
     Made by `SplitReader.where` and `View.where`; see `where` for conditions.
@@ -316,59 +317,6 @@ class View:
 
         batching.check_batch_args(self.split._source, tuple(fields))
         return torch.adapter("map", self, {"fields": tuple(fields)})
-
-    def torch_iterable(
-        self, batch_size: int, shuffle: bool = True, seed: int = 0, epoch: int = 0, **kwargs: Any
-    ) -> Any:
-        """Return a ``torch.utils.data.IterableDataset`` of the view's batches.
-
-        See `SplitReader.torch_iterable`: the DataLoader yields the batches of
-        `batches` in order for any worker count. The view's rows per chunk are
-        counted here, once, and travel to the workers with it.
-
-        Parameters
-        ----------
-        batch_size, shuffle, seed, epoch
-            As in `batches`.
-        **kwargs
-            ``start_step``, ``drop_last``, ``window_chunks``, ``fields``,
-            ``rank``, ``world_size``.
-
-        Returns
-        -------
-        torch.utils.data.IterableDataset
-
-        Raises
-        ------
-        ConfigError
-            An argument is out of range or a field is unknown.
-        """
-        from gridstore.read import torch
-
-        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
-        self.batches(batch_size, **opts)  # checks the arguments and counts the rows
-        return torch.adapter("iterable", self, {"batch_size": batch_size, **opts})
-
-    def torch_loader(
-        self,
-        batch_size: int,
-        shuffle: bool = True,
-        seed: int = 0,
-        epoch: int = 0,
-        *,
-        num_workers: int = 0,
-        **kwargs: Any,
-    ) -> Any:
-        """Return a DataLoader of the view's batches that can save its place.
-
-        As `SplitReader.torch_loader` (same parameters, return value and
-        errors): the stream of `batches` for any `num_workers`, ``len()``,
-        ``set_epoch``, ``state_dict`` / ``load_state_dict``.
-        """
-        from gridstore.read import torch
-
-        opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
-        return torch.loader(self, batch_size, opts, num_workers=num_workers)
 
 
 def select(split: Split, where: Sequence[Mapping[str, Any]] = ()) -> View:
