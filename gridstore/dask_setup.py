@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
@@ -100,15 +101,23 @@ def check_scheduler(scheduler: str) -> None:
         finally:
             await comm.close()
 
-    # A thread of its own: the caller may run an event loop already (a notebook).
-    with ThreadPoolExecutor(1) as thread:
-        asked = thread.submit(asyncio.run, asyncio.wait_for(identity(), timeout))
+    # A daemon thread of its own: the caller may run an event loop already (a notebook),
+    # and a Ctrl-C here need not wait for the answer.
+    asked: Future[Any] = Future()
+
+    def ask() -> None:
         try:
-            answer = asked.result()
-        except TimeoutError as err:  # a subclass of OSError: first
-            raise refuse(f"no answer as a scheduler within {timeout:g} s") from err
-        except OSError as err:  # refused, reset, closed: distributed's CommClosedError too
-            raise refuse(err) from err
+            asked.set_result(asyncio.run(asyncio.wait_for(identity(), timeout)))
+        except BaseException as err:
+            asked.set_exception(err)
+
+    threading.Thread(target=ask, name="gridstore-scheduler-check", daemon=True).start()
+    try:
+        answer = asked.result()
+    except TimeoutError as err:  # a subclass of OSError: first
+        raise refuse(f"no answer as a scheduler within {timeout:g} s") from err
+    except OSError as err:  # reset, closed: distributed's CommClosedError too
+        raise refuse(err) from err
     if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
         kind = answer.get("type") if isinstance(answer, dict) else None
         raise refuse(f"what answers there is not a scheduler ({kind or 'unknown'})")

@@ -175,6 +175,8 @@ def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
             except ImportError as err:
                 msg = "the dask engine needs the dask extra: pip install 'gridstore[dask]'"
                 raise ConfigError(msg) from err
+            if scheduler is not None:  # before signals are held: it may wait its timeout
+                check_scheduler(scheduler)
             with _deferred_interrupt():
                 if scheduler is None:
                     # Workers are processes forked warm where they can be (else spawned,
@@ -190,7 +192,6 @@ def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
                     stack.callback(cluster.close)
                     address: Any = cluster
                 else:
-                    check_scheduler(scheduler)
                     address = scheduler
                 try:
                     # set_as_default=False: not the scheduler of the caller's own dask code.

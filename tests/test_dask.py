@@ -139,12 +139,18 @@ def test_a_scheduler_address_where_nothing_listens_is_a_config_error_at_once() -
 
 
 @pytest.fixture
-def silent_service() -> Any:
-    """A loopback port that accepts connections and never says a word."""
+def silent_server() -> Any:
+    """A loopback socket that takes connections and never says a word."""
     import socket
 
     with socket.create_server(("127.0.0.1", 0)) as server:
-        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        yield server
+
+
+@pytest.fixture
+def silent_service(silent_server: Any) -> str:
+    """The address of `silent_server`."""
+    return f"tcp://127.0.0.1:{silent_server.getsockname()[1]}"
 
 
 @pytest.fixture
@@ -181,3 +187,32 @@ def test_a_workers_address_is_not_a_scheduler() -> None:
         (address,) = cluster.scheduler_info["workers"]
         with pytest.raises(ConfigError, match=r"is not a scheduler \(Worker\)"):
             run_tasks(abs, [1], lambda n: None, engine="dask", scheduler=address)
+
+
+def test_ctrl_c_while_a_scheduler_is_asked_stops_the_command_at_once(
+    tmp_path: Path, silent_server: Any, silent_service: str
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers_signals import default_signals
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    cmd = default_signals([sys.executable, "-m", "gridstore.cli", "generate", "--num-images",
+                           "50000", "--store", str(tmp_path / "s"), "--engine", "dask",
+                           "--scheduler", silent_service, "--yes", "--quiet"])  # fmt: skip
+    taken = []  # the plain connection, then the one that asks and waits (30 s): kept open
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        try:
+            silent_server.settimeout(60)
+            taken += [silent_server.accept()[0] for _ in range(2)]
+            proc.send_signal(signal.SIGINT)
+            started = time.monotonic()
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            for conn in taken:
+                conn.close()
+    assert proc.returncode == 130, err
+    assert time.monotonic() - started < 10  # not held until the 30 s connect timeout
