@@ -10,7 +10,6 @@ lost Dask worker, leaves the same bytes.
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import threading
@@ -163,6 +162,24 @@ def _deferred_interrupt() -> Iterator[None]:
         deliver(held[0])
 
 
+# A Dask task costs the scheduler and the workers' event loops a few ms of CPU
+# (messages, state transitions, the result's gather): on two cores, 150 tasks of
+# 20,000 images took 11% of the CPU from the tasks. So a Dask task runs a group of
+# consecutive tasks: large first, then smaller as the plan's end nears (guided
+# scheduling), so that no worker waits long on the last ones.
+MAX_GROUP = 16  # tasks: a lost worker or an error reruns no more than this
+
+
+def group_size(left: int, threads: int) -> int:
+    """How many of the ``left`` tasks the next Dask task runs, on ``threads`` worker threads."""
+    return max(1, min(MAX_GROUP, left // (4 * threads)))
+
+
+def _run_group(fn: Callable[[int], R], tasks: list[int]) -> list[R]:
+    """Run ``tasks`` one after another (one Dask task); their results in order."""
+    return [fn(t) for t in tasks]
+
+
 @contextmanager
 def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
     # unwinds client first, then cluster; both made by the first run with tasks
@@ -216,26 +233,30 @@ def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
             # flat for huge plans, and an interrupted run has little to cancel.
             window = max(64, 4 * threads)
             token = uuid.uuid4().hex[:8]
-            queue = iter(tasks)
+            left = list(reversed(tasks))
             running: set[Any] = set()
             finished = as_completed(loop=client.loop)
 
             def submit(n: int) -> None:
-                for t in itertools.islice(queue, n):
+                for _ in range(n):
+                    if not left:
+                        return
+                    group = [left.pop() for _ in range(group_size(len(left), threads))]
                     # a key of this run's own: never a result cached from another run
-                    key = f"gridstore-{token}-task-{t}"
-                    f = client.submit(fn, t, key=key, retries=DASK_RETRIES)
+                    key = f"gridstore-{token}-task-{group[0]}"
+                    f = client.submit(_run_group, fn, group, key=key, retries=DASK_RETRIES)
                     running.add(f)
                     finished.add(f)
 
             try:
                 submit(window)
                 for future in finished:
-                    result = future.result()  # re-raises a task's error or KilledWorker
+                    results = future.result()  # re-raises a task's error or KilledWorker
                     running.discard(future)
                     future.release()
                     submit(1)
-                    on_done(result)
+                    for result in results:
+                        on_done(result)
             except BaseException:
                 # On an error or Ctrl-C, an external cluster drops what has not run
                 # (tasks already running finish, rewriting their identical chunks);

@@ -216,3 +216,31 @@ def test_ctrl_c_while_a_scheduler_is_asked_stops_the_command_at_once(
                 conn.close()
     assert proc.returncode == 130, err
     assert time.monotonic() - started < 10  # not held until the 30 s connect timeout
+
+
+def test_a_dask_task_runs_a_group_of_tasks_and_every_task_reports() -> None:
+    from distributed import get_task_stream
+
+    tasks = list(range(-60, 60))
+    done: list[int] = []
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                     dashboard_address="127.0.0.1:0") as cluster,  # fmt: skip
+        Client(cluster, set_as_default=False) as client,
+        get_task_stream(client) as stream,
+    ):
+        run_tasks(abs, tasks, done.append, engine="dask", scheduler=cluster.scheduler_address)
+    assert sorted(done) == sorted(abs(t) for t in tasks)  # each task once, its own result
+    assert len(stream.data) < len(tasks) / 3  # groups: a Dask task's overhead paid less often
+
+
+def test_groups_are_large_first_and_single_tasks_at_the_end() -> None:
+    from gridstore.engines import MAX_GROUP, group_size
+
+    for n, threads in [(150, 2), (5000, 2), (500, 64), (3, 8)]:
+        sizes, left = [], n
+        while left:
+            sizes.append(group_size(left, threads))
+            left -= sizes[-1]
+        assert sum(sizes) == n and sizes == sorted(sizes, reverse=True)
+        assert max(sizes) <= MAX_GROUP and sizes[-4 * threads :] == [1] * min(n, 4 * threads)
