@@ -330,12 +330,12 @@ def run_tasks(
         the tasks finish.
     engine : {"serial", "processes", "dask"}
         Where tasks run. ``processes`` with one worker (or one task) runs in
-        this process, which saves starting a pool. ``dask`` submits one Dask
-        task per task, to the scheduler at ``scheduler`` or else to a
-        LocalCluster of ``workers`` spawned processes with one thread each,
-        started and closed (also on Ctrl-C) by this call. Workers write the
-        chunks themselves; a task whose worker dies is rerun on another one,
-        a task that raises is retried ``DASK_RETRIES`` times.
+        this process, which saves starting a pool. ``dask`` submits groups of
+        consecutive tasks as Dask tasks (`group_size`), to the scheduler at
+        ``scheduler`` or else to a LocalCluster of ``workers`` processes with
+        one thread each, started and closed (also on Ctrl-C) by this call.
+        Workers write the chunks themselves; a group whose worker dies is rerun
+        on another one, a group that raises is retried ``DASK_RETRIES`` times.
     workers : int, optional
         Worker processes (default: all cores); ignored with ``scheduler``.
     scheduler : str, optional
