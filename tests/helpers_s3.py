@@ -1,4 +1,5 @@
-"""A real S3-compatible server for the tests: moto's, as its own process on 127.0.0.1.
+"""A real S3-compatible server for the tests: moto's, as its own process on 127.0.0.1
+(with S3's atomic conditional writes: :mod:`tests.helpers_moto_server`).
 
 Clients reach it through a fault-injecting proxy (:mod:`tests.helpers_s3proxy`),
 off unless a test sets a mode (``faults`` fixture), and find the proxy through the
@@ -43,6 +44,7 @@ __all__ = [
     "the_proxy",
 ]
 
+SERVER = Path(__file__).with_name("helpers_moto_server.py")  # moto's, conditional writes atomic
 # The one server of this process: its URL, and how many session fixtures use it.
 _SERVER: dict[str, Any] = {}
 
@@ -58,7 +60,7 @@ def _start_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
         port = _free_port()
         with log.open("w") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                [sys.executable, str(SERVER), "-H", "127.0.0.1", "-p", str(port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

@@ -224,8 +224,13 @@ def test_a_dask_task_runs_a_group_of_tasks_and_every_task_reports() -> None:
     tasks = list(range(-60, 60))
     done: list[int] = []
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
-                     dashboard_address="127.0.0.1:0") as cluster,  # fmt: skip
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            protocol="tcp",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
         Client(cluster, set_as_default=False) as client,
         get_task_stream(client) as stream,
     ):
