@@ -171,8 +171,11 @@ MAX_GROUP = 16  # tasks: a lost worker or an error reruns no more than this
 
 
 def group_size(left: int, threads: int) -> int:
-    """How many of the ``left`` tasks the next Dask task runs, on ``threads`` worker threads."""
-    return max(1, min(MAX_GROUP, left // (4 * threads)))
+    """How many of the ``left`` tasks the next Dask task runs, on ``threads`` worker threads.
+
+    An external cluster may have no worker yet (they join later): counted as one.
+    """
+    return max(1, min(MAX_GROUP, left // (4 * max(threads, 1))))
 
 
 def _run_group(fn: Callable[[int], R], tasks: list[int]) -> list[R]:

@@ -242,6 +242,7 @@ def test_a_dask_task_runs_a_group_of_tasks_and_every_task_reports() -> None:
 def test_groups_are_large_first_and_single_tasks_at_the_end() -> None:
     from gridstore.engines import MAX_GROUP, group_size
 
+    assert group_size(100, 0) == MAX_GROUP  # a cluster whose workers have not joined yet
     for n, threads in [(150, 2), (5000, 2), (500, 64), (3, 8)]:
         sizes, left = [], n
         while left:
