@@ -14,7 +14,7 @@ from typing import Any
 from gridstore.errors import ConfigError
 from gridstore.workers import start_early
 
-__all__ = ["check_scheduler", "quiet_distributed", "worker_environment"]
+__all__ = ["check_scheduler", "quiet_distributed", "unreachable", "worker_environment"]
 
 
 @contextmanager
@@ -65,6 +65,11 @@ def worker_environment() -> Iterator[None]:
                 os.environ[k] = v
 
 
+def unreachable(scheduler: str | None, why: object) -> ConfigError:
+    """The one-line error for a Dask scheduler that cannot be used."""
+    return ConfigError(f"cannot connect to the Dask scheduler at {scheduler!r}: {why}")
+
+
 def check_scheduler(scheduler: str) -> None:
     """Refuse, a `ConfigError`, a ``tcp://`` address where no Dask scheduler answers.
 
@@ -85,13 +90,10 @@ def check_scheduler(scheduler: str) -> None:
         return
     timeout = dask.utils.parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
 
-    def refuse(why: object) -> ConfigError:
-        return ConfigError(f"cannot connect to the Dask scheduler at {scheduler!r}: {why}")
-
     try:  # refused at once, where distributed's connect would retry until its timeout
         socket.create_connection(parse_host_port(location), timeout=timeout).close()
     except OSError as err:
-        raise refuse(err) from err
+        raise unreachable(scheduler, err) from err
 
     async def identity() -> Any:
         comm = await connect(scheduler, timeout=timeout)
@@ -115,9 +117,9 @@ def check_scheduler(scheduler: str) -> None:
     try:
         answer = asked.result()
     except TimeoutError as err:  # a subclass of OSError: first
-        raise refuse(f"no answer as a scheduler within {timeout:g} s") from err
+        raise unreachable(scheduler, f"no answer as a scheduler within {timeout:g} s") from err
     except OSError as err:  # reset, closed: distributed's CommClosedError too
-        raise refuse(err) from err
-    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
-        kind = answer.get("type") if isinstance(answer, dict) else None
-        raise refuse(f"what answers there is not a scheduler ({kind or 'unknown'})")
+        raise unreachable(scheduler, err) from err
+    kind = answer.get("type") if isinstance(answer, dict) else None
+    if kind != "Scheduler":
+        raise unreachable(scheduler, f"what answers there is not a scheduler ({kind or 'unknown'})")

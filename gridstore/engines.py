@@ -21,7 +21,12 @@ from contextlib import ExitStack, contextmanager, suppress
 from typing import Any, Protocol, TypeVar
 
 from gridstore.arguments import ENGINES, EngineName, check_engine
-from gridstore.dask_setup import check_scheduler, quiet_distributed, worker_environment
+from gridstore.dask_setup import (
+    check_scheduler,
+    quiet_distributed,
+    unreachable,
+    worker_environment,
+)
 from gridstore.errors import ConfigError, WorkerLostError
 from gridstore.workers import context, init_worker, keep_freed_memory
 
@@ -217,8 +222,7 @@ def _dask(scheduler: str | None, workers: int) -> Iterator[Engine]:
                     # set_as_default=False: not the scheduler of the caller's own dask code.
                     client = Client(address, set_as_default=False)
                 except OSError as err:  # nothing there: OSError after the connect timeout
-                    msg = f"cannot connect to the Dask scheduler at {scheduler!r}: {err}"
-                    raise ConfigError(msg) from err
+                    raise unreachable(scheduler, err) from err
                 stack.callback(client.close)
                 if scheduler is None:  # our own workers: tuned as the pool's are
                     client.run(keep_freed_memory)

@@ -20,13 +20,12 @@ import numpy as np
 from gridstore.engines import default_workers, runs_here
 from gridstore.errors import InsufficientSpaceError
 from gridstore.forecast import DuplicateForecast, forecast_duplicates
-from gridstore.generate.batch import generate_blocks
+from gridstore.generate.batch import generate_blocks, load_kernels
 from gridstore.plan import SPLITS, Plan, estimate_memory, format_bytes
 from gridstore.storage import StoreBackend
 from gridstore.storage.layout import array_docs, chunk_encoder
 from gridstore.workers import forks_warm
 from gridstore.write.unique import first_pass_draws
-from gridstore.write.warm import load_kernels
 
 __all__ = ["RunEstimate", "check_free_space", "estimate_run"]
 

@@ -12,7 +12,7 @@ from gridstore._jit import kernel
 from gridstore.arguments import check_seed
 from gridstore.config import GeneratorConfig
 from gridstore.errors import ConfigError
-from gridstore.generate.hashing import content_hash
+from gridstore.generate.hashing import content_hash, content_hashes
 from gridstore.generate.holdout import HOLD_NONE, HOLD_ONLY, HOLD_OUT, NO_CONDITIONS, matches_any
 from gridstore.generate.kernel import draw_image, make_scratch, unowned_scratch, unowned_tables
 from gridstore.generate.rng import image_key, seed_state, split_of, splitmix64
@@ -385,3 +385,9 @@ def generate_blocks(
         draws=draws,
         held=int(held[0]),
     )
+
+
+def load_kernels() -> None:
+    """Load (or compile) the kernels a generation task calls: one image made and hashed."""
+    block = generate_block(GeneratorConfig(), 0, 0, (1, 0, 0), (1.0, 0.0, 0.0))
+    content_hashes(block.images[0])

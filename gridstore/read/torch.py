@@ -79,9 +79,8 @@ class TorchStreams:
             An argument is out of range or a field is unknown.
         """
         opts = {"shuffle": shuffle, "seed": seed, "epoch": epoch, **kwargs}
-        self.batches(
-            batch_size, **opts
-        )  # checks the arguments (a view counts its rows); reads nothing
+        # checks the arguments (a view counts its rows here, once); reads nothing
+        self.batches(batch_size, **opts)
         return adapter("iterable", self, {"batch_size": batch_size, **opts})
 
     def torch_loader(

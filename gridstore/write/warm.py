@@ -3,8 +3,8 @@
 `gridstore.workers` starts the server with ``SERVER_MARK`` set to its own
 pid. The server's import of this module then ties the server's life to that
 process and loads the modules a task runs and, when they are cached, the
-generator's kernels. Imported anywhere else, it only defines `load_kernels`
-(the plan's estimate times that same first call).
+generator's kernels (`gridstore.generate.batch.load_kernels`, the first call
+the plan's estimate times too). Imported anywhere else, it does nothing.
 """
 
 from __future__ import annotations
@@ -14,18 +14,7 @@ import os
 
 from gridstore.workers import SERVER_MARK, die_with_parent
 
-__all__ = ["load_kernels"]
-
-
-def load_kernels() -> None:
-    """Load the kernels a generation task calls, by generating and hashing one image."""
-    from gridstore.config import GeneratorConfig
-    from gridstore.generate.batch import generate_block
-    from gridstore.generate.hashing import content_hashes
-
-    block = generate_block(GeneratorConfig(), 0, 0, (1, 0, 0), (1.0, 0.0, 0.0))
-    content_hashes(block.images[0])
-
+__all__: list[str] = []
 
 _caller = os.environ.pop(SERVER_MARK, None)
 if _caller is not None:
@@ -38,6 +27,7 @@ if _caller is not None:
         import gridstore.write.reduce
         import gridstore.write.tasks  # noqa: F401  (what tasks and the commit's jobs run)
         from gridstore._jit import kernel_cache_is_warm
+        from gridstore.generate.batch import load_kernels
 
         # On a cold cache the caller compiles the kernels for its plan: compiling here
         # too would take as long, and every forked worker would inherit the compiler's
