@@ -250,3 +250,26 @@ def test_groups_are_large_first_and_single_tasks_at_the_end() -> None:
             left -= sizes[-1]
         assert sum(sizes) == n and sizes == sorted(sizes, reverse=True)
         assert max(sizes) <= MAX_GROUP and sizes[-4 * threads :] == [1] * min(n, 4 * threads)
+
+
+def test_our_cluster_starts_without_the_imports_of_a_fork_server_preload() -> None:
+    """The workers fork from gridstore's own server, started before the cluster: the
+    nanny's forkserver preload (every package distributed names, imported here first)
+    would never be used, and is not set."""
+    import subprocess
+    import sys
+
+    from gridstore.workers import forks_warm
+
+    if not forks_warm():
+        pytest.skip("workers are spawned here: no fork server")
+    pytest.importorskip("pandas")  # one of the packages the preload would import
+    code = (
+        "import sys; from gridstore.engines import run_tasks; done = []; "
+        "run_tasks(abs, [1, -2], done.append, engine='dask', workers=1); "
+        "assert sorted(done) == [1, 2], done; print(sorted(set(sys.modules) & {'pandas', 'lz4'}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120, check=True)  # fmt: skip
+    assert out.stdout.strip() == "[]", out.stderr
