@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import moto.backends
 import moto.server
 from moto.s3.responses import S3Response
 
@@ -27,6 +28,12 @@ def _atomic_put_object(self: S3Response) -> Any:
 
 
 S3Response.put_object = _atomic_put_object  # type: ignore[method-assign]
+
+# moto finds each request's service by listing its own package directory, twice per
+# request and under a lock that serialises every request: a fifth of the server's CPU.
+# The directory does not change while it runs: list it once.
+_MODULES = tuple(moto.backends.list_of_moto_modules())
+moto.backends.list_of_moto_modules = lambda: _MODULES
 
 if __name__ == "__main__":
     moto.server.main()

@@ -118,6 +118,7 @@ class FaultProxy:
         self.injected: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.requests = 0
         self.done = self.cut = 0
+        self._seen: list[str] | None = None  # the requests' targets, while `recording`
         self._attempts: dict[str, int] = {}  # conditional PUTs seen, by key
         self._count = 0  # requests eligible for the every-th fault
         self._gets = 0  # GETs eligible for the every-th garbled body
@@ -151,6 +152,18 @@ class FaultProxy:
                 sock.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join()
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[str]]:
+        """The requests that reach the proxy inside the block, as ``"METHOD /path?query"``."""
+        seen: list[str] = []
+        with self._lock:
+            self._seen = seen
+        try:
+            yield seen
+        finally:
+            with self._lock:
+                self._seen = None
 
     def set_mode(
         self,
@@ -208,6 +221,8 @@ class FaultProxy:
         fault to inject into it (a `KINDS` name or None) and whether to delay it."""
         with self._lock:
             self.requests += 1
+            if self._seen is not None:
+                self._seen.append(target)
             modes, fault = self._modes, None
             aimed = self._matching is None or self._matching.search(target) is not None
             if aimed and conditional:  # the n-th attempt at a key meets the n-th fault that is on

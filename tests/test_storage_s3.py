@@ -36,6 +36,7 @@ from gridstore.storage import FIELDS, is_url, open_backend, zarr_store
 from gridstore.storage.layout import claim_key, lock_key
 from gridstore.storage.s3 import ObjectStore, filesystem
 from gridstore.storage.s3client import put_if
+from gridstore.validate.version import validate_version
 from gridstore.write.versions import create_version
 from tests.conftest import TINY, version_chunks
 from tests.helpers_s3 import (  # noqa: F401 - fixtures
@@ -220,6 +221,22 @@ def test_listing_costs_one_list_and_one_get_per_version(bucket: str) -> None:
     with s3_requests() as calls:
         assert open_store(url).versions == names
     assert calls["ListObjectsV2"] == 1 and "HeadObject" not in calls
+
+
+def test_reading_and_validating_ask_only_for_zarr_v3_documents(
+    s3_built: tuple[str, str, dict[str, Any]], faults: FaultProxy
+) -> None:
+    """zarr is told the format: it probes for none of zarr v2's documents (.zgroup,
+    .zattrs, .zarray, .zmetadata), each a GET that fails and then s3fs's LIST to see
+    whether the missing key is a directory."""
+    url, name, _ = s3_built
+    with faults.recording() as requests:  # every process's, zarr's own included
+        split = open_store(url).version(name)["train"]
+        assert len(split.images[:5]) == 5 and len(split.fields) == 8
+        assert validate_version(url, name, workers=2).ok
+    v3 = [r for r in requests if r.endswith("/zarr.json")]
+    v2 = [r for r in requests if re.search(r"/\.z|prefix=[^& ]*%2F\.z", r)]
+    assert len(v3) >= 1 + 1 + 3 * (1 + len(FIELDS)) and v2 == []
 
 
 def test_a_version_costs_a_put_per_object_and_a_copy_per_object(bucket: str) -> None:

@@ -38,7 +38,7 @@ def open_root(path: str) -> zarr.Group:
     import zarr
 
     open_backend(path)
-    return zarr.open_group(zarr_store(path), mode="r")
+    return zarr.open_group(zarr_store(path), mode="r", zarr_format=3)
 
 
 def _zero_rows(data: np.ndarray) -> np.ndarray:

@@ -119,7 +119,7 @@ def _arrays(
     root = zarr_store(store)
     return {  # the heldout split has no twins
         s: {
-            f: zarr.open_array(store=root, path=f"{name}/{s}/{f}", mode="r")
+            f: zarr.open_array(store=root, path=f"{name}/{s}/{f}", mode="r", zarr_format=3)
             for f in (FIELDS if s == HELDOUT else fields)
         }
         for s in splits

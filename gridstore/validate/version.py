@@ -118,7 +118,7 @@ class _Run:
             for f in FIELDS:
                 where = f"{self.name}/{split}/{f}"
                 try:
-                    arr = zarr.open_array(store=root, path=where, mode="r")
+                    arr = zarr.open_array(store=root, path=where, mode="r", zarr_format=3)
                 except (OSError, ValueError, TypeError, KeyError) as err:
                     self.fail("structure", f"{where} unreadable ({type(err).__name__})", [where])
                     ok = False
