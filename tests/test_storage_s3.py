@@ -223,12 +223,12 @@ def test_listing_costs_one_list_and_one_get_per_version(bucket: str) -> None:
     assert calls["ListObjectsV2"] == 1 and "HeadObject" not in calls
 
 
-def test_reading_and_validating_ask_only_for_zarr_v3_documents(
+def test_zarr_on_object_storage_asks_for_v3_documents_only_and_once_each(
     s3_built: tuple[str, str, dict[str, Any]], faults: FaultProxy
 ) -> None:
     """zarr is told the format: it probes for none of zarr v2's documents (.zgroup,
     .zattrs, .zarray, .zmetadata), each a GET that fails and then s3fs's LIST to see
-    whether the missing key is a directory."""
+    whether the missing key is a directory. What it reads, it reads with one GET."""
     url, name, _ = s3_built
     with faults.recording() as requests:  # every process's, zarr's own included
         split = open_store(url).version(name)["train"]
@@ -237,6 +237,8 @@ def test_reading_and_validating_ask_only_for_zarr_v3_documents(
     v3 = [r for r in requests if r.endswith("/zarr.json")]
     v2 = [r for r in requests if re.search(r"/\.z|prefix=[^& ]*%2F\.z", r)]
     assert len(v3) >= 1 + 1 + 3 * (1 + len(FIELDS)) and v2 == []
+    # what zarr reads in a split, each document and chunk, is one GET: s3fs asks no size first
+    assert [r for r in requests if r.startswith("HEAD") and re.search(rf"/{name}/\w+/", r)] == []
 
 
 def test_a_version_costs_a_put_per_object_and_a_copy_per_object(bucket: str) -> None:
