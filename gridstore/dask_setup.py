@@ -49,18 +49,18 @@ def worker_environment() -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in keys}
     # The workers' statistical profiler samples every thread's stack each 10 ms: about
     # 1 s of CPU per 3M images here, for a dashboard panel nobody looks at in a CLI run.
-    tuned = {
+    tuned: dict[str, Any] = {
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
         "distributed.worker.profile.enabled": False,
-        **({"distributed.worker.multiprocessing-method": "forkserver"} if forked else {}),
     }
     if forked:
+        import distributed.utils
+
+        tuned["distributed.worker.multiprocessing-method"] = "forkserver"
         # The fork server already runs, so a preload set now would never be used; yet
         # distributed's first nanny sets one, importing every package it names in this
         # process first (pandas among them where installed: 0.3 s of CPU before any worker
         # starts). Its flag says the preload is set, and so it is: by gridstore.workers.
-        import distributed.utils
-
         distributed.utils._forkserver_preload_set = True
     try:
         with dask.config.set(tuned):

@@ -6,7 +6,6 @@ with :func:`open_backend` and uses only the interface.
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -110,10 +109,6 @@ def zarr_store(path: str | os.PathLike[str], *, read_only: bool = True) -> Any:
     # A body that fails its response checksum was damaged on the way: s3fs reads it again.
     if FlexibleChecksumError not in s3fs_core.S3_RETRYABLE_ERRORS:
         s3fs_core.add_retryable_error(FlexibleChecksumError)
-    options = dict(STORAGE_OPTIONS)
-    if "max_concurrency" in inspect.signature(s3fs_core.S3FileSystem.__init__).parameters:
-        # Else s3fs asks each object's size first (a HEAD, and a LIST when it is
-        # missing) to read a large one in concurrent ranges: chunks and zarr.json
-        # are small, one GET each.
-        options["max_concurrency"] = 1
-    return FsspecStore.from_url(os.fspath(path), storage_options=options, read_only=read_only)
+    return FsspecStore.from_url(
+        os.fspath(path), storage_options=dict(STORAGE_OPTIONS), read_only=read_only
+    )

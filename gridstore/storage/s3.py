@@ -40,10 +40,13 @@ SCHEMES = ("s3",)
 # Requests in flight at once for reads and copies of many objects.
 CONCURRENCY = 64
 # For readers (zarr's FsspecStore): no listing cache, since other processes
-# (workers, other writers) change the bucket; a connection per request in flight.
+# (workers, other writers) change the bucket; a connection per request in flight;
+# one GET per object (with more than one transfer per file, s3fs 2025+ asks each
+# object's size first, a HEAD, to read a large one in ranges: chunks are small).
 STORAGE_OPTIONS: dict[str, Any] = {
     "use_listings_cache": False,
     "config_kwargs": {"max_pool_connections": CONCURRENCY},
+    "max_concurrency": 1,
 }
 # The backend's own: botocore makes one attempt per request, and s3client's
 # `retrying` decides what is retried and for how long (one policy, one deadline).
