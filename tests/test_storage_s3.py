@@ -37,6 +37,7 @@ from gridstore.storage.layout import claim_key, lock_key
 from gridstore.storage.s3 import ObjectStore, filesystem
 from gridstore.storage.s3client import put_if
 from gridstore.validate.version import validate_version
+from gridstore.write.reduce import plan_jobs
 from gridstore.write.versions import create_version
 from tests.conftest import TINY, version_chunks
 from tests.helpers_s3 import (  # noqa: F401 - fixtures
@@ -259,6 +260,29 @@ def test_a_version_costs_a_put_per_object_and_a_copy_per_object(bucket: str) -> 
     assert calls["PutObject"] == 24 + docs + 2 + 3 + 3 + 1
     assert calls["CopyObject"] == 24 + docs - 1  # all but the version's zarr.json
     assert calls["HeadObject"] == 0  # every object is read with one GET
+
+
+def test_a_write_reads_each_document_and_hash_file_once_per_reader(
+    bucket: str, faults: FaultProxy
+) -> None:
+    """The tasks of one writer share a backend (per thread): a staged array's zarr.json is
+    read by the first task, not by every one (24 GETs a task: as many as its chunk PUTs).
+    A commit's duplicates job reads each task's hash file once, whole as object storage
+    is read, not once for the offsets of its parts and again for their hashes."""
+    url = f"s3://{bucket}/datasets"
+    ObjectStore.open(url, create=True)
+    plan = Plan(num_images=12_000, blocks_per_chunk=1)
+    jobs = [j for j in plan_jobs(plan, workers=1) if j.kind == "duplicates"]
+    assert len(plan.tasks) == 3 and len(jobs) > 1
+    with faults.recording() as requests:
+        create_version(url, plan, workers=1, engine="serial", show_progress=False)
+    staged = re.compile(r"GET /[^/]+/datasets/\.gridstore/work/staging/[^/]+/(\w+/\w+)/zarr\.json$")
+    docs = Counter(m[1] for r in requests if (m := staged.match(r)))
+    assert len(docs) == 3 * len(FIELDS)
+    # once by the tasks, once by the commit's check of the array's chunks
+    assert set(docs.values()) == {2}, docs
+    hashes = Counter(r for r in requests if re.match(r"GET /.*/tasks/[^/]+/\d+\.h\d+$", r))
+    assert len(hashes) == 3 and set(hashes.values()) == {len(jobs)}, hashes
 
 
 # -- leases ------------------------------------------------------------------------------

@@ -55,17 +55,22 @@ class ChunkStore(ABC):
         """The object at ``key`` (relative to the store's root), or None."""
         return self._get(key)
 
-    def _get_ranges(self, ranges: list[tuple[str, int, int]]) -> list[bytes | None]:
+    def _get_ranges(
+        self, ranges: list[tuple[str, int, int]], held: dict[str, bytes | None] | None = None
+    ) -> list[bytes | None]:
         """Byte ranges ``(key, start, length)`` of objects (up to ``length`` bytes each;
         None where there is no object).
 
         By default each object is read whole (once) and sliced: object storage
         checks a whole object's checksum on the way, never a range's (a byte
-        damaged in transit would go unseen). A local backend reads the ranges.
+        damaged in transit would go unseen). ``held``: objects read whole by an
+        earlier call, by key, to slice again; those read now are added. A local
+        backend reads the ranges (and holds nothing).
         """
-        keys = list(dict.fromkeys(key for key, _, _ in ranges))
-        found = dict(zip(keys, self._get_many(keys), strict=True))
-        return [None if found[k] is None else found[k][s : s + n] for k, s, n in ranges]  # type: ignore[index]
+        held = {} if held is None else held
+        keys = [k for k in dict.fromkeys(key for key, _, _ in ranges) if k not in held]
+        held.update(zip(keys, self._get_many(keys), strict=True))
+        return [None if held[k] is None else held[k][s : s + n] for k, s, n in ranges]  # type: ignore[index]
 
     def tails(self, keys: list[str], n: int = 4) -> list[bytes | None]:
         """The last ``n`` bytes of each object (None: missing), e.g. a chunk's crc32c.

@@ -122,7 +122,9 @@ class LocalStore(StoreBackend):
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
-    def _get_ranges(self, ranges: list[tuple[str, int, int]]) -> list[bytes | None]:
+    def _get_ranges(
+        self, ranges: list[tuple[str, int, int]], held: dict[str, bytes | None] | None = None
+    ) -> list[bytes | None]:
         out: list[bytes | None] = []
         for key, start, length in ranges:
             try:

@@ -120,15 +120,20 @@ class TaskRecords(ChunkStore):
         for i in range(0, len(indices), 256):
             batch = indices[i : i + 256]
             keys = [task_key(name, t, f"h{bits}") for t in batch]
-            found = self._get_ranges([(k, 16 + 8 * first, 8 * (stop - first + 1)) for k in keys])
+            held: dict[str, bytes | None] = {}  # files read whole (object storage): read once
+            found = self._get_ranges(
+                [(k, 16 + 8 * first, 8 * (stop - first + 1)) for k in keys], held
+            )
             offsets = {k: np.frombuffer(o, "<i8") for k, o in zip(keys, found, strict=True) if o}
             for k, o in offsets.items():
                 if len(o) != stop - first + 1:  # parts past the file's own
                     raise ConfigError(f"partitions {parts} of {1 << bits} asked of '{k}'")
             base = _head_bytes(bits, n)
             bodies = self._get_ranges(
-                [(k, base + 8 * int(o[0]), 8 * int(o[-1] - o[0])) for k, o in offsets.items()]
+                [(k, base + 8 * int(o[0]), 8 * int(o[-1] - o[0])) for k, o in offsets.items()],
+                held,
             )
+            held.clear()
             got = dict(zip(offsets, bodies, strict=True))
             # not partitioned as asked (other bits, or older files): whole, then filtered;
             # the tasks' files listed once, and only if some are (a listing per batch made

@@ -29,7 +29,7 @@ from gridstore.pairs.counting import count_twin_repeats
 from gridstore.pairs.writing import hash_groups
 from gridstore.plan import SPLITS, Plan
 from gridstore.statistics import count_duplicates, duplicate_count_bytes, merge_counts
-from gridstore.storage import open_backend
+from gridstore.storage import backend
 from gridstore.storage.layout import CHUNK_KEY_SEPARATOR, chunk_key, staged_key
 from gridstore.write.identity import pack_crcs, task_crcs
 
@@ -119,7 +119,7 @@ def run_job(
     copies objects for publishing.
     """
     job, plan = jobs[index], Plan.from_dict(json.loads(plan_json))
-    store = open_backend(store_path)
+    store = backend(store_path)  # the writer opened it; a GET per job saved
     if job.kind == "records":
         return _records(store, name, plan, job)
     if job.kind == "duplicates":

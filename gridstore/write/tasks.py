@@ -118,6 +118,21 @@ def generate_task(
 _local = threading.local()
 
 
+def _writer_store(store_path: str, name: str, fence: str | None, plan_json: str) -> StoreBackend:
+    """This thread's backend for one writer's tasks of version ``name``.
+
+    Kept from task to task, so that each array's zarr.json is read once, by the
+    first task, not by every one: on object storage that is 24 GETs per task,
+    as many as the task's chunk PUTs. A thread of its own, since a backend
+    defers its chunk writes until the task's record (`StoreBackend.record_task`).
+    """
+    key = (store_path, name, fence, plan_json)
+    held = getattr(_local, "store", None)
+    if held is None or held[0] != key:
+        held = _local.store = (key, backend(store_path))
+    return held[1]
+
+
 def _buffers(plan: Plan, rows: int) -> tuple[np.ndarray, Annotations, np.ndarray]:
     """The first ``rows`` of this thread's task buffers (made anew when too small)."""
     g, k = plan.config.grid_size, plan.config.max_objects
@@ -159,7 +174,7 @@ def run_task(
     to the same bytes, and its record says why.
     """
     plan = plan_of(plan_json)
-    store = backend(store_path)
+    store = _writer_store(store_path, name, fence, plan_json)
     if fence is not None:
         store.check_fence(name, fence)
     note = None
