@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from gridstore.config import GeneratorConfig, make_config
-from gridstore.forecast import _measure_profile, _Profile, _sample_size, forecast_duplicates
+from gridstore.forecast import _measure_profile, _Profile, forecast_duplicates, sample_size
 
 REAL_SEED = 42
 CHUNK = 250_000
@@ -106,7 +106,7 @@ def main() -> None:
         config = make_config(preset, **overrides)
         _hashes(config, 0, 10)  # compile or load the kernels outside the timing
         started = time.process_time()
-        profile: _Profile = _measure_profile(config, _sample_size(config.grid_size))
+        profile: _Profile = _measure_profile(config, sample_size(config.grid_size))
         sample_s = time.process_time() - started
         hashes = real_stream(config, max(args.sizes), args.processes)
         real_draws = draws_until(hashes, args.unique)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from gridstore.config import GeneratorConfig
     from gridstore.generate.vocab import Annotations
 
-__all__ = ["DuplicateForecast", "forecast_duplicates"]
+__all__ = ["DuplicateForecast", "forecast_duplicates", "sample_size"]
 
 SAMPLE_SEED = 0  # the sample is the corpus stream of this seed: every plan of a config agrees
 # 200,000 images of 16x16: 0.6 s to draw and classify on one core. At 10M images, nine
@@ -193,7 +193,7 @@ def forecast_duplicates(
     )
 
 
-def _sample_size(grid_size: int) -> int:
+def sample_size(grid_size: int) -> int:
     """Images in the forecast's sample for this grid: a fixed budget of pixels."""
     return min(MAX_SAMPLE_IMAGES, max(MIN_SAMPLE_IMAGES, SAMPLE_PIXELS // grid_size**2))
 
@@ -204,7 +204,7 @@ def _sample_profile(config: GeneratorConfig) -> _Profile:
     path = _cache_path(config)
     profile = _read_profile(path)
     if profile is None:
-        profile = _measure_profile(config, _sample_size(config.grid_size))
+        profile = _measure_profile(config, sample_size(config.grid_size))
         _write_profile(path, profile)
     return profile
 
@@ -219,7 +219,7 @@ def _cache_path(config: GeneratorConfig) -> Path:
     from gridstore._jit import cache_dir
 
     digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode())
-    digest.update(f"{SAMPLE_SEED} {_sample_size(config.grid_size)}".encode())
+    digest.update(f"{SAMPLE_SEED} {sample_size(config.grid_size)}".encode())
     digest.update(Path(__file__).read_bytes())
     return cache_dir() / "forecast" / f"{digest.hexdigest()[:24]}.npz"
 

@@ -56,10 +56,10 @@ class HoldOutForecast:
 
 
 def _sample(config: GeneratorConfig) -> tuple[int, dict[str, np.ndarray], np.ndarray]:
-    from gridstore.forecast import SAMPLE_SEED, _sample_size
+    from gridstore.forecast import SAMPLE_SEED, sample_size
     from gridstore.generate.batch import generate_images
 
-    n = _sample_size(config.grid_size)
+    n = sample_size(config.grid_size)
     images, ann = generate_images(config, SAMPLE_SEED, 0, n)
     return n, ann.as_dict(), images
 
