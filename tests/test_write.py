@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from gridstore.generate import Annotations, generate_block
 from gridstore.plan import SPLITS, Plan
 from gridstore.storage import layout, open_backend
 from gridstore.validate import validate_version
+from gridstore.write import tasks
 from gridstore.write.versions import create_version, grow_version, resume_version
 from tests.conftest import TINY, version_chunks
 
@@ -398,3 +400,39 @@ def test_compression_must_be_known() -> None:
     older = Plan().to_dict()
     del older["compression"]  # versions written before the choice existed
     assert Plan.from_dict(older).compression == "default"
+
+
+def test_a_writers_tasks_share_a_backend_and_a_failed_task_leaves_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread's tasks of one writer reuse one backend (its arrays' codecs read once);
+    a task that fails mid-way drops it, since its chunk writes may still be in flight."""
+    made: list[str] = []
+
+    def counted(path: str) -> object:
+        made.append(path)
+        return open_backend(path)
+
+    store = tmp_path / "datasets"
+    plan = Plan(num_images=12_000, blocks_per_chunk=1)  # 3 tasks
+    real = tasks.generate_task
+
+    def failing(plan: Plan, index: int, **kw: object) -> object:
+        if index == 1:
+            raise RuntimeError("task 1 fails")
+        return real(plan, index, **kw)
+
+    monkeypatch.setattr(tasks, "backend", counted)
+    monkeypatch.setattr(tasks, "generate_task", failing)
+    with pytest.raises(RuntimeError, match="task 1 fails"):
+        create_version(store, plan, engine="serial", workers=1, show_progress=False)
+    assert len(made) == 1  # tasks 0 and 1 shared it
+    (staged,) = open_backend(store).staged()
+    args = (str(store), staged.name, json.dumps(plan.to_dict(), sort_keys=True), None)
+    tasks.run_task(*args, 2)
+    assert len(made) == 2  # task 1 failed: task 2 made its own
+    tasks.run_task(*args, 0)
+    assert len(made) == 2
+    monkeypatch.setattr(tasks, "generate_task", real)
+    meta = resume_version(store, staged.name, engine="serial", workers=1, show_progress=False)
+    assert meta["version"] == staged.name and validate_version(store, staged.name, full=True).ok

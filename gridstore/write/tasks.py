@@ -175,24 +175,29 @@ def run_task(
     """
     plan = plan_of(plan_json)
     store = _writer_store(store_path, name, fence, plan_json)
-    if fence is not None:
-        store.check_fence(name, fence)
-    note = None
-    if grow_from is not None and index < copy_tasks:
-        try:
-            return copy_task(store, name, plan, grow_from, index, fence)
-        except (VersionNotFoundError, CorruptChunkError) as err:
-            note = f"{err}; generating it instead"
-    skips = task_skips(store, name, index) if plan.unique else None
-    images, anns, hashes, draws, held = generate_task(plan, index, reuse=True, skips=skips)
-    for k, split in enumerate(plan.splits):
-        _write(store, name, split, index, images[k], anns[k])
-    pairs = write_pairs(store, name, plan, index, images, anns)  # a paired version's twins
-    crash_point(f"task-{index}-written")
-    skipped = None if skips is None else sum(len(s) for s in skips)
-    return record(
-        store, name, plan, index, images, anns, hashes, draws, fence, note, skipped, pairs, held
-    )
+    try:
+        if fence is not None:
+            store.check_fence(name, fence)
+        note = None
+        if grow_from is not None and index < copy_tasks:
+            try:
+                return copy_task(store, name, plan, grow_from, index, fence)
+            except (VersionNotFoundError, CorruptChunkError) as err:
+                note = f"{err}; generating it instead"
+        skips = task_skips(store, name, index) if plan.unique else None
+        images, anns, hashes, draws, held = generate_task(plan, index, reuse=True, skips=skips)
+        for k, split in enumerate(plan.splits):
+            _write(store, name, split, index, images[k], anns[k])
+        pairs = write_pairs(store, name, plan, index, images, anns)  # a paired version's twins
+        crash_point(f"task-{index}-written")
+        skipped = None if skips is None else sum(len(s) for s in skips)
+        return record(
+            store, name, plan, index, images, anns, hashes, draws, fence, note, skipped, pairs, held
+        )
+    except BaseException:
+        # a failed task's chunk writes may still be in flight: the next task starts afresh
+        _local.store = None
+        raise
 
 
 def copy_task(
