@@ -402,11 +402,12 @@ def test_compression_must_be_known() -> None:
     assert Plan.from_dict(older).compression == "default"
 
 
-def test_a_writers_tasks_share_a_backend_and_a_failed_task_leaves_it(
+def test_a_writers_tasks_share_a_backend_within_a_run_until_one_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A thread's tasks of one writer reuse one backend (its arrays' codecs read once);
-    a task that fails mid-way drops it, since its chunk writes may still be in flight."""
+    """A thread's tasks of one run reuse one backend (its arrays' codecs read once). A
+    task that fails drops it (its chunk writes may still be in flight), and another run
+    never inherits it (it may find the version's arrays made anew)."""
     made: list[str] = []
 
     def counted(path: str) -> object:
@@ -429,10 +430,15 @@ def test_a_writers_tasks_share_a_backend_and_a_failed_task_leaves_it(
     assert len(made) == 1  # tasks 0 and 1 shared it
     (staged,) = open_backend(store).staged()
     args = (str(store), staged.name, json.dumps(plan.to_dict(), sort_keys=True), None)
-    tasks.run_task(*args, 2)
-    assert len(made) == 2  # task 1 failed: task 2 made its own
-    tasks.run_task(*args, 0)
-    assert len(made) == 2
+    tasks.run_task(*args, 0, run="a")
+    tasks.run_task(*args, 2, run="a")
+    assert len(made) == 2  # one for run "a"
+    with pytest.raises(RuntimeError, match="task 1 fails"):
+        tasks.run_task(*args, 1, run="a")
+    tasks.run_task(*args, 2, run="a")
+    assert len(made) == 3  # task 1 failed: the next task made its own
+    tasks.run_task(*args, 0, run="b")
+    assert len(made) == 4  # another run: its own
     monkeypatch.setattr(tasks, "generate_task", real)
     meta = resume_version(store, staged.name, engine="serial", workers=1, show_progress=False)
     assert meta["version"] == staged.name and validate_version(store, staged.name, full=True).ok

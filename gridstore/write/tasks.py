@@ -118,15 +118,18 @@ def generate_task(
 _local = threading.local()
 
 
-def _writer_store(store_path: str, name: str, fence: str | None, plan_json: str) -> StoreBackend:
-    """This thread's backend for one writer's tasks of version ``name``.
+def _writer_store(store_path: str, name: str, run: str | None) -> StoreBackend:
+    """This thread's backend for the tasks of one run (`gridstore.write.versions`) of ``name``.
 
     Kept from task to task, so that each array's zarr.json is read once, by the
     first task, not by every one: on object storage that is 24 GETs per task,
-    as many as the task's chunk PUTs. A thread of its own, since a backend
+    as many as the task's chunk PUTs. Never beyond its run: another run may
+    find the version's arrays made anew. A thread of its own, since a backend
     defers its chunk writes until the task's record (`StoreBackend.record_task`).
     """
-    key = (store_path, name, fence, plan_json)
+    if run is None:
+        return backend(store_path)
+    key = (store_path, name, run)
     held = getattr(_local, "store", None)
     if held is None or held[0] != key:
         held = _local.store = (key, backend(store_path))
@@ -164,6 +167,7 @@ def run_task(
     *,
     grow_from: str | None = None,
     copy_tasks: int = 0,
+    run: str | None = None,
 ) -> int:
     """Write task ``index``: copy it from ``grow_from`` if ``index < copy_tasks``, else
     generate it; returns images written.
@@ -171,10 +175,11 @@ def run_task(
     ``fence`` is the writer's (see `StoreBackend.fence`): a writer that lost
     the version to another process starts and records no more tasks. A task
     that cannot be copied (its source deleted or damaged since) is generated,
-    to the same bytes, and its record says why.
+    to the same bytes, and its record says why. ``run``: an id of the writer's
+    run, whose tasks in one thread share a backend (None: a backend of its own).
     """
     plan = plan_of(plan_json)
-    store = _writer_store(store_path, name, fence, plan_json)
+    store = _writer_store(store_path, name, run)
     try:
         if fence is not None:
             store.check_fence(name, fence)

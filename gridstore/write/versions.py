@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -91,7 +92,8 @@ def _run(
                         )
                 fence = store.fence(name)
                 task = partial(tasks.run_task, str(store.path), name, plan_json, fence,
-                               grow_from=grow_from, copy_tasks=copy_tasks)  # fmt: skip
+                               grow_from=grow_from, copy_tasks=copy_tasks,
+                               run=uuid.uuid4().hex)  # fmt: skip
                 run(task, todo, bar.update)
             tasks_seconds = time.perf_counter() - started
             crash_point("before-commit")
