@@ -11,9 +11,12 @@ import json
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -380,3 +383,30 @@ def test_the_command_says_in_one_line_what_is_wrong(
         result = CliRunner().invoke(main, ["browse", "--store", store[0], "--port", port])
     assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.output
     assert result.output.count("\n") == 1
+
+
+def test_a_client_gone_mid_answer_leaves_no_traceback(
+    store: tuple[str, str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Clients that reset their connection before the answer (a closed tab) are not the
+    server's errors: nothing on stderr, and the server goes on serving. Any other error
+    of a request is still reported, as the standard library reports it."""
+    with running(store[0]) as srv:
+        host, port = srv.server_address[:2]
+        for _ in range(10):
+            s = socket.create_connection((str(host), int(port)))
+            s.sendall(f"GET /v/{store[1]} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # a reset: reading the request or writing the answer fails
+        assert get(srv, f"/v/{store[1]}")[0] == 200
+        deadline = time.monotonic() + 30
+        while any(t.name.endswith("(process_request_thread)") for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "a request's thread is still running"
+            time.sleep(0.01)
+        assert capfd.readouterr().err == ""
+        try:
+            raise ValueError("a bug in a page")
+        except ValueError:
+            srv.handle_error(None, ("127.0.0.1", 1))
+        err = capfd.readouterr().err
+    assert "Exception occurred during processing of request" in err and "a bug in a page" in err

@@ -189,6 +189,16 @@ class BrowseServer(ThreadingHTTPServer):
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Report a request's error as the standard library does, unless the client went away.
+
+        A browser that closes a tab, or a client that reads only the status line,
+        closes its connection while the answer is written: not the server's error,
+        and no traceback on the terminal of ``gridstore browse``.
+        """
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     def server_close(self) -> None:
         super().server_close()
         self.app.close()
