@@ -118,22 +118,17 @@ def generate_task(
 _local = threading.local()
 
 
-def _writer_store(store_path: str, name: str, run: str | None) -> StoreBackend:
-    """This thread's backend for the tasks of one run (`gridstore.write.versions`) of ``name``.
+def _take_store(key: tuple[str, str, str | None]) -> StoreBackend:
+    """This thread's backend for the tasks of run ``key`` (store, version, run id), taken.
 
-    Kept from task to task, so that each array's zarr.json is read once, by the
-    first task, not by every one: on object storage that is 24 GETs per task,
-    as many as the task's chunk PUTs. Never beyond its run: another run may
-    find the version's arrays made anew. A thread of its own, since a backend
-    defers its chunk writes until the task's record (`StoreBackend.record_task`).
+    A task gives it back once it finished (`run_task`), so the run's next task
+    in this thread reads no array's zarr.json again: on object storage, 24 GETs
+    a task, as many as its chunk PUTs. One that raised does not: its deferred
+    chunk writes (`StoreBackend.record_task` flushes them) may still be in
+    flight. Never beyond its run, which may find the version's arrays made anew.
     """
-    if run is None:
-        return backend(store_path)
-    key = (store_path, name, run)
-    held = getattr(_local, "store", None)
-    if held is None or held[0] != key:
-        held = _local.store = (key, backend(store_path))
-    return held[1]
+    held, _local.store = getattr(_local, "store", None), None
+    return held[1] if held is not None and held[0] == key else backend(key[0])
 
 
 def _buffers(plan: Plan, rows: int) -> tuple[np.ndarray, Annotations, np.ndarray]:
@@ -178,31 +173,41 @@ def run_task(
     to the same bytes, and its record says why. ``run``: an id of the writer's
     run, whose tasks in one thread share a backend (None: a backend of its own).
     """
-    plan = plan_of(plan_json)
-    store = _writer_store(store_path, name, run)
-    try:
-        if fence is not None:
-            store.check_fence(name, fence)
-        note = None
-        if grow_from is not None and index < copy_tasks:
-            try:
-                return copy_task(store, name, plan, grow_from, index, fence)
-            except (VersionNotFoundError, CorruptChunkError) as err:
-                note = f"{err}; generating it instead"
-        skips = task_skips(store, name, index) if plan.unique else None
-        images, anns, hashes, draws, held = generate_task(plan, index, reuse=True, skips=skips)
-        for k, split in enumerate(plan.splits):
-            _write(store, name, split, index, images[k], anns[k])
-        pairs = write_pairs(store, name, plan, index, images, anns)  # a paired version's twins
-        crash_point(f"task-{index}-written")
-        skipped = None if skips is None else sum(len(s) for s in skips)
-        return record(
-            store, name, plan, index, images, anns, hashes, draws, fence, note, skipped, pairs, held
-        )
-    except BaseException:
-        # a failed task's chunk writes may still be in flight: the next task starts afresh
-        _local.store = None
-        raise
+    key = (store_path, name, run)
+    store = _take_store(key)
+    written = _write_task(store, name, plan_of(plan_json), fence, index, grow_from, copy_tasks)
+    if run is not None:
+        _local.store = (key, store)
+    return written
+
+
+def _write_task(
+    store: StoreBackend,
+    name: str,
+    plan: Plan,
+    fence: str | None,
+    index: int,
+    grow_from: str | None,
+    copy_tasks: int,
+) -> int:
+    if fence is not None:
+        store.check_fence(name, fence)
+    note = None
+    if grow_from is not None and index < copy_tasks:
+        try:
+            return copy_task(store, name, plan, grow_from, index, fence)
+        except (VersionNotFoundError, CorruptChunkError) as err:
+            note = f"{err}; generating it instead"
+    skips = task_skips(store, name, index) if plan.unique else None
+    images, anns, hashes, draws, held = generate_task(plan, index, reuse=True, skips=skips)
+    for k, split in enumerate(plan.splits):
+        _write(store, name, split, index, images[k], anns[k])
+    pairs = write_pairs(store, name, plan, index, images, anns)  # a paired version's twins
+    crash_point(f"task-{index}-written")
+    skipped = None if skips is None else sum(len(s) for s in skips)
+    return record(
+        store, name, plan, index, images, anns, hashes, draws, fence, note, skipped, pairs, held
+    )
 
 
 def copy_task(
